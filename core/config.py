@@ -1,0 +1,111 @@
+"""Settings, read once at start-up by the composition root and handed down.
+
+Names and defaults are the contract of SPEC §2; a value that cannot be parsed stops the
+process with pydantic's message naming the variable, instead of failing later at use.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import date
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+SUPPORTED_LOCALES = ("ja", "en")
+
+
+class Settings(BaseSettings):
+    """Every knob of the service; environment first, then ``.env``."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    database_url: str = Field(default="sqlite+aiosqlite:///./var/madoguchi.db", alias="DATABASE_URL")
+
+    slack_bot_token: str | None = Field(default=None, alias="SLACK_BOT_TOKEN")
+    slack_signing_secret: str | None = Field(default=None, alias="SLACK_SIGNING_SECRET")
+    slack_client_id: str | None = Field(default=None, alias="SLACK_CLIENT_ID")
+    slack_client_secret: str | None = Field(default=None, alias="SLACK_CLIENT_SECRET")
+    slack_app_token: str | None = Field(default=None, alias="SLACK_APP_TOKEN")
+    slack_api_url: str = Field(default="https://slack.com/api/", alias="SLACK_API_URL")
+
+    staff_channel: str | None = Field(default=None, alias="MADOGUCHI_STAFF_CHANNEL")
+    staff_users: Annotated[frozenset[str], NoDecode] = Field(
+        default=frozenset(), alias="MADOGUCHI_STAFF_USERS"
+    )
+
+    http_host: str = Field(default="127.0.0.1", alias="MADOGUCHI_HTTP_HOST")
+    http_port: int = Field(default=3000, alias="MADOGUCHI_HTTP_PORT")
+    public_url: str = Field(default="http://127.0.0.1:3000", alias="MADOGUCHI_PUBLIC_URL")
+
+    smtp_host: str = Field(default="127.0.0.1", alias="MADOGUCHI_SMTP_HOST")
+    smtp_port: int = Field(default=8025, alias="MADOGUCHI_SMTP_PORT")
+    smtp_max_message_size: int = Field(default=10 * 1024 * 1024, alias="MADOGUCHI_SMTP_MAX_SIZE")
+    contact_address: str = Field(default="contact@support.example.com", alias="MADOGUCHI_CONTACT_ADDRESS")
+    mail_from: str = Field(default="support@support.example.com", alias="MADOGUCHI_MAIL_FROM")
+    relay_url: str | None = Field(default=None, alias="MADOGUCHI_RELAY_URL")
+    outbox_dir: Path = Field(default=Path("./var/outbox"), alias="MADOGUCHI_OUTBOX_DIR")
+    ack_breaker_limit: int = Field(default=1000, alias="MADOGUCHI_ACK_BREAKER_LIMIT")
+    ack_breaker_window_minutes: int = Field(default=10, alias="MADOGUCHI_ACK_BREAKER_WINDOW_MINUTES")
+
+    secret_key: str | None = Field(default=None, alias="MADOGUCHI_SECRET_KEY")
+    var_dir: Path = Field(default=Path("./var"), alias="MADOGUCHI_VAR_DIR")
+    locale: str = Field(default="ja", alias="MADOGUCHI_LOCALE")
+    vendor_name: str = Field(default="Example Solutions", alias="MADOGUCHI_VENDOR_NAME")
+    service_name: str = Field(default="サポート・お問い合わせ", alias="MADOGUCHI_SERVICE_NAME")
+    terms_version: str = Field(default="2024-04", alias="MADOGUCHI_TERMS_VERSION")
+    terms_url: str = Field(default="http://127.0.0.1:3000/terms", alias="MADOGUCHI_TERMS_URL")
+    answer_business_days: int = Field(default=3, alias="MADOGUCHI_ANSWER_BUSINESS_DAYS")
+    closures: Annotated[frozenset[date], NoDecode] = Field(
+        default=frozenset(), alias="MADOGUCHI_CLOSURES"
+    )
+
+    @field_validator("staff_users", mode="before")
+    @classmethod
+    def _split_users(cls, value: object) -> object:
+        if isinstance(value, str):
+            return frozenset(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("closures", mode="before")
+    @classmethod
+    def _split_closures(cls, value: object) -> object:
+        """Closures are ISO dates or ranges ``2026-12-29..2027-01-03``, comma-separated."""
+        if not isinstance(value, str):
+            return value
+        days: set[date] = set()
+        for part in (p.strip() for p in value.split(",")):
+            if not part:
+                continue
+            if ".." in part:
+                first, last = (date.fromisoformat(x) for x in part.split("..", 1))
+                days.update(date.fromordinal(n) for n in range(first.toordinal(), last.toordinal() + 1))
+            else:
+                days.add(date.fromisoformat(part))
+        return frozenset(days)
+
+    @field_validator("locale")
+    @classmethod
+    def _known_locale(cls, value: str) -> str:
+        if value not in SUPPORTED_LOCALES:
+            raise ValueError(f"must be one of {', '.join(SUPPORTED_LOCALES)}")
+        return value
+
+    def resolved_secret_key(self) -> str:
+        """The pepper; generated into var/ on first run so a newcomer needs no set-up.
+
+        Losing it invalidates every stored key hash and token, so production sets
+        MADOGUCHI_SECRET_KEY explicitly and backs it up with the database.
+        """
+        if self.secret_key:
+            return self.secret_key
+        path = self.var_dir / "secret_key"
+        if path.exists():
+            return path.read_text(encoding="utf-8").strip()
+        self.var_dir.mkdir(parents=True, exist_ok=True)
+        value = secrets.token_urlsafe(48)
+        path.write_text(value, encoding="utf-8")
+        path.chmod(0o600)
+        return value

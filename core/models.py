@@ -1,0 +1,345 @@
+"""The tables of madoguchi, one class each, typed with SQLAlchemy 2 ``Mapped``.
+
+Secrets never live here in the clear: support keys and tokens are stored as keyed hashes
+(``core.hashing``) with at most their last four characters for display, passwords as
+Argon2id hashes. Everything a process needs to continue somebody else's work
+(conversations, throttles, processed Slack events, the outbox) is a table, so any number
+of ``madoguchi serve`` instances can share one PostgreSQL (SPEC §9).
+
+Schema changes go through alembic (``migrations/``); nothing here creates tables.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.ext.asyncio import AsyncAttrs
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# BigInteger ids that are still SQLite's rowid alias (SQLite only autoincrements INTEGER).
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(AsyncAttrs, DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: DateTime(timezone=True), dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Company(Base):
+    __tablename__ = "companies"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(255))
+    # NFKC, case-folded, katakana form of the name: what the company search compares.
+    name_norm: Mapped[str] = mapped_column(String(255), index=True)
+    postal_code: Mapped[str] = mapped_column(String(8), default="")
+    prefecture: Mapped[str] = mapped_column(String(16), default="")
+    address: Mapped[str] = mapped_column(String(255), default="")
+    address_norm: Mapped[str] = mapped_column(String(255), default="")
+    phone: Mapped[str] = mapped_column(String(32), default="")
+
+
+class Contract(Base):
+    __tablename__ = "contracts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    number: Mapped[str] = mapped_column(String(64), unique=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"), index=True)
+    product_family: Mapped[str] = mapped_column(String(255), default="")
+    end_user: Mapped[str] = mapped_column(String(255), default="")
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date] = mapped_column(Date)
+    requires_terms: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class SupportId(Base):
+    """A named group of keys shared by its contacts; never renamed, never deleted."""
+
+    __tablename__ = "support_ids"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(80))
+    # Lower-cased name: uniqueness is case-insensitive across the whole service.
+    name_key: Mapped[str] = mapped_column(String(80), unique=True)
+    description: Mapped[str] = mapped_column(String(255), default="")
+    migrated: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+
+
+class SupportKey(Base):
+    __tablename__ = "support_keys"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    last4: Mapped[str] = mapped_column(String(4))
+    contract_id: Mapped[int] = mapped_column(ForeignKey("contracts.id"), index=True)
+    support_id_id: Mapped[int | None] = mapped_column(ForeignKey("support_ids.id"), index=True)
+    # "import", "staff" or "mail"; a key issued by mail is usable from the next business day.
+    issued_via: Mapped[str] = mapped_column(String(16), default="import")
+    usable_from: Mapped[date | None] = mapped_column(Date)
+    issued_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    # The username: lower-cased email address.
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"), index=True)
+    last_name: Mapped[str] = mapped_column(String(64))
+    first_name: Mapped[str] = mapped_column(String(64))
+    last_name_kana: Mapped[str] = mapped_column(String(64))
+    first_name_kana: Mapped[str] = mapped_column(String(64))
+    department: Mapped[str] = mapped_column(String(128), default="")
+    title: Mapped[str] = mapped_column(String(128), default="")
+    phone: Mapped[str] = mapped_column(String(32))
+    postal_code: Mapped[str] = mapped_column(String(8))
+    prefecture: Mapped[str] = mapped_column(String(16))
+    city: Mapped[str] = mapped_column(String(128))
+    street: Mapped[str] = mapped_column(String(255))
+    marketing_opt_in: Mapped[bool] = mapped_column(Boolean, default=False)
+    privacy_consented_at: Mapped[datetime]
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    # "pending" until the password is set, then "active"; staff may set "disabled".
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    locale: Mapped[str] = mapped_column(String(8), default="ja")
+    slack_team_id: Mapped[str | None] = mapped_column(String(32))
+    slack_user_id: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+    activated_at: Mapped[datetime | None]
+
+    __table_args__ = (UniqueConstraint("slack_team_id", "slack_user_id", name="uq_accounts_slack_user"),)
+
+
+class AccountToken(Base):
+    """A single-use link secret (activation or password reset), stored as a keyed hash."""
+
+    __tablename__ = "account_tokens"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    purpose: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class SupportIdContact(Base):
+    __tablename__ = "support_id_contacts"
+
+    support_id_id: Mapped[int] = mapped_column(ForeignKey("support_ids.id"), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True, index=True)
+    added_at: Mapped[datetime]
+
+
+class PendingContact(Base):
+    """A contact email of a migrated support ID, linked when an account with it registers."""
+
+    __tablename__ = "pending_contacts"
+
+    support_id_id: Mapped[int] = mapped_column(ForeignKey("support_ids.id"), primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), primary_key=True, index=True)
+
+
+class SupportIdCc(Base):
+    __tablename__ = "support_id_ccs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    support_id_id: Mapped[int] = mapped_column(ForeignKey("support_ids.id"), index=True)
+    email: Mapped[str] = mapped_column(String(254))
+
+    __table_args__ = (UniqueConstraint("support_id_id", "email", name="uq_support_id_ccs_pair"),)
+
+
+class TermsAgreement(Base):
+    __tablename__ = "terms_agreements"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    support_id_id: Mapped[int] = mapped_column(ForeignKey("support_ids.id"))
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    terms_version: Mapped[str] = mapped_column(String(32))
+    agreed_at: Mapped[datetime]
+
+    __table_args__ = (
+        UniqueConstraint("support_id_id", "terms_version", name="uq_terms_agreements_version"),
+    )
+
+
+class Conversation(Base):
+    """A registration conversation in progress, addressed by an opaque random id.
+
+    Kept in the database (not in memory) so any process may handle the next step.
+    """
+
+    __tablename__ = "conversations"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    actor: Mapped[str] = mapped_column(String(128), index=True)
+    kind: Mapped[str] = mapped_column(String(32), default="registration")
+    step: Mapped[str] = mapped_column(String(32))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+
+class ThrottleFailure(Base):
+    """One failed attempt by an actor in a scope; counted over a sliding window."""
+
+    __tablename__ = "throttle_failures"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    scope: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(128))
+    at: Mapped[datetime]
+    detail: Mapped[str] = mapped_column(String(255), default="")
+
+    __table_args__ = (Index("ix_throttle_failures_lookup", "scope", "actor", "at"),)
+
+
+class ProcessedSlackEvent(Base):
+    __tablename__ = "processed_slack_events"
+
+    team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    received_at: Mapped[datetime]
+
+
+class InboundMail(Base):
+    """Raw bytes of a message accepted by the contact window, stored before ``250``."""
+
+    __tablename__ = "inbound_mails"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    # sha256 of the raw bytes: a client retrying after a lost 250 sends the same bytes.
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    mail_from: Mapped[str] = mapped_column(String(320), default="")
+    rcpt_tos: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    received_at: Mapped[datetime]
+    # "received" → "processed"; "failed" keeps the raw bytes and is flagged for staff.
+    state: Mapped[str] = mapped_column(String(16), default="received", index=True)
+    malformed: Mapped[bool] = mapped_column(Boolean, default=False)
+    request_id: Mapped[int | None] = mapped_column(ForeignKey("requests.id"), index=True)
+    error: Mapped[str] = mapped_column(Text, default="")
+
+
+class Request(Base):
+    """A contact-window request, shown to people as ``REQ-000123``."""
+
+    __tablename__ = "requests"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    number: Mapped[int] = mapped_column(BigInteger, unique=True)
+    status: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    category: Mapped[str] = mapped_column(String(32), default="other")
+    sender: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(String(998), default="")
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), index=True)
+    assignee: Mapped[str | None] = mapped_column(String(64))
+    locale: Mapped[str] = mapped_column(String(8), default="ja")
+    slack_channel: Mapped[str | None] = mapped_column(String(32))
+    slack_ts: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+
+
+class RequestMessage(Base):
+    """One message of a request's thread, inbound (customer) or outbound (staff reply)."""
+
+    __tablename__ = "request_messages"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id"), index=True)
+    direction: Mapped[str] = mapped_column(String(8))
+    message_id: Mapped[str] = mapped_column(String(998), index=True)
+    sender: Mapped[str] = mapped_column(String(320), default="")
+    subject: Mapped[str] = mapped_column(String(998), default="")
+    body: Mapped[str] = mapped_column(Text, default="")
+    author: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime]
+
+
+class MailAddressState(Base):
+    """What we know about an external address: bounces, acknowledgements sent."""
+
+    __tablename__ = "mail_address_states"
+
+    email: Mapped[str] = mapped_column(String(320), primary_key=True)
+    bounced_at: Mapped[datetime | None]
+    bounce_reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class OutboxMessage(Base):
+    """Something to deliver later (a mail, or a Slack post), written in the same
+    transaction as the change that causes it so neither is lost without the other."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    # "mail" or "slack".
+    channel: Mapped[str] = mapped_column(String(16), default="mail")
+    template: Mapped[str] = mapped_column(String(64))
+    locale: Mapped[str] = mapped_column(String(8), default="ja")
+    recipients: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    context: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Secrets for the template (links with tokens), encrypted; erased once sent.
+    sealed: Mapped[str] = mapped_column(Text, default="")
+    headers: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    message_id: Mapped[str] = mapped_column(String(255), unique=True)
+    # "pending" → "sending" → "sent" | "failed".
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    claimed_at: Mapped[datetime | None]
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+
+class AuditRecord(Base):
+    """Who did what, through which door, when (SPEC §8)."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    # "account", "staff" or "system"; actor_id is e.g. an account id or a Slack user id.
+    actor_kind: Mapped[str] = mapped_column(String(16))
+    actor_id: Mapped[str] = mapped_column(String(128))
+    door: Mapped[str] = mapped_column(String(8))
+    action: Mapped[str] = mapped_column(String(64))
+    account_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    support_id_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

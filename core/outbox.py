@@ -1,0 +1,71 @@
+"""The outbox (SPEC §6): what to deliver, written in the change's own transaction.
+
+A row names a template, a locale, recipients and a JSON context; secrets (links with
+tokens) go into ``sealed`` (see ``core.sealing``) and are erased after sending. The
+Message-ID is fixed here, when the row is created, so a retried send is the same mail.
+Sending is the mail door's job (``mail/``); Slack posts to staff use channel "slack".
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from core.models import OutboxMessage
+from core.unit_of_work import UnitOfWork
+
+
+def new_message_id(uow: UnitOfWork) -> str:
+    domain = uow.settings.mail_from.rpartition("@")[2] or "madoguchi.invalid"
+    return f"<{uuid.uuid4().hex}@{domain}>"
+
+
+def enqueue_mail(
+    uow: UnitOfWork,
+    template: str,
+    to: list[str],
+    context: dict[str, Any],
+    *,
+    locale: str = "ja",
+    secrets: dict[str, Any] | None = None,
+    headers: dict[str, Any] | None = None,
+    message_id: str | None = None,
+) -> OutboxMessage:
+    now = uow.clock.now()
+    row = OutboxMessage(
+        channel="mail",
+        template=template,
+        locale=locale,
+        recipients=list(to),
+        context=context,
+        sealed=uow.sealer.seal(secrets) if secrets else "",
+        headers=headers or {},
+        message_id=message_id or new_message_id(uow),
+        status="pending",
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+    )
+    uow.session.add(row)
+    return row
+
+
+def enqueue_slack(uow: UnitOfWork, template: str, context: dict[str, Any], *, locale: str = "ja") -> OutboxMessage:
+    """A post for the staff channel, delivered by the Slack door's worker."""
+    now = uow.clock.now()
+    row = OutboxMessage(
+        channel="slack",
+        template=template,
+        locale=locale,
+        recipients=[],
+        context=context,
+        sealed="",
+        headers={},
+        message_id=new_message_id(uow),
+        status="pending",
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+    )
+    uow.session.add(row)
+    return row

@@ -1,0 +1,63 @@
+"""The ``madoguchi`` command: the only place that reads settings and builds engines.
+
+    madoguchi db upgrade        bring the schema to the current migration
+    madoguchi import FILE.json  load the vendor's companies, contracts, keys, support IDs
+    madoguchi demo              load the demo data (idempotent)
+    madoguchi serve             HTTP (Slack, web pages, /healthz), SMTP and the outbox worker
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from core.config import Settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="madoguchi", description="madoguchi support front desk")
+    sub = parser.add_subparsers(dest="command", required=True)
+    db = sub.add_parser("db", help="database schema")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("upgrade", help="migrate the schema to the newest revision")
+    db_sub.add_parser("current", help="print the schema revision")
+    imp = sub.add_parser("import", help="import a vendor data file (SPEC §3)")
+    imp.add_argument("file")
+    sub.add_parser("demo", help="load the demo data")
+    serve = sub.add_parser("serve", help="run the service")
+    serve.add_argument("--no-smtp", action="store_true", help="do not run the inbound SMTP server")
+    serve.add_argument("--no-worker", action="store_true", help="do not run the outbox worker")
+    serve.add_argument("--no-migrate", action="store_true", help="do not migrate at start")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = Settings()
+    if args.command == "db":
+        from madoguchi import runtime
+
+        return asyncio.run(runtime.db_command(settings, args.db_command))
+    if args.command == "import":
+        from madoguchi import runtime
+
+        return asyncio.run(runtime.import_command(settings, args.file))
+    if args.command == "demo":
+        from madoguchi import runtime
+
+        return asyncio.run(runtime.demo_command(settings))
+    if args.command == "serve":
+        from madoguchi import serve
+
+        return asyncio.run(
+            serve.serve(settings, smtp=not args.no_smtp, worker=not args.no_worker, migrate=not args.no_migrate)
+        )
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
