@@ -23,6 +23,8 @@ run: install
 	$(BIN)/madoguchi serve
 
 test: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 lint: install

@@ -9,10 +9,10 @@ from __future__ import annotations
 import secrets
 from datetime import date
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from typing_extensions import Annotated
 
 SUPPORTED_LOCALES = ("ja", "en")
 
@@ -58,9 +58,7 @@ class Settings(BaseSettings):
     terms_version: str = Field(default="2024-04", alias="MADOGUCHI_TERMS_VERSION")
     terms_url: str = Field(default="http://127.0.0.1:3000/terms", alias="MADOGUCHI_TERMS_URL")
     answer_business_days: int = Field(default=3, alias="MADOGUCHI_ANSWER_BUSINESS_DAYS")
-    closures: Annotated[frozenset[date], NoDecode] = Field(
-        default=frozenset(), alias="MADOGUCHI_CLOSURES"
-    )
+    closures: Annotated[frozenset[date], NoDecode] = Field(default=frozenset(), alias="MADOGUCHI_CLOSURES")
 
     @field_validator("staff_users", mode="before")
     @classmethod

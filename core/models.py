@@ -12,7 +12,7 @@ Schema changes go through alembic (``migrations/``); nothing here creates tables
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -46,7 +46,11 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 class Base(AsyncAttrs, DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {datetime: DateTime(timezone=True), dict[str, Any]: JSON, list[Any]: JSON}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: DateTime(timezone=True),
+        dict[str, Any]: JSON,
+        list[Any]: JSON,
+    }
 
 
 class Company(Base):
@@ -188,9 +192,7 @@ class TermsAgreement(Base):
     terms_version: Mapped[str] = mapped_column(String(32))
     agreed_at: Mapped[datetime]
 
-    __table_args__ = (
-        UniqueConstraint("support_id_id", "terms_version", name="uq_terms_agreements_version"),
-    )
+    __table_args__ = (UniqueConstraint("support_id_id", "terms_version", name="uq_terms_agreements_version"),)
 
 
 class Conversation(Base):

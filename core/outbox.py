@@ -50,7 +50,9 @@ def enqueue_mail(
     return row
 
 
-def enqueue_slack(uow: UnitOfWork, template: str, context: dict[str, Any], *, locale: str = "ja") -> OutboxMessage:
+def enqueue_slack(
+    uow: UnitOfWork, template: str, context: dict[str, Any], *, locale: str = "ja"
+) -> OutboxMessage:
     """A post for the staff channel, delivered by the Slack door's worker."""
     now = uow.clock.now()
     row = OutboxMessage(

@@ -1,9 +1,9 @@
 """The ``madoguchi`` command: the only place that reads settings and builds engines.
 
-    madoguchi db upgrade        bring the schema to the current migration
-    madoguchi import FILE.json  load the vendor's companies, contracts, keys, support IDs
-    madoguchi demo              load the demo data (idempotent)
-    madoguchi serve             HTTP (Slack, web pages, /healthz), SMTP and the outbox worker
+madoguchi db upgrade        bring the schema to the current migration
+madoguchi import FILE.json  load the vendor's companies, contracts, keys, support IDs
+madoguchi demo              load the demo data (idempotent)
+madoguchi serve             HTTP (Slack, web pages, /healthz), SMTP and the outbox worker
 """
 
 from __future__ import annotations
@@ -54,7 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from madoguchi import serve
 
         return asyncio.run(
-            serve.serve(settings, smtp=not args.no_smtp, worker=not args.no_worker, migrate=not args.no_migrate)
+            serve.serve(
+                settings, smtp=not args.no_smtp, worker=not args.no_worker, migrate=not args.no_migrate
+            )
         )
     return 2
 

@@ -30,7 +30,9 @@ def http_app(core: Core) -> web.Application:
             log.exception("healthz: database check failed")
             database = "unreachable"
         status = 200 if database == "ok" else 503
-        return web.json_response({"status": "ok" if status == 200 else "degraded", "database": database}, status=status)
+        return web.json_response(
+            {"status": "ok" if status == 200 else "degraded", "database": database}, status=status
+        )
 
     app.router.add_get("/healthz", healthz)
     return app

@@ -8,7 +8,17 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-FORBIDDEN = ("bot", "mail", "web", "madoguchi", "slack_bolt", "slack_sdk", "aiosmtpd", "aiohttp", "aiosmtplib")
+FORBIDDEN = (
+    "bot",
+    "mail",
+    "web",
+    "madoguchi",
+    "slack_bolt",
+    "slack_sdk",
+    "aiosmtpd",
+    "aiohttp",
+    "aiosmtplib",
+)
 
 
 def _imported_modules(path: Path) -> list[str]:
@@ -22,7 +32,9 @@ def _imported_modules(path: Path) -> list[str]:
     return names
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "core").rglob("*.py")), ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize(
+    "path", sorted((ROOT / "core").rglob("*.py")), ids=lambda p: str(p.relative_to(ROOT))
+)
 def test_core_imports_no_door_and_no_protocol_library(path: Path) -> None:
     bad = [m for m in _imported_modules(path) if m.split(".")[0] in FORBIDDEN]
     assert bad == [], f"{path.relative_to(ROOT)} imports {bad}"

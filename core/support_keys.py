@@ -1,0 +1,88 @@
+"""Support keys: the canonical form, the keyed hash, and whether a key may be used now.
+
+SPEC §4.1: a key is valid from its contract's start (a key issued by mail from the next
+business day) to the contract's end; unknown, outside the period, revoked or malformed
+all answer with the one message ``support_key.invalid``. Failures count towards the
+actor's throttle in scope ``support_key``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import select
+
+from core import throttle
+from core.clock import JST
+from core.errors import InvalidSupportKey
+from core.hashing import Hasher
+from core.models import Contract, SupportKey
+from core.normalize import support_key as canonical
+from core.unit_of_work import UnitOfWork
+
+MAX_LENGTH = 30
+THROTTLE_SCOPE = "support_key"
+_WELL_FORMED = re.compile(r"^[A-Z0-9]{1,30}$")
+HASH_PURPOSE = "support-key"
+
+
+def digest(hasher: Hasher, raw: str) -> str:
+    """The stored form of a key, from any spelling a customer may type."""
+    return hasher.digest(canonical(raw), purpose=HASH_PURPOSE)
+
+
+def is_well_formed(raw: str) -> bool:
+    return len(raw.strip()) <= MAX_LENGTH and bool(_WELL_FORMED.match(canonical(raw)))
+
+
+def mask(last4: str) -> str:
+    """How a key is shown anywhere after it was issued: only the last four characters."""
+    return f"****-****-{last4}"
+
+
+@dataclass(frozen=True)
+class UsableKey:
+    key: SupportKey
+    contract: Contract
+
+
+def today(uow: UnitOfWork) -> date:
+    """Contract dates are Japanese calendar dates."""
+    return uow.clock.now().astimezone(JST).date()
+
+
+def usable_on(key: SupportKey, contract: Contract, day: date) -> bool:
+    if key.revoked_at is not None:
+        return False
+    starts = max(contract.starts_on, key.usable_from) if key.usable_from else contract.starts_on
+    return starts <= day <= contract.ends_on
+
+
+async def find(uow: UnitOfWork, raw: str) -> UsableKey | None:
+    """The key and its contract if it exists (usable or not); no throttling here."""
+    if not is_well_formed(raw):
+        return None
+    row = (
+        await uow.session.execute(
+            select(SupportKey, Contract)
+            .join(Contract, Contract.id == SupportKey.contract_id)
+            .where(SupportKey.key_hash == digest(uow.hasher, raw))
+        )
+    ).first()
+    return UsableKey(row[0], row[1]) if row else None
+
+
+async def check_usable(uow: UnitOfWork, raw: str, actor_ref: str) -> UsableKey:
+    """The key if it may be used today; otherwise count a failure and raise.
+
+    Raises ``Throttled`` before looking at the key when the actor is over the limit, so
+    a throttled actor learns nothing about the key either.
+    """
+    await throttle.check(uow, THROTTLE_SCOPE, actor_ref)
+    found = await find(uow, raw)
+    if found is None or not usable_on(found.key, found.contract, today(uow)):
+        await throttle.record_failure(uow, THROTTLE_SCOPE, actor_ref, detail="invalid support key")
+        raise InvalidSupportKey()
+    return found
