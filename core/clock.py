@@ -11,7 +11,7 @@ JST = ZoneInfo("Asia/Tokyo")
 
 class Clock(Protocol):
     def now(self) -> datetime:
-        """The current instant, timezone-aware (UTC)."""
+        """The current instant, timezone-aware, in UTC (stored values must share a zone)."""
         ...
 
 
@@ -26,7 +26,9 @@ class FrozenClock:
     def __init__(self, at: datetime) -> None:
         if at.tzinfo is None:
             raise ValueError("FrozenClock needs an aware datetime")
-        self._at = at
+        # Always UTC: SQLite stores datetimes without their offset, so every stored
+        # value must be in one zone for comparisons to hold.
+        self._at = at.astimezone(UTC)
 
     def now(self) -> datetime:
         return self._at
@@ -35,7 +37,7 @@ class FrozenClock:
         self._at += delta
 
     def set(self, at: datetime) -> None:
-        self._at = at
+        self._at = at.astimezone(UTC)
 
 
 def aware(value: datetime) -> datetime:
