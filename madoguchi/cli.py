@@ -51,7 +51,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return asyncio.run(runtime.demo_command(settings))
     if args.command == "serve":
-        from madoguchi import serve
+        from madoguchi import logs, serve
+
+        logs.configure()
 
         return asyncio.run(
             serve.serve(

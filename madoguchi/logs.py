@@ -1,0 +1,62 @@
+"""Structured log lines: one JSON object per line, secrets scrubbed.
+
+Every record becomes ``{"ts", "level", "logger", "msg", ...extra}``. The scrubber is a
+last line of defence: callers log route templates and ids, never links or tokens, but a
+library message (an exception text quoting a URL, a Slack error echoing a token) must
+not carry one to the log either.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+_SECRET_PATTERNS = (
+    # Activation / reset links: the token is the last path segment.
+    (re.compile(r"(/(?:activate|reset)/)[A-Za-z0-9_\-]{8,}"), r"\1[redacted]"),
+    # Slack tokens (bot, user, app, config, refresh).
+    (re.compile(r"\bxox[abeprs]-[A-Za-z0-9-]+"), "[redacted-slack-token]"),
+    (re.compile(r"\bxapp-[A-Za-z0-9-]+"), "[redacted-slack-token]"),
+    # user:password@ in URLs (relay, database).
+    (re.compile(r"(://[^/\s:@]+:)[^@\s/]+@"), r"\1[redacted]@"),
+    # Support-key shaped strings such as SK-7Q2M-4TXA-9KPL.
+    (re.compile(r"\b[A-Z]{2}-[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4}\b"), "[redacted-key]"),
+)
+
+_RESERVED = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
+
+
+def scrub(text: str) -> str:
+    for pattern, replacement in _SECRET_PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": scrub(record.getMessage()),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _RESERVED and not key.startswith("_"):
+                out[key] = scrub(value) if isinstance(value, str) else value
+        if record.exc_info:
+            out["exc"] = scrub(self.formatException(record.exc_info))
+        return json.dumps(out, ensure_ascii=False, default=str)
+
+
+def configure(level: int = logging.INFO) -> None:
+    """Route every logger (ours and the libraries') through the JSON formatter."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # aiohttp's access log prints raw paths (tokens); serve logs requests itself.
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
