@@ -1,0 +1,447 @@
+"""Accounts (SPEC §4.2 step 5, §4.3, §4.6 self-service, §4.7): creation, links, passwords.
+
+A *link* is a single-use token mailed to the account's address: ``activation`` (sent at
+registration, or again on request) or ``reset`` (forgotten password). Both lead to the
+same page and end in ``set_password_with_token``. Only the keyed hash of a token is
+stored; the raw token exists in the sealed part of the outbox row until the mail is sent.
+Issuing a new link of a purpose ends the older unused ones of that purpose, so only the
+latest mail works (SPEC §4.2: "a new link replaces the old").
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from core import audit, passwords
+from core.actors import Actor
+from core.clock import JST, aware
+from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from core.hashing import new_token
+from core.models import Account, AccountToken, PendingContact, SupportIdContact
+from core.outbox import enqueue_mail
+from core.unit_of_work import UnitOfWork
+
+LINK_LIFETIME = timedelta(days=7)
+TOKEN_HASH_PURPOSE = "account-token"
+# More link mails than this per account and purpose in an hour are silently not sent:
+# anybody can ask for a reset of any address, and the owner should not be mail-bombed.
+MAX_LINKS_PER_HOUR = 5
+
+Purpose = Literal["activation", "reset"]
+ResendOutcome = Literal["sent", "active", "disabled", "unknown"]
+
+_SLACK_REF = re.compile(r"^slack:([A-Z0-9]+):([A-Z0-9]+)$")
+
+
+@dataclass(frozen=True)
+class AccountDetails:
+    """The fields of registration step 3, already validated and normalised by the wizard."""
+
+    last_name: str
+    first_name: str
+    last_name_kana: str
+    first_name_kana: str
+    email: str
+    phone: str
+    postal_code: str
+    prefecture: str
+    city: str
+    street: str
+    department: str = ""
+    title: str = ""
+    marketing_opt_in: bool = False
+    privacy_consent: bool = False
+
+
+@dataclass(frozen=True)
+class AccountView:
+    id: int
+    username: str
+    status: str
+    locale: str
+    company_id: int
+    last_name: str
+    first_name: str
+    slack_team_id: str | None
+    slack_user_id: str | None
+    created_at: datetime
+    activated_at: datetime | None
+
+
+@dataclass(frozen=True)
+class LinkInfo:
+    username: str
+    purpose: str
+    expires_at: datetime
+    locale: str
+
+
+def view(row: Account) -> AccountView:
+    return AccountView(
+        id=row.id,
+        username=row.email,
+        status=row.status,
+        locale=row.locale,
+        company_id=row.company_id,
+        last_name=row.last_name,
+        first_name=row.first_name,
+        slack_team_id=row.slack_team_id,
+        slack_user_id=row.slack_user_id,
+        created_at=aware(row.created_at),
+        activated_at=aware(row.activated_at) if row.activated_at else None,
+    )
+
+
+def username_of(email: str) -> str:
+    """The username is the e-mail address, lower-cased (one spelling per person)."""
+    return email.strip().lower()
+
+
+async def _by_email(uow: UnitOfWork, email: str) -> Account | None:
+    return await uow.session.scalar(select(Account).where(Account.email == username_of(email)))
+
+
+async def email_taken(uow: UnitOfWork, email: str) -> bool:
+    return await _by_email(uow, email) is not None
+
+
+async def account_by_email(uow: UnitOfWork, email: str) -> AccountView | None:
+    row = await _by_email(uow, email)
+    return view(row) if row else None
+
+
+async def account_for_slack_user(uow: UnitOfWork, team_id: str, user_id: str) -> AccountView | None:
+    row = await uow.session.scalar(
+        select(Account).where(Account.slack_team_id == team_id, Account.slack_user_id == user_id)
+    )
+    return view(row) if row else None
+
+
+async def create_account(
+    uow: UnitOfWork,
+    actor: Actor,
+    details: AccountDetails,
+    company_id: int,
+    locale: str,
+    *,
+    slack_team_id: str | None = None,
+    slack_user_id: str | None = None,
+) -> AccountView:
+    """Store the account, link its Slack user and migrated support IDs, mail the link.
+
+    Does not commit: the wizard commits it together with closing its conversation.
+    """
+    if not details.privacy_consent:
+        raise ValidationFailed({"privacy_consent": "accounts.consent_required"})
+    username = username_of(details.email)
+    if await email_taken(uow, username):
+        raise Conflict("accounts.email_taken")
+    if slack_team_id is None and slack_user_id is None:
+        match = _SLACK_REF.match(actor.ref)
+        if match:
+            slack_team_id, slack_user_id = match.group(1), match.group(2)
+    if slack_team_id and slack_user_id:
+        await _unlink_slack_user(uow, actor, slack_team_id, slack_user_id)
+    now = uow.clock.now()
+    row = Account(
+        email=username,
+        company_id=company_id,
+        last_name=details.last_name,
+        first_name=details.first_name,
+        last_name_kana=details.last_name_kana,
+        first_name_kana=details.first_name_kana,
+        department=details.department,
+        title=details.title,
+        phone=details.phone,
+        postal_code=details.postal_code,
+        prefecture=details.prefecture,
+        city=details.city,
+        street=details.street,
+        marketing_opt_in=details.marketing_opt_in,
+        privacy_consented_at=now,
+        password_hash=None,
+        status="pending",
+        locale=locale,
+        slack_team_id=slack_team_id,
+        slack_user_id=slack_user_id,
+        created_at=now,
+    )
+    uow.session.add(row)
+    try:
+        await uow.session.flush()
+    except IntegrityError as exc:  # a concurrent registration of the same address won
+        raise Conflict("accounts.email_taken") from exc
+    audit.record(uow, actor, "account.created", account_id=row.id, company_id=company_id, locale=locale)
+    await _link_pending_contacts(uow, actor, row)
+    await _issue_link(uow, row, "activation", "account_welcome")
+    audit.record(uow, actor, "account.link_sent", account_id=row.id, purpose="activation")
+    return view(row)
+
+
+async def _link_pending_contacts(uow: UnitOfWork, actor: Actor, account: Account) -> None:
+    pending = (
+        await uow.session.scalars(select(PendingContact).where(PendingContact.email == account.email))
+    ).all()
+    for item in pending:
+        already = await uow.session.get(SupportIdContact, (item.support_id_id, account.id))
+        if already is None:
+            uow.session.add(
+                SupportIdContact(
+                    support_id_id=item.support_id_id, account_id=account.id, added_at=uow.clock.now()
+                )
+            )
+            audit.record(
+                uow,
+                actor,
+                "support_id.contact_linked",
+                account_id=account.id,
+                support_id_id=item.support_id_id,
+                email=account.email,
+            )
+        await uow.session.delete(item)
+    await uow.session.flush()
+
+
+def _mail_context(uow: UnitOfWork, account: Account, expires_at: datetime | None) -> dict[str, Any]:
+    context: dict[str, Any] = {
+        "username": account.email,
+        "vendor": uow.settings.vendor_name,
+        "service": uow.settings.service_name,
+    }
+    if expires_at is not None:
+        local = expires_at.astimezone(JST)
+        context["expires_on"] = local.date().isoformat()
+        context["expires_at"] = local.isoformat(timespec="minutes")
+    return context
+
+
+async def _links_sent_last_hour(uow: UnitOfWork, account: Account, purpose: Purpose) -> int:
+    since = uow.clock.now() - timedelta(hours=1)
+    count = await uow.session.scalar(
+        select(func.count())
+        .select_from(AccountToken)
+        .where(
+            AccountToken.account_id == account.id,
+            AccountToken.purpose == purpose,
+            AccountToken.created_at > since,
+        )
+    )
+    return int(count or 0)
+
+
+async def _end_open_links(uow: UnitOfWork, account_id: int, purposes: tuple[str, ...]) -> None:
+    """Unused links of these purposes expire now (they read as expired, not as used)."""
+    now = uow.clock.now()
+    await uow.session.execute(
+        update(AccountToken)
+        .where(
+            AccountToken.account_id == account_id,
+            AccountToken.purpose.in_(purposes),
+            AccountToken.used_at.is_(None),
+            AccountToken.expires_at > now,
+        )
+        .values(expires_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def _issue_link(uow: UnitOfWork, account: Account, purpose: Purpose, template: str) -> None:
+    await _end_open_links(uow, account.id, (purpose,))
+    raw = new_token()
+    now = uow.clock.now()
+    expires_at = now + LINK_LIFETIME
+    uow.session.add(
+        AccountToken(
+            account_id=account.id,
+            purpose=purpose,
+            token_hash=uow.hasher.digest(raw, purpose=TOKEN_HASH_PURPOSE),
+            created_at=now,
+            expires_at=expires_at,
+        )
+    )
+    link = f"{uow.settings.public_url.rstrip('/')}/activate/{raw}"
+    enqueue_mail(
+        uow,
+        template,
+        [account.email],
+        _mail_context(uow, account, expires_at),
+        locale=account.locale,
+        secrets={"link": link},
+    )
+    await uow.session.flush()
+
+
+async def _token_row(uow: UnitOfWork, token: str) -> tuple[AccountToken, Account]:
+    """The link's row and account, or the reason it cannot be used."""
+    if not token or len(token) > 128:
+        raise NotFound("accounts.link_unknown")
+    digest = uow.hasher.digest(token, purpose=TOKEN_HASH_PURPOSE)
+    found = (
+        await uow.session.execute(
+            select(AccountToken, Account)
+            .join(Account, Account.id == AccountToken.account_id)
+            .where(AccountToken.token_hash == digest)
+        )
+    ).first()
+    if found is None:
+        raise NotFound("accounts.link_unknown")
+    row, account = found
+    if row.used_at is not None:
+        raise NotFound("accounts.link_used")
+    if aware(row.expires_at) <= uow.clock.now():
+        raise NotFound("accounts.link_expired")
+    if account.status == "disabled":
+        raise Forbidden("accounts.disabled")
+    return row, account
+
+
+async def inspect_link(uow: UnitOfWork, token: str) -> LinkInfo:
+    """What the password page shows before the form is submitted."""
+    row, account = await _token_row(uow, token)
+    return LinkInfo(
+        username=account.email, purpose=row.purpose, expires_at=aware(row.expires_at), locale=account.locale
+    )
+
+
+async def set_password_with_token(uow: UnitOfWork, token: str, password: str, actor: Actor) -> AccountView:
+    """Set the password from an activation or reset link; the account becomes active.
+
+    A weak password leaves the link unused so the person can try again. The link is
+    consumed with a conditional UPDATE, so two submissions racing on one link have
+    exactly one winner.
+    """
+    row, account = await _token_row(uow, token)
+    passwords.check_policy(password, account.email)
+    password_hash = await passwords.hash_password(password)
+    now = uow.clock.now()
+    consumed = await uow.session.execute(
+        update(AccountToken)
+        .where(AccountToken.id == row.id, AccountToken.used_at.is_(None))
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(consumed, "rowcount", 1) != 1:
+        await uow.rollback()
+        raise NotFound("accounts.link_used")
+    # Any other open link is now pointless, and a leaked one would be dangerous.
+    await _end_open_links(uow, account.id, ("activation", "reset"))
+    account.password_hash = password_hash
+    if account.status == "pending":
+        account.status = "active"
+    if account.activated_at is None:
+        account.activated_at = now
+    audit.record(uow, actor, "account.password_set", account_id=account.id, purpose=row.purpose)
+    await uow.commit()
+    return view(account)
+
+
+async def request_password_reset(uow: UnitOfWork, actor: Actor, email: str) -> bool:
+    """Mail a reset link to the registered address, if there is such an account."""
+    account = await _by_email(uow, email)
+    if account is None or account.status == "disabled":
+        return False
+    if await _links_sent_last_hour(uow, account, "reset") >= MAX_LINKS_PER_HOUR:
+        audit.record(uow, actor, "account.link_suppressed", account_id=account.id, purpose="reset")
+        await uow.commit()
+        return False
+    await _issue_link(uow, account, "reset", "password_reset")
+    audit.record(uow, actor, "account.link_sent", account_id=account.id, purpose="reset")
+    await uow.commit()
+    return True
+
+
+async def username_reminder(uow: UnitOfWork, actor: Actor, email: str) -> bool:
+    """Mail the username to the registered address, if there is such an account."""
+    account = await _by_email(uow, email)
+    if account is None or account.status == "disabled":
+        return False
+    enqueue_mail(
+        uow, "username_reminder", [account.email], _mail_context(uow, account, None), locale=account.locale
+    )
+    audit.record(uow, actor, "account.username_reminded", account_id=account.id)
+    await uow.commit()
+    return True
+
+
+async def resend_activation(uow: UnitOfWork, actor: Actor, email: str) -> ResendOutcome:
+    """A new activation link for an account that has not set its password yet."""
+    account = await _by_email(uow, email)
+    if account is None:
+        return "unknown"
+    if account.status == "disabled":
+        return "disabled"
+    if account.status != "pending":
+        return "active"
+    if await _links_sent_last_hour(uow, account, "activation") >= MAX_LINKS_PER_HOUR:
+        audit.record(uow, actor, "account.link_suppressed", account_id=account.id, purpose="activation")
+        await uow.commit()
+        return "sent"
+    await _issue_link(uow, account, "activation", "activation_link")
+    audit.record(uow, actor, "account.link_sent", account_id=account.id, purpose="activation")
+    await uow.commit()
+    return "sent"
+
+
+def _require_staff(actor: Actor) -> None:
+    if actor.kind not in ("staff", "system"):
+        raise Forbidden("staff.forbidden")
+
+
+async def disable(uow: UnitOfWork, actor: Actor, email: str) -> AccountView:
+    _require_staff(actor)
+    account = await _by_email(uow, email)
+    if account is None:
+        raise NotFound("accounts.not_found")
+    if account.status != "disabled":
+        account.status = "disabled"
+        await _end_open_links(uow, account.id, ("activation", "reset"))
+        audit.record(uow, actor, "account.disabled", account_id=account.id)
+        await uow.commit()
+    return view(account)
+
+
+async def enable(uow: UnitOfWork, actor: Actor, email: str) -> AccountView:
+    """Back to active, or to pending if the password was never set."""
+    _require_staff(actor)
+    account = await _by_email(uow, email)
+    if account is None:
+        raise NotFound("accounts.not_found")
+    if account.status == "disabled":
+        account.status = "active" if account.password_hash else "pending"
+        audit.record(uow, actor, "account.enabled", account_id=account.id, status=account.status)
+        await uow.commit()
+    return view(account)
+
+
+async def _unlink_slack_user(uow: UnitOfWork, actor: Actor, team_id: str, user_id: str) -> None:
+    """One Slack user speaks for one account: a new link takes it from the old one."""
+    previous = (
+        await uow.session.scalars(
+            select(Account).where(Account.slack_team_id == team_id, Account.slack_user_id == user_id)
+        )
+    ).all()
+    for other in previous:
+        other.slack_team_id = None
+        other.slack_user_id = None
+        audit.record(uow, actor, "account.slack_unlinked", account_id=other.id, slack=f"{team_id}:{user_id}")
+    if previous:
+        await uow.session.flush()
+
+
+async def link_slack_user(uow: UnitOfWork, actor: Actor, account_id: int, team_id: str, user_id: str) -> None:
+    account = await uow.session.get(Account, account_id)
+    if account is None:
+        raise NotFound("accounts.not_found")
+    if (account.slack_team_id, account.slack_user_id) == (team_id, user_id):
+        return
+    await _unlink_slack_user(uow, actor, team_id, user_id)
+    account.slack_team_id = team_id
+    account.slack_user_id = user_id
+    audit.record(uow, actor, "account.slack_linked", account_id=account.id, slack=f"{team_id}:{user_id}")
+    await uow.commit()
