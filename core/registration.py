@@ -34,13 +34,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, or_, select
 
 from core import accounts, audit, companies, contact_details, support_keys
 from core.actors import Actor
 from core.clock import aware
 from core.errors import Conflict, Forbidden, InvalidSupportKey, NotFound, Throttled, ValidationFailed
-from core.models import Account, Company, Conversation
+from core.models import Company, Conversation
 from core.unit_of_work import UnitOfWork
 
 KIND = "registration"
@@ -246,7 +246,7 @@ async def submit_details(
 ) -> View:
     row = await _load(uow, actor, conversation_id, "details")
     details = contact_details.validate(values)
-    if await _email_taken(uow, details.email):
+    if await accounts.email_taken(uow, details.email):
         raise ValidationFailed(fields={"email": contact_details.EMAIL_TAKEN})
     _advance(uow, row, "confirm", details=details.as_values())
     await uow.commit()
@@ -274,7 +274,7 @@ async def submit(uow: UnitOfWork, actor: Actor, conversation_id: str) -> View:
     company = CompanyView.from_data(row.data["company"])
     try:
         account = await accounts.create_account(
-            uow, actor, accounts.AccountDetails(**details.as_values()), company.id, actor.locale
+            uow, actor, _account_details(details), company.id, actor.locale
         )
     except Conflict as taken:  # the address was registered meanwhile (maybe by a racing submit)
         await uow.rollback()
@@ -336,11 +336,23 @@ def _advance(uow: UnitOfWork, row: Conversation, step: str, **data: Any) -> None
     row.expires_at = now + IDLE_TIMEOUT
 
 
-async def _email_taken(uow: UnitOfWork, email: str) -> bool:
-    found = await uow.session.scalar(
-        select(func.count()).select_from(Account).where(Account.email == email.lower())
+def _account_details(d: contact_details.ContactDetails) -> accounts.AccountDetails:
+    return accounts.AccountDetails(
+        last_name=d.last_name,
+        first_name=d.first_name,
+        last_name_kana=d.last_name_kana,
+        first_name_kana=d.first_name_kana,
+        email=d.email,
+        phone=d.phone,
+        postal_code=d.postal_code,
+        prefecture=d.prefecture,
+        city=d.city,
+        street=d.street,
+        department=d.department,
+        title=d.title,
+        marketing_opt_in=d.marketing_opt_in,
+        privacy_consent=d.privacy_consent,
     )
-    return bool(found)
 
 
 def _as_int(value: object) -> int:

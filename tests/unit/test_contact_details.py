@@ -42,7 +42,9 @@ def test_good_details_pass_unchanged() -> None:
 
 
 def test_hiragana_and_half_width_kana_become_katakana() -> None:
-    details = cd.validate({**GOOD, "last_name_kana": "やまだ", "first_name_kana": "ﾀﾛｳ"}, postal_lookup=no_lookup)
+    details = cd.validate(
+        {**GOOD, "last_name_kana": "やまだ", "first_name_kana": "ﾀﾛｳ"}, postal_lookup=no_lookup
+    )
     assert (details.last_name_kana, details.first_name_kana) == ("ヤマダ", "タロウ")
 
 
@@ -100,7 +102,9 @@ def test_phone_numbers_of_ten_or_eleven_digits_or_plus_81_are_accepted(typed: st
     assert cd.validate({**GOOD, "phone": typed}, postal_lookup=no_lookup).phone == stored
 
 
-@pytest.mark.parametrize("bad", ["03-1234-567", "090-1234-56789", "03(1234)5678x", "+1-212-555-0100", "3-1234-5678"])
+@pytest.mark.parametrize(
+    "bad", ["03-1234-567", "090-1234-56789", "03(1234)5678x", "+1-212-555-0100", "3-1234-5678"]
+)
 def test_phone_numbers_of_other_shapes_are_refused(bad: str) -> None:
     assert errors_of(phone=bad) == {"phone": cd.PHONE}
 
@@ -172,5 +176,7 @@ def test_input_longer_than_its_column_is_refused_not_cut() -> None:
 
 
 def test_full_width_letters_and_spaces_in_names_are_normalised() -> None:
-    details = cd.validate({**GOOD, "last_name": "　山田　", "street": "東品川４－１２－７"}, postal_lookup=no_lookup)
+    details = cd.validate(
+        {**GOOD, "last_name": "　山田　", "street": "東品川４－１２－７"}, postal_lookup=no_lookup
+    )
     assert (details.last_name, details.street) == ("山田", "東品川4-12-7")
