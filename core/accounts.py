@@ -342,21 +342,23 @@ async def set_password_with_token(uow: UnitOfWork, token: str, password: str, ac
 
 
 async def request_password_reset(uow: UnitOfWork, actor: Actor, email: str) -> bool:
-    """Mail a reset link to the registered address, if there is such an account."""
+    """Mail a reset link to the registered address, if there is such an account.
+
+    Self-service (this, ``send_username_reminder``, ``resend_activation``) does not
+    commit: the contact window calls it inside the transaction that stores the request.
+    """
     account = await _by_email(uow, email)
     if account is None or account.status == "disabled":
         return False
     if await _links_sent_last_hour(uow, account, "reset") >= MAX_LINKS_PER_HOUR:
         audit.record(uow, actor, "account.link_suppressed", account_id=account.id, purpose="reset")
-        await uow.commit()
         return False
     await _issue_link(uow, account, "reset", "password_reset")
     audit.record(uow, actor, "account.link_sent", account_id=account.id, purpose="reset")
-    await uow.commit()
     return True
 
 
-async def username_reminder(uow: UnitOfWork, actor: Actor, email: str) -> bool:
+async def send_username_reminder(uow: UnitOfWork, actor: Actor, email: str) -> bool:
     """Mail the username to the registered address, if there is such an account."""
     account = await _by_email(uow, email)
     if account is None or account.status == "disabled":
@@ -365,7 +367,6 @@ async def username_reminder(uow: UnitOfWork, actor: Actor, email: str) -> bool:
         uow, "username_reminder", [account.email], _mail_context(uow, account, None), locale=account.locale
     )
     audit.record(uow, actor, "account.username_reminded", account_id=account.id)
-    await uow.commit()
     return True
 
 
@@ -380,11 +381,9 @@ async def resend_activation(uow: UnitOfWork, actor: Actor, email: str) -> Resend
         return "active"
     if await _links_sent_last_hour(uow, account, "activation") >= MAX_LINKS_PER_HOUR:
         audit.record(uow, actor, "account.link_suppressed", account_id=account.id, purpose="activation")
-        await uow.commit()
         return "sent"
-    await _issue_link(uow, account, "activation", "activation_link")
+    await _issue_link(uow, account, "activation", "activation_resent")
     audit.record(uow, actor, "account.link_sent", account_id=account.id, purpose="activation")
-    await uow.commit()
     return "sent"
 
 

@@ -9,12 +9,15 @@ actor's throttle in scope ``support_key``.
 from __future__ import annotations
 
 import re
+import secrets
 from dataclasses import dataclass
 from datetime import date
+from typing import Literal
 
 from sqlalchemy import select
 
 from core import throttle
+from core.business_days import BusinessCalendar
 from core.clock import JST
 from core.errors import InvalidSupportKey
 from core.hashing import Hasher
@@ -23,6 +26,11 @@ from core.normalize import support_key as canonical
 from core.unit_of_work import UnitOfWork
 
 MAX_LENGTH = 30
+# Typed input longer than this is refused before any work; separators a person may add
+# around a 30-character key still fit.
+MAX_INPUT_LENGTH = 64
+# No 0/O, 1/I/L: keys are read aloud on the phone and typed from paper.
+_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 THROTTLE_SCOPE = "support_key"
 _WELL_FORMED = re.compile(r"^[A-Z0-9]{1,30}$")
 HASH_PURPOSE = "support-key"
@@ -34,7 +42,9 @@ def digest(hasher: Hasher, raw: str) -> str:
 
 
 def is_well_formed(raw: str) -> bool:
-    return len(raw.strip()) <= MAX_LENGTH and bool(_WELL_FORMED.match(canonical(raw)))
+    """At most 30 letters and digits once the spelling is canonical (dashes, spaces and
+    width do not count: they are how people copy a key, not part of it)."""
+    return len(raw) <= MAX_INPUT_LENGTH and bool(_WELL_FORMED.match(canonical(raw)))
 
 
 def mask(last4: str) -> str:
@@ -86,3 +96,34 @@ async def check_usable(uow: UnitOfWork, raw: str, actor_ref: str) -> UsableKey:
         await throttle.record_failure(uow, THROTTLE_SCOPE, actor_ref, detail="invalid support key")
         raise InvalidSupportKey()
     return found
+
+
+def generate() -> str:
+    """A new key ``SK-XXXX-XXXX-XXXX``: 12 random characters of 31, about 59 bits."""
+    groups = ("".join(secrets.choice(_ALPHABET) for _ in range(4)) for _ in range(3))
+    return "SK-" + "-".join(groups)
+
+
+async def issue(
+    uow: UnitOfWork, contract: Contract, *, via: Literal["staff", "mail"] = "staff"
+) -> tuple[str, SupportKey]:
+    """Add a new key to the contract; the raw key is returned once and never stored.
+
+    A key sent by mail is usable from the next business day (weekends, Japanese holidays
+    and configured closures skipped), so a key in transit is not yet worth stealing.
+    """
+    raw = generate()
+    usable_from = None
+    if via == "mail":
+        usable_from = BusinessCalendar(uow.settings.closures).next_business_day(today(uow))
+    row = SupportKey(
+        key_hash=digest(uow.hasher, raw),
+        last4=canonical(raw)[-4:],
+        contract_id=contract.id,
+        issued_via=via,
+        usable_from=usable_from,
+        issued_at=uow.clock.now(),
+    )
+    uow.session.add(row)
+    await uow.session.flush()
+    return raw, row

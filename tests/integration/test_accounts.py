@@ -197,7 +197,8 @@ async def test_a_resent_activation_link_replaces_the_old_one(domain: Core, clock
     clock.advance(timedelta(days=6))
     async with domain.uow() as uow:
         assert await accounts.resend_activation(uow, STAFF, created.username.upper()) == "sent"
-    second = token_of(await last_link(domain, "activation_link"))
+        await uow.commit()
+    second = token_of(await last_link(domain, "activation_resent"))
     async with domain.uow() as uow:
         with pytest.raises(NotFound) as caught:
             await accounts.inspect_link(uow, first)
@@ -218,6 +219,7 @@ async def test_password_reset_mails_a_link_that_sets_a_new_password(domain: Core
     async with domain.uow() as uow:
         assert await accounts.request_password_reset(uow, MAIL, created.username)
         assert not await accounts.request_password_reset(uow, MAIL, "nobody@example.jp")
+        await uow.commit()
     link = await last_link(domain, "password_reset")
     async with domain.uow() as uow:
         assert (await accounts.inspect_link(uow, token_of(link))).purpose == "reset"
@@ -236,17 +238,28 @@ async def test_reset_links_beyond_five_an_hour_are_not_sent(domain: Core, clock:
     for _ in range(7):
         async with domain.uow() as uow:
             sent.append(await accounts.request_password_reset(uow, MAIL, created.username))
+            await uow.commit()
     assert sent == [True] * 5 + [False] * 2
     clock.advance(timedelta(hours=1))
     async with domain.uow() as uow:
         assert await accounts.request_password_reset(uow, MAIL, created.username)
 
 
+async def test_self_service_changes_nothing_until_the_caller_commits(domain: Core) -> None:
+    created = await register(domain)
+    async with domain.uow() as uow:
+        assert await accounts.request_password_reset(uow, MAIL, created.username)
+        assert await accounts.send_username_reminder(uow, MAIL, created.username)
+    async with domain.uow() as uow:
+        templates = (await uow.session.scalars(select(OutboxMessage.template))).all()
+    assert templates == ["account_welcome"]
+
+
 async def test_username_reminder_goes_to_the_registered_address_only(domain: Core) -> None:
     created = await register(domain)
     async with domain.uow() as uow:
-        assert await accounts.username_reminder(uow, MAIL, created.username.upper())
-        assert not await accounts.username_reminder(uow, MAIL, "stranger@example.jp")
+        assert await accounts.send_username_reminder(uow, MAIL, created.username.upper())
+        assert not await accounts.send_username_reminder(uow, MAIL, "stranger@example.jp")
         mail = (
             await uow.session.scalars(
                 select(OutboxMessage).where(OutboxMessage.template == "username_reminder")
@@ -266,7 +279,7 @@ async def test_a_disabled_account_gets_no_links_and_its_open_links_stop_working(
         with pytest.raises(NotFound):
             await accounts.set_password_with_token(uow, token, "Sakura2026", WEB)
         assert not await accounts.request_password_reset(uow, MAIL, created.username)
-        assert not await accounts.username_reminder(uow, MAIL, created.username)
+        assert not await accounts.send_username_reminder(uow, MAIL, created.username)
         assert await accounts.resend_activation(uow, STAFF, created.username) == "disabled"
     async with domain.uow() as uow:
         assert (await accounts.enable(uow, STAFF, created.username)).status == "pending"

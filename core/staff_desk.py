@@ -1,0 +1,324 @@
+"""The staff desk (SPEC §4.7, ``/support-admin``): find, keys, accounts, the audit trail.
+
+Every function first checks that the actor is staff; a refusal is itself audited (and
+committed) so attempts by non-staff can be seen later. Results are plain frozen
+dataclasses, never ORM rows, so the Slack door renders them without touching a session.
+Contact-window requests are in ``core.contact_window``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from core import accounts, audit, support_keys, throttle
+from core.actors import Actor
+from core.clock import aware
+from core.errors import Conflict, Forbidden, NotFound
+from core.models import Account, Company, Contract, SupportId, SupportKey
+from core.normalize import fold
+from core.unit_of_work import UnitOfWork
+
+FIND_LIMIT = 20
+
+
+@dataclass(frozen=True)
+class CompanyHit:
+    id: int
+    code: str
+    name: str
+    postal_code: str
+    address: str
+    phone: str
+
+
+@dataclass(frozen=True)
+class ContractHit:
+    number: str
+    company: str
+    product_family: str
+    end_user: str
+    starts_on: date
+    ends_on: date
+    requires_terms: bool
+
+
+@dataclass(frozen=True)
+class KeyHit:
+    masked: str
+    contract_number: str
+    support_id: str | None
+    issued_via: str
+    usable_from: date | None
+    revoked: bool
+    usable_today: bool
+
+
+@dataclass(frozen=True)
+class AccountHit:
+    username: str
+    name: str
+    company: str
+    status: str
+    created_at: datetime
+    activated_at: datetime | None
+
+
+@dataclass(frozen=True)
+class FindResult:
+    companies: tuple[CompanyHit, ...] = ()
+    contracts: tuple[ContractHit, ...] = ()
+    keys: tuple[KeyHit, ...] = ()
+    accounts: tuple[AccountHit, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not (self.companies or self.contracts or self.keys or self.accounts)
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    raw: str
+    masked: str
+    contract_number: str
+    usable_from: date
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    at: datetime
+    actor_kind: str
+    actor: str
+    door: str
+    action: str
+    details: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class FailureEntry:
+    at: datetime
+    scope: str
+    actor: str
+    detail: str
+
+
+async def _authorize(uow: UnitOfWork, actor: Actor, action: str) -> None:
+    if actor.is_staff:
+        return
+    audit.record(uow, actor, "staff.refused", attempted=action)
+    await uow.commit()
+    raise Forbidden("staff.forbidden")
+
+
+async def find(uow: UnitOfWork, actor: Actor, text: str) -> FindResult:
+    """Everything the text could name: a company (partial name), a contract number, a
+    support key (→ its contract), an account (e-mail). Each lookup is one indexed query."""
+    await _authorize(uow, actor, "find")
+    text = text.strip()
+    if not text:
+        return FindResult()
+    keys = await _keys(uow, text)
+    numbers = {text, text.upper(), *(k.contract_number for k in keys)}
+    return FindResult(
+        companies=await _companies(uow, text),
+        contracts=await _contracts(uow, [Contract.number.in_(sorted(numbers))]),
+        keys=keys,
+        accounts=await _accounts(uow, text),
+    )
+
+
+async def _companies(uow: UnitOfWork, text: str) -> tuple[CompanyHit, ...]:
+    folded = fold(text)
+    if not folded:
+        return ()
+    pattern = "%" + folded.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    rows = await uow.session.scalars(
+        select(Company)
+        .where(Company.name_norm.like(pattern, escape="\\"))
+        .order_by(Company.name_norm, Company.id)
+        .limit(FIND_LIMIT)
+    )
+    return tuple(
+        CompanyHit(
+            id=c.id, code=c.code, name=c.name, postal_code=c.postal_code, address=c.address, phone=c.phone
+        )
+        for c in rows
+    )
+
+
+async def _contracts(uow: UnitOfWork, conditions: list[Any]) -> tuple[ContractHit, ...]:
+    hits: dict[str, ContractHit] = {}
+    for condition in conditions:
+        rows = await uow.session.execute(
+            select(Contract, Company.name).join(Company, Company.id == Contract.company_id).where(condition)
+        )
+        for contract, company in rows:
+            hits[contract.number] = ContractHit(
+                number=contract.number,
+                company=company,
+                product_family=contract.product_family,
+                end_user=contract.end_user,
+                starts_on=contract.starts_on,
+                ends_on=contract.ends_on,
+                requires_terms=contract.requires_terms,
+            )
+    return tuple(hits.values())
+
+
+async def _key_hit(uow: UnitOfWork, key: SupportKey, contract: Contract) -> KeyHit:
+    support_id = await uow.session.get(SupportId, key.support_id_id) if key.support_id_id else None
+    return KeyHit(
+        masked=support_keys.mask(key.last4),
+        contract_number=contract.number,
+        support_id=support_id.name if support_id else None,
+        issued_via=key.issued_via,
+        usable_from=key.usable_from,
+        revoked=key.revoked_at is not None,
+        usable_today=support_keys.usable_on(key, contract, support_keys.today(uow)),
+    )
+
+
+async def _keys(uow: UnitOfWork, text: str) -> tuple[KeyHit, ...]:
+    found = await support_keys.find(uow, text)
+    return (await _key_hit(uow, found.key, found.contract),) if found else ()
+
+
+async def _accounts(uow: UnitOfWork, text: str) -> tuple[AccountHit, ...]:
+    if "@" not in text:
+        return ()
+    row = (
+        await uow.session.execute(
+            select(Account, Company.name)
+            .join(Company, Company.id == Account.company_id)
+            .where(Account.email == accounts.username_of(text))
+        )
+    ).first()
+    if row is None:
+        return ()
+    account, company = row
+    return (
+        AccountHit(
+            username=account.email,
+            name=f"{account.last_name} {account.first_name}",
+            company=company,
+            status=account.status,
+            created_at=aware(account.created_at),
+            activated_at=aware(account.activated_at) if account.activated_at else None,
+        ),
+    )
+
+
+async def issue_key(
+    uow: UnitOfWork, actor: Actor, contract_number: str, *, by_mail: bool = False
+) -> IssuedKey:
+    """A new key for the contract. The raw key is in the result and nowhere else: show it
+    once. ``by_mail``: the key will travel by mail, so it works from the next business day."""
+    await _authorize(uow, actor, "key.issue")
+    contract = await uow.session.scalar(select(Contract).where(Contract.number == contract_number.strip()))
+    if contract is None:
+        raise NotFound("staff.contract_not_found", number=contract_number)
+    raw, key = await support_keys.issue(uow, contract, via="mail" if by_mail else "staff")
+    audit.record(
+        uow,
+        actor,
+        "key.issued",
+        contract=contract.number,
+        key=support_keys.mask(key.last4),
+        via=key.issued_via,
+    )
+    await uow.commit()
+    return IssuedKey(
+        raw=raw,
+        masked=support_keys.mask(key.last4),
+        contract_number=contract.number,
+        usable_from=max(contract.starts_on, key.usable_from or support_keys.today(uow)),
+    )
+
+
+async def revoke_key(uow: UnitOfWork, actor: Actor, raw_key: str) -> KeyHit:
+    """The key stops working at once, everywhere (it stays in its support ID, marked)."""
+    await _authorize(uow, actor, "key.revoke")
+    found = await support_keys.find(uow, raw_key)
+    if found is None:
+        raise NotFound("staff.key_not_found")
+    if found.key.revoked_at is None:
+        found.key.revoked_at = uow.clock.now()
+        audit.record(
+            uow,
+            actor,
+            "key.revoked",
+            support_id_id=found.key.support_id_id,
+            contract=found.contract.number,
+            key=support_keys.mask(found.key.last4),
+        )
+        await uow.commit()
+    return await _key_hit(uow, found.key, found.contract)
+
+
+async def resend_activation(uow: UnitOfWork, actor: Actor, email: str) -> accounts.AccountView:
+    await _authorize(uow, actor, "account.resend")
+    outcome = await accounts.resend_activation(uow, actor, email)
+    if outcome == "unknown":
+        raise NotFound("accounts.not_found")
+    if outcome == "active":
+        raise Conflict("staff.account_already_active", email=accounts.username_of(email))
+    if outcome == "disabled":
+        raise Conflict("staff.account_is_disabled", email=accounts.username_of(email))
+    await uow.commit()
+    found = await accounts.account_by_email(uow, email)
+    assert found is not None
+    return found
+
+
+async def disable_account(uow: UnitOfWork, actor: Actor, email: str) -> accounts.AccountView:
+    await _authorize(uow, actor, "account.disable")
+    return await accounts.disable(uow, actor, email)
+
+
+async def enable_account(uow: UnitOfWork, actor: Actor, email: str) -> accounts.AccountView:
+    await _authorize(uow, actor, "account.enable")
+    return await accounts.enable(uow, actor, email)
+
+
+async def audit_trail(
+    uow: UnitOfWork, actor: Actor, *, email: str | None = None, support_id: str | None = None, limit: int = 50
+) -> list[AuditEntry]:
+    """What happened to one account or one support ID, newest first (SPEC §8)."""
+    await _authorize(uow, actor, "audit")
+    account_id = support_id_id = None
+    if email is not None:
+        account = await accounts.account_by_email(uow, email)
+        if account is None:
+            raise NotFound("accounts.not_found")
+        account_id = account.id
+    if support_id is not None:
+        sid = await uow.session.scalar(
+            select(SupportId).where(SupportId.name_key == support_id.strip().lower())
+        )
+        if sid is None:
+            raise NotFound("staff.support_id_not_found", name=support_id)
+        support_id_id = sid.id
+    if account_id is None and support_id_id is None:
+        return []
+    rows = await audit.history(uow, account_id=account_id, support_id_id=support_id_id, limit=limit)
+    return [
+        AuditEntry(
+            at=aware(r.at),
+            actor_kind=r.actor_kind,
+            actor=r.actor_id,
+            door=r.door,
+            action=r.action,
+            details=r.details,
+        )
+        for r in rows
+    ]
+
+
+async def recent_failures(uow: UnitOfWork, actor: Actor, *, limit: int = 50) -> list[FailureEntry]:
+    """Failed key attempts and the like, newest first: who is guessing, and how often."""
+    await _authorize(uow, actor, "failures")
+    rows = await throttle.recent_failures(uow, limit=limit)
+    return [FailureEntry(at=aware(r.at), scope=r.scope, actor=r.actor, detail=r.detail) for r in rows]
