@@ -14,12 +14,11 @@ from typing import Any
 
 from sqlalchemy import select
 
-from core import accounts, audit, support_keys, throttle
+from core import accounts, audit, companies, support_keys, throttle
 from core.actors import Actor
 from core.clock import aware
 from core.errors import Conflict, Forbidden, NotFound
 from core.models import Account, Company, Contract, SupportId, SupportKey
-from core.normalize import fold
 from core.unit_of_work import UnitOfWork
 
 FIND_LIMIT = 20
@@ -131,16 +130,8 @@ async def find(uow: UnitOfWork, actor: Actor, text: str) -> FindResult:
 
 
 async def _companies(uow: UnitOfWork, text: str) -> tuple[CompanyHit, ...]:
-    folded = fold(text)
-    if not folded:
-        return ()
-    pattern = "%" + folded.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    rows = await uow.session.scalars(
-        select(Company)
-        .where(Company.name_norm.like(pattern, escape="\\"))
-        .order_by(Company.name_norm, Company.id)
-        .limit(FIND_LIMIT)
-    )
+    """The same search as registration step 2, so it shares its index."""
+    rows = await companies.search(uow, text, limit=FIND_LIMIT)
     return tuple(
         CompanyHit(
             id=c.id, code=c.code, name=c.name, postal_code=c.postal_code, address=c.address, phone=c.phone
