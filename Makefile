@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test install lint typecheck bench clean
+.PHONY: run test install lint typecheck bench clean browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,9 +20,10 @@ install: $(STAMP)
 run: install
 	$(BIN)/madoguchi db upgrade
 	$(BIN)/madoguchi demo
+	@$(BIN)/python -m madoguchi.hello
 	$(BIN)/madoguchi serve
 
-test: install
+test: install browser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -31,6 +32,20 @@ test: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+
+# The browser test drives the Debian package `chromium` (never `playwright install`).
+# Installed here when missing and possible; otherwise the test skips and says why.
+browser:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif ! command -v apt-get >/dev/null 2>&1; then \
+	  echo "browser test will skip: no apt-get to install chromium"; \
+	elif [ "$$(id -u)" != 0 ]; then \
+	  echo "browser test will skip: installing chromium needs root (sudo apt-get install chromium)"; \
+	else \
+	  echo "installing chromium for the browser test (apt-get)"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	    || echo "browser test will skip: apt-get could not install chromium"; \
+	fi
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

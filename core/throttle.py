@@ -19,6 +19,11 @@ from core.unit_of_work import UnitOfWork
 MAX_FAILURES = 5
 WINDOW = timedelta(minutes=15)
 
+# Scopes that count something other than failures have their own limit. "web.post"
+# counts every password-form submission of one IP (a person mistyping the policy a few
+# times must not be locked out as fast as somebody guessing link tokens).
+LIMITS: dict[str, int] = {"web.post": 10}
+
 
 async def check(uow: UnitOfWork, scope: str, actor: str) -> None:
     """Raise ``Throttled`` (with the minutes to wait) if the actor is over the limit."""
@@ -31,7 +36,7 @@ async def check(uow: UnitOfWork, scope: str, actor: str) -> None:
         )
     ).one()
     count, oldest = row
-    if count >= MAX_FAILURES and oldest is not None:
+    if count >= LIMITS.get(scope, MAX_FAILURES) and oldest is not None:
         wait = aware(oldest) + WINDOW - uow.clock.now()
         raise Throttled(minutes=max(1, math.ceil(wait.total_seconds() / 60)))
 
