@@ -1,9 +1,272 @@
-"""The activation and password-reset pages (SPEC §4.3), mounted on serve's HTTP app."""
+"""The activation and password-reset pages (SPEC §4.3), mounted on serve's HTTP app.
+
+``/activate/{token}`` and ``/reset/{token}`` show one form: set a password. Every rule
+(token validity, the password policy, Argon2id) is in ``core.accounts`` /
+``core.passwords``; this module translates HTTP to those calls and their errors to pages.
+
+What the door itself adds, because it is about HTTP:
+- CSRF: the form carries HMAC(secret, link token), so a form posted from elsewhere
+  without the link is refused; nothing to store, works across instances.
+- Per-IP throttling in the database (``core.throttle``): bad links and bad form tokens
+  count as failures (scope ``web.link``, 5 in 15 minutes), and every submission counts
+  in ``web.post``; over either limit the page says how long to wait (429).
+- A cap on submissions in flight in this process, so a burst queues at most a few
+  Argon2id hashes (the core caps parallel hashing too) and is told to retry (503).
+- Links on the page come from MADOGUCHI_PUBLIC_URL, never from the Host header.
+- ``Referrer-Policy: no-referrer`` (the URL holds the token), ``Cache-Control: no-store``.
+"""
 
 from __future__ import annotations
 
+import hmac
+import logging
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from core import accounts, throttle
+from core.actors import Actor
+from core.config import SUPPORTED_LOCALES
+from core.errors import DomainError, Throttled, ValidationFailed
+from core.messages import render
 from madoguchi.components import Component, RoutesOnly, Runtime
+from web.templating import render_page
+
+log = logging.getLogger("madoguchi.web")
+
+CSRF_PURPOSE = "web-csrf"
+LINK_SCOPE = "web.link"
+POST_SCOPE = "web.post"
+MAX_POSTS_IN_FLIGHT = 8
+LANG_COOKIE = "madoguchi_lang"
+KINDS = ("activate", "reset")
+
+# The page (and HTTP status) for each way a link can fail; ids from core/messages/accounts.toml.
+_PROBLEM_STATUS = {
+    "accounts.link_unknown": 404,
+    "accounts.link_expired": 410,
+    "accounts.link_used": 410,
+    "accounts.disabled": 403,
+}
 
 
 def build(rt: Runtime) -> Component | None:
+    pages = Pages(rt)
+    for kind in KINDS:
+        rt.app.router.add_get(f"/{kind}/{{token}}", pages.show)
+        rt.app.router.add_post(f"/{kind}/{{token}}", pages.submit)
     return RoutesOnly("web")
+
+
+def pick_locale(request: web.Request, default: str) -> tuple[str, bool]:
+    """``?lang=`` (remembered in a cookie) > cookie > Accept-Language > default.
+
+    Returns the locale and whether the choice came from ``?lang=`` (then it is stored).
+    """
+    asked = request.query.get("lang", "")
+    if asked in SUPPORTED_LOCALES:
+        return asked, True
+    cookie = request.cookies.get(LANG_COOKIE, "")
+    if cookie in SUPPORTED_LOCALES:
+        return cookie, False
+    best: tuple[float, str] | None = None
+    for part in request.headers.get("Accept-Language", "").split(","):
+        tag, _, params = part.strip().partition(";")
+        primary = tag.strip().lower().split("-")[0]
+        if primary not in SUPPORTED_LOCALES:
+            continue
+        quality = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if quality > 0 and (best is None or quality > best[0]):
+            best = (quality, primary)
+    return (best[1] if best else default), False
+
+
+@dataclass
+class PageContext:
+    kind: str
+    token: str
+    locale: str
+    remember_locale: bool
+    ip: str
+
+
+class Pages:
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.core = rt.core
+        self.settings = rt.settings
+        self.base = rt.settings.public_url.rstrip("/")
+        origin = urlsplit(self.base)
+        self.origin = f"{origin.scheme}://{origin.netloc}"
+        self.in_flight = 0
+
+    # --- helpers -------------------------------------------------------------------
+
+    def _context(self, request: web.Request) -> PageContext:
+        kind = request.path.split("/", 2)[1]
+        locale, remember = pick_locale(request, self.settings.locale)
+        return PageContext(
+            kind=kind if kind in KINDS else "activate",
+            token=request.match_info["token"],
+            locale=locale,
+            remember_locale=remember,
+            ip=request.remote or "unknown",
+        )
+
+    def _csrf(self, token: str) -> str:
+        return self.core.hasher.digest(token, purpose=CSRF_PURPOSE)
+
+    def _page(self, ctx: PageContext, template: str, status: int = 200, **values: Any) -> web.Response:
+        link = f"{self.base}/{ctx.kind}/{ctx.token}"
+        html = render_page(
+            ctx.locale,
+            template,
+            kind=ctx.kind,
+            action=link,
+            switch={loc: f"{link}?lang={loc}" for loc in SUPPORTED_LOCALES},
+            vendor=self.settings.vendor_name,
+            service=self.settings.service_name,
+            contact=self.settings.contact_address,
+            policy=render("password.policy", ctx.locale),
+            **values,
+        )
+        response = web.Response(status=status, text=html, content_type="text/html", charset="utf-8")
+        headers = response.headers
+        headers["Referrer-Policy"] = "no-referrer"
+        headers["Cache-Control"] = "no-store"
+        headers["X-Content-Type-Options"] = "nosniff"
+        headers["X-Frame-Options"] = "DENY"
+        headers["Content-Security-Policy"] = (
+            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+            f"form-action {self.origin}; frame-ancestors 'none'; base-uri 'none'"
+        )
+        if ctx.remember_locale:
+            response.set_cookie(
+                LANG_COOKIE, ctx.locale, max_age=365 * 86400, httponly=True, samesite="Lax", path="/"
+            )
+        return response
+
+    def _throttled(self, ctx: PageContext, exc: Throttled, scope: str) -> web.Response:
+        self.rt.metrics.throttle_hits.labels(door="web", scope=scope).inc()
+        log.info("web throttled", extra={"scope": scope, "ip": ctx.ip})
+        return self._page(
+            ctx, "throttled.html.j2", status=429, message=render(exc.message_id, ctx.locale, **exc.params)
+        )
+
+    async def _check_throttle(self, ctx: PageContext, *scopes: str) -> web.Response | None:
+        async with self.core.uow() as uow:
+            for scope in scopes:
+                try:
+                    await throttle.check(uow, scope, ctx.ip)
+                except Throttled as exc:
+                    return self._throttled(ctx, exc, scope)
+        return None
+
+    async def _failure(self, ctx: PageContext, detail: str) -> None:
+        async with self.core.uow() as uow:
+            await throttle.record_failure(uow, LINK_SCOPE, ctx.ip, detail)
+
+    async def _problem(self, ctx: PageContext, exc: DomainError) -> web.Response:
+        await self._failure(ctx, exc.message_id)
+        log.info("web link refused", extra={"reason": exc.message_id, "ip": ctx.ip})
+        status = _PROBLEM_STATUS.get(exc.message_id, 400)
+        return self._page(
+            ctx,
+            "problem.html.j2",
+            status=status,
+            reason=exc.message_id.rpartition(".")[2],
+            message=render(exc.message_id, ctx.locale, **exc.params),
+        )
+
+    # --- handlers ------------------------------------------------------------------
+
+    async def show(self, request: web.Request) -> web.Response:
+        ctx = self._context(request)
+        refused = await self._check_throttle(ctx, LINK_SCOPE)
+        if refused is not None:
+            return refused
+        try:
+            async with self.core.uow() as uow:
+                info = await accounts.inspect_link(uow, ctx.token)
+        except DomainError as exc:
+            return await self._problem(ctx, exc)
+        return self._form(ctx, info.username, info.purpose)
+
+    def _form(
+        self,
+        ctx: PageContext,
+        username: str,
+        purpose: str,
+        *,
+        status: int = 200,
+        problems: list[str] | None = None,
+        mismatch: bool = False,
+    ) -> web.Response:
+        return self._page(
+            ctx,
+            "form.html.j2",
+            status=status,
+            username=username,
+            purpose=purpose,
+            csrf=self._csrf(ctx.token),
+            problems=[render(p, ctx.locale) for p in problems or []],
+            mismatch=mismatch,
+        )
+
+    async def submit(self, request: web.Request) -> web.Response:
+        ctx = self._context(request)
+        refused = await self._check_throttle(ctx, LINK_SCOPE, POST_SCOPE)
+        if refused is not None:
+            return refused
+        if self.in_flight >= MAX_POSTS_IN_FLIGHT:
+            return self._page(ctx, "busy.html.j2", status=503)
+        self.in_flight += 1
+        try:
+            return await self._submit(request, ctx)
+        finally:
+            self.in_flight -= 1
+
+    async def _submit(self, request: web.Request, ctx: PageContext) -> web.Response:
+        async with self.core.uow() as uow:
+            await throttle.record_failure(uow, POST_SCOPE, ctx.ip, "submit")
+        form = await request.post()
+        csrf = str(form.get("csrf", ""))
+        password = str(form.get("password", ""))
+        confirm = str(form.get("password_confirm", ""))
+        if not hmac.compare_digest(csrf.encode(), self._csrf(ctx.token).encode()):
+            await self._failure(ctx, "csrf")
+            log.info("web csrf refused", extra={"ip": ctx.ip})
+            return self._page(ctx, "csrf.html.j2", status=403)
+        try:
+            async with self.core.uow() as uow:
+                info = await accounts.inspect_link(uow, ctx.token)
+        except DomainError as exc:
+            return await self._problem(ctx, exc)
+        if password != confirm:
+            return self._form(ctx, info.username, info.purpose, status=400, mismatch=True)
+        actor = Actor(kind="anonymous", ref=f"ip:{ctx.ip}", door="web", locale=ctx.locale)
+        try:
+            async with self.core.uow() as uow:
+                account = await accounts.set_password_with_token(uow, ctx.token, password, actor)
+        except ValidationFailed as exc:
+            problems = list(exc.params.get("problems") or exc.fields.values())
+            return self._form(ctx, info.username, info.purpose, status=400, problems=problems)
+        except DomainError as exc:
+            return await self._problem(ctx, exc)
+        log.info("web password set", extra={"account_id": account.id, "purpose": info.purpose})
+        return self._page(
+            ctx,
+            "done.html.j2",
+            username=account.username,
+            purpose=info.purpose,
+            message=render("accounts.password_set", ctx.locale),
+        )
