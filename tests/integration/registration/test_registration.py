@@ -379,3 +379,27 @@ async def test_the_conversation_row_holds_no_support_key(domain: Core, seeded: S
         row = await uow.session.get(Conversation, view.conversation_id)
     assert row is not None
     assert "7Q2M" not in str(row.data) and "9KPL" not in str(row.data)
+
+
+async def test_two_instances_submitting_at_once_create_one_account(domain: Core, seeded: Seeded) -> None:
+    """A double click handled by two processes: real concurrent connections, one winner."""
+    import asyncio
+
+    from core.db import create_engine, session_factory
+
+    view = await to_confirm(domain, seeded)
+    engine = create_engine(domain.settings.database_url)
+    try:
+        other = Core(session_factory(engine), domain.settings, domain.clock)
+
+        async def submit_via(core: Core) -> View:
+            async with core.uow() as uow:
+                return await registration.submit(uow, ACTOR, view.conversation_id)
+
+        views = await asyncio.gather(submit_via(domain), submit_via(other))
+    finally:
+        await engine.dispose()
+    assert [v.step for v in views] == ["done", "done"]
+    async with domain.uow() as uow:
+        assert await uow.session.scalar(select(func.count()).select_from(Account)) == 1
+        assert await uow.session.scalar(select(func.count()).select_from(OutboxMessage)) == 1
