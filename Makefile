@@ -4,20 +4,27 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
+RUN_STAMP := $(VENV)/.installed-run
+PIP := $(BIN)/python -m pip install -q --disable-pip-version-check
 
 .PHONY: run test install lint typecheck bench clean browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
+
+# `make run` needs only the runtime dependencies (fast on a fresh machine); `make test`
+# adds the dev extras (linters, pytest, playwright).
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	$(PIP) -e .
+	touch $(RUN_STAMP)
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[dev]'
-	touch $(STAMP)
+	$(PIP) -e '.[dev]'
+	touch $(STAMP) $(RUN_STAMP)
 
 install: $(STAMP)
 
-run: install
+run: $(RUN_STAMP)
 	$(BIN)/madoguchi db upgrade
 	$(BIN)/madoguchi demo
 	@$(BIN)/python -m madoguchi.hello
