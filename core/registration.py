@@ -23,7 +23,8 @@ input (field → message id, rendered with the error's ``params``), ``NotFound
 ("registration.expired")`` for an expired or unknown conversation,
 ``Forbidden("registration.not_yours")`` for somebody else's, ``Conflict
 ("registration.wrong_step")`` when a step is called out of order (a double submit; the
-door shows ``current``).
+door shows ``current``); ``InvalidSupportKey`` at submit if the key was revoked or ran out
+meanwhile (the conversation is closed: no valid key, no account).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from core import accounts, audit, companies, contact_details, support_keys
 from core.actors import Actor
 from core.clock import aware
 from core.errors import Conflict, Forbidden, InvalidSupportKey, NotFound, Throttled, ValidationFailed
-from core.models import Company, Conversation
+from core.models import Company, Contract, Conversation, SupportKey
 from core.unit_of_work import UnitOfWork
 
 KIND = "registration"
@@ -270,6 +271,12 @@ async def submit(uow: UnitOfWork, actor: Actor, conversation_id: str) -> View:
     row = await _load(uow, actor, conversation_id, "confirm", "done")
     if row.step == "done":
         return _view(uow, row)
+    if not await _key_still_usable(uow, row):
+        # Revoked or past its contract's end while the customer typed: no valid key, no account.
+        await uow.session.delete(row)
+        audit.record(uow, actor, "registration.key_no_longer_valid", support_key_id=row.data.get("key_id"))
+        await uow.commit()
+        raise InvalidSupportKey()
     details = contact_details.ContactDetails(**row.data["details"])
     company = CompanyView.from_data(row.data["company"])
     try:
@@ -299,7 +306,28 @@ async def submit(uow: UnitOfWork, actor: Actor, conversation_id: str) -> View:
     return _view(uow, row)
 
 
+async def purge_expired(uow: UnitOfWork) -> int:
+    """Delete conversations idle past their expiry (they may hold a customer's details);
+    ``start`` does it too, a periodic job may call this. Commits; returns the count."""
+    result = await uow.session.execute(
+        delete(Conversation).where(Conversation.kind == KIND, Conversation.expires_at < uow.clock.now())
+    )
+    await uow.commit()
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 # ----------------------------------------------------------------------------- helpers
+
+
+async def _key_still_usable(uow: UnitOfWork, row: Conversation) -> bool:
+    found = (
+        await uow.session.execute(
+            select(SupportKey, Contract)
+            .join(Contract, Contract.id == SupportKey.contract_id)
+            .where(SupportKey.id == row.data.get("key_id"))
+        )
+    ).first()
+    return found is not None and support_keys.usable_on(found[0], found[1], support_keys.today(uow))
 
 
 async def _load(uow: UnitOfWork, actor: Actor, conversation_id: str, *steps: str) -> Conversation:

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from core import registration
 from core.actors import Actor
 from core.clock import FrozenClock
-from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from core.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from core.messages import render
 from core.models import Account, AuditRecord, Conversation, OutboxMessage
 from core.registration import View
@@ -403,3 +403,33 @@ async def test_two_instances_submitting_at_once_create_one_account(domain: Core,
     async with domain.uow() as uow:
         assert await uow.session.scalar(select(func.count()).select_from(Account)) == 1
         assert await uow.session.scalar(select(func.count()).select_from(OutboxMessage)) == 1
+
+
+async def test_a_key_revoked_before_submit_creates_no_account(domain: Core, seeded: Seeded) -> None:
+    from core.models import SupportKey
+
+    view = await to_confirm(domain, seeded)
+    async with domain.uow() as uow:
+        key = (await uow.session.scalars(select(SupportKey))).one()
+        key.revoked_at = uow.clock.now()
+        await uow.commit()
+    async with domain.uow() as uow:
+        with pytest.raises(DomainError) as caught:
+            await registration.submit(uow, ACTOR, view.conversation_id)
+    assert caught.value.message_id == "support_key.invalid"
+    async with domain.uow() as uow:
+        assert await uow.session.scalar(select(func.count()).select_from(Account)) == 0
+        with pytest.raises(NotFound):
+            await registration.current(uow, ACTOR, view.conversation_id)
+
+
+async def test_expired_conversations_are_purged_with_the_details_they_hold(
+    domain: Core, seeded: Seeded, clock: FrozenClock
+) -> None:
+    await to_confirm(domain, seeded)
+    async with domain.uow() as uow:
+        assert await registration.purge_expired(uow) == 0
+    clock.advance(timedelta(minutes=31))
+    async with domain.uow() as uow:
+        assert await registration.purge_expired(uow) == 1
+        assert await uow.session.scalar(select(func.count()).select_from(Conversation)) == 0
