@@ -345,3 +345,47 @@ class AuditRecord(Base):
     account_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     support_id_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class SlackUser(Base):
+    """What the Slack door knows of a Slack user: the client's language (from
+    ``users.info``), fetched after an ack and kept so every instance answers in it."""
+
+    __tablename__ = "slack_users"
+
+    team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    locale: Mapped[str] = mapped_column(String(8))
+    updated_at: Mapped[datetime]
+
+
+class SlackInstallation(Base):
+    """A workspace that installed the app through OAuth (multi-workspace mode).
+
+    The bot token is sealed (``core.sealing``), never stored in the clear.
+    """
+
+    __tablename__ = "slack_installations"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    enterprise_id: Mapped[str] = mapped_column(String(32), default="")
+    team_id: Mapped[str] = mapped_column(String(32), default="")
+    is_enterprise_install: Mapped[bool] = mapped_column(Boolean, default=False)
+    app_id: Mapped[str] = mapped_column(String(32), default="")
+    bot_id: Mapped[str] = mapped_column(String(32), default="")
+    bot_user_id: Mapped[str] = mapped_column(String(32), default="")
+    bot_scopes: Mapped[str] = mapped_column(Text, default="")
+    installer_user_id: Mapped[str] = mapped_column(String(32), default="")
+    sealed_bot_token: Mapped[str] = mapped_column(Text)
+    installed_at: Mapped[datetime]
+
+    __table_args__ = (UniqueConstraint("enterprise_id", "team_id", name="uq_slack_installations_workspace"),)
+
+
+class SlackOAuthState(Base):
+    """A one-time OAuth ``state`` (CSRF guard of the install flow), stored hashed."""
+
+    __tablename__ = "slack_oauth_states"
+
+    state_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime]

@@ -1,0 +1,226 @@
+"""``/support-admin``: staff commands (SPEC §4.7) over ``core.staff_desk`` and
+``core.contact_window``. Only MADOGUCHI_STAFF_USERS get further than the refusal, and
+every refusal is audited (who tried, which subcommand; never the arguments)."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from bot import blocks as bk
+from bot.listeners.common import ephemeral
+from bot.listeners.support import Sub, arity_ok, route, usage_blocks
+from bot.who import Who, identify
+from core import audit
+from core.messages import render
+from core.unit_of_work import UnitOfWork
+
+if TYPE_CHECKING:
+    from bot.app import SlackDoor
+
+Blocks = list[bk.Block]
+USER_MENTION = re.compile(r"^<@([A-Z0-9]+)(?:\|[^>]*)?>$")
+
+
+def _d(value: Any) -> str:
+    return value.isoformat() if value is not None else "—"
+
+
+def _t(who: Who, message_id: str, **params: Any) -> str:
+    return render(message_id, who.locale, **params)
+
+
+async def h_help(uow: UnitOfWork, who: Who, args: list[str]) -> Blocks:
+    return [bk.section(_t(who, "slack.help.admin"))]
+
+
+async def h_find(uow: UnitOfWork, who: Who, args: list[str]) -> Blocks:
+    from core import staff_desk
+
+    found = await staff_desk.find(uow, who.actor, " ".join(args))
+    lines: list[str] = []
+    for c in found.companies:
+        lines.append(
+            f"🏢 *{bk.esc(c.name)}* ({bk.esc(c.code)}) {bk.esc(c.postal_code)} {bk.esc(c.address)} {bk.esc(c.phone)}"
+        )
+    for k in found.contracts:
+        lines.append(
+            f"📄 `{bk.esc(k.number)}` {bk.esc(k.company)} / {bk.esc(k.product_family)} / {bk.esc(k.end_user)} "
+            f"{_d(k.starts_on)}〜{_d(k.ends_on)}"
+        )
+    for key in found.keys:
+        state = (
+            _t(who, "slack.admin.key_revoked")
+            if key.revoked
+            else (
+                _t(who, "slack.admin.key_usable") if key.usable_today else _t(who, "slack.admin.key_unusable")
+            )
+        )
+        lines.append(
+            f"🔑 `{key.masked}` {bk.esc(key.contract_number)} {bk.esc(key.support_id or '—')} {state}"
+        )
+    for a in found.accounts:
+        lines.append(f"👤 {bk.esc(a.username)} {bk.esc(a.name)} / {bk.esc(a.company)} ({bk.esc(a.status)})")
+    if not lines:
+        return [bk.section(_t(who, "slack.admin.nothing_found"))]
+    return [bk.section("\n".join(lines[i : i + 20])) for i in range(0, min(len(lines), 200), 20)]
+
+
+async def h_key_issue(uow: UnitOfWork, who: Who, args: list[str]) -> Blocks:
+    from core import staff_desk
+
+    issued = await staff_desk.issue_key(uow, who.actor, args[0])
+    return [
+        bk.section(
+            _t(
+                who,
+                "slack.admin.key_issued",
+                key=issued.raw,
+                contract=bk.esc(issued.contract_number),
+                usable_from=_d(issued.usable_from),
+            )
+        )
+    ]
+
+
+async def h_key_revoke(uow: UnitOfWork, who: Who, args: list[str]) -> Blocks:
+    from core import staff_desk
+
+    hit = await staff_desk.revoke_key(uow, who.actor, args[0])
+    return [
+        bk.section(
+            _t(who, "slack.admin.key_revoked_done", key=hit.masked, contract=bk.esc(hit.contract_number))
+        )
+    ]
+
+
+async def h_account_resend(uow: UnitOfWork, who: Who, args: list[str]) -> Blocks:
+    from core import staff_desk
+
+    account = await staff_desk.resend_activation(uow, who.actor, args[0])
+    return [bk.section(_t(who, "slack.admin.resent", username=bk.esc(account.username)))]
+
+
+async def h_account_disable(uow: UnitOfWork, who: Who, args: list[str]) -> Blocks:
+    from core import staff_desk
+
+    account = await staff_desk.disable_account(uow, who.actor, args[0])
+    return [bk.section(_t(who, "slack.admin.disabled", username=bk.esc(account.username)))]
+
+
+async def h_account_enable(uow: UnitOfWork, who: Who, args: list[str]) -> Blocks:
+    from core import staff_desk
+
+    account = await staff_desk.enable_account(uow, who.actor, args[0])
+    return [bk.section(_t(who, "slack.admin.enabled", username=bk.esc(account.username)))]
+
+
+def request_line(who: Who, s: Any) -> str:
+    category = _t(who, f"contact.category.{s.category}") if s.category else ""
+    assignee = f"<@{s.assignee}>" if s.assignee else "—"
+    return (
+        f"*{s.request}* [{bk.esc(s.status)}] {bk.esc(category)} — {bk.esc(s.sender)}: {bk.esc(s.subject)} "
+        f"({_d(s.created_at.date() if s.created_at else None)}, {assignee})"
+    )
+
+
+async def h_requests(uow: UnitOfWork, who: Who, args: list[str]) -> Blocks:
+    from core import contact_window
+
+    items = await contact_window.list_open(uow, who.actor)
+    if not items:
+        return [bk.section(_t(who, "slack.admin.no_requests"))]
+    lines = [request_line(who, s) for s in items[:100]]
+    return [bk.section("\n".join(lines[i : i + 15])) for i in range(0, len(lines), 15)]
+
+
+async def h_request_show(uow: UnitOfWork, who: Who, args: list[str]) -> Blocks:
+    from core import contact_window
+
+    detail = await contact_window.show(uow, who.actor, args[0])
+    blocks: Blocks = [bk.section(request_line(who, detail.summary))]
+    for m in detail.messages[-10:]:
+        arrow = "⬅️" if m.direction == "in" else "➡️"
+        who_wrote = m.author or m.sender
+        blocks.append(
+            bk.section(
+                f"{arrow} *{bk.esc(who_wrote)}* {_d(m.created_at)}\n{bk.esc(m.subject)}\n```{bk.esc(m.body[:1500])}```"
+            )
+        )
+    return blocks
+
+
+async def h_request_assign(uow: UnitOfWork, who: Who, args: list[str]) -> Blocks:
+    from core import contact_window
+
+    match = USER_MENTION.match(args[1])
+    assignee = match.group(1) if match else args[1].lstrip("@")
+    s = await contact_window.assign(uow, who.actor, args[0], assignee)
+    return [bk.section(_t(who, "slack.admin.assigned", request=s.request, user=f"<@{assignee}>"))]
+
+
+async def h_reply(uow: UnitOfWork, who: Who, args: list[str]) -> Blocks:
+    from core import contact_window
+
+    s = await contact_window.reply(uow, who.actor, args[0], " ".join(args[1:]))
+    return [bk.section(_t(who, "slack.admin.replied", request=s.request, sender=bk.esc(s.sender)))]
+
+
+async def h_request_close(uow: UnitOfWork, who: Who, args: list[str]) -> Blocks:
+    from core import contact_window
+
+    s = await contact_window.close(uow, who.actor, args[0])
+    return [bk.section(_t(who, "slack.admin.closed", request=s.request))]
+
+
+def _wrap(handler: Any) -> Any:
+    async def call(uow: UnitOfWork, who: Who, args: list[str], context: Any) -> Blocks:
+        return await handler(uow, who, args)  # type: ignore[no-any-return]
+
+    return call
+
+
+SUBS = [
+    Sub(("help",), "", 0, None, _wrap(h_help)),
+    Sub(("find",), "TEXT", 1, None, _wrap(h_find)),
+    Sub(("key", "issue"), "CONTRACT", 1, 1, _wrap(h_key_issue)),
+    Sub(("key", "revoke"), "KEY", 1, 1, _wrap(h_key_revoke)),
+    Sub(("account", "resend"), "EMAIL", 1, 1, _wrap(h_account_resend)),
+    Sub(("account", "disable"), "EMAIL", 1, 1, _wrap(h_account_disable)),
+    Sub(("account", "enable"), "EMAIL", 1, 1, _wrap(h_account_enable)),
+    Sub(("requests",), "", 0, 0, _wrap(h_requests)),
+    Sub(("request", "show"), "REQ", 1, 1, _wrap(h_request_show)),
+    Sub(("request", "assign"), "REQ @user", 2, 2, _wrap(h_request_assign)),
+    Sub(("reply",), "REQ text…", 2, None, _wrap(h_reply)),
+    Sub(("request", "close"), "REQ", 1, 1, _wrap(h_request_close)),
+]
+
+
+def register(door: SlackDoor) -> None:
+    from bot.listeners.support import _mail_arg
+
+    @door.app.command("/support-admin")
+    async def support_admin(ack: Any, body: dict[str, Any], context: Any) -> None:
+        text = str(body.get("text") or "")
+        words = [_mail_arg(w) for w in text.split()]
+        async with door.core.uow() as uow:
+            who = await identify(door, uow, body, context, staff=True)
+            context["who"] = who
+            if not who.actor.is_staff:
+                audit.record(uow, who.actor, "staff.refused", attempted=" ".join(words[:2]).lower()[:40])
+                await uow.commit()
+                answer = [bk.section(_t(who, "slack.admin.refused"))]
+            else:
+                sub, args = route(SUBS, words) if words else (SUBS[0], [])
+                if sub is None:
+                    answer = [bk.section(_t(who, "slack.usage.unknown", command="/support-admin"))]
+                elif not arity_ok(sub, args):
+                    answer = usage_blocks("/support-admin", sub, who.locale)
+                elif sub.words == ("reply",):
+                    # Keep the staff member's line breaks and spacing in the mail.
+                    rest = text.split(None, 2)
+                    body_text = rest[2] if len(rest) > 2 else ""
+                    answer = await h_reply(uow, who, [args[0], body_text])
+                else:
+                    answer = await sub.handler(uow, who, args, context)
+        await ack(**ephemeral(answer))

@@ -1,0 +1,94 @@
+"""Who is talking: the Slack user as a core ``Actor``, and the language to answer in.
+
+The language is the Slack client's (``users.info``), stored in ``slack_users`` once
+fetched. Fetching is a Web API call, so it never happens before an ack: an unknown
+user's first answer is in the account's language or MADOGUCHI_LOCALE, and the lookup
+runs after the ack for the next answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from bot import stores
+from core.actors import Actor
+from core.config import SUPPORTED_LOCALES
+from core.models import Account, SlackUser
+from core.unit_of_work import UnitOfWork
+
+if TYPE_CHECKING:
+    from bot.app import SlackDoor
+
+
+@dataclass(frozen=True)
+class Who:
+    team_id: str
+    user_id: str
+    actor: Actor
+    locale: str
+
+    @property
+    def account_id(self) -> int | None:
+        return self.actor.account_id
+
+
+def ids_of(body: dict[str, Any]) -> tuple[str, str]:
+    """(team_id, user_id) from a command, an interaction or an event envelope."""
+    team = body.get("team_id") or (body.get("team") or {}).get("id") or ""
+    user = body.get("user_id") or (body.get("user") or {}).get("id") or ""
+    event = body.get("event") or {}
+    if not user and isinstance(event, dict):
+        user = event.get("user") or ""
+    if not team:
+        team = (body.get("user") or {}).get("team_id") or ""
+    return str(team), str(user)
+
+
+def slack_locale(value: str | None) -> str | None:
+    """``ja-JP`` → ``ja``; a language we do not speak → None."""
+    if not value:
+        return None
+    lang = value.split("-")[0].lower()
+    return lang if lang in SUPPORTED_LOCALES else "en"
+
+
+async def identify(
+    door: SlackDoor, uow: UnitOfWork, body: dict[str, Any], context: Any, *, staff: bool = False
+) -> Who:
+    team, user = ids_of(body)
+    row = (
+        await uow.session.execute(
+            select(Account.id, Account.locale).where(
+                Account.slack_team_id == team, Account.slack_user_id == user
+            )
+        )
+    ).first()
+    known = await uow.session.scalar(
+        select(SlackUser.locale).where(SlackUser.team_id == team, SlackUser.user_id == user)
+    )
+    locale = known or (row.locale if row is not None else None) or uow.settings.locale
+    if known is None and user:
+        client = context.get("client")
+        door_ref = door
+
+        async def fetch() -> None:
+            answer = await client.users_info(user=user, include_locale=True)
+            found = slack_locale((answer.get("user") or {}).get("locale"))
+            if found:
+                await stores.remember_locale(door_ref.core, team, user, found)
+
+        if client is not None:
+            context["after_ack"](fetch)
+    if staff and user in uow.settings.staff_users:
+        actor = Actor(kind="staff", ref=f"slack:{team}:{user}", door="slack", locale=locale)
+    elif row is not None:
+        actor = Actor(
+            kind="account", ref=f"slack:{team}:{user}", door="slack", account_id=row.id, locale=locale
+        )
+    else:
+        actor = Actor(kind="anonymous", ref=f"slack:{team}:{user}", door="slack", locale=locale)
+    context["locale"] = locale
+    return Who(team, user, actor, locale)
