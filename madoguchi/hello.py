@@ -34,7 +34,7 @@ Try it (in another terminal, from this folder):
      {send}
   2. The request is stored; its acknowledgement lands as an .eml file in {outbox}/
        ls -t {outbox} | head; less {outbox}/$(ls -t {outbox} | head -n1)
-  3. Connect Slack: create an app from docs/slack-manifest.yml, set the Request URL to
+  3. Connect Slack: create an app from slack/manifest.yml, set the Request URL to
      <MADOGUCHI_PUBLIC_URL>/slack/events, put its tokens in .env and `make run` again.
 
 Stop with Ctrl-C (in-flight mail is finished first).

@@ -210,7 +210,14 @@ async def serve(settings: Settings, *, smtp: bool = True, worker: bool = True, m
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        await server.start()
+        try:
+            await server.start()
+        except OSError as exc:  # a port in use is the usual newcomer's trouble: say which
+            log.error(
+                "cannot listen: %s (set MADOGUCHI_HTTP_PORT / MADOGUCHI_SMTP_PORT to free ports)",
+                exc.strerror or exc,
+            )
+            return 1
         log.info("ready", extra={"instance": server.instance})
         await stop.wait()
     finally:

@@ -211,3 +211,27 @@ async def test_throttle_hits_are_counted_in_metrics(site: Site) -> None:
     assert 'madoguchi_throttle_hits_total{door="web",scope="web.link"} 1.0' in text
     assert 'route="/activate/{token}",status="404"' in text
     assert "guess-0000" not in text
+
+
+async def test_a_link_of_a_disabled_account_is_refused(site: Site) -> None:
+    token = await site.register()
+    async with site.core.uow() as uow:
+        row = (await uow.session.scalars(select(Account))).one()
+        row.status = "disabled"
+        await uow.commit()
+    status, html, _ = await _get(site, f"/activate/{token}")
+    assert status == 403
+    assert 'id="link-disabled"' in html
+    assert "mailto:contact@support.example.com" in html
+
+
+async def test_every_page_kind_renders_in_both_languages(site: Site, clock: FrozenClock) -> None:
+    token = await site.register()
+    for lang in ("ja", "en"):
+        for path, expected in (
+            (f"/activate/{token}?lang={lang}", 200),
+            (f"/reset/forged-{lang}-token-value?lang={lang}", 404),
+        ):
+            status, html, _ = await _get(site, path)
+            assert status == expected
+            assert f'lang="{lang}"' in html
