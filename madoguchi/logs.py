@@ -60,3 +60,7 @@ def configure(level: int = logging.INFO) -> None:
     root.setLevel(level)
     # aiohttp's access log prints raw paths (tokens); serve logs requests itself.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # aiosmtpd logs every SMTP command with the addresses in it: personal data, and
+    # thousands of lines in a burst. The mail door logs what matters itself.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
