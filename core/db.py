@@ -1,8 +1,9 @@
 """Engines and sessions for SQLite (a laptop) and PostgreSQL (production).
 
-SQLite: WAL, a busy timeout, foreign keys on, and every transaction opened with
-``BEGIN IMMEDIATE`` so concurrent writers queue on the busy timeout instead of failing
-with SQLITE_BUSY when a read transaction tries to become a write one.
+SQLite: WAL, a busy timeout, foreign keys on, every transaction opened with
+``BEGIN IMMEDIATE`` (no SQLITE_BUSY when a read transaction tries to become a write one)
+and one pooled connection per process, so concurrent tasks queue in the pool. Never open
+a second unit of work while holding one on SQLite: it would wait for itself.
 PostgreSQL: a fixed-size pool; overflow connections were measured to be closed and
 reopened under load (../shared/PERFORMANCE-BASELINES.md).
 """
@@ -27,7 +28,13 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
         database = parsed.database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+        # One connection: every transaction is BEGIN IMMEDIATE anyway, so a second
+        # connection only waits in SQLite's busy handler, whose back-off sleeps grew a
+        # registration step's p99 to seconds at 16 concurrent users. Waiting in the pool's
+        # queue instead is first-come, first-served and wakes at once.
+        engine = create_async_engine(
+            url, echo=echo, connect_args={"timeout": 30}, pool_size=1, max_overflow=0, pool_timeout=60
+        )
         _tune_sqlite(engine)
         return engine
     return create_async_engine(
