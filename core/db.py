@@ -17,7 +17,6 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-
 DEFERRED_BEGIN = "sqlite_deferred_begin"
 
 

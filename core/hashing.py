@@ -10,7 +10,6 @@ import hashlib
 import hmac
 import secrets
 
-
 _BLOCK = 64  # SHA-256 block size
 
 
