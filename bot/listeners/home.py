@@ -106,7 +106,17 @@ def register(door: SlackDoor) -> None:
             who = await identify(door, uow, body, context)
             context["who"] = who
             agreement = await terms.agree(uow, who.actor, name, entitled=True)
-            answer = [bk.section(render("terms.agreed", who.locale, support_id=bk.esc(agreement.support_id)))]
+            done = "terms.already_agreed" if agreement.already else "terms.agreed"
+            answer = [
+                bk.section(
+                    render(
+                        done,
+                        who.locale,
+                        support_id=bk.esc(agreement.support_id),
+                        terms_version=bk.esc(agreement.terms_version),
+                    )
+                )
+            ]
             answer += await terms_blocks(uow, who)
             view = await home_view(uow, who) if body.get("view", {}).get("type") == "home" else None
         await ack()

@@ -94,7 +94,7 @@ class Slack:
                 "command": command,
                 "text": text,
                 "api_app_id": "A1",
-                "response_url": "https://hooks.slack.invalid/commands/1",
+                "response_url": f"{self.fake.url}response_url",
                 "trigger_id": f"trigger-{self.trigger}",
             }
         )
@@ -174,7 +174,7 @@ class Slack:
             payload["channel"] = {"id": channel}
             payload["message"] = {"ts": message_ts or "1.000001", "text": ""}
             payload["container"] = {"type": "message", "channel_id": channel, "message_ts": message_ts}
-            payload["response_url"] = "https://hooks.slack.invalid/actions/1"
+            payload["response_url"] = f"{self.fake.url}response_url"
         return payload
 
     def view_submission(
