@@ -265,7 +265,9 @@ async def _issue_link(uow: UnitOfWork, account: Account, purpose: Purpose, templ
             expires_at=expires_at,
         )
     )
-    link = f"{uow.settings.public_url.rstrip('/')}/activate/{raw}"
+    # Both pages (web/) serve either purpose; the path only makes the URL read right.
+    page = "activate" if purpose == "activation" else "reset"
+    link = f"{uow.settings.public_url.rstrip('/')}/{page}/{raw}"
     enqueue_mail(
         uow,
         template,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -61,7 +62,7 @@ async def last_link(domain: Core, template: str | None = None) -> str:
 
 
 def token_of(link: str) -> str:
-    return link.rsplit("/activate/", 1)[1]
+    return link.rsplit("/", 1)[1]
 
 
 async def test_created_account_has_the_lower_cased_email_as_username_and_waits_for_a_password(
@@ -221,6 +222,7 @@ async def test_password_reset_mails_a_link_that_sets_a_new_password(domain: Core
         assert not await accounts.request_password_reset(uow, MAIL, "nobody@example.jp")
         await uow.commit()
     link = await last_link(domain, "password_reset")
+    assert link.startswith("http://127.0.0.1:3000/reset/")
     async with domain.uow() as uow:
         assert (await accounts.inspect_link(uow, token_of(link))).purpose == "reset"
         await accounts.set_password_with_token(uow, token_of(link), "Momiji2026", WEB)
@@ -312,3 +314,22 @@ async def test_linking_a_slack_user_moves_it_from_its_previous_account(domain: C
         old = await accounts.account_by_email(uow, first.username)
     assert found is not None and found.id == second.id
     assert old is not None and old.slack_user_id is None
+
+
+async def test_two_submissions_racing_on_one_link_have_exactly_one_winner(domain: Core) -> None:
+    await register(domain)
+    token = token_of(await last_link(domain))
+
+    async def submit(password: str) -> str:
+        async with domain.uow() as uow:
+            try:
+                await accounts.set_password_with_token(uow, token, password, WEB)
+            except NotFound as refused:
+                return refused.message_id
+            return "ok"
+
+    outcomes = await asyncio.gather(submit("Sakura2026"), submit("Momiji2026"))
+    assert sorted(outcomes) == ["accounts.link_used", "ok"]
+    async with domain.uow() as uow:
+        used = (await uow.session.scalars(select(AccountToken.used_at))).all()
+    assert len(used) == 1 and used[0] is not None
