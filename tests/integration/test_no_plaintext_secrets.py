@@ -5,19 +5,19 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from core import accounts, registration, staff_desk, support_keys
-from core.actors import Actor
+from core import accounts, importing, registration, staff_desk, support_ids, support_keys, terms
+from core.actors import SYSTEM_CLI, Actor
 from core.clock import FrozenClock
 from core.errors import InvalidSupportKey, ValidationFailed
 from core.models import Base, OutboxMessage
 from core.normalize import support_key as canonical
 from core.unit_of_work import Core
-from tests import factories
 
 CUSTOMER = Actor(kind="anonymous", ref="slack:T1:U1", door="slack")
 WEB = Actor(kind="anonymous", ref="ip:192.0.2.1", door="web")
@@ -64,14 +64,37 @@ async def _dump(domain: Core) -> str:
     return "\n".join(parts).casefold()
 
 
-async def test_no_table_holds_a_key_token_or_password_in_plaintext(domain: Core, clock: FrozenClock) -> None:
-    secrets: list[str] = []
+VENDOR_FILE: dict[str, Any] = {
+    "companies": [
+        {"code": "C001", "name": "顧客A株式会社", "postal_code": "140-0002",
+         "address": "東京都品川区東品川4-12-7", "phone": "03-5780-2111"}
+    ],
+    "contracts": [
+        {"number": "K-0001", "company": "C001", "product_family": "製品Aファミリ", "end_user": "顧客A",
+         "starts_on": "2024-01-01", "ends_on": "2027-12-31", "requires_terms": False,
+         "keys": ["SK-7Q2M-4TXA-9KPL"]},
+        {"number": "K-0002", "company": "C001", "product_family": "製品Bファミリ", "end_user": "顧客A",
+         "starts_on": "2024-01-01", "ends_on": "2027-12-31", "requires_terms": True,
+         "keys": ["SK-MIGR-0001-0001"]},
+        {"number": "K-0003", "company": "C001", "product_family": "製品Cファミリ", "end_user": "顧客A",
+         "starts_on": "2024-01-01", "ends_on": "2027-12-31", "requires_terms": False, "keys": []},
+    ],
+    "support_ids": [
+        {"name": "MIGRATED_001", "description": "移行済み", "keys": ["SK-MIGR-0001-0001"],
+         "contacts": ["taro.yamada@customer-a.example.jp"]}
+    ],
+}  # fmt: skip
+
+
+async def test_no_table_holds_a_key_token_or_password_in_plaintext(
+    domain: Core, clock: FrozenClock, tmp_path: Path
+) -> None:
+    secrets: list[str] = ["SK-7Q2M-4TXA-9KPL", "SK-MIGR-0001-0001"]
+    imported = secrets[0]
+    vendor_file = tmp_path / "vendor.json"
+    vendor_file.write_text(json.dumps(VENDOR_FILE, ensure_ascii=False), encoding="utf-8")
     async with domain.uow() as uow:
-        company = await factories.company(uow, "顧客A株式会社")
-        contract = await factories.contract(uow, company, number="K-0001")
-        imported = await factories.key(uow, contract, "SK-7Q2M-4TXA-9KPL")
-        await uow.commit()
-    secrets.append(imported)
+        await importing.import_file(uow, SYSTEM_CLI, vendor_file)
 
     # Two failed guesses, then registration with the key typed in another spelling.
     wrong = "SK-GUES-SWRO-NG42"
@@ -117,12 +140,26 @@ async def test_no_table_holds_a_key_token_or_password_in_plaintext(domain: Core,
     assert len(links) == 3
     secrets += [link.rsplit("/", 1)[1] for link in links]
 
-    # Staff issue a key (shown once) and revoke the imported one.
+    # Staff issue keys (shown once); the customer builds a support ID with one.
     async with domain.uow() as uow:
-        issued = await staff_desk.issue_key(uow, STAFF, "K-0001", by_mail=True)
+        issued = await staff_desk.issue_key(uow, STAFF, "K-0003")
+    async with domain.uow() as uow:
+        mailed = await staff_desk.issue_key(uow, STAFF, "K-0001", by_mail=True)
+    secrets += [issued.raw, mailed.raw]
+    async with domain.uow() as uow:
+        account = await accounts.account_by_email(uow, DETAILS["email"])
+    assert account is not None
+    member = Actor(kind="account", ref="slack:T1:U1", door="slack", account_id=account.id)
+    async with domain.uow() as uow:
+        await support_ids.issue(uow, member, issued.raw.lower(), "TEAM_A", "チームA")
+    async with domain.uow() as uow:
+        await support_ids.add_key(uow, member, "TEAM_A", imported)
+    async with domain.uow() as uow:
+        await terms.agree(uow, member, "MIGRATED_001", entitled=True)
+        listed = await support_ids.list_for_account(uow, member)
+    assert {s.name for s in listed} == {"TEAM_A", "MIGRATED_001"}
     async with domain.uow() as uow:
         await staff_desk.revoke_key(uow, STAFF, imported)
-    secrets.append(issued.raw)
 
     dump = await _dump(domain)
     # The dump does see the tables: hashes and last-4 digits are there.
