@@ -162,15 +162,6 @@ class Pages:
             ctx, "throttled.html.j2", status=429, message=render(exc.message_id, ctx.locale, **exc.params)
         )
 
-    async def _check_throttle(self, ctx: PageContext, *scopes: str) -> web.Response | None:
-        async with self.core.uow() as uow:
-            for scope in scopes:
-                try:
-                    await throttle.check(uow, scope, ctx.ip)
-                except Throttled as exc:
-                    return self._throttled(ctx, exc, scope)
-        return None
-
     async def _failure(self, ctx: PageContext, detail: str) -> None:
         async with self.core.uow() as uow:
             await throttle.record_failure(uow, LINK_SCOPE, ctx.ip, detail)
@@ -191,14 +182,18 @@ class Pages:
 
     async def show(self, request: web.Request) -> web.Response:
         ctx = self._context(request)
-        refused = await self._check_throttle(ctx, LINK_SCOPE)
-        if refused is not None:
-            return refused
-        try:
-            async with self.core.uow() as uow:
+        problem: DomainError | None = None
+        async with self.core.uow() as uow:  # one transaction: SQLite serialises them all
+            try:
+                await throttle.check(uow, LINK_SCOPE, ctx.ip)
+            except Throttled as exc:
+                return self._throttled(ctx, exc, LINK_SCOPE)
+            try:
                 info = await accounts.inspect_link(uow, ctx.token)
-        except DomainError as exc:
-            return await self._problem(ctx, exc)
+            except DomainError as exc:
+                problem = exc
+        if problem is not None:
+            return await self._problem(ctx, problem)
         return self._form(ctx, info.username, info.purpose)
 
     def _form(
@@ -224,9 +219,6 @@ class Pages:
 
     async def submit(self, request: web.Request) -> web.Response:
         ctx = self._context(request)
-        refused = await self._check_throttle(ctx, LINK_SCOPE, POST_SCOPE)
-        if refused is not None:
-            return refused
         if self.in_flight >= MAX_POSTS_IN_FLIGHT:
             return self._page(ctx, "busy.html.j2", status=503)
         self.in_flight += 1
@@ -237,6 +229,12 @@ class Pages:
 
     async def _submit(self, request: web.Request, ctx: PageContext) -> web.Response:
         async with self.core.uow() as uow:
+            for scope in (LINK_SCOPE, POST_SCOPE):
+                try:
+                    await throttle.check(uow, scope, ctx.ip)
+                except Throttled as exc:
+                    return self._throttled(ctx, exc, scope)
+            # Every submission counts, whatever its outcome (committed here).
             await throttle.record_failure(uow, POST_SCOPE, ctx.ip, "submit")
         form = await request.post()
         csrf = str(form.get("csrf", ""))
@@ -246,27 +244,31 @@ class Pages:
             await self._failure(ctx, "csrf")
             log.info("web csrf refused", extra={"ip": ctx.ip})
             return self._page(ctx, "csrf.html.j2", status=403)
+        problems: list[str] = []
+        if password != confirm:
+            mismatch = True
+        else:
+            mismatch = False
+            actor = Actor(kind="anonymous", ref=f"ip:{ctx.ip}", door="web", locale=ctx.locale)
+            try:
+                async with self.core.uow() as uow:
+                    account = await accounts.set_password_with_token(uow, ctx.token, password, actor)
+            except ValidationFailed as exc:
+                problems = list(exc.params.get("problems") or exc.fields.values())
+            except DomainError as exc:
+                return await self._problem(ctx, exc)
+            else:
+                log.info("web password set", extra={"account_id": account.id})
+                return self._page(
+                    ctx,
+                    "done.html.j2",
+                    username=account.username,
+                    message=render("accounts.password_set", ctx.locale),
+                )
+        # The form again, with what was wrong; the link must still be good to show it.
         try:
             async with self.core.uow() as uow:
                 info = await accounts.inspect_link(uow, ctx.token)
         except DomainError as exc:
             return await self._problem(ctx, exc)
-        if password != confirm:
-            return self._form(ctx, info.username, info.purpose, status=400, mismatch=True)
-        actor = Actor(kind="anonymous", ref=f"ip:{ctx.ip}", door="web", locale=ctx.locale)
-        try:
-            async with self.core.uow() as uow:
-                account = await accounts.set_password_with_token(uow, ctx.token, password, actor)
-        except ValidationFailed as exc:
-            problems = list(exc.params.get("problems") or exc.fields.values())
-            return self._form(ctx, info.username, info.purpose, status=400, problems=problems)
-        except DomainError as exc:
-            return await self._problem(ctx, exc)
-        log.info("web password set", extra={"account_id": account.id, "purpose": info.purpose})
-        return self._page(
-            ctx,
-            "done.html.j2",
-            username=account.username,
-            purpose=info.purpose,
-            message=render("accounts.password_set", ctx.locale),
-        )
+        return self._form(ctx, info.username, info.purpose, status=400, problems=problems, mismatch=mismatch)
