@@ -62,7 +62,7 @@ async def h_find(uow: UnitOfWork, who: Who, args: list[str]) -> Blocks:
     for a in found.accounts:
         lines.append(f"👤 {bk.esc(a.username)} {bk.esc(a.name)} / {bk.esc(a.company)} ({bk.esc(a.status)})")
     if not lines:
-        return [bk.section(_t(who, "slack.admin.nothing_found"))]
+        return [bk.section(_t(who, "staff.nothing_found", text=bk.esc(" ".join(args))))]
     return [bk.section("\n".join(lines[i : i + 20])) for i in range(0, min(len(lines), 200), 20)]
 
 
@@ -70,49 +70,43 @@ async def h_key_issue(uow: UnitOfWork, who: Who, args: list[str]) -> Blocks:
     from core import staff_desk
 
     issued = await staff_desk.issue_key(uow, who.actor, args[0])
-    return [
-        bk.section(
-            _t(
-                who,
-                "slack.admin.key_issued",
-                key=issued.raw,
-                contract=bk.esc(issued.contract_number),
-                usable_from=_d(issued.usable_from),
-            )
-        )
-    ]
+    key = f"`{issued.raw}`"
+    text = _t(
+        who,
+        "staff.key_issued",
+        number=bk.esc(issued.contract_number),
+        key=key,
+        usable_from=_d(issued.usable_from),
+    )
+    return [bk.section(text)]
 
 
 async def h_key_revoke(uow: UnitOfWork, who: Who, args: list[str]) -> Blocks:
     from core import staff_desk
 
     hit = await staff_desk.revoke_key(uow, who.actor, args[0])
-    return [
-        bk.section(
-            _t(who, "slack.admin.key_revoked_done", key=hit.masked, contract=bk.esc(hit.contract_number))
-        )
-    ]
+    return [bk.section(_t(who, "staff.key_revoked", masked=hit.masked, number=bk.esc(hit.contract_number)))]
 
 
 async def h_account_resend(uow: UnitOfWork, who: Who, args: list[str]) -> Blocks:
     from core import staff_desk
 
     account = await staff_desk.resend_activation(uow, who.actor, args[0])
-    return [bk.section(_t(who, "slack.admin.resent", username=bk.esc(account.username)))]
+    return [bk.section(_t(who, "staff.activation_sent", email=bk.esc(account.username)))]
 
 
 async def h_account_disable(uow: UnitOfWork, who: Who, args: list[str]) -> Blocks:
     from core import staff_desk
 
     account = await staff_desk.disable_account(uow, who.actor, args[0])
-    return [bk.section(_t(who, "slack.admin.disabled", username=bk.esc(account.username)))]
+    return [bk.section(_t(who, "staff.account_disabled", email=bk.esc(account.username)))]
 
 
 async def h_account_enable(uow: UnitOfWork, who: Who, args: list[str]) -> Blocks:
     from core import staff_desk
 
     account = await staff_desk.enable_account(uow, who.actor, args[0])
-    return [bk.section(_t(who, "slack.admin.enabled", username=bk.esc(account.username)))]
+    return [bk.section(_t(who, "staff.account_enabled", email=bk.esc(account.username)))]
 
 
 def request_line(who: Who, s: Any) -> str:
@@ -209,7 +203,7 @@ def register(door: SlackDoor) -> None:
             if not who.actor.is_staff:
                 audit.record(uow, who.actor, "staff.refused", attempted=" ".join(words[:2]).lower()[:40])
                 await uow.commit()
-                answer = [bk.section(_t(who, "slack.admin.refused"))]
+                answer = [bk.section(_t(who, "staff.forbidden"))]
             else:
                 sub, args = route(SUBS, words) if words else (SUBS[0], [])
                 if sub is None:

@@ -31,7 +31,7 @@ def register(door: SlackDoor) -> None:
                 return who
             audit.record(uow, who.actor, "staff.refused", attempted=attempted)
             await uow.commit()
-        answer = [bk.section(render("slack.admin.refused", who.locale))]
+        answer = [bk.section(render("staff.forbidden", who.locale))]
         respond = context.get("respond")
         if respond is not None and body.get("response_url"):
 
