@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from core import audit, passwords
 from core.actors import Actor
 from core.clock import JST, aware
+from core.config import SUPPORTED_LOCALES
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from core.hashing import new_token
 from core.models import Account, AccountToken, PendingContact, SupportIdContact
@@ -139,6 +140,8 @@ async def create_account(
     """
     if not details.privacy_consent:
         raise ValidationFailed({"privacy_consent": "accounts.consent_required"})
+    if locale not in SUPPORTED_LOCALES:
+        locale = uow.settings.locale
     username = username_of(details.email)
     if await email_taken(uow, username):
         raise Conflict("accounts.email_taken")

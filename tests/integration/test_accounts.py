@@ -308,6 +308,12 @@ async def test_linking_a_slack_user_moves_it_from_its_previous_account(domain: C
         await uow.commit()
     assert second.slack_user_id is None and second.locale == "en"
     async with domain.uow() as uow:
+        company = await factories.company(uow)
+        third = await accounts.create_account(
+            uow, WEB, details("third@customer-a.example.jp"), company.id, "fr"
+        )
+    assert third.locale == "ja"
+    async with domain.uow() as uow:
         await accounts.link_slack_user(uow, SLACK_ACTOR, second.id, "T1", "U1")
     async with domain.uow() as uow:
         found = await accounts.account_for_slack_user(uow, "T1", "U1")
