@@ -228,13 +228,19 @@ class SlackDoor:
             return web.Response(status=401, text="invalid signature")
         after = AfterAck(self)
         try:
-            bolt_request = AsyncBoltRequest(
-                body=body.decode("utf-8"),
-                query=request.query_string,
-                headers=dict(request.headers),
-                context={"after_ack": after},
-            )
-            bolt_response: BoltResponse = await self.app.async_dispatch(bolt_request)
+            try:
+                bolt_request = AsyncBoltRequest(
+                    body=body.decode("utf-8"),
+                    query=request.query_string,
+                    headers=dict(request.headers),
+                    context={"after_ack": after},
+                )
+                bolt_response: BoltResponse = await self.app.async_dispatch(bolt_request)
+            except Exception as exc:
+                # Bolt reads some payload fields without checking them (a view without
+                # "type"); a signed but malformed request is the sender's fault, not ours.
+                log.warning("slack: unreadable payload (%s)", type(exc).__name__)
+                return web.Response(status=400, text="unreadable payload")
             response = await to_aiohttp_response(bolt_response)
             await response.prepare(request)
             await response.write_eof()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import Integer, String, cast, null, select, union_all
 
 from bot import stores
 from core.actors import Actor
@@ -59,17 +59,21 @@ async def identify(
     door: SlackDoor, uow: UnitOfWork, body: dict[str, Any], context: Any, *, staff: bool = False
 ) -> Who:
     team, user = ids_of(body)
-    row = (
-        await uow.session.execute(
-            select(Account.id, Account.locale).where(
-                Account.slack_team_id == team, Account.slack_user_id == user
-            )
-        )
-    ).first()
-    known = await uow.session.scalar(
-        select(SlackUser.locale).where(SlackUser.team_id == team, SlackUser.user_id == user)
+    # One round trip for both facts: the linked account and the stored Slack locale.
+    linked = select(Account.id, Account.locale, cast(null(), String(8))).where(
+        Account.slack_team_id == team, Account.slack_user_id == user
     )
-    locale = known or (row.locale if row is not None else None) or uow.settings.locale
+    stored = select(cast(null(), Integer), cast(null(), String(8)), SlackUser.locale).where(
+        SlackUser.team_id == team, SlackUser.user_id == user
+    )
+    row = None
+    known = None
+    for account_id, account_locale, stored_locale in await uow.session.execute(union_all(linked, stored)):
+        if account_id is not None:
+            row = (account_id, account_locale)
+        if stored_locale is not None:
+            known = stored_locale
+    locale = known or (row[1] if row is not None else None) or uow.settings.locale
     if known is None and user:
         client = context.get("client")
         door_ref = door
@@ -86,7 +90,7 @@ async def identify(
         actor = Actor(kind="staff", ref=f"slack:{team}:{user}", door="slack", locale=locale)
     elif row is not None:
         actor = Actor(
-            kind="account", ref=f"slack:{team}:{user}", door="slack", account_id=row.id, locale=locale
+            kind="account", ref=f"slack:{team}:{user}", door="slack", account_id=row[0], locale=locale
         )
     else:
         actor = Actor(kind="anonymous", ref=f"slack:{team}:{user}", door="slack", locale=locale)

@@ -141,3 +141,17 @@ async def test_no_secret_appears_in_any_log_line(slack: Slack, caplog: pytest.Lo
     logged = "\n".join(r.getMessage() for r in caplog.records)
     for secret in (BOT_TOKEN, SIGNING_SECRET, "SK-SECRET-KEY-1234"):
         assert secret not in logged
+
+
+async def test_a_signed_but_malformed_payload_is_a_400_not_a_500(slack: Slack) -> None:
+    import json
+    from urllib.parse import urlencode
+
+    body = urlencode(
+        {"payload": json.dumps({"type": "view_submission", "view": {"callback_id": "register"}})}
+    )
+    status, _ = await slack.raw(body, FORM, sign(body))
+    assert status == 400
+    body = urlencode({"payload": "{not json"})
+    status, _ = await slack.raw(body, FORM, sign(body))
+    assert status == 400
