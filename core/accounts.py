@@ -384,7 +384,8 @@ async def resend_activation(uow: UnitOfWork, actor: Actor, email: str) -> Resend
         return "disabled"
     if account.status != "pending":
         return "active"
-    if await _links_sent_last_hour(uow, account, "activation") >= MAX_LINKS_PER_HOUR:
+    # Staff resend deliberately, one at a time: never tell them "sent" when it was not.
+    if not actor.is_staff and await _links_sent_last_hour(uow, account, "activation") >= MAX_LINKS_PER_HOUR:
         audit.record(uow, actor, "account.link_suppressed", account_id=account.id, purpose="activation")
         return "sent"
     await _issue_link(uow, account, "activation", "activation_resent")

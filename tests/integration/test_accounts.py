@@ -339,3 +339,18 @@ async def test_two_submissions_racing_on_one_link_have_exactly_one_winner(domain
     async with domain.uow() as uow:
         used = (await uow.session.scalars(select(AccountToken.used_at))).all()
     assert len(used) == 1 and used[0] is not None
+
+
+async def test_activation_resends_are_capped_for_customers_but_not_for_staff(domain: Core) -> None:
+    created = await register(domain)  # the welcome mail is the first link of the hour
+    for _ in range(5):
+        async with domain.uow() as uow:
+            assert await accounts.resend_activation(uow, MAIL, created.username) == "sent"
+            await uow.commit()
+    async with domain.uow() as uow:
+        assert await accounts.resend_activation(uow, STAFF, created.username) == "sent"
+        await uow.commit()
+        sent = (await uow.session.scalars(select(AccountToken.purpose))).all()
+        trail = [r.action for r in await audit.history(uow, account_id=created.id)]
+    assert len(sent) == 6
+    assert trail.count("account.link_suppressed") == 1
