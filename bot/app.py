@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -156,6 +157,9 @@ class SlackDoor:
             from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
             self.socket_handler = AsyncSocketModeHandler(self.app, self.settings.slack_app_token)
+            listeners = self.socket_handler.client.socket_mode_request_listeners
+            listeners.remove(self.socket_handler.handle)
+            listeners.append(self._handle_socket_request)
             await self.socket_handler.connect_async()
             log.info("slack: Socket Mode connected")
 
@@ -189,8 +193,8 @@ class SlackDoor:
 
     async def _attach_after_ack(self, context: Any, next: Callable[[], Awaitable[Any]]) -> Any:
         if "after_ack" not in context:
-            # Socket Mode: Bolt's handler sends the ack when dispatch returns; jobs are
-            # tasks that start after that.
+            # Not through one of our entry points (a test calling dispatch directly):
+            # nothing to wait for.
             context["after_ack"] = AfterAck(self, sent=True)
         return await next()
 
@@ -245,6 +249,21 @@ class SlackDoor:
             await response.prepare(request)
             await response.write_eof()
             return response
+        finally:
+            after.sent.set()
+
+    async def _handle_socket_request(self, client: Any, req: Any) -> None:
+        """Bolt's Socket Mode handler, plus the after-ack jobs started once the ack is sent."""
+        from slack_bolt.adapter.socket_mode.async_internals import send_async_response
+        from slack_bolt.adapter.socket_mode.internals import build_headers
+
+        after = AfterAck(self)
+        try:
+            bolt_request = AsyncBoltRequest(
+                mode="socket_mode", body=req.payload, headers=build_headers(req), context={"after_ack": after}
+            )
+            bolt_response = await self.app.async_dispatch(bolt_request)
+            await send_async_response(client, req, bolt_response, time.time())
         finally:
             after.sent.set()
 

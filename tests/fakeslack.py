@@ -8,6 +8,7 @@ client stack — JSON/form encoding, auth headers, the 429 retry handler — run
 from __future__ import annotations
 
 import contextlib
+import asyncio
 import json
 import time
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
+import aiohttp
 from aiohttp import web
 
 
@@ -38,6 +40,9 @@ class FakeSlack:
     answers: dict[str, Answer] = field(default_factory=dict)
     user_locales: dict[str, str] = field(default_factory=dict)
     url: str = ""
+    # Socket Mode: what the app sent back over the WebSocket (acks with their payloads).
+    socket_received: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
+    sockets: list[web.WebSocketResponse] = field(default_factory=list)
     _runner: web.AppRunner | None = None
     _ts: int = 0
 
@@ -45,6 +50,7 @@ class FakeSlack:
         app = web.Application()
         app.router.add_post("/api/{method}", self._handle)
         app.router.add_get("/api/{method}", self._handle)
+        app.router.add_get("/socket", self._socket)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -56,6 +62,24 @@ class FakeSlack:
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+
+    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        self.sockets.append(ws)
+        await ws.send_json({"type": "hello", "num_connections": 1, "connection_info": {"app_id": "A1"}})
+        async for message in ws:
+            if message.type == aiohttp.WSMsgType.TEXT:
+                await self.socket_received.put(json.loads(message.data))
+        return ws
+
+    async def push(self, envelope: dict[str, Any]) -> None:
+        """Send a Socket Mode envelope to the connected app."""
+        for _ in range(100):
+            if self.sockets:
+                break
+            await asyncio.sleep(0.05)
+        await self.sockets[-1].send_json(envelope)
 
     def of(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method == method]
@@ -112,6 +136,8 @@ class FakeSlack:
             return {"ok": True, "view": {**view, "id": "V0001", "hash": "h1"}}
         if call.method == "conversations.open":
             return {"ok": True, "channel": {"id": "D" + str(body.get("users", "U0"))}}
+        if call.method == "apps.connections.open":
+            return {"ok": True, "url": self.url.replace("http://", "ws://").replace("/api/", "/socket")}
         if call.method == "auth.test":
             return {"ok": True, "team_id": "T1", "user_id": "UBOT", "bot_id": "BBOT", "url": "https://x/"}
         if call.method == "oauth.v2.access":
