@@ -7,8 +7,8 @@ client stack — JSON/form encoding, auth headers, the 429 retry handler — run
 
 from __future__ import annotations
 
-import contextlib
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Callable
