@@ -43,14 +43,14 @@ lint: install
 # The browser test drives the Debian package `chromium` (never `playwright install`).
 # Installed here when missing and possible; otherwise the test skips and says why.
 browser:
-	@if [ -x /usr/bin/chromium ]; then :; \
+	@if [ -x /usr/bin/chromium ] && [ -d /usr/share/fonts/opentype/ipafont-gothic ]; then :; \
 	elif ! command -v apt-get >/dev/null 2>&1; then \
 	  echo "browser test will skip: no apt-get to install chromium"; \
 	elif [ "$$(id -u)" != 0 ]; then \
 	  echo "browser test will skip: installing chromium needs root (sudo apt-get install chromium)"; \
 	else \
-	  echo "installing chromium for the browser test (apt-get)"; \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	  echo "installing chromium and a Japanese font for the browser test (apt-get)"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-ipafont-gothic >/dev/null) \
 	    || echo "browser test will skip: apt-get could not install chromium"; \
 	fi
 

@@ -71,7 +71,11 @@ async def test_a_person_sets_a_password_in_a_real_browser(live_site: Site, db_ur
             )
             try:
                 page = await browser.new_page()
-                await page.goto(url)
+                await page.goto(url + "?lang=ja")
+                assert "英大文字・英小文字・数字" in await page.inner_text("#policy")
+                await page.screenshot(path=str(ARTIFACTS / "password-form-ja.png"), full_page=True)
+                await page.click("a[hreflang=en]")
+                await page.wait_for_selector("html[lang=en]")
                 assert "Use at least 8 characters" in await page.inner_text("#policy")
 
                 await page.fill("#password", "lowercase1")
