@@ -260,15 +260,16 @@ async def _step(uow: Any, who: Who, cid: str, step: str, values: dict[str, str |
 def register(door: SlackDoor) -> None:
     app = door.app
 
-    async def recover(error: DomainError, who: Who, cid: str) -> dict[str, Any]:
-        """The modal to show when the conversation cannot take this step."""
+    async def recover(uow: Any, error: DomainError, who: Who, cid: str) -> dict[str, Any]:
+        """The modal to show when the conversation cannot take this step. Runs in the
+        caller's unit of work: on SQLite a second one would wait for the first."""
         if error.message_id == reg.WRONG_STEP:
-            async with door.core.uow() as uow:
-                try:
-                    return modal(await reg.current(uow, who.actor, cid), who.locale)
-                except DomainError as again:
-                    error = again
-        restart = error.message_id in (reg.EXPIRED, "registration.expired")
+            await uow.rollback()
+            try:
+                return modal(await reg.current(uow, who.actor, cid), who.locale)
+            except DomainError as again:
+                error = again
+        restart = error.message_id == reg.EXPIRED
         return message_modal(who.locale, error_text(error, who.locale), restart=restart)
 
     @app.view(CALLBACK_ID)
@@ -295,7 +296,7 @@ def register(door: SlackDoor) -> None:
                 )
                 return
             except DomainError as error:
-                await ack(response_action="update", view=await recover(error, who, cid))
+                await ack(response_action="update", view=await recover(uow, error, who, cid))
                 return
         await ack(response_action="update", view=modal(result, who.locale))
         if result.step == "done":
@@ -347,7 +348,7 @@ def register(door: SlackDoor) -> None:
             try:
                 payload = modal(await step(uow, who, cid), who.locale)
             except DomainError as error:
-                payload = await recover(error, who, cid)
+                payload = await recover(uow, error, who, cid)
         await ack()
         client = context["client"]
         view_id, view_hash = view.get("id"), view.get("hash")

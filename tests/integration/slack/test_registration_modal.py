@@ -256,3 +256,27 @@ async def test_private_metadata_is_only_the_opaque_conversation_id(
     await wizard.submit(DETAILS)
     metadata = wizard.view["private_metadata"]
     assert KEY not in metadata and "@" not in metadata and len(metadata) <= 64
+
+
+async def test_a_stale_view_is_answered_with_the_current_step(
+    slack: Slack, wizard: Wizard, seeded: dict
+) -> None:
+    await wizard.open()
+    stale = wizard.view
+    await wizard.submit({"support_key": KEY})
+    assert wizard.step == "company"
+    wizard.view = stale  # the same modal submitted again, e.g. from a second click
+    answer = await wizard.submit({"support_key": KEY})
+    assert answer["response_action"] == "update"
+    assert wizard.step == "company"
+
+
+async def test_a_stale_button_is_answered_with_the_current_step(
+    slack: Slack, wizard: Wizard, seeded: dict
+) -> None:
+    await wizard.open()
+    await wizard.submit({"support_key": KEY})
+    await wizard.submit({})
+    assert wizard.step == "details"
+    await wizard.press("register_back_company")  # "back" only exists on the confirmation
+    assert wizard.step == "details"
