@@ -26,7 +26,7 @@ from core.messages import render
 from core.models import SupportId, SupportKey
 from core.unit_of_work import Core, UnitOfWork
 
-from .conftest import World
+from .conftest import World, outbox_rows
 
 
 @pytest.fixture
@@ -202,3 +202,53 @@ async def test_two_contacts_removing_each_other_at_once_leave_one_contact(
         from core.models import SupportIdContact
 
         assert len((await uow.session.scalars(select(SupportIdContact))).all()) == 1
+
+
+def _locks_support_id(statement: str) -> bool:
+    return "FROM support_ids" in statement and "FOR UPDATE" in statement
+
+
+async def test_two_contacts_agreeing_to_the_terms_at_once_make_one_agreement(
+    domain: Core, world: World, racers: tuple[Core, Core]
+) -> None:
+    from core import terms
+    from core.models import TermsAgreement
+
+    async with domain.uow() as uow:
+        await support_ids.issue(uow, world.a, world.keys["kta"], "TERMS")
+    async with domain.uow() as uow:
+        await support_ids.add_contact(uow, world.a, "TERMS", "bob@customer-a.example.jp")
+    results = await _race(
+        racers,
+        (
+            lambda uow: terms.agree(uow, world.a, "TERMS", entitled=True),
+            lambda uow: terms.agree(uow, world.b, "TERMS", entitled=True),
+        ),
+        _locks_support_id,
+    )
+    assert sorted(r.already for r in results) == [False, True]
+    assert results[0].account_id == results[1].account_id
+    async with domain.uow() as uow:
+        assert len((await uow.session.scalars(select(TermsAgreement))).all()) == 1
+
+
+async def test_two_sessions_removing_the_same_key_at_once_free_it_once(
+    domain: Core, world: World, racers: tuple[Core, Core]
+) -> None:
+    async with domain.uow() as uow:
+        await support_ids.issue(uow, world.a, world.keys["k1a"], "KEYS")
+    async with domain.uow() as uow:
+        await support_ids.add_key(uow, world.a, "KEYS", world.keys["k1b"])
+    async with domain.uow() as uow:
+        await support_ids.add_contact(uow, world.a, "KEYS", "bob@customer-a.example.jp")
+    results = await _race(
+        racers,
+        (
+            lambda uow: support_ids.remove_key(uow, world.a, "KEYS", world.keys["k1b"]),
+            lambda uow: support_ids.remove_key(uow, world.b, "KEYS", "1111"),
+        ),
+        _locks_support_id,
+    )
+    errors = [r for r in results if isinstance(r, DomainError)]
+    assert len(errors) == 1 and errors[0].message_id == "support_id.key_not_here"
+    assert len(await outbox_rows(domain, "key_removed")) == 2
