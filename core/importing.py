@@ -267,9 +267,10 @@ class _Stager:
         self._conn = conn
         self._table = table
         self._names = [c.name for c in table.columns]
-        self._batch_size = batch_size
-        self._rows: list[tuple[Any, ...]] = []
         self._copy = conn.dialect.name == "postgresql"
+        # Each COPY is a round trip plus a look-up of the column types: fewer, larger.
+        self._batch_size = batch_size * 4 if self._copy else batch_size
+        self._rows: list[tuple[Any, ...]] = []
         self._dates = {i for i, c in enumerate(table.columns) if isinstance(c.type, Date)}
         self._sql = f"INSERT INTO {table.name} ({', '.join(self._names)}) VALUES ({', '.join('?' * len(self._names))})"
 
@@ -892,8 +893,16 @@ async def import_file(
             report.rows = reader.rows
             totals = reader.totals()
             del reader  # the validation sets are no longer needed during the merge
-            for statement in _STAGING_INDEXES:
-                await conn.exec_driver_sql(statement)
+            if conn.dialect.name == "sqlite":
+                # SQLite joins by nested loops and needs an index on the inner side;
+                # PostgreSQL hash-joins the staging tables and needs none.
+                for statement in _STAGING_INDEXES:
+                    await conn.exec_driver_sql(statement)
+            else:
+                # Temp tables get no autovacuum statistics; without them the merge's
+                # joins are planned for empty tables.
+                for table in _staging.sorted_tables:
+                    await conn.exec_driver_sql(f"ANALYZE {table.name}")
             await conn.commit()
 
             await conn.execution_options(**{DEFERRED_BEGIN: False})

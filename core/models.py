@@ -28,6 +28,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.ext.asyncio import AsyncAttrs
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -102,12 +103,23 @@ class SupportKey(Base):
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     last4: Mapped[str] = mapped_column(String(4))
     contract_id: Mapped[int] = mapped_column(ForeignKey("contracts.id"), index=True)
-    support_id_id: Mapped[int | None] = mapped_column(ForeignKey("support_ids.id"), index=True)
+    # Indexed only where set (see __table_args__): most keys are in no support ID, and a
+    # million NULL entries would only slow the import down.
+    support_id_id: Mapped[int | None] = mapped_column(ForeignKey("support_ids.id"))
     # "import", "staff" or "mail"; a key issued by mail is usable from the next business day.
     issued_via: Mapped[str] = mapped_column(String(16), default="import")
     usable_from: Mapped[date | None] = mapped_column(Date)
     issued_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        Index(
+            "ix_support_keys_support_id_id",
+            "support_id_id",
+            sqlite_where=text("support_id_id IS NOT NULL"),
+            postgresql_where=text("support_id_id IS NOT NULL"),
+        ),
+    )
 
 
 class Account(Base):

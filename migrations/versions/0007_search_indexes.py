@@ -10,12 +10,15 @@ foreign keys a user's support-ID list joins on). The company search is a partial
   triggers, so every writer of ``companies`` keeps it right without knowing of it.
 * PostgreSQL: ``pg_trgm`` GIN indexes on the same two columns; ``LIKE '%…%'`` uses them.
 
+And ``support_keys.support_id_id`` becomes a partial index (only keys in a support ID).
+
 Revision ID: 0007_search_indexes
 Revises: 0005_slack
 """
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from alembic import op
 
 revision = "0007_search_indexes"
@@ -67,7 +70,19 @@ def _run(sqlite: tuple[str, ...], postgres: tuple[str, ...]) -> None:
 
 def upgrade() -> None:
     _run(_SQLITE_UP, _POSTGRES_UP)
+    # Keys are looked up by support ID only where they have one; the NULLs of the keys
+    # in no support ID (most of a vendor file) need no index entries.
+    op.drop_index("ix_support_keys_support_id_id", table_name="support_keys")
+    op.create_index(
+        "ix_support_keys_support_id_id",
+        "support_keys",
+        ["support_id_id"],
+        sqlite_where=sa.text("support_id_id IS NOT NULL"),
+        postgresql_where=sa.text("support_id_id IS NOT NULL"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_support_keys_support_id_id", table_name="support_keys")
+    op.create_index("ix_support_keys_support_id_id", "support_keys", ["support_id_id"])
     _run(_SQLITE_DOWN, _POSTGRES_DOWN)
