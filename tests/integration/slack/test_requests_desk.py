@@ -160,3 +160,43 @@ async def test_a_non_staff_user_pressing_a_staff_button_is_refused_and_audited(
     assert len(refused) == 1
     told = slack.fake.of("response_url")[-1].body
     assert told["text"] == "この操作はスタッフのみ行えます。"
+
+
+async def test_the_outbox_worker_posts_a_new_request_then_threads_its_followup(
+    slack: Slack, request_123: int
+) -> None:
+    from bot.staff_posts import build_deliver
+    from core.outbox import enqueue_slack
+    from mail.worker import OutboxWorker
+
+    base = {"number": 123, "request": "REQ-000123", "sender": "customer@customer-a.example.jp"}
+    async with slack.door.core.uow() as uow:
+        enqueue_slack(
+            uow,
+            "request_new",
+            {
+                **base,
+                "category": "forgot_password",
+                "subject": "s",
+                "excerpt": "e",
+                "actions": ["reply", "close"],
+            },
+        )
+        await uow.commit()
+    worker = OutboxWorker(slack.door.core, slack_deliver=build_deliver(slack.door.core))
+    await worker.run_once()
+    posted = slack.fake.of("chat.postMessage")[-1]
+    assert posted.body["channel"] == "CSTAFF" and "thread_ts" not in posted.body
+    async with slack.door.core.uow() as uow:
+        row = await uow.session.scalar(select(Request))
+        assert row.slack_channel == "CSTAFF" and row.slack_ts
+        ts = row.slack_ts
+        enqueue_slack(
+            uow,
+            "request_followup",
+            {**base, "subject": "Re: s", "excerpt": "追伸", "channel": None, "thread_ts": None},
+        )
+        await uow.commit()
+    await worker.run_once()
+    followup = slack.fake.of("chat.postMessage")[-1]
+    assert followup.body["thread_ts"] == ts and "追伸" in str(followup.body["blocks"])
