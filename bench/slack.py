@@ -293,13 +293,14 @@ def table(rows: list[dict[str, Any]], levels: list[int]) -> str:
 
 def write_docs(body: str) -> None:
     path = ROOT / "docs" / "performance.md"
-    start, end = "<!-- slack-bench:start -->", "<!-- slack-bench:end -->"
+    # Only the table is rewritten; the analysis around it is written by a person.
+    start, end = "<!-- slack-bench-table:start -->", "<!-- slack-bench-table:end -->"
     text = path.read_text(encoding="utf-8") if path.exists() else "# Performance\n"
     block = f"{start}\n{body}\n{end}"
     if start in text and end in text:
         text = text[: text.index(start)] + block + text[text.index(end) + len(end) :]
     else:
-        text = text.rstrip() + "\n\n## Slack door\n\n" + block + "\n"
+        text = text.rstrip() + "\n\n## Slack door — `bench/slack.py`\n\n" + block + "\n"
     path.write_text(text, encoding="utf-8")
 
 
