@@ -122,6 +122,9 @@ class SlackDoor:
                 return await door._authorize()
 
             self.app = AsyncApp(authorize=authorize, **common)
+        if self.oauth:
+            # app_uninstalled / tokens_revoked forget the workspace's token.
+            self.app.enable_token_revocation_listeners()
         self.app.use(self._attach_after_ack)
         self.socket_handler: Any = None
         if register_listeners:

@@ -102,7 +102,7 @@ class InstallationStore(AsyncInstallationStore):
             await uow.commit()
 
     async def async_delete_installation(self, **kwargs: Any) -> None:
-        await self.async_delete_bot(enterprise_id=kwargs.get("enterprise_id"), team_id=kwargs.get("team_id"))
+        return None  # bot-only: there are no user tokens to forget
 
 
 class OAuthStateStore(AsyncOAuthStateStore):

@@ -9,9 +9,12 @@ whichever instance it lands.
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 
 from bot import blocks as bk
@@ -24,11 +27,24 @@ if TYPE_CHECKING:
 log = logging.getLogger("madoguchi.slack")
 
 
+# Slack retries within minutes; a day of event ids is plenty. Pruned now and then, after an ack.
+KEEP = timedelta(days=1)
+PRUNE_ONE_IN = 200
+
+
+async def prune(door: SlackDoor) -> None:
+    async with door.core.uow() as uow:
+        await uow.session.execute(
+            delete(ProcessedSlackEvent).where(ProcessedSlackEvent.received_at < uow.clock.now() - KEEP)
+        )
+        await uow.commit()
+
+
 def register(door: SlackDoor) -> None:
     app = door.app
 
     @app.middleware
-    async def once_per_event(body: dict[str, Any], next: Callable[[], Awaitable[Any]]) -> Any:
+    async def once_per_event(body: dict[str, Any], context: Any, next: Callable[[], Awaitable[Any]]) -> Any:
         if body.get("type") != "event_callback" or not body.get("event_id"):
             return await next()
         team = str(body.get("team_id") or body.get("enterprise_id") or "")
@@ -44,6 +60,8 @@ def register(door: SlackDoor) -> None:
                 from slack_bolt.response import BoltResponse
 
                 return BoltResponse(status=200, body="")
+        if secrets.randbelow(PRUNE_ONE_IN) == 0:
+            context["after_ack"](lambda: prune(door))
         return await next()
 
     @app.event("app_home_opened")

@@ -91,3 +91,11 @@ async def test_a_redirect_with_a_forged_state_installs_nothing(oauth_slack: tupl
     async with slack.door.core.uow() as uow:
         assert await uow.session.scalar(select(SlackInstallation)) is None
     assert slack.fake.of("oauth.v2.access") == []
+
+
+async def test_uninstalling_the_app_forgets_the_workspace(oauth_slack: tuple[Slack, str]) -> None:
+    slack, base = oauth_slack
+    await install(slack, base)
+    await slack.event({"type": "app_uninstalled"}, team="T2")
+    async with slack.door.core.uow() as uow:
+        assert await uow.session.scalar(select(SlackInstallation)) is None

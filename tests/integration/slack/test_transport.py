@@ -155,3 +155,18 @@ async def test_a_signed_but_malformed_payload_is_a_400_not_a_500(slack: Slack) -
     body = urlencode({"payload": "{not json"})
     status, _ = await slack.raw(body, FORM, sign(body))
     assert status == 400
+
+
+async def test_old_event_ids_are_pruned(slack: Slack) -> None:
+    from datetime import timedelta
+
+    from bot.listeners.events import prune
+
+    event = {"type": "app_home_opened", "user": "U1", "channel": "D1", "tab": "home"}
+    await slack.event(event, event_id="EvOld")
+    slack.door.core.clock.advance(timedelta(days=2))  # type: ignore[attr-defined]
+    await slack.event(event, event_id="EvNew")
+    await prune(slack.door)
+    async with slack.door.core.uow() as uow:
+        ids = (await uow.session.scalars(select(ProcessedSlackEvent.event_id))).all()
+    assert ids == ["EvNew"]
