@@ -25,6 +25,7 @@ class Call:
     method: str
     body: dict[str, Any]
     headers: dict[str, str]
+    at: float = field(default_factory=time.monotonic)
 
 
 Answer = Callable[[Call], dict[str, Any]]
@@ -39,6 +40,8 @@ class FakeSlack:
     # method → custom answer
     answers: dict[str, Answer] = field(default_factory=dict)
     user_locales: dict[str, str] = field(default_factory=dict)
+    # method → an event the answer waits for (a slow Slack)
+    hold: dict[str, asyncio.Event] = field(default_factory=dict)
     url: str = ""
     # Socket Mode: what the app sent back over the WebSocket (acks with their payloads).
     socket_received: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
@@ -102,6 +105,8 @@ class FakeSlack:
                         body[name] = json.loads(body[name])
         call = Call(method, body, dict(request.headers))
         self.calls.append(call)
+        if method in self.hold:
+            await self.hold[method].wait()
         if self.rate_limited.get(method, 0) > 0:
             self.rate_limited[method] -= 1
             return web.json_response(

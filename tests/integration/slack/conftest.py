@@ -64,6 +64,8 @@ class Slack:
     trigger: int = 0
     events: int = 0
     last: dict[str, Any] = field(default_factory=dict)
+    # time.monotonic() when the last answer had been read completely
+    answered_at: float = 0.0
 
     async def post(
         self, body: str, content_type: str, headers: dict[str, str] | None = None
@@ -133,6 +135,7 @@ class Slack:
         h = {"Content-Type": content_type, **sign(body), **(extra or {})}
         async with self.session.post(self.url, data=body.encode(), headers=h) as resp:
             text = await resp.text()
+            self.answered_at = time.monotonic()
             assert resp.status == 200, (resp.status, text)
         await self.door.drain()
         self.last = json.loads(text) if text.startswith("{") else {}

@@ -243,7 +243,8 @@ async def test_a_registered_user_cannot_register_again(slack: Slack, seeded: dic
         )
         await uow.commit()
     answer = await slack.command("/support", "register")
-    assert answer["response_type"] == "ephemeral" and answer["blocks"]
+    assert answer["response_type"] == "ephemeral"
+    assert answer["blocks"][0]["text"]["text"] == "既にアカウントを登録済みです。"
     assert slack.fake.of("views.open") == []
 
 

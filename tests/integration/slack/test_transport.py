@@ -170,3 +170,20 @@ async def test_old_event_ids_are_pruned(slack: Slack) -> None:
     async with slack.door.core.uow() as uow:
         ids = (await uow.session.scalars(select(ProcessedSlackEvent.event_id))).all()
     assert ids == ["EvNew"]
+
+
+async def test_the_answer_does_not_wait_for_web_api_calls(slack: Slack) -> None:
+    """Slack's 3-second window: the ack goes out while views.open is still pending."""
+    import asyncio
+    from urllib.parse import urlencode
+
+    hold = asyncio.Event()
+    slack.fake.hold["views.open"] = hold
+    body = urlencode(
+        {"command": "/support", "text": "register", "team_id": "T1", "user_id": "U1", "trigger_id": "tr-1"}
+    )
+    status, text = await asyncio.wait_for(slack.raw(body, FORM, sign(body)), timeout=10)
+    assert status == 200 and text == ""
+    hold.set()
+    await slack.door.drain()
+    assert slack.fake.of("views.open")[0].body["trigger_id"] == "tr-1"
