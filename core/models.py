@@ -302,6 +302,19 @@ class RequestMessage(Base):
     created_at: Mapped[datetime]
 
 
+class MailAck(Base):
+    """One acknowledgement queued to a sender; counted for the per-sender and global limits."""
+
+    __tablename__ = "mail_acks"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320))
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id"), index=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+
+    __table_args__ = (Index("ix_mail_acks_email_at", "email", "at"),)
+
+
 class MailAddressState(Base):
     """What we know about an external address: bounces, acknowledgements sent."""
 

@@ -1,0 +1,920 @@
+"""The contact window (SPEC §4.6, §4.7): mail to the contact address becomes a numbered
+request, threaded, classified, self-served where possible, acknowledged within limits,
+posted to staff; staff list, show, assign, reply to and close requests.
+
+The mail door owns the protocol (SMTP, MIME, decoding) and hands this module plain data:
+raw bytes to store before ``250`` (``store_inbound``), then an ``IncomingMail`` parsed
+from the stored record (``process_inbound``). Everything decided about a mail — which
+request it belongs to, whether it may be answered, what staff see — is decided here.
+
+Request numbers are the request's row id, shown as ``REQ-000123``. Acknowledgement
+limits are rows (``MailAck``), so every instance counts the same acks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import importlib
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import func, insert, or_, select, text
+from sqlalchemy.exc import IntegrityError
+
+from core import audit
+from core.actors import Actor
+from core.business_days import BusinessCalendar
+from core.clock import JST, aware
+from core.config import Settings
+from core.errors import Forbidden, NotFound
+from core.models import Account, InboundMail, MailAck, MailAddressState, Request, RequestMessage
+from core.outbox import enqueue_mail, enqueue_slack, new_message_id
+from core.unit_of_work import UnitOfWork
+
+CATEGORIES = ("forgot_username", "forgot_password", "activation", "company_not_found", "question", "other")
+SELF_SERVICE = {
+    "forgot_username": "send_username_reminder",
+    "forgot_password": "request_password_reset",
+    "activation": "resend_activation",
+}
+LOOP_HEADER = "X-Madoguchi-Loop"
+ACK_PER_HOUR = 1
+ACK_PER_DAY = 5
+BOUNCE_MEMORY = timedelta(days=60)
+EXCERPT_CHARS = 400
+SYSTEM_MAIL = Actor(kind="system", ref="mail:contact-window", door="mail")
+
+_TAG = re.compile(r"\[REQ-(\d{1,12})\]", re.I)
+_REQ = re.compile(r"^\s*(?:REQ-)?0*(\d{1,12})\s*$", re.I)
+_DAEMON_LOCALS = re.compile(
+    r"^(mailer-daemon|postmaster|no-?reply|do-?not-?reply|bounces?|daemon|root|abuse|listserv|majordomo|"
+    r"autoreply|auto-reply|owner-.*|.*-request|.*-bounces?)$",
+    re.I,
+)
+_ROLE_LOCALS = frozenset(
+    {"info", "support", "admin", "administrator", "sales", "ml", "webmaster", "hostmaster"}
+)
+
+
+@dataclass
+class DeliveryFailure:
+    """One recipient a delivery report says could not be reached."""
+
+    address: str
+    status: str
+    diagnostic: str = ""
+
+
+@dataclass
+class IncomingMail:
+    """What the mail door read from a stored message; plain data, already decoded."""
+
+    message_id: str
+    sender: str
+    sender_name: str
+    subject: str
+    text: str
+    in_reply_to: list[str] = field(default_factory=list)
+    references: list[str] = field(default_factory=list)
+    # Lower-cased names → decoded values of the headers the rules look at.
+    headers: dict[str, str] = field(default_factory=dict)
+    envelope_from: str = ""
+    rcpt_tos: list[str] = field(default_factory=list)
+    recipient_count: int = 0
+    is_report: bool = False
+    failures: list[DeliveryFailure] = field(default_factory=list)
+    malformed: bool = False
+    defects: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Outcome:
+    """What processing did with one stored mail (for logs, tests and the benchmark)."""
+
+    kind: str  # "request", "followup", "duplicate", "bounce", "skipped"
+    number: int | None = None
+    category: str | None = None
+    acknowledged: bool = False
+    ack_refused: str | None = None
+
+
+@dataclass
+class RequestSummary:
+    number: int
+    request: str
+    status: str
+    category: str
+    sender: str
+    subject: str
+    assignee: str | None
+    created_at: datetime
+    closed_at: datetime | None
+
+
+@dataclass
+class MessageView:
+    direction: str
+    sender: str
+    subject: str
+    body: str
+    author: str
+    created_at: datetime
+
+
+@dataclass
+class RequestDetail:
+    summary: RequestSummary
+    messages: list[MessageView]
+
+
+# -- numbers, addresses ---------------------------------------------------------------
+
+
+def format_number(number: int) -> str:
+    return f"REQ-{number:06d}"
+
+
+def parse_number(value: str | int) -> int | None:
+    if isinstance(value, int):
+        return value
+    match = _REQ.match(value)
+    return int(match.group(1)) if match else None
+
+
+def _reply_signature(secret: str, number: int) -> str:
+    return hmac.new(secret.encode(), f"reply:{number}".encode(), hashlib.sha256).hexdigest()[:10]
+
+
+def reply_address(settings: Settings, number: int) -> str:
+    """The address a request's mail asks to be answered at: the contact address with a
+    signed ``+r<number>-<sig>`` tag, so a reply threads even without headers and nobody
+    can forge a tag for someone else's request."""
+    local, _, domain = settings.contact_address.partition("@")
+    sig = _reply_signature(settings.resolved_secret_key(), number)
+    return f"{local}+r{number}-{sig}@{domain}"
+
+
+def _tagged_number(settings: Settings, address: str) -> int | None:
+    local, _, domain = address.lower().partition("@")
+    base_local, _, base_domain = settings.contact_address.lower().partition("@")
+    if domain != base_domain or not local.startswith(base_local + "+r"):
+        return None
+    tag = local[len(base_local) + 2 :]
+    number_text, _, sig = tag.partition("-")
+    if not number_text.isdigit():
+        return None
+    number = int(number_text)
+    expected = _reply_signature(settings.resolved_secret_key(), number)
+    return number if hmac.compare_digest(sig, expected) else None
+
+
+def accepts_recipient(settings: Settings, address: str) -> bool:
+    """RCPT policy: the contact address, our sender address (bounces of our own mail come
+    back to it) and reply addresses we generated; anything else is refused."""
+    lowered = address.strip().lower()
+    if lowered in (settings.contact_address.lower(), settings.mail_from.lower()):
+        return True
+    return _tagged_number(settings, lowered) is not None
+
+
+def _own_addresses(settings: Settings) -> set[str]:
+    return {settings.contact_address.lower(), settings.mail_from.lower()}
+
+
+def valid_recipient(settings: Settings, address: str) -> bool:
+    """May an automatic mail go to this address? Syntax, no CR/LF, not ours, no role or
+    daemon mailbox (SPEC §4.6)."""
+    if not address or any(c in address for c in "\r\n\x00") or len(address) > 254:
+        return False
+    lowered = address.lower()
+    if lowered in _own_addresses(settings) or accepts_recipient(settings, lowered):
+        return False
+    local, _, domain = lowered.partition("@")
+    if not domain or _DAEMON_LOCALS.match(local) or local in _ROLE_LOCALS:
+        return False
+    our_domains = {a.partition("@")[2] for a in _own_addresses(settings)}
+    if domain in our_domains:
+        return False
+    try:
+        validate_email(address, check_deliverability=False)
+    except EmailNotValidError:
+        return False
+    return True
+
+
+# -- classification -------------------------------------------------------------------
+
+_RULES: list[tuple[str, re.Pattern[str]]] = [
+    (
+        "forgot_username",
+        re.compile(
+            r"(ユーザー?名|ユーザー?ID|ログインID|アカウント名|ユーザー?ネーム).{0,20}"
+            r"(忘れ|わから|分から|不明|教えて|確認し)|"
+            r"(forg[oe]t\w*|lost|don'?t know|remind\w*).{0,30}(user\s?name|login id|account name)|"
+            r"user\s?name.{0,20}(reminder|forgotten)",
+            re.I | re.S,
+        ),
+    ),
+    (
+        "forgot_password",
+        re.compile(
+            r"パスワード.{0,20}(忘れ|わから|分から|リセット|再設定|再発行|変更でき|通らない)|"
+            r"(ログインでき(ない|ません))|"
+            r"(forg[oe]t\w*|lost|reset\w*|can'?t remember).{0,30}password|password.{0,20}(reset|forgotten)|"
+            r"(can'?t|cannot|unable to) (log ?in|sign ?in)",
+            re.I | re.S,
+        ),
+    ),
+    (
+        "activation",
+        re.compile(
+            r"(有効化|アクティベーション|アクティベート|登録完了|登録の?(案内|通知)|パスワード設定|ようこそ).{0,30}"
+            r"(届か|届いて|来ない|来て|受信でき|期限|切れ|無効)|"
+            r"(リンク|URL).{0,20}(期限|切れ|無効)|"
+            r"activat\w*.{0,40}(not|never|didn'?t|expired|invalid|resend)|"
+            r"(not|never|didn'?t) (receive|get)\w*.{0,40}(activation|welcome|registration|confirmation)|"
+            r"(link|activation).{0,20}(has )?expired",
+            re.I | re.S,
+        ),
+    ),
+    (
+        "company_not_found",
+        re.compile(
+            r"(会社|企業|法人|社名).{0,20}(見つから|見当たら|表示され|出てこ|出て来|検索でき|ない|ありません)|"
+            r"(company|organi[sz]ation).{0,30}(not (found|listed|shown)|missing|can'?t find|cannot find)|"
+            r"(can'?t|cannot|unable to) find (my|our) (company|organi[sz]ation)",
+            re.I | re.S,
+        ),
+    ),
+    (
+        "question",
+        re.compile(
+            r"質問|お?問い?合わせ|教えて|でしょうか|ですか|ますか|[?？]|"
+            r"\bquestion\b|\bhow (do|can|to)\b|\bwhat\b|\bwhy\b|\bis it possible\b",
+            re.I | re.S,
+        ),
+    ),
+]
+
+
+def classify(subject: str, body: str) -> str:
+    """The request's category from its subject and the first lines of its text."""
+    head = "\n".join(line for line in body.splitlines() if not line.startswith(">"))[:2000]
+    sample = f"{subject}\n{head}"
+    for category, pattern in _RULES:
+        if pattern.search(sample):
+            return category
+    return "other"
+
+
+def _guess_locale(settings: Settings, mail: IncomingMail) -> str:
+    sample = mail.subject + mail.text[:500]
+    if re.search(r"[\u3040-\u30ff\u4e00-\u9fff]", sample):
+        return "ja"
+    if sample.strip() and sample.isascii():
+        return "en"
+    return settings.locale
+
+
+def _excerpt(text: str) -> str:
+    lines = [line.rstrip() for line in text.splitlines() if line.strip() and not line.startswith(">")]
+    return "\n".join(lines)[:EXCERPT_CHARS]
+
+
+# -- storing before 250 ---------------------------------------------------------------
+
+
+def digest(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()
+
+
+async def store_inbound(uow: UnitOfWork, raw: bytes, mail_from: str, rcpt_tos: list[str]) -> bool:
+    """Commit the raw message; ``False`` if these exact bytes were stored before.
+
+    One INSERT and one commit, nothing else, because the SMTP client waits for it. The
+    unique digest turns a client's retry after a lost ``250`` into a no-op.
+    """
+    try:
+        await uow.session.execute(
+            insert(InboundMail).values(
+                digest=digest(raw),
+                mail_from=mail_from[:320],
+                rcpt_tos=[r[:320] for r in rcpt_tos],
+                raw=raw,
+                received_at=uow.clock.now(),
+                state="received",
+                malformed=False,
+                error="",
+            )
+        )
+        await uow.commit()
+    except IntegrityError:
+        await uow.rollback()
+        return False
+    return True
+
+
+async def store_inbound_many(uow: UnitOfWork, items: list[tuple[bytes, str, list[str]]]) -> list[bool]:
+    """Several messages in one transaction (group commit for concurrent SMTP sessions).
+
+    Duplicates (against the table or within the batch) are skipped, not failed.
+    """
+    digests = [digest(raw) for raw, _f, _r in items]
+    existing = set(
+        (
+            await uow.session.scalars(select(InboundMail.digest).where(InboundMail.digest.in_(set(digests))))
+        ).all()
+    )
+    rows = []
+    fresh: list[bool] = []
+    now = uow.clock.now()
+    for (raw, mail_from, rcpt_tos), d in zip(items, digests, strict=True):
+        if d in existing:
+            fresh.append(False)
+            continue
+        existing.add(d)
+        fresh.append(True)
+        rows.append(
+            {
+                "digest": d,
+                "mail_from": mail_from[:320],
+                "rcpt_tos": [r[:320] for r in rcpt_tos],
+                "raw": raw,
+                "received_at": now,
+                "state": "received",
+                "malformed": False,
+                "error": "",
+            }
+        )
+    if rows:
+        await uow.session.execute(insert(InboundMail), rows)
+    await uow.commit()
+    return fresh
+
+
+async def pending_inbound(uow: UnitOfWork, limit: int = 100) -> list[int]:
+    """Stored mails not processed yet, oldest first (after a crash: the backlog)."""
+    result = await uow.session.scalars(
+        select(InboundMail.id).where(InboundMail.state == "received").order_by(InboundMail.id).limit(limit)
+    )
+    return list(result.all())
+
+
+async def load_inbound(uow: UnitOfWork, inbound_id: int) -> tuple[bytes, str, list[str]] | None:
+    row = (
+        await uow.session.execute(
+            select(InboundMail.raw, InboundMail.mail_from, InboundMail.rcpt_tos).where(
+                InboundMail.id == inbound_id, InboundMail.state == "received"
+            )
+        )
+    ).first()
+    if row is None:
+        return None
+    return bytes(row[0]), row[1], list(row[2] or [])
+
+
+async def mark_failed(uow: UnitOfWork, inbound_id: int, error: str) -> None:
+    """Processing raised: keep the raw bytes, flag the row for staff, never retry blindly."""
+    row = await uow.session.get(InboundMail, inbound_id)
+    if row is None or row.state != "received":
+        return
+    row.state = "failed"
+    row.malformed = True
+    row.error = error[:2000]
+    enqueue_slack(
+        uow, "staff_alert", {"message_id": "contact.alert.processing_failed", "params": {"id": inbound_id}}
+    )
+    audit.record(uow, SYSTEM_MAIL, "contact.processing_failed", inbound_id=inbound_id)
+    await uow.commit()
+
+
+# -- processing from the stored record -------------------------------------------------
+
+
+async def process_inbound(uow: UnitOfWork, inbound_id: int, mail: IncomingMail) -> Outcome:
+    """Thread, classify, self-serve, acknowledge and notify staff for one stored mail, in
+    one transaction that also marks the record processed: a crash halfway leaves it
+    "received" and it is done again from the start, never half."""
+    session = uow.session
+    query = select(InboundMail).where(InboundMail.id == inbound_id, InboundMail.state == "received")
+    inbound = (await session.scalars(query.with_for_update(skip_locked=True))).first()
+    if inbound is None:
+        return Outcome("skipped")
+    now = uow.clock.now()
+    inbound.malformed = mail.malformed
+    if mail.defects:
+        inbound.error = "; ".join(mail.defects)[:2000]
+    sender = mail.sender if "@" in mail.sender else mail.envelope_from.lower()
+
+    if mail.failures and _is_delivery_report(mail):
+        await _record_bounces(uow, mail)
+        inbound.state = "processed"
+        await uow.commit()
+        return Outcome("bounce")
+
+    if session.bind is not None and session.bind.dialect.name == "postgresql" and sender:
+        # Per-sender limits are read-then-write: serialise one sender across instances.
+        await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:s))"), {"s": "ack:" + sender})
+
+    if mail.message_id:
+        duplicate = (
+            await session.execute(
+                select(RequestMessage.request_id).where(
+                    RequestMessage.message_id == mail.message_id, RequestMessage.direction == "in"
+                )
+            )
+        ).first()
+        if duplicate is not None:
+            inbound.state = "processed"
+            inbound.request_id = duplicate[0]
+            await uow.commit()
+            return Outcome("duplicate")
+
+    request = await _thread(uow, mail, sender)
+    body = mail.text
+    if request is not None:
+        session.add(
+            RequestMessage(
+                request_id=request.id,
+                direction="in",
+                message_id=mail.message_id or f"<inbound-{inbound_id}@madoguchi.invalid>",
+                sender=sender,
+                subject=mail.subject,
+                body=body,
+                author="",
+                created_at=now,
+            )
+        )
+        if request.status == "closed":
+            request.status = "open"
+            request.closed_at = None
+        inbound.state = "processed"
+        inbound.request_id = request.id
+        enqueue_slack(
+            uow,
+            "request_followup",
+            {
+                "number": request.number,
+                "request": format_number(request.number),
+                "sender": sender,
+                "subject": mail.subject,
+                "excerpt": _excerpt(body),
+                "channel": request.slack_channel,
+                "thread_ts": request.slack_ts,
+            },
+            locale=uow.settings.locale,
+        )
+        audit.record(
+            uow, SYSTEM_MAIL, "contact.followup", account_id=request.account_id, request=request.number
+        )
+        await uow.commit()
+        return Outcome("followup", number=request.number, category=request.category)
+
+    account = None
+    if sender:
+        account = (await session.scalars(select(Account).where(Account.email == sender))).first()
+    category = classify(mail.subject, body)
+    locale = account.locale if account is not None else _guess_locale(uow.settings, mail)
+    request = Request(
+        number=-inbound_id,
+        status="open",
+        category=category,
+        sender=sender[:320],
+        subject=mail.subject,
+        account_id=account.id if account is not None else None,
+        locale=locale,
+        created_at=now,
+    )
+    session.add(request)
+    await session.flush()
+    request.number = request.id
+    session.add(
+        RequestMessage(
+            request_id=request.id,
+            direction="in",
+            message_id=mail.message_id or f"<inbound-{inbound_id}@madoguchi.invalid>",
+            sender=sender,
+            subject=mail.subject,
+            body=body,
+            author="",
+            created_at=now,
+        )
+    )
+    inbound.state = "processed"
+    inbound.request_id = request.id
+    outcome = Outcome("request", number=request.number, category=category)
+    automatic = _automatic_reason(uow.settings, mail, sender)
+
+    actions = ["reply", "close"]
+    if category == "activation":
+        actions.append("resend_activation")
+    enqueue_slack(
+        uow,
+        "request_new",
+        {
+            "number": request.number,
+            "request": format_number(request.number),
+            "category": category,
+            "sender": sender,
+            "sender_name": mail.sender_name,
+            "subject": mail.subject,
+            "excerpt": _excerpt(body),
+            "malformed": mail.malformed,
+            "actions": actions,
+        },
+        locale=uow.settings.locale,
+    )
+    if account is not None and automatic is None and category in SELF_SERVICE:
+        await _self_serve(uow, category, sender)
+
+    refused = automatic or await _ack_refusal(uow, sender)
+    if refused is None:
+        await _acknowledge(uow, request, mail, sender)
+        outcome.acknowledged = True
+    else:
+        outcome.ack_refused = refused
+    audit.record(
+        uow,
+        SYSTEM_MAIL,
+        "contact.request_created",
+        account_id=request.account_id,
+        request=request.number,
+        category=category,
+        acknowledged=outcome.acknowledged,
+        ack_refused=refused,
+    )
+    await uow.commit()
+    return outcome
+
+
+def _is_delivery_report(mail: IncomingMail) -> bool:
+    local = (mail.sender or mail.envelope_from).partition("@")[0].lower()
+    return (
+        mail.is_report
+        or not mail.envelope_from
+        or local in ("mailer-daemon", "postmaster")
+        or bool(mail.headers.get("x-failed-recipients"))
+    )
+
+
+async def _record_bounces(uow: UnitOfWork, mail: IncomingMail) -> None:
+    now = uow.clock.now()
+    for failure in mail.failures[:100]:
+        address = failure.address.lower()[:320]
+        state = await uow.session.get(MailAddressState, address)
+        if state is None:
+            state = MailAddressState(email=address, bounced_at=now, bounce_reason="")
+            uow.session.add(state)
+        state.bounced_at = now
+        state.bounce_reason = f"{failure.status} {failure.diagnostic}"[:2000]
+        enqueue_slack(
+            uow,
+            "staff_alert",
+            {"message_id": "contact.alert.bounce", "params": {"address": address, "status": failure.status}},
+            locale=uow.settings.locale,
+        )
+        audit.record(uow, SYSTEM_MAIL, "contact.bounce", address=address, status=failure.status)
+
+
+async def _thread(uow: UnitOfWork, mail: IncomingMail, sender: str) -> Request | None:
+    """The request a mail continues: our signed reply address, then In-Reply-To and
+    References, then a ``[REQ-…]`` subject tag from the request's own sender."""
+    session = uow.session
+    for rcpt in mail.rcpt_tos:
+        number = _tagged_number(uow.settings, rcpt)
+        if number is not None:
+            found = (await session.scalars(select(Request).where(Request.number == number))).first()
+            if found is not None:
+                return found
+    ids = [i for i in [*mail.in_reply_to, *reversed(mail.references)] if i][:60]
+    if ids:
+        row = (
+            await session.execute(
+                select(RequestMessage.request_id).where(RequestMessage.message_id.in_(ids)).limit(1)
+            )
+        ).first()
+        if row is not None:
+            return await session.get(Request, row[0])
+    for match in _TAG.finditer(mail.subject):
+        found = (await session.scalars(select(Request).where(Request.number == int(match.group(1))))).first()
+        if found is not None and sender and found.sender.lower() == sender:
+            return found
+    return None
+
+
+def _automatic_reason(settings: Settings, mail: IncomingMail, sender: str) -> str | None:
+    """Why RFC 3834 (and common sense about loops) forbids answering this mail, if it does."""
+    h = mail.headers
+    auto_submitted = h.get("auto-submitted", "").strip().lower()
+    if auto_submitted and not auto_submitted.startswith("no"):
+        return "auto-submitted"
+    if h.get("precedence", "").strip().lower() in ("bulk", "list", "junk"):
+        return "precedence"
+    if any(h.get(name) for name in ("list-id", "list-unsubscribe", "list-post", "mailing-list")):
+        return "list"
+    if h.get("x-autoreply") or h.get("x-autorespond"):
+        return "auto-reply"
+    suppress = h.get("x-auto-response-suppress", "").lower()
+    if "all" in suppress or "autoreply" in suppress or "oof" in suppress:
+        return "x-auto-response-suppress"
+    if h.get("x-madoguchi-loop") or "madoguchi" in h.get("x-loop", "").lower():
+        return "loop"
+    if mail.is_report or h.get("feedback-type"):
+        return "report"
+    if not mail.envelope_from.strip():
+        return "null-sender"
+    for address in (sender, mail.envelope_from.lower()):
+        if address and _DAEMON_LOCALS.match(address.partition("@")[0]):
+            return "daemon"
+        if address in _own_addresses(settings) or accepts_recipient(settings, address):
+            return "ourselves"
+    return None
+
+
+async def _ack_refusal(uow: UnitOfWork, sender: str) -> str | None:
+    """The limit that forbids acknowledging this sender now, if any (SPEC §4.6)."""
+    settings = uow.settings
+    if not valid_recipient(settings, sender):
+        return "invalid-address"
+    now = uow.clock.now()
+    session = uow.session
+    state = await session.get(MailAddressState, sender)
+    if state is not None and state.bounced_at is not None and aware(state.bounced_at) > now - BOUNCE_MEMORY:
+        return "bounced"
+    hour, day = (
+        await session.execute(
+            select(
+                func.count().filter(MailAck.at > now - timedelta(hours=1)),
+                func.count(),
+            ).where(MailAck.email == sender, MailAck.at > now - timedelta(days=1))
+        )
+    ).one()
+    if hour >= ACK_PER_HOUR:
+        return "per-hour"
+    if day >= ACK_PER_DAY:
+        return "per-day"
+    window = timedelta(minutes=settings.ack_breaker_window_minutes)
+    recent = await session.scalar(select(func.count()).select_from(MailAck).where(MailAck.at > now - window))
+    if (recent or 0) >= settings.ack_breaker_limit:
+        await _alert_breaker_once(uow, window)
+        return "breaker"
+    return None
+
+
+async def _alert_breaker_once(uow: UnitOfWork, window: timedelta) -> None:
+    from core.models import AuditRecord
+
+    since = uow.clock.now() - window
+    already = await uow.session.scalar(
+        select(func.count())
+        .select_from(AuditRecord)
+        .where(AuditRecord.action == "contact.ack_breaker", AuditRecord.at > since)
+    )
+    if already:
+        return
+    enqueue_slack(
+        uow,
+        "staff_alert",
+        {
+            "message_id": "contact.alert.ack_breaker",
+            "params": {
+                "limit": uow.settings.ack_breaker_limit,
+                "minutes": uow.settings.ack_breaker_window_minutes,
+            },
+        },
+        locale=uow.settings.locale,
+    )
+    audit.record(uow, SYSTEM_MAIL, "contact.ack_breaker")
+
+
+def answer_date(uow: UnitOfWork) -> str:
+    today = uow.clock.now().astimezone(JST).date()
+    calendar = BusinessCalendar(uow.settings.closures)
+    return calendar.add_business_days(today, uow.settings.answer_business_days).isoformat()
+
+
+def _thread_headers(references: list[str], parent: str | None) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    chain = [r for r in references if r][-20:]
+    if parent:
+        headers["In-Reply-To"] = parent
+        if parent not in chain:
+            chain.append(parent)
+    if chain:
+        headers["References"] = " ".join(chain)
+    return headers
+
+
+async def _acknowledge(uow: UnitOfWork, request: Request, mail: IncomingMail, sender: str) -> None:
+    headers = _thread_headers(mail.references, mail.message_id or None)
+    headers.update(
+        {
+            "Auto-Submitted": "auto-replied",
+            "X-Auto-Response-Suppress": "All",
+            LOOP_HEADER: uow.settings.contact_address,
+            "Reply-To": reply_address(uow.settings, request.number),
+        }
+    )
+    row = enqueue_mail(
+        uow,
+        "request_ack",
+        [sender],
+        {
+            "request": format_number(request.number),
+            "subject": mail.subject,
+            "answer_by": answer_date(uow),
+            "name": mail.sender_name,
+            "category": request.category,
+        },
+        locale=request.locale,
+        headers=headers,
+    )
+    uow.session.add(MailAck(email=sender, request_id=request.id, at=uow.clock.now()))
+    uow.session.add(
+        RequestMessage(
+            request_id=request.id,
+            direction="auto",
+            message_id=row.message_id,
+            sender=uow.settings.mail_from,
+            subject="",
+            body="",
+            author="system",
+            created_at=uow.clock.now(),
+        )
+    )
+
+
+async def _self_serve(uow: UnitOfWork, category: str, sender: str) -> None:
+    """Hand the request to the accounts area's self-service (it mails the registered
+    address only). Absent in a build without that area: staff handle it by hand."""
+    try:
+        accounts: Any = importlib.import_module("core.accounts")
+    except ImportError:
+        return
+    function = getattr(accounts, SELF_SERVICE[category], None)
+    if function is None:
+        return
+    actor = Actor(kind="anonymous", ref=f"mail:{sender}", door="mail")
+    await function(uow, actor, sender)
+
+
+# -- Slack bookkeeping ----------------------------------------------------------------
+
+
+async def record_slack_post(uow: UnitOfWork, number: int, channel: str, ts: str) -> None:
+    """The staff-channel post of a request, so follow-ups become thread replies."""
+    request = (await uow.session.scalars(select(Request).where(Request.number == number))).first()
+    if request is not None:
+        request.slack_channel = channel
+        request.slack_ts = ts
+        await uow.commit()
+
+
+async def slack_thread(uow: UnitOfWork, number: int) -> tuple[str | None, str | None]:
+    row = (
+        await uow.session.execute(
+            select(Request.slack_channel, Request.slack_ts).where(Request.number == number)
+        )
+    ).first()
+    return (row[0], row[1]) if row is not None else (None, None)
+
+
+def alert_staff(uow: UnitOfWork, message_id: str, **params: Any) -> None:
+    enqueue_slack(
+        uow, "staff_alert", {"message_id": message_id, "params": params}, locale=uow.settings.locale
+    )
+
+
+# -- staff ------------------------------------------------------------------------------
+
+
+def _require_staff(actor: Actor) -> None:
+    if not actor.is_staff:
+        raise Forbidden("access.forbidden")
+
+
+def _summary(request: Request) -> RequestSummary:
+    return RequestSummary(
+        number=request.number,
+        request=format_number(request.number),
+        status=request.status,
+        category=request.category,
+        sender=request.sender,
+        subject=request.subject,
+        assignee=request.assignee,
+        created_at=aware(request.created_at),
+        closed_at=aware(request.closed_at) if request.closed_at else None,
+    )
+
+
+async def _get(uow: UnitOfWork, req: str | int) -> Request:
+    number = parse_number(req)
+    request = None
+    if number is not None:
+        request = (await uow.session.scalars(select(Request).where(Request.number == number))).first()
+    if request is None:
+        raise NotFound("contact.request_not_found", request=str(req))
+    return request
+
+
+async def list_open(uow: UnitOfWork, actor: Actor, limit: int = 50) -> list[RequestSummary]:
+    _require_staff(actor)
+    rows = await uow.session.scalars(
+        select(Request).where(Request.status == "open").order_by(Request.number).limit(limit)
+    )
+    return [_summary(r) for r in rows.all()]
+
+
+async def show(uow: UnitOfWork, actor: Actor, req: str | int) -> RequestDetail:
+    _require_staff(actor)
+    request = await _get(uow, req)
+    rows = await uow.session.scalars(
+        select(RequestMessage)
+        .where(RequestMessage.request_id == request.id, RequestMessage.direction != "auto")
+        .order_by(RequestMessage.id)
+    )
+    messages = [
+        MessageView(m.direction, m.sender, m.subject, m.body, m.author, aware(m.created_at))
+        for m in rows.all()
+    ]
+    return RequestDetail(_summary(request), messages)
+
+
+async def assign(uow: UnitOfWork, actor: Actor, req: str | int, assignee: str) -> RequestSummary:
+    _require_staff(actor)
+    request = await _get(uow, req)
+    request.assignee = assignee[:64]
+    audit.record(
+        uow,
+        actor,
+        "contact.assigned",
+        account_id=request.account_id,
+        request=request.number,
+        assignee=assignee,
+    )
+    await uow.commit()
+    return _summary(request)
+
+
+async def close(uow: UnitOfWork, actor: Actor, req: str | int) -> RequestSummary:
+    _require_staff(actor)
+    request = await _get(uow, req)
+    if request.status != "closed":
+        request.status = "closed"
+        request.closed_at = uow.clock.now()
+        audit.record(uow, actor, "contact.closed", account_id=request.account_id, request=request.number)
+        await uow.commit()
+    return _summary(request)
+
+
+async def reply(uow: UnitOfWork, actor: Actor, req: str | int, body: str) -> RequestSummary:
+    """Staff answer by mail, threaded under the customer's last message, ``[REQ-…]`` in
+    the subject and our signed reply address, so the customer's answer comes back here."""
+    _require_staff(actor)
+    request = await _get(uow, req)
+    if not valid_recipient(uow.settings, request.sender):
+        raise NotFound("contact.no_reply_address", request=format_number(request.number))
+    messages = list(
+        (
+            await uow.session.scalars(
+                select(RequestMessage)
+                .where(RequestMessage.request_id == request.id, or_(RequestMessage.direction != "auto"))
+                .order_by(RequestMessage.id)
+            )
+        ).all()
+    )
+    inbound = [m for m in messages if m.direction == "in"]
+    parent = inbound[-1].message_id if inbound else None
+    references = [m.message_id for m in messages if m.direction in ("in", "out")][-20:]
+    message_id = new_message_id(uow)
+    headers = _thread_headers([r for r in references if r != parent], parent)
+    headers["Reply-To"] = reply_address(uow.settings, request.number)
+    subject = _TAG.sub("", request.subject).strip()
+    enqueue_mail(
+        uow,
+        "staff_reply",
+        [request.sender],
+        {"request": format_number(request.number), "subject": subject, "body": body},
+        locale=request.locale,
+        headers=headers,
+        message_id=message_id,
+    )
+    uow.session.add(
+        RequestMessage(
+            request_id=request.id,
+            direction="out",
+            message_id=message_id,
+            sender=uow.settings.mail_from,
+            subject=subject,
+            body=body,
+            author=actor.ref[:64],
+            created_at=uow.clock.now(),
+        )
+    )
+    audit.record(uow, actor, "contact.replied", account_id=request.account_id, request=request.number)
+    await uow.commit()
+    return _summary(request)

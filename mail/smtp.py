@@ -1,0 +1,288 @@
+"""Inbound SMTP for the contact window, on the service's own event loop.
+
+Protocol only: the RCPT policy, storing and every decision about a mail live in
+``core.contact_window``. The order of events for one message is the safety argument:
+
+1. ``RCPT``: our addresses only (550 otherwise), at most ``max_recipients`` (452).
+2. ``DATA``: aiosmtpd enforces SIZE (552); the raw bytes are committed (group commit
+   across concurrent sessions); only then ``250``. A storage failure answers ``451`` so
+   the client retries; an unexpected error answers ``451 4.3.0`` without details.
+3. ``InboundProcessor`` parses the stored record in a thread and processes it in one
+   transaction. A crash after ``250`` leaves the record "received"; the next start
+   resumes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from core import contact_window
+from core.unit_of_work import Core
+from mail.parse import parse
+
+log = logging.getLogger("madoguchi.mail.smtp")
+
+TEMPFAIL = "451 4.3.0 Temporary failure, please try again later"
+StoreMany = Callable[[list[tuple[bytes, str, list[str]]]], Awaitable[list[bool]]]
+
+
+class InboundStore:
+    """Group commit: concurrent DATA commands share one transaction.
+
+    The first message to arrive is written at once; messages arriving while that commit
+    runs wait and go together in the next one. One session at a time keeps SQLite to a
+    single writer (measured: several writers collide on the file lock).
+    """
+
+    def __init__(self, core: Core, max_batch: int = 64) -> None:
+        self.core = core
+        self.max_batch = max_batch
+        self._pending: list[tuple[tuple[bytes, str, list[str]], asyncio.Future[bool]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def store_many(self, items: list[tuple[bytes, str, list[str]]]) -> list[bool]:
+        async with self.core.uow() as uow:
+            return await contact_window.store_inbound_many(uow, items)
+
+    async def store(self, raw: bytes, mail_from: str, rcpt_tos: list[str]) -> bool:
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._pending.append(((raw, mail_from, rcpt_tos), future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        while self._pending:
+            batch = self._pending[: self.max_batch]
+            del self._pending[: self.max_batch]
+            try:
+                results = await self.store_many([item for item, _f in batch])
+            except Exception as exc:  # every waiter answers 451; the client retries
+                log.exception("storing %d inbound mail(s) failed", len(batch))
+                for _item, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for (_item, future), fresh in zip(batch, results, strict=True):
+                if not future.done():
+                    future.set_result(fresh)
+
+
+class ContactWindowHandler:
+    def __init__(
+        self,
+        core: Core,
+        store: InboundStore,
+        *,
+        max_recipients: int = 20,
+        max_sessions: int = 100,
+        on_stored: Callable[[], None] | None = None,
+        metrics: Any = None,
+    ) -> None:
+        self.core = core
+        self.metrics = metrics
+        self.store = store
+        self.max_recipients = max_recipients
+        self.max_sessions = max_sessions
+        self.sessions = 0
+        self.on_stored = on_stored
+
+    def _count(self, result: str) -> None:
+        if self.metrics is not None:
+            self.metrics.mails_in.labels(result=result).inc()
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
+        if len(envelope.rcpt_tos) >= self.max_recipients:
+            self._count("too_many_recipients")
+            return "452 4.5.3 Too many recipients"
+        if not contact_window.accepts_recipient(self.core.settings, address):
+            self._count("rejected_rcpt")
+            return "550 5.1.1 Recipient address rejected: no such mailbox here"
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        raw = envelope.original_content
+        if isinstance(raw, str):  # only with decode_data=True, which we never set
+            raw = raw.encode("utf-8", "surrogateescape")
+        try:
+            fresh = await self.store.store(raw or b"", envelope.mail_from or "", list(envelope.rcpt_tos))
+        except Exception:
+            self._count("tempfail")
+            return TEMPFAIL
+        self._count("accepted" if fresh else "duplicate")
+        if self.on_stored is not None:
+            self.on_stored()
+        return "250 2.0.0 OK: queued"
+
+    async def handle_exception(self, error: Exception) -> str:
+        """aiosmtpd's default answers 500 with the exception text; we leak nothing."""
+        log.error("SMTP session error: %s", type(error).__name__, exc_info=error)
+        if self.metrics is not None:
+            self.metrics.errors.labels(where="smtp").inc()
+        return TEMPFAIL
+
+
+class _CappedSMTP(SMTP):
+    """aiosmtpd's SMTP with a cap on concurrent sessions (421 over it)."""
+
+    event_handler: ContactWindowHandler
+
+    def connection_made(self, transport: Any) -> None:
+        self._counted = False
+        if self.transport is None:
+            self.event_handler.sessions += 1
+            self._counted = True
+        super().connection_made(transport)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        if getattr(self, "_counted", False):
+            self.event_handler.sessions -= 1
+            self._counted = False
+        super().connection_lost(error)
+
+    async def _handle_client(self) -> None:
+        if self.event_handler.sessions > self.event_handler.max_sessions:
+            await self.push("421 4.7.0 Too many connections, try again later")
+            if self.transport is not None:
+                self.transport.close()
+            return
+        await super()._handle_client()
+
+
+class InboundProcessor:
+    """Works through stored mail: parse in a thread, process in one transaction each."""
+
+    def __init__(self, core: Core, *, poll_seconds: float = 2.0) -> None:
+        self.core = core
+        self.poll_seconds = poll_seconds
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run_once(self, limit: int = 200) -> list[contact_window.Outcome]:
+        """Process what is stored now; returns what was done (tests, benchmark)."""
+        async with self.core.uow() as uow:
+            ids = await contact_window.pending_inbound(uow, limit)
+        outcomes = []
+        for inbound_id in ids:
+            outcomes.append(await self.process_one(inbound_id))
+        return outcomes
+
+    async def process_one(self, inbound_id: int) -> contact_window.Outcome:
+        async with self.core.uow() as uow:
+            record = await contact_window.load_inbound(uow, inbound_id)
+        if record is None:
+            return contact_window.Outcome("skipped")
+        raw, mail_from, rcpt_tos = record
+        mail = await asyncio.to_thread(parse, raw, mail_from, rcpt_tos)
+        try:
+            async with self.core.uow() as uow:
+                return await contact_window.process_inbound(uow, inbound_id, mail)
+        except Exception as exc:
+            log.exception("processing inbound mail %s failed", inbound_id)
+            async with self.core.uow() as uow:
+                await contact_window.mark_failed(uow, inbound_id, f"{type(exc).__name__}: {exc}")
+            return contact_window.Outcome("failed")
+
+    async def run(self) -> None:
+        while not self._stopping:
+            try:
+                while not self._stopping and await self.run_once():
+                    pass
+            except Exception:  # database away: keep the loop alive, try again later
+                log.exception("inbound processing pass failed")
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self.run(), name="madoguchi-inbound")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+
+
+class SMTPServer:
+    """The listener plus its processor; ``start``/``stop`` for the composition root."""
+
+    def __init__(
+        self,
+        core: Core,
+        *,
+        host: str | None = None,
+        port: int | None = None,
+        max_sessions: int = 100,
+        max_recipients: int = 20,
+        idle_timeout: float = 60.0,
+        process: bool = True,
+        metrics: Any = None,
+        drain_seconds: float = 10.0,
+    ) -> None:
+        settings = core.settings
+        self.core = core
+        self.host = host if host is not None else settings.smtp_host
+        self.port = port if port is not None else settings.smtp_port
+        self.store = InboundStore(core)
+        self.processor = InboundProcessor(core)
+        self.handler = ContactWindowHandler(
+            core,
+            self.store,
+            max_recipients=max_recipients,
+            max_sessions=max_sessions,
+            on_stored=self.processor.wake if process else None,
+            metrics=metrics,
+        )
+        self.drain_seconds = drain_seconds
+        self.idle_timeout = idle_timeout
+        self.process = process
+        self.server: asyncio.Server | None = None
+
+    def _protocol(self) -> SMTP:
+        return _CappedSMTP(
+            self.handler,
+            data_size_limit=self.core.settings.smtp_max_message_size,
+            enable_SMTPUTF8=True,
+            decode_data=False,
+            hostname=self.core.settings.contact_address.partition("@")[2] or "madoguchi",
+            ident="madoguchi",
+            timeout=self.idle_timeout,
+        )
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.server = await loop.create_server(partial(self._protocol), self.host, self.port)
+        sock = self.server.sockets[0].getsockname()
+        self.port = sock[1]
+        log.info("smtp listening on %s:%s", self.host, self.port)
+        if self.process:
+            self.processor.start()
+            self.processor.wake()
+
+    async def stop(self) -> None:
+        """Stop listening, let open sessions finish (bounded), then stop the processor;
+        whatever was stored but not processed is resumed by the next start."""
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + self.drain_seconds
+            while self.handler.sessions > 0 and loop.time() < deadline:
+                await asyncio.sleep(0.05)
+        if self.process:
+            await self.processor.stop()

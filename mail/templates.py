@@ -1,0 +1,102 @@
+"""The one Jinja2 environment for mail, and turning an outbox row into a MIME message.
+
+``templates/mail/<locale>/<name>.{subject,txt,html}.j2``: StrictUndefined, so a context
+key missing from a row fails the send loudly (and is retried/alerted) instead of mailing
+a blank; autoescape for ``.html.j2`` only. Services hand plain dicts; nothing here
+touches the ORM.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from core.config import Settings
+
+TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"
+# Every template the outbox may name; a test renders each in each locale.
+MAIL_TEMPLATES = (
+    "account_welcome",
+    "activation_resent",
+    "password_reset",
+    "username_reminder",
+    "support_id_issued",
+    "contact_added",
+    "key_added",
+    "key_removed",
+    "terms_agreed",
+    "request_ack",
+    "staff_reply",
+)
+# Sent by a person: everything else is automatic and says so (RFC 3834).
+PERSONAL_TEMPLATES = frozenset({"staff_reply"})
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    text: str
+    html: str
+
+
+class MailTemplates:
+    def __init__(self, settings: Settings, directory: Path = TEMPLATES_DIR) -> None:
+        self.settings = settings
+        self.env = Environment(
+            loader=FileSystemLoader(directory / "mail"),
+            autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
+            undefined=StrictUndefined,
+            keep_trailing_newline=True,
+            auto_reload=False,
+        )
+
+    def render(self, name: str, locale: str, context: dict[str, Any]) -> Rendered:
+        locale = locale if locale in ("ja", "en") else self.settings.locale
+        values = {
+            "vendor": self.settings.vendor_name,
+            "service": self.settings.service_name,
+            "public_url": self.settings.public_url,
+            "contact_address": self.settings.contact_address,
+            **context,
+        }
+        subject = self.env.get_template(f"{locale}/{name}.subject.j2").render(values)
+        subject = " ".join(subject.split())
+        values["subject"] = subject
+        text = self.env.get_template(f"{locale}/{name}.txt.j2").render(values)
+        html = self.env.get_template(f"{locale}/{name}.html.j2").render(values)
+        return Rendered(subject, text, html)
+
+
+def build_message(
+    settings: Settings,
+    rendered: Rendered,
+    *,
+    to: list[str],
+    message_id: str,
+    template: str,
+    headers: dict[str, Any],
+    date: Any,
+) -> EmailMessage:
+    """text/plain + text/html in UTF-8, header words RFC 2047-encoded by the SMTP policy."""
+    msg = EmailMessage(policy=SMTP)
+    msg["From"] = Address(display_name=settings.vendor_name, addr_spec=settings.mail_from)
+    msg["To"] = ", ".join(to)
+    msg["Subject"] = rendered.subject
+    msg["Date"] = format_datetime(date)
+    msg["Message-ID"] = message_id
+    if template not in PERSONAL_TEMPLATES and "Auto-Submitted" not in headers:
+        msg["Auto-Submitted"] = "auto-generated"
+    for name, value in headers.items():
+        if value is None or any(c in str(value) for c in "\r\n"):
+            continue
+        msg[name] = str(value)
+    msg.set_content(rendered.text, charset="utf-8", cte="base64")
+    msg.add_alternative(rendered.html, subtype="html", charset="utf-8", cte="base64")
+    return msg
