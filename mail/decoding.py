@@ -138,6 +138,9 @@ def decode_bytes(data: bytes, declared: str | None = None) -> str:
     if codec:
         candidates.append(codec)
     candidates += ["utf-8", "cp932", "euc_jp"]
+    if not codec:
+        # Undeclared and neither UTF-8 nor Japanese: western 8-bit is what is left.
+        candidates += ["cp1252", "latin-1"]
     seen: set[str] = set()
     for candidate in candidates:
         if candidate in seen:

@@ -73,6 +73,19 @@ def cap_headers(raw: bytes) -> tuple[bytes, list[str]]:
     return b"\r\n".join(kept) + b"\r\n\r\n" + body, defects
 
 
+def _get(msg: Message, name: str) -> str | None:
+    """A header's raw value (8-bit kept as surrogates); compat32's ``get`` may hand back
+    a ``Header`` whose ``str()`` raises on undeclared 8-bit."""
+    for key, value in msg.raw_items():
+        if key.lower() == name:
+            return value if isinstance(value, str) else str(value)
+    return None
+
+
+def _get_all(msg: Message, name: str) -> list[str]:
+    return [v if isinstance(v, str) else str(v) for k, v in msg.raw_items() if k.lower() == name]
+
+
 def _ids(value: str | None) -> list[str]:
     if not value:
         return []
@@ -84,7 +97,7 @@ def _text_of(part: Message) -> str:
     if not isinstance(raw, str):
         return ""
     data = decode_payload(
-        raw.encode("utf-8", "surrogateescape"), str(part.get("content-transfer-encoding", ""))
+        raw.encode("utf-8", "surrogateescape"), _get(part, "content-transfer-encoding") or ""
     )
     return decode_bytes(data, part.get_content_charset())
 
@@ -134,18 +147,18 @@ def _delivery_failures(msg: Message, leaves: list[Message]) -> list[DeliveryFail
         for block in blocks:
             if not isinstance(block, Message):
                 continue
-            recipient = str(block.get("final-recipient") or block.get("original-recipient") or "")
-            action = str(block.get("action", "")).strip().lower()
-            status = str(block.get("status", "")).strip()
+            recipient = str(_get(block, "final-recipient") or _get(block, "original-recipient") or "")
+            action = str(_get(block, "action") or "").strip().lower()
+            status = str(_get(block, "status") or "").strip()
             if not recipient:
                 continue
             address = recipient.split(";", 1)[-1].strip().strip("<>").lower()
             if action == "failed" or status.startswith("5"):
-                diagnostic = decode_header(str(block.get("diagnostic-code", "")))[:500]
+                diagnostic = decode_header(str(_get(block, "diagnostic-code") or ""))[:500]
                 failures.append(DeliveryFailure(address, status or "5.0.0", diagnostic))
-    failed = msg.get("x-failed-recipients")
+    failed = _get(msg, "x-failed-recipients")
     if not failures and failed:
-        for _name, address in getaddresses([str(failed)])[:MAX_ADDRESSES]:
+        for _name, address in getaddresses([failed])[:MAX_ADDRESSES]:
             if "@" in address:
                 failures.append(DeliveryFailure(address.lower(), "5.0.0", "X-Failed-Recipients"))
     return failures
@@ -169,12 +182,17 @@ def _walk_all(root: Message) -> list[Message]:
 
 _VENDOR_BOUNCE_SUBJECT = re.compile(
     r"undeliver|returned mail|delivery status notification \(failure\)|mail delivery failed|"
-    r"delivery failure|failure notice|non.?delivery|配信.{0,4}(失敗|不能|エラー)|送信エラー|未配信",
+    r"delivery failure|failure notice|non.?delivery|mail system error|user unknown|"
+    r"配信.{0,4}(失敗|不能|エラー|できません)|送信エラー|未配信|メールエラー",
     re.I,
 )
 _BODY_FAILURE = re.compile(
     r"<?([A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9.\-]{1,253}\.[A-Za-z]{2,})>?[^\n]{0,200}?\b(5\d\d|5\.\d{1,3}\.\d{1,3})\b"
 )
+
+
+_ORIGINAL = re.compile(r"(?im)^(received:|-+ ?original message|content-type: message/rfc822|from: )")
+_ADDRESS = re.compile(r"[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9.\-]{1,253}\.[A-Za-z]{2,}")
 
 
 def _vendor_failures(sender: str, subject: str, body: str) -> list[DeliveryFailure]:
@@ -189,6 +207,15 @@ def _vendor_failures(sender: str, subject: str, body: str) -> list[DeliveryFailu
         found.setdefault(address, DeliveryFailure(address, match.group(2), match.group(0)[:300]))
         if len(found) >= MAX_ADDRESSES:
             break
+    if not found and local in ("mailer-daemon", "postmaster") and _VENDOR_BOUNCE_SUBJECT.search(subject):
+        # Notices that name the address without a code (EZweb, BIGLOBE): addresses in
+        # the notice itself, before the returned message's headers begin.
+        notice = _ORIGINAL.split(body[:20_000], 1)[0]
+        for match in _ADDRESS.finditer(notice):
+            address = match.group(0).lower()
+            found.setdefault(address, DeliveryFailure(address, "5.0.0", "vendor notice"))
+            if len(found) >= 5:
+                break
     return list(found.values())
 
 
@@ -217,13 +244,12 @@ def _parse(raw: bytes, mail_from: str, rcpt_tos: list[str]) -> IncomingMail:
 
     headers: dict[str, str] = {}
     for name in KEPT_HEADERS:
-        value = msg.get(name)
+        value = _get(msg, name)
         if value is not None:
-            headers[name] = decode_header(str(value))[:1000]
+            headers[name] = decode_header(value)[:1000]
 
     def addresses(field: str) -> list[tuple[str, str]]:
-        values = msg.get_all(field) or []
-        raw_values = [str(v) for v in values][:MAX_ADDRESSES]
+        raw_values = _get_all(msg, field)[:MAX_ADDRESSES]
         pairs = getaddresses(raw_values)[:MAX_ADDRESSES]
         if len(pairs) >= MAX_ADDRESSES:
             defects.append(f"{field}: more than 100 addresses; rest dropped")
@@ -238,14 +264,14 @@ def _parse(raw: bytes, mail_from: str, rcpt_tos: list[str]) -> IncomingMail:
     sender_name = decode_header(sender_name)
     to_count = len(addresses("to")) + len(addresses("cc"))
 
-    subject = decode_header(msg.get("subject"))[:998]
-    message_id_values = _ids(str(msg.get("message-id", "")))
+    subject = decode_header(_get(msg, "subject"))[:998]
+    message_id_values = _ids(_get(msg, "message-id"))
     leaves = _walk(msg)
     plain = ""
     markup = ""
     for part in leaves:
         ctype = part.get_content_type()
-        disposition = str(part.get("content-disposition", "")).lower()
+        disposition = (_get(part, "content-disposition") or "").lower()
         if "attachment" in disposition:
             continue
         if ctype == "text/plain" and not plain:
@@ -264,14 +290,14 @@ def _parse(raw: bytes, mail_from: str, rcpt_tos: list[str]) -> IncomingMail:
     is_report = msg.get_content_type() == "multipart/report"
     if is_report and report_type in ("delivery-status", ""):
         failures = _delivery_failures(msg, leaves)
-    if not failures and msg.get("x-failed-recipients"):
+    if not failures and _get(msg, "x-failed-recipients"):
         failures = _delivery_failures(msg, leaves)
     if not failures:
         failures = _vendor_failures(sender or mail_from, subject, text)
     return IncomingMail(
         message_id=message_id_values[0] if message_id_values else "",
-        in_reply_to=_ids(str(msg.get("in-reply-to", ""))),
-        references=_ids(" ".join(str(v) for v in (msg.get_all("references") or [])))[-50:],
+        in_reply_to=_ids(_get(msg, "in-reply-to")),
+        references=_ids(" ".join(_get_all(msg, "references")))[-50:],
         sender=sender.strip().lower(),
         sender_name=sender_name[:200],
         subject=subject,

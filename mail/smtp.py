@@ -133,9 +133,14 @@ class ContactWindowHandler:
 
 
 class _CappedSMTP(SMTP):
-    """aiosmtpd's SMTP with a cap on concurrent sessions (421 over it)."""
+    """aiosmtpd's SMTP with a cap on concurrent sessions (421 over it).
+
+    Lines longer than RFC 5321's 1,000 octets are accepted (aiosmtpd answers 500 by
+    default): real mail has them and refusing them loses mail; SIZE bounds memory.
+    """
 
     event_handler: ContactWindowHandler
+    line_length_limit = 1024 * 1024
 
     def connection_made(self, transport: Any) -> None:
         self._counted = False

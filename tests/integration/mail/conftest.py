@@ -7,6 +7,7 @@ import smtplib
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
+from email.policy import SMTP
 from email.utils import make_msgid
 from typing import Any
 
@@ -61,7 +62,7 @@ def make_mail(
     for name, value in headers.items():
         msg[name.replace("_", "-")] = value
     msg.set_content(body)
-    return msg.as_bytes()
+    return msg.as_bytes(policy=SMTP)
 
 
 async def requests_of(core: Core) -> list[Request]:

@@ -1,0 +1,197 @@
+"""The SMTP conversation: what is accepted, refused, stored and answered."""
+
+from __future__ import annotations
+
+import asyncio
+import smtplib
+
+import pytest
+
+from core import contact_window
+from core.unit_of_work import Core
+from mail.smtp import InboundProcessor, SMTPServer
+from tests.integration.mail.conftest import CONTACT, inbound_of, make_mail, requests_of, send
+
+
+async def _raw_session(port: int, lines: list[bytes]) -> list[bytes]:
+    """A bare client: write each chunk, collect every reply line until QUIT's 221."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    replies = [await reader.readline()]
+    try:
+        for chunk in lines:
+            writer.write(chunk)
+            await writer.drain()
+        while True:
+            line = await asyncio.wait_for(reader.readline(), 10)
+            if not line:
+                break
+            replies.append(line)
+            if line.startswith(b"221"):
+                break
+    finally:
+        writer.close()
+    return replies
+
+
+async def test_mail_to_an_unknown_address_is_refused_at_rcpt_with_550(smtp: SMTPServer) -> None:
+    with pytest.raises(smtplib.SMTPRecipientsRefused) as info:
+        await send(smtp.port, make_mail(), to=["someone-else@support.example.com"])
+    [(code, _msg)] = info.value.recipients.values()
+    assert code == 550
+
+
+async def test_reply_addresses_we_generated_are_accepted_and_forged_ones_refused(domain: Core, smtp: SMTPServer) -> None:
+    good = contact_window.reply_address(domain.settings, 42)
+    assert await send(smtp.port, make_mail(), to=[good]) == {}
+    forged = good.replace(good.split("-")[-1].split("@")[0], "0000000000")
+    with pytest.raises(smtplib.SMTPRecipientsRefused):
+        await send(smtp.port, make_mail(), to=[forged])
+
+
+async def test_a_message_over_the_size_limit_is_refused_with_552(domain: Core) -> None:
+    domain.settings.smtp_max_message_size = 2000
+    server = SMTPServer(domain, host="127.0.0.1", port=0, process=False)
+    await server.start()
+    try:
+        with pytest.raises(smtplib.SMTPException) as info:
+            await send(server.port, make_mail(body="あ" * 3000))
+        assert "552" in str(info.value)
+    finally:
+        await server.stop()
+    assert await inbound_of(domain) == []
+
+
+async def test_raw_bytes_are_committed_before_250_and_kept_intact(domain: Core, smtp: SMTPServer) -> None:
+    raw = make_mail(subject="原文のまま", body="本文\n.dot line\n")
+    await send(smtp.port, raw)
+    [row] = await inbound_of(domain)
+    assert row.raw == raw
+    assert row.state == "received"
+    assert row.rcpt_tos == [CONTACT]
+
+
+async def test_storage_failure_answers_451_and_the_retry_makes_exactly_one_request(
+    domain: Core, smtp: SMTPServer
+) -> None:
+    real = smtp.store.store_many
+    failures = [RuntimeError("database is locked: /secret/path")]
+
+    async def flaky(items: list[tuple[bytes, str, list[str]]]) -> list[bool]:
+        if failures:
+            raise failures.pop()
+        return await real(items)
+
+    smtp.store.store_many = flaky  # type: ignore[method-assign]
+    raw = make_mail()
+    with pytest.raises(smtplib.SMTPDataError) as info:
+        await send(smtp.port, raw)
+    assert info.value.smtp_code == 451
+    assert b"secret" not in info.value.smtp_error and b"locked" not in info.value.smtp_error
+    await send(smtp.port, raw)
+    await send(smtp.port, raw)  # and a client that retries once too often
+    await smtp.processor.run_once()
+    assert len(await inbound_of(domain)) == 1
+    assert len(await requests_of(domain)) == 1
+
+
+async def test_an_unexpected_error_answers_451_without_leaking_details(
+    smtp: SMTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def boom(*_args: object) -> bool:
+        raise ValueError("internal detail 1234")
+
+    monkeypatch.setattr(contact_window, "accepts_recipient", boom)
+    with pytest.raises(smtplib.SMTPRecipientsRefused) as info:
+        await send(smtp.port, make_mail())
+    [(code, message)] = info.value.recipients.values()
+    assert code == 451
+    assert b"1234" not in message and b"ValueError" not in message
+
+
+async def test_connections_over_the_session_cap_get_421(smtp: SMTPServer) -> None:
+    held = [await asyncio.open_connection("127.0.0.1", smtp.port) for _ in range(smtp.handler.max_sessions)]
+    try:
+        for reader, _writer in held:
+            assert (await reader.readline()).startswith(b"220")
+        reader, writer = await asyncio.open_connection("127.0.0.1", smtp.port)
+        assert (await reader.readline()).startswith(b"421")
+        writer.close()
+    finally:
+        for _reader, writer in held:
+            writer.close()
+
+
+async def test_recipients_over_the_cap_get_452(smtp: SMTPServer) -> None:
+    to = [CONTACT] * (smtp.handler.max_recipients + 1)
+    result = await send(smtp.port, make_mail(), to=to)
+    [(code, _m)] = result.values()
+    assert code == 452
+
+
+async def test_the_idle_timeout_is_well_under_aiosmtpds_300_seconds(smtp: SMTPServer) -> None:
+    assert smtp.idle_timeout <= 60
+
+
+@pytest.mark.parametrize(
+    "smuggle",
+    [b"\n.\r\n", b"\r\n.\n", b"\n.\n", b"\r.\r\n", b"\r\n.\r", b"\n.\r"],
+    ids=["lf-dot-crlf", "crlf-dot-lf", "lf-dot-lf", "cr-dot-crlf", "crlf-dot-cr", "lf-dot-cr"],
+)
+async def test_smuggling_sequences_stay_inside_the_message(
+    domain: Core, smtp: SMTPServer, smuggle: bytes
+) -> None:
+    body = (
+        b"From: a@customer.example\r\nTo: contact@support.example.com\r\nSubject: s\r\n\r\nhello"
+        + smuggle
+        + b"MAIL FROM:<evil@example.net>\r\nRCPT TO:<contact@support.example.com>\r\nDATA\r\nSubject: smuggled\r\n\r\nx\r\n"
+    )
+    replies = await _raw_session(
+        smtp.port,
+        [
+            b"EHLO client\r\nMAIL FROM:<a@customer.example>\r\nRCPT TO:<contact@support.example.com>\r\nDATA\r\n",
+            body + b".\r\nQUIT\r\n",
+        ],
+    )
+    assert replies[-1].startswith(b"221")
+    rows = await inbound_of(domain)
+    assert len(rows) == 1
+    assert b"MAIL FROM:<evil@example.net>" in rows[0].raw
+    assert rows[0].mail_from == "a@customer.example"
+
+
+async def test_the_same_message_twice_is_one_request(domain: Core, smtp: SMTPServer) -> None:
+    raw = make_mail(message_id="<same@customer.example>")
+    await send(smtp.port, raw)
+    # A different hop adds a header: different bytes, same Message-ID.
+    await send(smtp.port, b"Received: from relay2.example by mx\r\n" + raw)
+    outcomes = await smtp.processor.run_once()
+    assert sorted(o.kind for o in outcomes) == ["duplicate", "request"]
+    assert len(await requests_of(domain)) == 1
+
+
+async def test_a_crash_after_250_is_resumed_from_the_stored_record(domain: Core, smtp: SMTPServer) -> None:
+    await send(smtp.port, make_mail(subject="before the crash"))
+    # The process died before processing; a new one starts and finds the backlog.
+    restarted = InboundProcessor(domain)
+    outcomes = await restarted.run_once()
+    assert [o.kind for o in outcomes] == ["request"]
+    [request] = await requests_of(domain)
+    assert request.subject == "before the crash"
+    [row] = await inbound_of(domain)
+    assert row.state == "processed" and row.request_id == request.id
+
+
+async def test_a_malformed_message_is_stored_flagged_and_still_becomes_a_request(
+    domain: Core, smtp: SMTPServer
+) -> None:
+    raw = (
+        b"From: =?utf-8?B?broken\r\nSubject: =?iso-2022-jp?B?GyRCJDMkcyRLJEEkTxsoQg==?=\r\n"
+        b"Content-Type: multipart/mixed; boundary=\"nope\"\r\n\r\nno boundary here\r\n"
+    )
+    await send(smtp.port, raw, mail_from="user@customer.example")
+    [outcome] = await smtp.processor.run_once()
+    assert outcome.kind == "request"
+    [row] = await inbound_of(domain)
+    assert row.raw == raw and row.malformed
+    [request] = await requests_of(domain)
+    assert request.subject == "こんにちは"
