@@ -213,7 +213,7 @@ _RULES: list[tuple[str, re.Pattern[str]]] = [
         "forgot_username",
         re.compile(
             r"(ユーザー?名|ユーザー?ID|ログインID|アカウント名|ユーザー?ネーム).{0,20}"
-            r"(忘れ|わから|分から|不明|教えて|確認し)|"
+            r"(忘れ|わか[らり]|分か[らり]|不明|教えて|確認し)|"
             r"(forg[oe]t\w*|lost|don'?t know|remind\w*).{0,30}(user\s?name|login id|account name)|"
             r"user\s?name.{0,20}(reminder|forgotten)",
             re.I | re.S,
@@ -222,7 +222,7 @@ _RULES: list[tuple[str, re.Pattern[str]]] = [
     (
         "forgot_password",
         re.compile(
-            r"パスワード.{0,20}(忘れ|わから|分から|リセット|再設定|再発行|変更でき|通らない)|"
+            r"パスワード.{0,20}(忘れ|わか[らり]|分か[らり]|リセット|再設定|再発行|変更でき|通ら)|"
             r"(ログインでき(ない|ません))|"
             r"(forg[oe]t\w*|lost|reset\w*|can'?t remember).{0,30}password|password.{0,20}(reset|forgotten)|"
             r"(can'?t|cannot|unable to) (log ?in|sign ?in)",
@@ -232,8 +232,8 @@ _RULES: list[tuple[str, re.Pattern[str]]] = [
     (
         "activation",
         re.compile(
-            r"(有効化|アクティベーション|アクティベート|登録完了|登録の?(案内|通知)|パスワード設定|ようこそ).{0,30}"
-            r"(届か|届いて|来ない|来て|受信でき|期限|切れ|無効)|"
+            r"(有効化|アクティベーション|アクティベート|登録完了|登録の?(案内|通知|メール)|パスワード設定|ようこそ).{0,30}"
+            r"(届[かきい]|来ない|来ません|受信でき|期限|切れ|無効)|"
             r"(リンク|URL).{0,20}(期限|切れ|無効)|"
             r"activat\w*.{0,40}(not|never|didn'?t|expired|invalid|resend)|"
             r"(not|never|didn'?t) (receive|get)\w*.{0,40}(activation|welcome|registration|confirmation)|"
@@ -244,7 +244,7 @@ _RULES: list[tuple[str, re.Pattern[str]]] = [
     (
         "company_not_found",
         re.compile(
-            r"(会社|企業|法人|社名).{0,20}(見つから|見当たら|表示され|出てこ|出て来|検索でき|ない|ありません)|"
+            r"(会社|企業|法人|社名).{0,20}(見つか[らり]|見当たら|表示され|出てこ|出て来|検索でき|ない|ありません)|"
             r"(company|organi[sz]ation).{0,30}(not (found|listed|shown)|missing|can'?t find|cannot find)|"
             r"(can'?t|cannot|unable to) find (my|our) (company|organi[sz]ation)",
             re.I | re.S,

@@ -40,7 +40,9 @@ async def test_mail_to_an_unknown_address_is_refused_at_rcpt_with_550(smtp: SMTP
     assert code == 550
 
 
-async def test_reply_addresses_we_generated_are_accepted_and_forged_ones_refused(domain: Core, smtp: SMTPServer) -> None:
+async def test_reply_addresses_we_generated_are_accepted_and_forged_ones_refused(
+    domain: Core, smtp: SMTPServer
+) -> None:
     good = contact_window.reply_address(domain.settings, 42)
     assert await send(smtp.port, make_mail(), to=[good]) == {}
     forged = good.replace(good.split("-")[-1].split("@")[0], "0000000000")
@@ -186,7 +188,7 @@ async def test_a_malformed_message_is_stored_flagged_and_still_becomes_a_request
 ) -> None:
     raw = (
         b"From: =?utf-8?B?broken\r\nSubject: =?iso-2022-jp?B?GyRCJDMkcyRLJEEkTxsoQg==?=\r\n"
-        b"Content-Type: multipart/mixed; boundary=\"nope\"\r\n\r\nno boundary here\r\n"
+        b'Content-Type: multipart/mixed; boundary="nope"\r\n\r\nno boundary here\r\n'
     )
     await send(smtp.port, raw, mail_from="user@customer.example")
     [outcome] = await smtp.processor.run_once()
