@@ -17,7 +17,7 @@ import hashlib
 import hmac
 import importlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -302,8 +302,8 @@ async def store_inbound(uow: UnitOfWork, raw: bytes, mail_from: str, rcpt_tos: l
         await uow.session.execute(
             insert(InboundMail).values(
                 digest=digest(raw),
-                mail_from=mail_from[:320],
-                rcpt_tos=[r[:320] for r in rcpt_tos],
+                mail_from=_nul_free(mail_from)[:320],
+                rcpt_tos=[_nul_free(r)[:320] for r in rcpt_tos],
                 raw=raw,
                 received_at=uow.clock.now(),
                 state="received",
@@ -341,8 +341,8 @@ async def store_inbound_many(uow: UnitOfWork, items: list[tuple[bytes, str, list
         rows.append(
             {
                 "digest": d,
-                "mail_from": mail_from[:320],
-                "rcpt_tos": [r[:320] for r in rcpt_tos],
+                "mail_from": _nul_free(mail_from)[:320],
+                "rcpt_tos": [_nul_free(r)[:320] for r in rcpt_tos],
                 "raw": raw,
                 "received_at": now,
                 "state": "received",
@@ -400,6 +400,7 @@ async def process_inbound(uow: UnitOfWork, inbound_id: int, mail: IncomingMail) 
     one transaction that also marks the record processed: a crash halfway leaves it
     "received" and it is done again from the start, never half."""
     session = uow.session
+    mail = _storable(mail)
     query = select(InboundMail).where(InboundMail.id == inbound_id, InboundMail.state == "received")
     inbound = (await session.scalars(query.with_for_update(skip_locked=True))).first()
     if inbound is None:
@@ -551,6 +552,27 @@ async def process_inbound(uow: UnitOfWork, inbound_id: int, mail: IncomingMail) 
     return outcome
 
 
+def _nul_free(value: str) -> str:
+    return value.replace("\x00", "") if "\x00" in value else value
+
+
+def _storable(mail: IncomingMail) -> IncomingMail:
+    """PostgreSQL text cannot hold NUL; real mail sometimes does."""
+    return replace(
+        mail,
+        message_id=_nul_free(mail.message_id),
+        sender=_nul_free(mail.sender),
+        sender_name=_nul_free(mail.sender_name),
+        subject=_nul_free(mail.subject),
+        text=_nul_free(mail.text),
+        in_reply_to=[_nul_free(v) for v in mail.in_reply_to],
+        references=[_nul_free(v) for v in mail.references],
+        headers={k: _nul_free(v) for k, v in mail.headers.items()},
+        envelope_from=_nul_free(mail.envelope_from),
+        defects=[_nul_free(v) for v in mail.defects],
+    )
+
+
 def _is_delivery_report(mail: IncomingMail) -> bool:
     local = (mail.sender or mail.envelope_from).partition("@")[0].lower()
     return (
@@ -564,17 +586,20 @@ def _is_delivery_report(mail: IncomingMail) -> bool:
 async def _record_bounces(uow: UnitOfWork, mail: IncomingMail) -> None:
     now = uow.clock.now()
     for failure in mail.failures[:100]:
-        address = failure.address.lower()[:320]
+        address = _nul_free(failure.address.lower())[:320]
         state = await uow.session.get(MailAddressState, address)
         if state is None:
             state = MailAddressState(email=address, bounced_at=now, bounce_reason="")
             uow.session.add(state)
         state.bounced_at = now
-        state.bounce_reason = f"{failure.status} {failure.diagnostic}"[:2000]
+        state.bounce_reason = _nul_free(f"{failure.status} {failure.diagnostic}")[:2000]
         enqueue_slack(
             uow,
             "staff_alert",
-            {"message_id": "contact.alert.bounce", "params": {"address": address, "status": failure.status}},
+            {
+                "message_id": "contact.alert.bounce",
+                "params": {"address": address, "status": _nul_free(failure.status)},
+            },
             locale=uow.settings.locale,
         )
         audit.record(uow, SYSTEM_MAIL, "contact.bounce", address=address, status=failure.status)

@@ -86,10 +86,15 @@ def _get_all(msg: Message, name: str) -> list[str]:
     return [v if isinstance(v, str) else str(v) for k, v in msg.raw_items() if k.lower() == name]
 
 
+def _text(value: str) -> str:
+    """Raw header text (8-bit kept as surrogates by compat32) made storable."""
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def _ids(value: str | None) -> list[str]:
     if not value:
         return []
-    return _MSGID.findall(value)[:100]
+    return [_text(i) for i in _MSGID.findall(value)[:100]]
 
 
 def _text_of(part: Message) -> str:
@@ -298,7 +303,7 @@ def _parse(raw: bytes, mail_from: str, rcpt_tos: list[str]) -> IncomingMail:
         message_id=message_id_values[0] if message_id_values else "",
         in_reply_to=_ids(_get(msg, "in-reply-to")),
         references=_ids(" ".join(_get_all(msg, "references")))[-50:],
-        sender=sender.strip().lower(),
+        sender=_text(sender.strip().lower())[:320],
         sender_name=sender_name[:200],
         subject=subject,
         text=text,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import smtplib
+import socket
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -111,12 +112,25 @@ class Sink:
         return "250 OK"
 
 
+def free_port() -> int:
+    """aiosmtpd's Controller connects to its own port to confirm start-up, so it needs a
+    real number rather than 0; the OS hands one out and we release it at once."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_sink(handler: Sink) -> Controller:
+    handler.port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=handler.port)
+    controller.start()
+    return controller
+
+
 @pytest.fixture
 def sink() -> Iterator[Sink]:
     handler = Sink()
-    controller = Controller(handler, hostname="127.0.0.1", port=0)
-    controller.start()
-    handler.port = controller.server.sockets[0].getsockname()[1]
+    controller = start_sink(handler)
     try:
         yield handler
     finally:

@@ -1,0 +1,301 @@
+"""The outbox worker against a real SMTP relay stand-in (an aiosmtpd sink)."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+from datetime import timedelta
+from email.policy import default
+from typing import Any
+
+import pytest
+
+from core import contact_window
+from core.clock import FrozenClock
+from core.outbox import enqueue_mail, enqueue_slack
+from core.unit_of_work import Core
+from mail.templates import MAIL_TEMPLATES, MailTemplates
+from mail.worker import OutboxWorker
+from tests.integration.mail.conftest import Sink, outbox_of, start_sink, worker_for
+
+CONTEXTS: dict[str, dict[str, Any]] = {
+    "account_welcome": {"username": "taro@customer.example", "expires_on": "2026-12-03"},
+    "activation_resent": {"username": "taro@customer.example", "expires_on": "2026-12-03"},
+    "password_reset": {"username": "taro@customer.example", "expires_on": "2026-12-03"},
+    "username_reminder": {"username": "taro@customer.example"},
+    "support_id_issued": {"support_id": "ACME_01", "description": "本番環境"},
+    "contact_added": {"support_id": "ACME_01", "added_by": "山田 太郎"},
+    "key_added": {"support_id": "ACME_01", "key": "****-9KPL", "by": "山田 太郎"},
+    "key_removed": {"support_id": "ACME_01", "key": "****-9KPL", "by": "山田 太郎"},
+    "terms_agreed": {"support_id": "ACME_01", "terms_version": "2024-04", "by": "山田 太郎"},
+    "request_ack": {
+        "request": "REQ-000123",
+        "subject": "質問",
+        "answer_by": "2026-12-01",
+        "name": "山田 太郎",
+        "category": "question",
+    },
+    "staff_reply": {"request": "REQ-000123", "subject": "質問", "body": "<b>回答</b>です。"},
+}
+SECRETS = {"account_welcome", "activation_resent", "password_reset"}
+
+
+async def _enqueue(
+    core: Core, template: str = "username_reminder", to: str = "taro@customer.example", **kw: Any
+) -> int:
+    async with core.uow() as uow:
+        row = enqueue_mail(
+            uow,
+            template,
+            [to],
+            CONTEXTS[template],
+            locale=kw.pop("locale", "ja"),
+            secrets={"link": "http://127.0.0.1:3000/password?token=SECRET123"}
+            if template in SECRETS
+            else None,
+            **kw,
+        )
+        await uow.commit()
+        return row.id
+
+
+def _parsed(raw: bytes) -> email.message.EmailMessage:
+    return email.message_from_bytes(raw, policy=default)  # type: ignore[return-value]
+
+
+@pytest.mark.parametrize("locale", ["ja", "en"])
+@pytest.mark.parametrize("template", MAIL_TEMPLATES)
+def test_every_template_renders_text_and_html_in_every_locale(
+    settings: Any, template: str, locale: str
+) -> None:
+    templates = MailTemplates(settings)
+    context = dict(CONTEXTS[template])
+    if template in SECRETS:
+        context["link"] = "http://127.0.0.1:3000/password?token=T&x=<y>"
+    rendered = templates.render(template, locale, context)
+    assert rendered.subject and "\n" not in rendered.subject
+    assert rendered.text.strip() and rendered.html.strip()
+    if template in SECRETS:
+        assert "token=T&x=<y>" in rendered.text
+        assert "token=T&amp;x=&lt;y&gt;" in rendered.html
+    if template == "staff_reply":
+        assert "&lt;b&gt;回答&lt;/b&gt;" in rendered.html
+
+
+def test_the_account_notification_subject_is_the_specs(settings: Any) -> None:
+    rendered = MailTemplates(settings).render(
+        "account_welcome", "ja", {**CONTEXTS["account_welcome"], "link": "x"}
+    )
+    assert rendered.subject == "[Example Solutions]サポート・お問い合わせにようこそ"
+    assert "Example Solutions「サポート・お問い合わせ」に登録いたしました。" in rendered.text
+
+
+def test_a_missing_context_key_fails_instead_of_mailing_a_blank(settings: Any) -> None:
+    from jinja2 import UndefinedError
+
+    with pytest.raises(UndefinedError):
+        MailTemplates(settings).render("username_reminder", "ja", {})
+
+
+async def test_mail_goes_to_the_relay_with_headers_parts_and_encoded_japanese(
+    domain: Core, sink: Sink
+) -> None:
+    row_id = await _enqueue(domain, "account_welcome")
+    worker = worker_for(domain, sink)
+    await worker.drain()
+    [(mail_from, rcpts, raw)] = sink.messages
+    assert mail_from == domain.settings.mail_from and rcpts == ["taro@customer.example"]
+    assert raw.isascii(), "headers and bodies are 7-bit encoded for any relay"
+    msg = _parsed(raw)
+    assert msg["Subject"] == "[Example Solutions]サポート・お問い合わせにようこそ"
+    assert "=?" in raw.split(b"\r\n\r\n", 1)[0].decode()
+    assert msg["Message-ID"] and msg["Date"]
+    assert msg["Auto-Submitted"] == "auto-generated"
+    assert msg.get_content_type() == "multipart/alternative"
+    text = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    html = msg.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert "SECRET123" in text and "SECRET123" in html
+    [row] = await outbox_of(domain)
+    assert row.id == row_id and row.status == "sent" and row.sealed == ""
+    assert msg["Message-ID"] == row.message_id
+
+
+async def test_without_a_relay_mail_is_written_as_eml_files(domain: Core) -> None:
+    await _enqueue(domain, "username_reminder")
+    await OutboxWorker(domain).drain()
+    [path] = list(domain.settings.outbox_dir.glob("*.eml"))
+    msg = _parsed(path.read_bytes())
+    assert msg["Subject"] == "[Example Solutions]ユーザー名のお知らせ"
+    assert msg["To"] == "taro@customer.example"
+
+
+async def test_a_relay_answering_4xx_then_250_is_retried_with_backoff(
+    domain: Core, sink: Sink, clock: FrozenClock
+) -> None:
+    await _enqueue(domain)
+    sink.data_replies = ["451 4.3.0 try later"]
+    worker = worker_for(domain, sink)
+    await worker.drain()
+    [row] = await outbox_of(domain)
+    assert row.status == "pending" and row.attempts == 1 and "451" in row.last_error
+    assert sink.messages == []
+    await worker.drain()  # not due yet: backoff
+    assert sink.messages == []
+    clock.advance(timedelta(minutes=2))
+    await worker.drain()
+    assert len(sink.messages) == 1
+    [row] = await outbox_of(domain)
+    assert row.status == "sent" and row.attempts == 2
+
+
+async def test_a_5xx_stops_delivery_marks_the_address_and_alerts_staff(domain: Core, sink: Sink) -> None:
+    await _enqueue(domain, to="gone@customer.example")
+    sink.rcpt_replies["gone@customer.example"] = "550 5.1.1 User unknown"
+    await worker_for(domain, sink).drain()
+    [row] = await outbox_of(domain, channel="mail")
+    assert row.status == "failed" and "550" in row.last_error
+    [alert] = await outbox_of(domain, channel="slack")
+    assert alert.context["message_id"] == "contact.alert.delivery_failed"
+    assert alert.context["params"]["address"] == "gone@customer.example"
+
+
+async def test_a_5xx_at_data_stops_too(domain: Core, sink: Sink) -> None:
+    await _enqueue(domain)
+    sink.data_replies = ["554 5.6.0 rejected"]
+    await worker_for(domain, sink).drain()
+    [row] = await outbox_of(domain, channel="mail")
+    assert row.status == "failed"
+
+
+async def test_an_unreachable_relay_is_a_retry_not_a_failure(domain: Core) -> None:
+    await _enqueue(domain)
+    domain.settings.relay_url = "smtp://127.0.0.1:1"
+    await OutboxWorker(domain).drain()
+    [row] = await outbox_of(domain)
+    assert row.status == "pending" and row.attempts == 1
+
+
+class _SlowSink(Sink):
+    """Accepts the first message only after a long pause: the worker dies meanwhile."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.block = True
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.block:
+            self.block = False
+            await asyncio.sleep(5)
+            return "451 gone"
+        return await super().handle_DATA(server, session, envelope)
+
+
+async def test_a_worker_killed_mid_send_loses_nothing_after_a_restart(
+    domain: Core, clock: FrozenClock
+) -> None:
+    handler = _SlowSink()
+    controller = start_sink(handler)
+    try:
+        for n in range(5):
+            await _enqueue(domain, to=f"user{n}@customer.example")
+        doomed = worker_for(domain, handler, concurrency=1, batch=5)
+        task = asyncio.create_task(doomed.run_once())
+        while not any(r.status == "sending" for r in await outbox_of(domain)):
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.2)
+        task.cancel()  # the process dies with rows claimed and one mail half-sent
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert any(r.status == "sending" for r in await outbox_of(domain))
+        clock.advance(timedelta(minutes=6))
+        await worker_for(domain, handler).drain()
+        rows = await outbox_of(domain)
+        assert [r.status for r in rows] == ["sent"] * 5
+        delivered = {rcpts[0] for _f, rcpts, _raw in handler.messages}
+        assert delivered == {f"user{n}@customer.example" for n in range(5)}
+    finally:
+        controller.stop()
+
+
+async def test_two_workers_never_send_the_same_row_twice(domain: Core, sink: Sink) -> None:
+    for n in range(30):
+        await _enqueue(domain, to=f"user{n}@customer.example")
+    one, two = worker_for(domain, sink), worker_for(domain, sink)
+    await asyncio.gather(one.drain(), two.drain())
+    delivered = [rcpts[0] for _f, rcpts, _raw in sink.messages]
+    assert sorted(delivered) == sorted(f"user{n}@customer.example" for n in range(30))
+
+
+async def test_slack_rows_go_to_the_slack_door_and_follow_ups_thread_under_the_post(domain: Core) -> None:
+    posted: list[tuple[str, dict[str, Any]]] = []
+
+    async def slack_deliver(template: str, locale: str, context: dict[str, Any]) -> dict[str, Any] | None:
+        posted.append((template, context))
+        return {"channel": "CSTAFF", "ts": "1700000000.000100"} if template == "request_new" else None
+
+    async with domain.uow() as uow:
+        from core.models import Request
+
+        uow.session.add(
+            Request(number=7, sender="a@customer.example", subject="s", created_at=uow.clock.now())
+        )
+        await uow.session.flush()
+        enqueue_slack(uow, "request_new", {"number": 7, "request": "REQ-000007"})
+        enqueue_slack(
+            uow,
+            "request_followup",
+            {"number": 7, "request": "REQ-000007", "channel": None, "thread_ts": None},
+        )
+        await uow.commit()
+    worker = OutboxWorker(domain, slack_deliver=slack_deliver, concurrency=1, batch=1)
+    await worker.drain()
+    assert [t for t, _c in posted] == ["request_new", "request_followup"]
+    assert posted[1][1]["thread_ts"] == "1700000000.000100"
+    async with domain.uow() as uow:
+        assert await contact_window.slack_thread(uow, 7) == ("CSTAFF", "1700000000.000100")
+
+
+async def test_a_slack_outage_is_retried_and_loses_nothing(domain: Core, clock: FrozenClock) -> None:
+    calls: list[str] = []
+
+    async def down(template: str, locale: str, context: dict[str, Any]) -> dict[str, Any] | None:
+        calls.append(template)
+        if len(calls) == 1:
+            raise ConnectionError("slack is down")
+        return None
+
+    async with domain.uow() as uow:
+        enqueue_slack(
+            uow, "staff_alert", {"message_id": "contact.alert.processing_failed", "params": {"id": 1}}
+        )
+        await uow.commit()
+    worker = OutboxWorker(domain, slack_deliver=down)
+    await worker.drain()
+    clock.advance(timedelta(minutes=5))
+    await worker.drain()
+    assert calls == ["staff_alert", "staff_alert"]
+    [row] = await outbox_of(domain)
+    assert row.status == "sent"
+
+
+def test_japanese_display_names_round_trip_through_the_from_header(settings: Any) -> None:
+    from datetime import UTC, datetime
+
+    from mail.templates import build_message
+
+    settings.vendor_name = "株式会社サンプル"
+    rendered = MailTemplates(settings).render("username_reminder", "ja", CONTEXTS["username_reminder"])
+    msg = build_message(
+        settings,
+        rendered,
+        to=["a@b.example"],
+        message_id="<1@x>",
+        template="x",
+        headers={},
+        date=datetime(2026, 11, 26, tzinfo=UTC),
+    )
+    raw = msg.as_bytes()
+    assert raw.isascii()
+    parsed = _parsed(raw)
+    assert parsed["From"].addresses[0].display_name == "株式会社サンプル"
+    assert parsed["Subject"] == "[株式会社サンプル]ユーザー名のお知らせ"
