@@ -30,6 +30,14 @@ from mail.parse import parse
 log = logging.getLogger("madoguchi.mail.smtp")
 
 TEMPFAIL = "451 4.3.0 Temporary failure, please try again later"
+SHUTTING_DOWN = "421 4.3.2 Service shutting down, try again later"
+
+
+def _close(server: SMTP) -> None:
+    if server.transport is not None:
+        server.transport.close()
+
+
 StoreMany = Callable[[list[tuple[bytes, str, list[str]]]], Awaitable[list[bool]]]
 
 
@@ -92,11 +100,24 @@ class ContactWindowHandler:
         self.max_recipients = max_recipients
         self.max_sessions = max_sessions
         self.sessions = 0
+        self.protocols: set[_CappedSMTP] = set()
+        self.stopping = False
         self.on_stored = on_stored
 
     def _count(self, result: str) -> None:
         if self.metrics is not None:
             self.metrics.mails_in.labels(result=result).inc()
+
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, mail_options: list[str]
+    ) -> str:
+        if self.stopping:
+            # Shutting down: no new transaction; the client retries elsewhere or later.
+            asyncio.get_running_loop().call_soon(_close, server)
+            return SHUTTING_DOWN
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 2.1.0 OK"
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
@@ -146,17 +167,19 @@ class _CappedSMTP(SMTP):
         self._counted = False
         if self.transport is None:
             self.event_handler.sessions += 1
+            self.event_handler.protocols.add(self)
             self._counted = True
         super().connection_made(transport)
 
     def connection_lost(self, error: Exception | None) -> None:
         if getattr(self, "_counted", False):
             self.event_handler.sessions -= 1
+            self.event_handler.protocols.discard(self)
             self._counted = False
         super().connection_lost(error)
 
     async def _handle_client(self) -> None:
-        if self.event_handler.sessions > self.event_handler.max_sessions:
+        if self.event_handler.stopping or self.event_handler.sessions > self.event_handler.max_sessions:
             await self.push("421 4.7.0 Too many connections, try again later")
             if self.transport is not None:
                 self.transport.close()
@@ -283,11 +306,21 @@ class SMTPServer:
         """Stop listening, let open sessions finish (bounded), then stop the processor;
         whatever was stored but not processed is resumed by the next start."""
         if self.server is not None:
+            self.handler.stopping = True
             self.server.close()
             await self.server.wait_closed()
+            for protocol in list(self.handler.protocols):
+                if protocol.envelope is None or protocol.envelope.mail_from is None:
+                    # Idle between messages: say goodbye now. Mid-message: it finishes
+                    # (stored, 250) and gets the 421 at its next MAIL.
+                    if protocol.transport is not None:
+                        protocol.transport.write(SHUTTING_DOWN.encode() + b"\r\n")
+                    _close(protocol)
             loop = asyncio.get_running_loop()
             deadline = loop.time() + self.drain_seconds
             while self.handler.sessions > 0 and loop.time() < deadline:
                 await asyncio.sleep(0.05)
+            for protocol in list(self.handler.protocols):
+                _close(protocol)
         if self.process:
             await self.processor.stop()

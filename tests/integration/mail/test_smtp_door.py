@@ -197,3 +197,15 @@ async def test_a_malformed_message_is_stored_flagged_and_still_becomes_a_request
     assert row.raw == raw and row.malformed
     [request] = await requests_of(domain)
     assert request.subject == "こんにちは"
+
+
+async def test_stopping_says_421_to_idle_sessions_and_takes_no_new_mail(domain: Core) -> None:
+    server = SMTPServer(domain, host="127.0.0.1", port=0, process=False, drain_seconds=2)
+    await server.start()
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    assert (await reader.readline()).startswith(b"220")
+    writer.write(b"HELO client\r\n")
+    assert (await reader.readline()).startswith(b"250")
+    await server.stop()
+    assert (await reader.readline()).startswith(b"421")
+    writer.close()
