@@ -35,7 +35,12 @@ log = logging.getLogger("madoguchi.serve")
 
 # One line per door: "module:factory", factory(rt: Runtime) -> Component | None.
 # Started in this order, stopped in reverse.
-COMPONENTS: tuple[str, ...] = ("web.pages:build", "bot.serve:build", "mail.serve:build_smtp", "mail.serve:build_worker")
+COMPONENTS: tuple[str, ...] = (
+    "web.pages:build",
+    "bot.serve:build",
+    "mail.serve:build_smtp",
+    "mail.serve:build_worker",
+)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
