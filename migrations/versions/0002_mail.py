@@ -1,7 +1,7 @@
 """mail: acknowledgements sent, for the contact window's rate limits
 
 Revision ID: 0002_mail
-Revises: 0005_slack
+Revises: 0007_search_indexes
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0002_mail"
-down_revision = "0005_slack"
+down_revision = "0007_search_indexes"
 branch_labels = None
 depends_on = None
 
