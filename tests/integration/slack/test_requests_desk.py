@@ -165,10 +165,9 @@ async def test_a_non_staff_user_pressing_a_staff_button_is_refused_and_audited(
 async def test_the_outbox_worker_posts_a_new_request_then_threads_its_followup(
     slack: Slack, request_123: int
 ) -> None:
-    from mail.worker import OutboxWorker
-
     from bot.staff_posts import build_deliver
     from core.outbox import enqueue_slack
+    from mail.worker import OutboxWorker
 
     base = {"number": 123, "request": "REQ-000123", "sender": "customer@customer-a.example.jp"}
     async with slack.door.core.uow() as uow:
