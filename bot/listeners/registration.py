@@ -283,6 +283,8 @@ def register(door: SlackDoor) -> None:
             try:
                 result = await _step(uow, who, cid, step, values)
             except ValidationFailed as error:
+                if "throttle.wait" in error.fields.values() and door.metrics is not None:
+                    door.metrics.throttle_hits.labels(door="slack", scope="support_key").inc()
                 errors = {
                     field: render(mid, who.locale, **error.params)
                     for field, mid in error.fields.items()
