@@ -8,6 +8,7 @@ import os
 import pty
 import select as select_module
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
 
 from core import importing, support_keys
 from core.actors import SYSTEM_CLI
@@ -191,3 +193,44 @@ def test_demo_prints_keys_to_try() -> None:
     assert "SK-DEMO-A001-0001" in listing and "valid" in listing
     assert "SK-DEMO-A003-EXP1" in listing and "outside its period" in listing
     assert "MIGRATED_001" in listing
+
+
+async def test_on_sqlite_a_running_import_lets_the_service_write_until_its_final_merge(
+    domain: Core, settings: Settings, tmp_path: Path
+) -> None:
+    if not settings.database_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL has row locks; the question is SQLite's single writer")
+    source = tmp_path / "vendor.json"
+    datagen.write(source, datagen.scaled(50_000))
+    process = subprocess.Popen(
+        cli("import", str(source)),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=cli_env(settings),
+        cwd=tmp_path,
+    )
+    assert process.stderr is not None
+    seen = b""
+    while b"reading contracts" not in seen:
+        line = process.stderr.readline()
+        assert line, seen
+        seen += line
+    # The import is reading the file now: a writer must get the lock at once.
+    writer = sqlite3.connect(
+        make_url(settings.database_url).database or "", timeout=1.0, isolation_level=None
+    )
+    try:
+        writer.execute("BEGIN IMMEDIATE")
+        writer.execute(
+            "INSERT INTO companies (code, name, name_norm, postal_code, prefecture, address, address_norm, phone)"
+            " VALUES ('LIVE-1', '書込テスト', '書込テスト', '', '', '', '', '')"
+        )
+        writer.execute("COMMIT")
+    finally:
+        writer.close()
+    rest = process.stderr.read()
+    process.stderr.close()
+    assert process.wait(timeout=120) == 0, rest
+    assert b"writing" in rest  # the write above happened before the merge began
+    async with domain.uow() as uow:
+        assert await uow.session.scalar(select(func.count()).select_from(Company)) == 5_000 + 1
