@@ -5,19 +5,33 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import SMTP, default
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from core import accounts, importing, registration, staff_desk, support_ids, support_keys, terms
+from core import (
+    accounts,
+    contact_window,
+    importing,
+    registration,
+    staff_desk,
+    support_ids,
+    support_keys,
+    terms,
+)
 from core.actors import SYSTEM_CLI, Actor
 from core.clock import FrozenClock
 from core.errors import InvalidSupportKey, ValidationFailed
 from core.models import Base, OutboxMessage
 from core.normalize import support_key as canonical
 from core.unit_of_work import Core
+from mail.smtp import InboundProcessor
+from mail.worker import OutboxWorker
 
 CUSTOMER = Actor(kind="anonymous", ref="slack:T1:U1", door="slack")
 WEB = Actor(kind="anonymous", ref="ip:192.0.2.1", door="web")
@@ -46,6 +60,13 @@ async def _links(domain: Core) -> list[str]:
     async with domain.uow() as uow:
         rows = (await uow.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))).all()
         return [uow.sealer.open(r.sealed)["link"] for r in rows if r.sealed]
+
+
+def _mail_text(path: Path) -> str:
+    message = message_from_bytes(path.read_bytes(), policy=default)
+    return "".join(
+        str(part.get_content()) for part in message.walk() if part.get_content_type() == "text/plain"
+    )
 
 
 async def _dump(domain: Core) -> str:
@@ -160,6 +181,29 @@ async def test_no_table_holds_a_key_token_or_password_in_plaintext(
     assert {s.name for s in listed} == {"TEAM_A", "MIGRATED_001"}
     async with domain.uow() as uow:
         await staff_desk.revoke_key(uow, STAFF, imported)
+
+    # The contact window: the customer writes that the password is lost; the reset link
+    # is mailed by the outbox worker, after which not even its sealed copy remains.
+    forgot = EmailMessage()
+    forgot["From"] = "Taro Yamada <taro.yamada@customer-a.example.jp>"
+    forgot["To"] = domain.settings.contact_address
+    forgot["Subject"] = "パスワードを忘れました"
+    forgot["Message-ID"] = "<forgot-1@customer-a.example.jp>"
+    forgot.set_content("パスワードを再設定したいです。")
+    async with domain.uow() as uow:
+        await contact_window.store_inbound(
+            uow,
+            forgot.as_bytes(policy=SMTP),
+            "taro.yamada@customer-a.example.jp",
+            [domain.settings.contact_address],
+        )
+    await InboundProcessor(domain).run_once()
+    links = await _links(domain)
+    assert len(links) == 4 and "/reset/" in links[-1]
+    secrets.append(links[-1].rsplit("/", 1)[1])
+    await OutboxWorker(domain).drain()
+    assert await _links(domain) == []  # every sealed link erased once its mail went out
+    assert any(links[-1] in _mail_text(f) for f in Path(domain.settings.outbox_dir).rglob("*.eml"))
 
     dump = await _dump(domain)
     # The dump does see the tables: hashes and last-4 digits are there.
