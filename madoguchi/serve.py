@@ -34,12 +34,13 @@ from migrations import upgrade
 log = logging.getLogger("madoguchi.serve")
 
 # One line per door: "module:factory", factory(rt: Runtime) -> Component | None.
-# Started in this order, stopped in reverse.
+# Started in this order, stopped in reverse: SMTP stops (and drains) before the outbox
+# worker, so acknowledgements of the last accepted mails can still go out on the way down.
 COMPONENTS: tuple[str, ...] = (
     "web.pages:build",
     "bot.serve:build",
-    "mail.serve:build_smtp",
     "mail.serve:build_worker",
+    "mail.serve:build_smtp",
 )
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
