@@ -74,8 +74,11 @@ class ServeProcess:
         raise AssertionError(f"serve not healthy in {timeout}s:\n{self.log_path.read_text()[-4000:]}")
 
     def healthz(self) -> tuple[int, bytes]:
+        return self.get("/healthz")
+
+    def get(self, path: str) -> tuple[int, bytes]:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/healthz", timeout=5) as r:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}{path}", timeout=5) as r:
                 return r.status, r.read()
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read()

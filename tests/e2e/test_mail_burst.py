@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import threading
 import time
 import uuid
@@ -109,6 +110,10 @@ async def test_sigterm_mid_burst_loses_no_accepted_mail_and_acknowledges_each_on
         assert set(acks.values()) == {1}
         inbound, requests, ack_rows, _ = await _counts(url)
         assert (inbound, requests, ack_rows) == (TOTAL, TOTAL, TOTAL)
+        status, metrics = await asyncio.to_thread(second.get, "/metrics")
+        assert status == 200
+        assert re.search(rb'madoguchi_mails_in_total\{result="accepted"\} [1-9]', metrics)
+        assert re.search(rb'madoguchi_mails_out_total\{channel="mail",result="sent"\} [1-9]', metrics)
         assert await asyncio.to_thread(second.terminate) == 0
     finally:
         first.ensure_stopped()
