@@ -235,3 +235,17 @@ async def test_every_page_kind_renders_in_both_languages(site: Site, clock: Froz
             status, html, _ = await _get(site, path)
             assert status == expected
             assert f'lang="{lang}"' in html
+
+
+async def test_submissions_over_the_in_flight_cap_are_told_to_retry(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = await site.register()
+    _, html, _ = await _get(site, f"/activate/{token}")
+    monkeypatch.setattr("web.pages.MAX_POSTS_IN_FLIGHT", 0)
+    status, page = await _post(
+        site, f"/activate/{token}", {"csrf": _csrf(html), "password": GOOD, "password_confirm": GOOD}
+    )
+    assert status == 503
+    assert 'id="busy"' in page
+    assert await _account_status(site) == "pending"
