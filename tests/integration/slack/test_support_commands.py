@@ -176,3 +176,12 @@ async def test_a_key_never_appears_in_an_answer_unmasked(slack: Slack, world: Wo
     ]
     for answer in answers:
         assert world.key1 not in str(answer) and world.key2 not in str(answer)
+
+
+async def test_repeated_invalid_keys_are_throttled_with_the_wait_shown(slack: Slack, world: World) -> None:
+    for n in range(5):
+        assert "無効なサポートキーです。" in text_of(
+            await slack.command("/support", f"id new SK-BAD-{n:04d} X_{n}")
+        )
+    answer = text_of(await slack.command("/support", f"id new {world.key1} ACME_01"))
+    assert "分後にもう一度お試しください" in answer
