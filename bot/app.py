@@ -75,6 +75,7 @@ class SlackDoor:
         self.core = core
         self.settings = settings
         self.tasks: set[asyncio.Task[Any]] = set()
+        self._locale_misses: dict[tuple[str, str], float] = {}
         self.name = "slack"
         # madoguchi.metrics.Metrics when run by serve; None in bare tests and benches.
         self.metrics: Any = None
@@ -173,6 +174,22 @@ class SlackDoor:
         if self.socket_handler is not None:
             await self.socket_handler.close_async()
         await self.drain()
+
+    # -- users.info back-off -----------------------------------------------------------
+
+    LOCALE_RETRY_SECONDS = 3600.0
+    LOCALE_MISSES_MAX = 10_000
+
+    def may_ask_locale(self, team: str, user: str) -> bool:
+        """False for an hour after ``users.info`` failed for this user (a cache only:
+        another instance may ask once more, which is harmless)."""
+        failed_at = self._locale_misses.get((team, user))
+        return failed_at is None or time.monotonic() - failed_at > self.LOCALE_RETRY_SECONDS
+
+    def locale_lookup_failed(self, team: str, user: str) -> None:
+        if len(self._locale_misses) >= self.LOCALE_MISSES_MAX:
+            self._locale_misses.clear()
+        self._locale_misses[(team, user)] = time.monotonic()
 
     # -- after-ack work --------------------------------------------------------------
 

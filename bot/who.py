@@ -74,12 +74,17 @@ async def identify(
         if stored_locale is not None:
             known = stored_locale
     locale = known or (row[1] if row is not None else None) or uow.settings.locale
-    if known is None and user:
+    if known is None and user and door.may_ask_locale(team, user):
         client = context.get("client")
         door_ref = door
 
         async def fetch() -> None:
-            answer = await client.users_info(user=user, include_locale=True)
+            try:
+                answer = await client.users_info(user=user, include_locale=True)
+            except Exception:
+                # A missing scope or a Slack outage: do not ask again for an hour.
+                door_ref.locale_lookup_failed(team, user)
+                raise
             found = slack_locale((answer.get("user") or {}).get("locale"))
             if found:
                 await stores.remember_locale(door_ref.core, team, user, found)

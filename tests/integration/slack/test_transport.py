@@ -187,3 +187,11 @@ async def test_the_answer_does_not_wait_for_web_api_calls(slack: Slack) -> None:
     hold.set()
     await slack.door.drain()
     assert slack.fake.of("views.open")[0].body["trigger_id"] == "tr-1"
+
+
+async def test_a_failing_users_info_is_not_asked_again_on_every_request(slack: Slack) -> None:
+    slack.fake.answers["users.info"] = lambda call: {"ok": False, "error": "missing_scope"}
+    first = await slack.command("/support", "help", user="UX")
+    second = await slack.command("/support", "help", user="UX")
+    assert "登録" in first["blocks"][0]["text"]["text"] and "登録" in second["blocks"][0]["text"]["text"]
+    assert len(slack.fake.of("users.info")) == 1
