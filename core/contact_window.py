@@ -18,7 +18,8 @@ import hmac
 import importlib
 import re
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from functools import cache
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
@@ -377,6 +378,17 @@ async def load_inbound(uow: UnitOfWork, inbound_id: int) -> tuple[bytes, str, li
     return bytes(row[0]), row[1], list(row[2] or [])
 
 
+async def load_pending(uow: UnitOfWork, limit: int = 20) -> list[tuple[int, bytes, str, list[str]]]:
+    """The oldest stored mails not processed yet, with their bytes, in one query."""
+    rows = await uow.session.execute(
+        select(InboundMail.id, InboundMail.raw, InboundMail.mail_from, InboundMail.rcpt_tos)
+        .where(InboundMail.state == "received")
+        .order_by(InboundMail.id)
+        .limit(limit)
+    )
+    return [(r[0], bytes(r[1]), r[2], list(r[3] or [])) for r in rows.all()]
+
+
 async def mark_failed(uow: UnitOfWork, inbound_id: int, error: str) -> None:
     """Processing raised: keep the raw bytes, flag the row for staff, never retry blindly."""
     row = await uow.session.get(InboundMail, inbound_id)
@@ -716,9 +728,15 @@ async def _alert_breaker_once(uow: UnitOfWork, window: timedelta) -> None:
     audit.record(uow, SYSTEM_MAIL, "contact.ack_breaker")
 
 
+@cache
+def _calendar(closures: frozenset[date]) -> BusinessCalendar:
+    """Built once per closure set: a new calendar recomputes the year's holidays (~8 ms)."""
+    return BusinessCalendar(closures)
+
+
 def answer_date(uow: UnitOfWork) -> str:
     today = uow.clock.now().astimezone(JST).date()
-    calendar = BusinessCalendar(uow.settings.closures)
+    calendar = _calendar(frozenset(uow.settings.closures))
     return calendar.add_business_days(today, uow.settings.answer_business_days).isoformat()
 
 

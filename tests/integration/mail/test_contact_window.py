@@ -356,3 +356,31 @@ async def test_outbox_rows_for_staff_reply_use_the_requests_locale(domain: Core)
             await uow.session.scalars(select(OutboxMessage).where(OutboxMessage.template == "staff_reply"))
         ).all()
     assert [r.locale for r in rows] == ["en"]
+
+
+@pytest.mark.parametrize(
+    ("subject", "status", "template"),
+    [
+        ("パスワードを忘れました", "active", "password_reset"),
+        ("ユーザー名を忘れました", "active", "username_reminder"),
+        ("登録メールが届かない", "pending", "activation_resent"),
+    ],
+)
+async def test_self_service_with_the_real_accounts_area_mails_only_the_registered_address(
+    domain: Core, subject: str, status: str, template: str
+) -> None:
+    async with domain.uow() as uow:
+        company = await factories.company(uow)
+        await factories.account(uow, company, email="taro@customer-a.example.jp", status=status)
+        await uow.commit()
+    await deliver(
+        domain,
+        make_mail(subject=subject, body=subject, sender="taro@customer-a.example.jp"),
+        mail_from="taro@customer-a.example.jp",
+    )
+    [row] = await outbox_of(domain, template=template)
+    assert row.recipients == ["taro@customer-a.example.jp"]
+    assert "link" not in row.context  # a link travels sealed, never in the clear
+    # A stranger asking the same gets the same acknowledgement and nothing else.
+    await deliver(domain, make_mail(subject=subject, body=subject, sender="x@customer-b.example.jp"), mail_from="x@customer-b.example.jp")
+    assert len(await outbox_of(domain, template=template)) == 1
