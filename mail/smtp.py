@@ -82,6 +82,15 @@ class WriteLock:
             self._cond.notify_all()
 
 
+def write_lock(core: Core) -> WriteLock:
+    """The one lock of this process's mail door (SMTP store, processor, outbox worker)."""
+    lock: WriteLock | None = getattr(core, "_mail_write_lock", None)
+    if lock is None:
+        lock = WriteLock(is_sqlite(core.settings.database_url))
+        core._mail_write_lock = lock  # type: ignore[attr-defined]
+    return lock
+
+
 class _Hold:
     def __init__(self, lock: WriteLock, urgent: bool) -> None:
         self.lock = lock
@@ -329,7 +338,7 @@ class SMTPServer:
         self.core = core
         self.host = host if host is not None else settings.smtp_host
         self.port = port if port is not None else settings.smtp_port
-        self.lock = WriteLock(is_sqlite(settings.database_url))
+        self.lock = write_lock(core)
         self.store = InboundStore(core, lock=self.lock)
         self.processor = InboundProcessor(core, lock=self.lock)
         self.handler = ContactWindowHandler(

@@ -28,6 +28,7 @@ import aiosmtplib
 from core import contact_window, delivery
 from core.delivery import Claimed
 from core.unit_of_work import Core
+from mail.smtp import write_lock
 from mail.templates import MailTemplates, build_message
 
 log = logging.getLogger("madoguchi.mail.worker")
@@ -90,6 +91,7 @@ class OutboxWorker:
         self.last_tick = time.monotonic()
         self.channels: tuple[str, ...] = ("mail", "slack") if slack_deliver else ("mail",)
         self._limit = asyncio.Semaphore(concurrency)
+        self.lock = write_lock(core)
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
@@ -99,9 +101,9 @@ class OutboxWorker:
     async def run_once(self) -> int:
         """Re-queue stale rows, claim a batch, deliver it; returns rows handled."""
         self.last_tick = time.monotonic()
-        async with self.core.uow() as uow:
+        async with self.lock.background(), self.core.uow() as uow:
             await delivery.requeue_stale(uow)
-        async with self.core.uow() as uow:
+        async with self.lock.background(), self.core.uow() as uow:
             rows = await delivery.claim(uow, self.name, self.channels, self.batch)
         if rows:
             await asyncio.gather(*(self._deliver(row) for row in rows))
@@ -133,7 +135,7 @@ class OutboxWorker:
                     await delivery.mark_retry(uow, row.id, self.name, f"{type(exc).__name__}: {exc}")
                 return
             self._count(row.channel, "retry" if deferred else "sent")
-            async with self.core.uow() as uow:
+            async with self.lock.background(), self.core.uow() as uow:
                 if deferred:
                     await delivery.mark_retry(uow, row.id, self.name, detail, recipients=deferred)
                 else:
