@@ -68,7 +68,8 @@ class MailTemplates:
         }
         subject = self.env.get_template(f"{locale}/{name}.subject.j2").render(values)
         subject = " ".join(subject.split())
-        values["subject"] = subject
+        # Not "subject": request mails use that key for the customer's own subject.
+        values["mail_subject"] = subject
         text = self.env.get_template(f"{locale}/{name}.txt.j2").render(values)
         html = self.env.get_template(f"{locale}/{name}.html.j2").render(values)
         return Rendered(subject, text, html)

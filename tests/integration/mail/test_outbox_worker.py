@@ -80,6 +80,9 @@ def test_every_template_renders_text_and_html_in_every_locale(
         assert "token=T&amp;x=&lt;y&gt;" in rendered.html
     if template == "staff_reply":
         assert "&lt;b&gt;回答&lt;/b&gt;" in rendered.html
+    if template == "request_ack":
+        assert "質問" in rendered.text and "REQ-000123" in rendered.subject
+        assert ("件名: 質問" if locale == "ja" else "Subject: 質問") in rendered.text
 
 
 def test_the_account_notification_subject_is_the_specs(settings: Any) -> None:
