@@ -382,5 +382,9 @@ async def test_self_service_with_the_real_accounts_area_mails_only_the_registere
     assert row.recipients == ["taro@customer-a.example.jp"]
     assert "link" not in row.context  # a link travels sealed, never in the clear
     # A stranger asking the same gets the same acknowledgement and nothing else.
-    await deliver(domain, make_mail(subject=subject, body=subject, sender="x@customer-b.example.jp"), mail_from="x@customer-b.example.jp")
+    await deliver(
+        domain,
+        make_mail(subject=subject, body=subject, sender="x@customer-b.example.jp"),
+        mail_from="x@customer-b.example.jp",
+    )
     assert len(await outbox_of(domain, template=template)) == 1
