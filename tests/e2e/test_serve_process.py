@@ -84,3 +84,19 @@ def test_the_newcomers_path_serves_healthz_within_a_minute_and_stops_on_sigterm(
     messages = [line["msg"] for line in lines]
     assert "ready" in messages
     assert messages[-1] == "stopped"
+
+
+def test_role_switches_leave_smtp_and_the_worker_out(tmp_path: Path) -> None:
+    from tests.e2e.serving import ServeProcess, base_env
+
+    server = ServeProcess(tmp_path, base_env(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'roles.db'}"))
+    try:
+        server.start("--no-smtp", "--no-worker")
+        status, body = server.healthz()
+        assert status == 200
+        assert json.loads(body)["components"] == {"web": "ok"}
+        with pytest.raises(OSError):
+            urllib.request.urlopen(f"http://127.0.0.1:{server.smtp_port}/", timeout=2)
+        assert server.terminate() == 0
+    finally:
+        server.ensure_stopped()
