@@ -7,21 +7,14 @@ renders Block Kit; errors go to the one ``@app.error`` handler in ``errors``.
 
 from __future__ import annotations
 
-import importlib
-import logging
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from bot.app import SlackDoor
 
-MODULES = ("errors", "events", "support", "admin", "registration", "home", "staff_actions")
-
 
 def register(door: SlackDoor) -> None:
-    for name in MODULES:
-        try:
-            module = importlib.import_module(f"bot.listeners.{name}")
-        except ImportError as exc:  # a core service this module needs has not landed yet
-            logging.getLogger("madoguchi.slack").warning("slack: %s listeners off (%s)", name, exc.name)
-            continue
+    from bot.listeners import admin, errors, events, home, registration, staff_actions, support
+
+    for module in (errors, events, support, admin, registration, home, staff_actions):
         module.register(door)

@@ -11,7 +11,7 @@ from bot import blocks as bk
 from bot.listeners.common import ephemeral
 from bot.listeners.support import Sub, arity_ok, route, usage_blocks
 from bot.who import Who, identify
-from core import audit
+from core import audit, contact_window, staff_desk
 from core.messages import render
 from core.unit_of_work import UnitOfWork
 
@@ -35,8 +35,6 @@ async def h_help(uow: UnitOfWork, who: Who, args: list[str]) -> Blocks:
 
 
 async def h_find(uow: UnitOfWork, who: Who, args: list[str]) -> Blocks:
-    from core import staff_desk
-
     found = await staff_desk.find(uow, who.actor, " ".join(args))
     lines: list[str] = []
     for c in found.companies:
@@ -67,8 +65,6 @@ async def h_find(uow: UnitOfWork, who: Who, args: list[str]) -> Blocks:
 
 
 async def h_key_issue(uow: UnitOfWork, who: Who, args: list[str]) -> Blocks:
-    from core import staff_desk
-
     issued = await staff_desk.issue_key(uow, who.actor, args[0])
     key = f"`{issued.raw}`"
     text = _t(
@@ -82,29 +78,21 @@ async def h_key_issue(uow: UnitOfWork, who: Who, args: list[str]) -> Blocks:
 
 
 async def h_key_revoke(uow: UnitOfWork, who: Who, args: list[str]) -> Blocks:
-    from core import staff_desk
-
     hit = await staff_desk.revoke_key(uow, who.actor, args[0])
     return [bk.section(_t(who, "staff.key_revoked", masked=hit.masked, number=bk.esc(hit.contract_number)))]
 
 
 async def h_account_resend(uow: UnitOfWork, who: Who, args: list[str]) -> Blocks:
-    from core import staff_desk
-
     account = await staff_desk.resend_activation(uow, who.actor, args[0])
     return [bk.section(_t(who, "staff.activation_sent", email=bk.esc(account.username)))]
 
 
 async def h_account_disable(uow: UnitOfWork, who: Who, args: list[str]) -> Blocks:
-    from core import staff_desk
-
     account = await staff_desk.disable_account(uow, who.actor, args[0])
     return [bk.section(_t(who, "staff.account_disabled", email=bk.esc(account.username)))]
 
 
 async def h_account_enable(uow: UnitOfWork, who: Who, args: list[str]) -> Blocks:
-    from core import staff_desk
-
     account = await staff_desk.enable_account(uow, who.actor, args[0])
     return [bk.section(_t(who, "staff.account_enabled", email=bk.esc(account.username)))]
 
@@ -119,8 +107,6 @@ def request_line(who: Who, s: Any) -> str:
 
 
 async def h_requests(uow: UnitOfWork, who: Who, args: list[str]) -> Blocks:
-    from core import contact_window
-
     items = await contact_window.list_open(uow, who.actor)
     if not items:
         return [bk.section(_t(who, "slack.admin.no_requests"))]
@@ -129,8 +115,6 @@ async def h_requests(uow: UnitOfWork, who: Who, args: list[str]) -> Blocks:
 
 
 async def h_request_show(uow: UnitOfWork, who: Who, args: list[str]) -> Blocks:
-    from core import contact_window
-
     detail = await contact_window.show(uow, who.actor, args[0])
     blocks: Blocks = [bk.section(request_line(who, detail.summary))]
     for m in detail.messages[-10:]:
@@ -145,8 +129,6 @@ async def h_request_show(uow: UnitOfWork, who: Who, args: list[str]) -> Blocks:
 
 
 async def h_request_assign(uow: UnitOfWork, who: Who, args: list[str]) -> Blocks:
-    from core import contact_window
-
     match = USER_MENTION.match(args[1])
     assignee = match.group(1) if match else args[1].lstrip("@")
     s = await contact_window.assign(uow, who.actor, args[0], assignee)
@@ -154,15 +136,11 @@ async def h_request_assign(uow: UnitOfWork, who: Who, args: list[str]) -> Blocks
 
 
 async def h_reply(uow: UnitOfWork, who: Who, args: list[str]) -> Blocks:
-    from core import contact_window
-
     s = await contact_window.reply(uow, who.actor, args[0], " ".join(args[1:]))
     return [bk.section(_t(who, "slack.admin.replied", request=s.request, sender=bk.esc(s.sender)))]
 
 
 async def h_request_close(uow: UnitOfWork, who: Who, args: list[str]) -> Blocks:
-    from core import contact_window
-
     s = await contact_window.close(uow, who.actor, args[0])
     return [bk.section(_t(who, "slack.admin.closed", request=s.request))]
 

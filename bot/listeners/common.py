@@ -6,6 +6,7 @@ from typing import Any
 
 from bot import blocks as bk
 from bot.who import Who
+from core import terms
 from core.messages import render
 from core.unit_of_work import UnitOfWork
 
@@ -14,10 +15,6 @@ TERMS_AGREE_ACTION = "terms_agree_start"
 
 async def terms_blocks(uow: UnitOfWork, who: Who) -> list[bk.Block]:
     """The notice while any of the user's support IDs awaits agreement, else nothing."""
-    try:
-        from core import terms
-    except ImportError:  # until the terms service lands on main
-        return []
     if who.account_id is None:
         return []
     notice = await terms.notice_for_account(uow, who.account_id)

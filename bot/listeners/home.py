@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from bot import blocks as bk
 from bot.listeners.common import TERMS_AGREE_ACTION, ephemeral, terms_blocks
 from bot.who import Who, identify
+from core import accounts, support_ids, terms
 from core.messages import render
 from core.unit_of_work import UnitOfWork
 
@@ -46,7 +47,6 @@ async def home_view(uow: UnitOfWork, who: Who) -> dict[str, Any]:
         ]
     else:
         from bot.listeners.support import support_id_table
-        from core import accounts, support_ids
 
         account = await accounts.account_for_slack_user(uow, who.team_id, who.user_id)
         if account is not None:
@@ -99,8 +99,6 @@ def register(door: SlackDoor) -> None:
 
     @app.action(TERMS_CONFIRM_ACTION)
     async def agree(ack: Any, body: dict[str, Any], context: Any, action: dict[str, Any]) -> None:
-        from core import terms
-
         name = str(action.get("value", ""))
         async with door.core.uow() as uow:
             who = await identify(door, uow, body, context)

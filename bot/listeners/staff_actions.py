@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from bot import blocks as bk
 from bot.listeners.common import ephemeral
 from bot.who import Who, identify
-from core import audit
+from core import audit, contact_window, staff_desk
 from core.messages import render
 
 if TYPE_CHECKING:
@@ -55,8 +55,6 @@ def register(door: SlackDoor) -> None:
 
     @app.action("staff_request_close")
     async def close(ack: Any, body: dict[str, Any], context: Any, action: dict[str, Any]) -> None:
-        from core import contact_window
-
         who = await staff_or_refuse(body, context, "request close")
         if who is None:
             await ack()
@@ -72,8 +70,6 @@ def register(door: SlackDoor) -> None:
 
     @app.action("staff_request_resend")
     async def resend(ack: Any, body: dict[str, Any], context: Any, action: dict[str, Any]) -> None:
-        from core import contact_window, staff_desk
-
         who = await staff_or_refuse(body, context, "account resend")
         if who is None:
             await ack()
@@ -131,8 +127,6 @@ def register(door: SlackDoor) -> None:
 
     @app.view(REPLY_CALLBACK)
     async def reply_submit(ack: Any, body: dict[str, Any], context: Any, view: dict[str, Any]) -> None:
-        from core import contact_window
-
         who = await staff_or_refuse(body, context, "reply")
         if who is None:
             await ack()

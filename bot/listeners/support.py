@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from bot import blocks as bk
 from bot.listeners.common import ephemeral, terms_blocks
 from bot.who import Who, identify
+from core import support_ids
 from core.messages import render
 from core.unit_of_work import UnitOfWork
 
@@ -136,63 +137,45 @@ async def h_help(uow: UnitOfWork, who: Who, args: list[str], context: Any) -> Bl
 
 
 async def h_id_list(uow: UnitOfWork, who: Who, args: list[str], context: Any) -> Blocks:
-    from core import support_ids
-
     return support_id_table(await support_ids.list_for_account(uow, who.actor), who.locale)
 
 
 async def h_id_show(uow: UnitOfWork, who: Who, args: list[str], context: Any) -> Blocks:
-    from core import support_ids
-
     return support_id_detail(await support_ids.show(uow, who.actor, args[0]), who.locale)
 
 
 async def h_id_new(uow: UnitOfWork, who: Who, args: list[str], context: Any) -> Blocks:
-    from core import support_ids
-
     key, name, description = args[0], args[1], " ".join(args[2:])
     detail = await support_ids.issue(uow, who.actor, key, name, description)
     return _done(who.locale, "support_id.issued", support_id=detail.name)
 
 
 async def h_key_add(uow: UnitOfWork, who: Who, args: list[str], context: Any) -> Blocks:
-    from core import support_ids
-
     key = await support_ids.add_key(uow, who.actor, args[0], args[1])
     return _done(who.locale, "support_id.key_added", support_id=args[0], key=key.masked)
 
 
 async def h_key_remove(uow: UnitOfWork, who: Who, args: list[str], context: Any) -> Blocks:
-    from core import support_ids
-
     key = await support_ids.remove_key(uow, who.actor, args[0], args[1])
     return _done(who.locale, "support_id.key_removed", support_id=args[0], key=key.masked)
 
 
 async def h_contact_add(uow: UnitOfWork, who: Who, args: list[str], context: Any) -> Blocks:
-    from core import support_ids
-
     c = await support_ids.add_contact(uow, who.actor, args[0], args[1])
     return _done(who.locale, "support_id.contact_added", support_id=args[0], email=c.email)
 
 
 async def h_contact_remove(uow: UnitOfWork, who: Who, args: list[str], context: Any) -> Blocks:
-    from core import support_ids
-
     c = await support_ids.remove_contact(uow, who.actor, args[0], args[1])
     return _done(who.locale, "support_id.contact_removed", support_id=args[0], email=c.email)
 
 
 async def h_cc_add(uow: UnitOfWork, who: Who, args: list[str], context: Any) -> Blocks:
-    from core import support_ids
-
     email = await support_ids.add_cc(uow, who.actor, args[0], args[1])
     return _done(who.locale, "support_id.cc_added", support_id=args[0], email=email)
 
 
 async def h_cc_remove(uow: UnitOfWork, who: Who, args: list[str], context: Any) -> Blocks:
-    from core import support_ids
-
     email = await support_ids.remove_cc(uow, who.actor, args[0], args[1])
     return _done(who.locale, "support_id.cc_removed", support_id=args[0], email=email)
 

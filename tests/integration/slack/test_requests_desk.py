@@ -10,8 +10,6 @@ from core.models import AuditRecord, OutboxMessage, Request, RequestMessage
 from tests import factories
 from tests.integration.slack.conftest import Slack
 
-pytest.importorskip("core.contact_window")
-
 STAFF = "USTAFF1"
 
 
