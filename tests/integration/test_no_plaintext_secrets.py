@@ -141,8 +141,8 @@ async def test_no_table_holds_a_key_token_or_password_in_plaintext(
         assert await accounts.resend_activation(uow, MAIL, DETAILS["email"]) == "sent"
         await uow.commit()
     first_password = "Sakura2026Spring"
+    token = (await _links(domain))[-1].rsplit("/", 1)[1]
     async with domain.uow() as uow:
-        token = (await _links(domain))[-1].rsplit("/", 1)[1]
         await accounts.set_password_with_token(uow, token, first_password, WEB)
     clock.advance(timedelta(days=1))
     async with domain.uow() as uow:
@@ -150,8 +150,8 @@ async def test_no_table_holds_a_key_token_or_password_in_plaintext(
         assert await accounts.send_username_reminder(uow, MAIL, DETAILS["email"])
         await uow.commit()
     second_password = "Momiji2026Autumn"
+    token = (await _links(domain))[-1].rsplit("/", 1)[1]
     async with domain.uow() as uow:
-        token = (await _links(domain))[-1].rsplit("/", 1)[1]
         with pytest.raises(ValidationFailed):  # a weak attempt first: it must not be stored either
             await accounts.set_password_with_token(uow, token, "weakpass", WEB)
     async with domain.uow() as uow:
