@@ -321,9 +321,12 @@ async def set_password_with_token(uow: UnitOfWork, token: str, password: str, ac
     consumed with a conditional UPDATE, so two submissions racing on one link have
     exactly one winner.
     """
-    row, account = await _token_row(uow, token)
+    _, account = await _token_row(uow, token)
     passwords.check_policy(password, account.email)
-    password_hash = await passwords.hash_password(password)
+    async with uow.paused():
+        password_hash = await passwords.hash_password(password)
+    # Read again: the link may have been used, or the account disabled, while hashing.
+    row, account = await _token_row(uow, token)
     now = uow.clock.now()
     consumed = await uow.session.execute(
         update(AccountToken)

@@ -355,3 +355,29 @@ async def test_activation_resends_are_capped_for_customers_but_not_for_staff(dom
         trail = [r.action for r in await audit.history(uow, account_id=created.id)]
     assert len(sent) == 6
     assert trail.count("account.link_suppressed") == 1
+
+
+async def test_other_requests_use_the_database_while_a_password_is_being_hashed(
+    domain: Core, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    created = await register(domain)
+    link = await last_link(domain)
+    real_hash = passwords.hash_password
+    seen_meanwhile: list[int] = []
+
+    async def hash_while_another_request_reads(password: str) -> str:
+        # On SQLite the process has one connection: this read can only run if the
+        # password page gave the database back before hashing.
+        async def read() -> None:
+            async with domain.uow() as other:
+                seen_meanwhile.append(len((await other.session.scalars(select(Account.id))).all()))
+
+        await asyncio.wait_for(read(), timeout=10)
+        return await real_hash(password)
+
+    monkeypatch.setattr(passwords, "hash_password", hash_while_another_request_reads)
+    async with domain.uow() as uow:
+        result = await accounts.set_password_with_token(uow, token_of(link), "Sakura2026", WEB)
+    assert seen_meanwhile == [1]
+    assert result.status == "active"
+    assert created.username == result.username
