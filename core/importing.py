@@ -61,8 +61,9 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql import ColumnElement
 
-from core import support_keys
+from core import support_ids, support_keys
 from core.actors import Actor
+from core.contact_details import PREFECTURES
 from core.db import DEFERRED_BEGIN
 from core.errors import DomainError
 from core.messages import render
@@ -93,15 +94,6 @@ _IMPORTED_TABLES = (
     "pending_contacts",
 )
 
-PREFECTURES = (
-    "北海道", "青森県", "岩手県", "宮城県", "秋田県", "山形県", "福島県", "茨城県", "栃木県",
-    "群馬県", "埼玉県", "千葉県", "東京都", "神奈川県", "新潟県", "富山県", "石川県", "福井県",
-    "山梨県", "長野県", "岐阜県", "静岡県", "愛知県", "三重県", "滋賀県", "京都府", "大阪府",
-    "兵庫県", "奈良県", "和歌山県", "鳥取県", "島根県", "岡山県", "広島県", "山口県", "徳島県",
-    "香川県", "愛媛県", "高知県", "福岡県", "佐賀県", "長崎県", "熊本県", "大分県", "宮崎県",
-    "鹿児島県", "沖縄県",
-)  # fmt: skip
-_SUPPORT_ID_NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -532,7 +524,7 @@ class _Reader:
 
     async def _support_id(self, index: int, row: dict[str, Any], path: str) -> None:
         name = _text(row, "name", path, required=True, limit="support_id")
-        if not _SUPPORT_ID_NAME.match(name):
+        if not support_ids.is_well_formed_name(name):
             raise ImportRejected(f"{path}.name", "import.reason.support_id_name")
         name_key = name.lower()
         if name_key in self.support_ids:

@@ -58,6 +58,11 @@ CC_MAX = 20
 _NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
+def is_well_formed_name(name: str) -> bool:
+    """The SPEC's name rule (1–80 of ``A-Z a-z 0-9 - _``); the import checks it too."""
+    return 0 < len(name) <= NAME_MAX and bool(_NAME.match(name))
+
+
 @dataclass(frozen=True)
 class SupportIdSummary:
     """One line of a user's list; a support ID may span several contracts."""
