@@ -40,6 +40,7 @@ REQUIRED_TEXT = (
     "street",
 )
 OPTIONAL_TEXT = ("department", "title")
+CHECKBOXES = ("marketing_opt_in", "privacy_consent")
 FIELDS = (
     "last_name",
     "first_name",

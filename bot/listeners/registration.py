@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from bot import blocks as bk
 from bot.listeners.errors import error_text
 from bot.who import Who, identify
+from core import contact_details
 from core import registration as reg
 from core.errors import DomainError, ValidationFailed
 from core.messages import render
@@ -49,20 +50,8 @@ DETAIL_TEXT_FIELDS = (
     ("department", True),
     ("title", True),
 )
-CONFIRM_FIELDS = (
-    "last_name",
-    "first_name",
-    "last_name_kana",
-    "first_name_kana",
-    "department",
-    "title",
-    "email",
-    "phone",
-    "postal_code",
-    "prefecture",
-    "city",
-    "street",
-)
+# The text fields in the order core validates them; the two checkboxes are shown apart.
+CONFIRM_FIELDS = tuple(name for name in contact_details.FIELDS if name not in contact_details.CHECKBOXES)
 
 
 def _pt(text: str, limit: int = 75) -> dict[str, Any]:
