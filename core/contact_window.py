@@ -7,7 +7,8 @@ raw bytes to store before ``250`` (``store_inbound``), then an ``IncomingMail`` 
 from the stored record (``process_inbound``). Everything decided about a mail — which
 request it belongs to, whether it may be answered, what staff see — is decided here.
 
-Request numbers are the request's row id, shown as ``REQ-000123``. Acknowledgement
+A request's number is the id of the stored mail that opened it (unique, increasing, with
+gaps where mail was a follow-up or a bounce), shown as ``REQ-000123``. Acknowledgement
 limits are rows (``MailAck``), so every instance counts the same acks.
 """
 
@@ -433,21 +434,28 @@ async def process_inbound(uow: UnitOfWork, inbound_id: int, mail: IncomingMail) 
         # Per-sender limits are read-then-write: serialise one sender across instances.
         await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:s))"), {"s": "ack:" + sender})
 
-    if mail.message_id:
-        duplicate = (
-            await session.execute(
-                select(RequestMessage.request_id).where(
-                    RequestMessage.message_id == mail.message_id, RequestMessage.direction == "in"
-                )
+    # One lookup for both questions: is this Message-ID stored already (the same message
+    # through another hop), and which request do In-Reply-To/References point at?
+    references = [i for i in [*mail.in_reply_to, *reversed(mail.references)] if i][:60]
+    known: dict[str, tuple[int, str]] = {}
+    wanted = [mail.message_id, *references] if mail.message_id else references
+    if wanted:
+        rows = await session.execute(
+            select(RequestMessage.message_id, RequestMessage.request_id, RequestMessage.direction).where(
+                RequestMessage.message_id.in_(wanted)
             )
-        ).first()
-        if duplicate is not None:
-            inbound.state = "processed"
-            inbound.request_id = duplicate[0]
-            await uow.commit()
-            return Outcome("duplicate")
+        )
+        for message_id, request_id, direction in rows.all():
+            if direction == "in" or message_id not in known:
+                known[message_id] = (request_id, direction)
+    if mail.message_id and known.get(mail.message_id, (0, ""))[1] == "in":
+        inbound.state = "processed"
+        inbound.request_id = known[mail.message_id][0]
+        await uow.commit()
+        return Outcome("duplicate")
+    parent = next((known[i][0] for i in references if i in known), None)
 
-    request = await _thread(uow, mail, sender)
+    request = await _thread(uow, mail, sender, parent)
     body = mail.text
     if request is not None:
         session.add(
@@ -493,7 +501,7 @@ async def process_inbound(uow: UnitOfWork, inbound_id: int, mail: IncomingMail) 
     category = classify(mail.subject, body)
     locale = account.locale if account is not None else _guess_locale(uow.settings, mail)
     request = Request(
-        number=-inbound_id,
+        number=inbound_id,
         status="open",
         category=category,
         sender=sender[:320],
@@ -504,7 +512,6 @@ async def process_inbound(uow: UnitOfWork, inbound_id: int, mail: IncomingMail) 
     )
     session.add(request)
     await session.flush()
-    request.number = request.id
     session.add(
         RequestMessage(
             request_id=request.id,
@@ -617,7 +624,7 @@ async def _record_bounces(uow: UnitOfWork, mail: IncomingMail) -> None:
         audit.record(uow, SYSTEM_MAIL, "contact.bounce", address=address, status=failure.status)
 
 
-async def _thread(uow: UnitOfWork, mail: IncomingMail, sender: str) -> Request | None:
+async def _thread(uow: UnitOfWork, mail: IncomingMail, sender: str, parent: int | None) -> Request | None:
     """The request a mail continues: our signed reply address, then In-Reply-To and
     References, then a ``[REQ-…]`` subject tag from the request's own sender."""
     session = uow.session
@@ -627,15 +634,8 @@ async def _thread(uow: UnitOfWork, mail: IncomingMail, sender: str) -> Request |
             found = (await session.scalars(select(Request).where(Request.number == number))).first()
             if found is not None:
                 return found
-    ids = [i for i in [*mail.in_reply_to, *reversed(mail.references)] if i][:60]
-    if ids:
-        row = (
-            await session.execute(
-                select(RequestMessage.request_id).where(RequestMessage.message_id.in_(ids)).limit(1)
-            )
-        ).first()
-        if row is not None:
-            return await session.get(Request, row[0])
+    if parent is not None:
+        return await session.get(Request, parent)
     for match in _TAG.finditer(mail.subject):
         found = (await session.scalars(select(Request).where(Request.number == int(match.group(1))))).first()
         if found is not None and sender and found.sender.lower() == sender:
@@ -679,17 +679,18 @@ async def _ack_refusal(uow: UnitOfWork, sender: str) -> str | None:
         return "invalid-address"
     now = uow.clock.now()
     session = uow.session
-    state = await session.get(MailAddressState, sender)
-    if state is not None and state.bounced_at is not None and aware(state.bounced_at) > now - BOUNCE_MEMORY:
-        return "bounced"
-    hour, day = (
+    bounced_at = select(MailAddressState.bounced_at).where(MailAddressState.email == sender).scalar_subquery()
+    hour, day, bounced = (
         await session.execute(
             select(
-                func.count().filter(MailAck.at > now - timedelta(hours=1)),
-                func.count(),
+                func.count(MailAck.id).filter(MailAck.at > now - timedelta(hours=1)),
+                func.count(MailAck.id).filter(MailAck.at > now - timedelta(days=1)),
+                bounced_at,
             ).where(MailAck.email == sender, MailAck.at > now - timedelta(days=1))
         )
     ).one()
+    if bounced is not None and aware(bounced) > now - BOUNCE_MEMORY:
+        return "bounced"
     if hour >= ACK_PER_HOUR:
         return "per-hour"
     if day >= ACK_PER_DAY:
