@@ -302,3 +302,38 @@ def test_japanese_display_names_round_trip_through_the_from_header(settings: Any
     parsed = _parsed(raw)
     assert parsed["From"].addresses[0].display_name == "株式会社サンプル"
     assert parsed["Subject"] == "[株式会社サンプル]ユーザー名のお知らせ"
+
+
+async def test_relay_credentials_from_the_url_are_used_for_smtp_auth(domain: Core) -> None:
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+
+    from tests.integration.mail.conftest import free_port
+
+    seen: list[tuple[bytes, bytes]] = []
+
+    def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+        if isinstance(data, LoginPassword):
+            seen.append((data.login, data.password))
+            return AuthResult(success=data.login == b"mado" and data.password == b"p@ss:word")
+        return AuthResult(success=False)
+
+    handler = Sink()
+    handler.port = free_port()
+    controller = Controller(
+        handler,
+        hostname="127.0.0.1",
+        port=handler.port,
+        authenticator=authenticator,
+        auth_require_tls=False,
+        auth_required=True,
+    )
+    controller.start()
+    try:
+        await _enqueue(domain)
+        domain.settings.relay_url = f"smtp://mado:p%40ss%3Aword@127.0.0.1:{handler.port}"
+        await OutboxWorker(domain).drain()
+    finally:
+        controller.stop()
+    assert seen == [(b"mado", b"p@ss:word")]
+    assert len(handler.messages) == 1
