@@ -857,6 +857,9 @@ async def _settle_postgres(conn: AsyncConnection) -> None:
 
 
 def _create_staging(sync: Connection) -> None:
+    """The import's scratch space: TEMP tables that live and die with this one
+    connection. They are not part of the schema, so alembic has nothing to manage here;
+    the real tables only ever come from the migrations."""
     _staging.drop_all(sync, checkfirst=True)
     _staging.create_all(sync)
 
