@@ -1,0 +1,80 @@
+"""SQLite runs inline on the event loop: waiting for another process's write lock must
+not stall the loop, and the transaction must go ahead once the lock is free."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+
+import pytest
+from sqlalchemy import func, select
+
+from core import audit, db
+from core.actors import Actor
+from core.models import AuditRecord
+from core.unit_of_work import Core
+
+pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+
+
+def _path(core: Core) -> str:
+    return core.settings.database_url.split("///", 1)[1]
+
+
+async def test_statements_run_on_the_loop_thread(domain: Core) -> None:
+    seen: list[int] = []
+    async with domain.uow() as uow:
+        raw = (await uow.session.connection()).sync_connection.connection.driver_connection  # type: ignore[union-attr]
+        assert isinstance(raw, db.InlineConnection)
+        raw._conn.create_function("whoami", 0, lambda: seen.append(threading.get_ident()) or 1)
+        await uow.session.execute(select(func.whoami()))
+    assert seen == [threading.get_ident()]
+
+
+async def test_waiting_for_another_writer_keeps_the_loop_serving(domain: Core) -> None:
+    # Another process's write transaction (an import, a CLI command) holds the lock.
+    other = sqlite3.connect(_path(domain), isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    ticks = 0
+    done = asyncio.Event()
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while not done.is_set():
+            ticks += 1
+            await asyncio.sleep(0.005)
+
+    async def write() -> None:
+        async with domain.uow() as uow:
+            audit.record(uow, Actor(kind="system", ref="cli", door="cli"), "lock.test")
+            await uow.commit()
+        done.set()
+
+    tick_task = asyncio.create_task(ticker())
+    write_task = asyncio.create_task(write())
+    await asyncio.sleep(0.3)
+    assert not write_task.done()  # still waiting for the lock ...
+    assert ticks >= 20  # ... while the loop went on serving (a blocked loop ticks once)
+    other.execute("ROLLBACK")
+    other.close()
+    await asyncio.wait_for(write_task, timeout=5)
+    await tick_task
+    async with domain.uow() as uow:
+        assert await uow.session.scalar(select(func.count()).select_from(AuditRecord)) == 1
+
+
+async def test_gives_up_after_the_lock_wait(domain: Core, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(db, "LOCK_WAIT_SECONDS", 0.2)
+    other = sqlite3.connect(_path(domain), isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(Exception, match="locked"):
+            async with domain.uow() as uow:
+                audit.record(uow, Actor(kind="system", ref="cli", door="cli"), "lock.test")
+                await uow.commit()
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    async with domain.uow() as uow:  # the connection is usable again
+        assert await uow.session.scalar(select(func.count()).select_from(AuditRecord)) == 0
