@@ -12,6 +12,7 @@ from bot.listeners.common import ephemeral
 from bot.listeners.support import Sub, arity_ok, route, usage_blocks
 from bot.who import Who, identify
 from core import audit, contact_window, staff_desk
+from core.clock import JST
 from core.messages import render
 from core.unit_of_work import UnitOfWork
 
@@ -145,6 +146,51 @@ async def h_request_close(uow: UnitOfWork, who: Who, args: list[str]) -> Blocks:
     return [bk.section(_t(who, "slack.admin.closed", request=s.request))]
 
 
+AUDIT_LIMIT = 50
+
+
+def _jst(at: Any) -> str:
+    return str(at.astimezone(JST).strftime("%Y-%m-%d %H:%M"))
+
+
+def _details(details: dict[str, Any]) -> str:
+    # Audit details never hold secrets (keys are recorded masked); still escaped, and
+    # cut so one odd record cannot fill the answer.
+    return bk.esc(" ".join(f"{k}={v}" for k, v in sorted(details.items())))[:300]
+
+
+async def h_audit(uow: UnitOfWork, who: Who, args: list[str]) -> Blocks:
+    """SPEC §8: staff read the trail per account (by email) or per support ID."""
+    target = args[0]
+    if "@" in target:
+        entries = await staff_desk.audit_trail(uow, who.actor, email=target, limit=AUDIT_LIMIT)
+    else:
+        entries = await staff_desk.audit_trail(uow, who.actor, support_id=target, limit=AUDIT_LIMIT)
+    if not entries:
+        return [bk.section(_t(who, "slack.admin.audit_empty", target=bk.esc(target)))]
+    lines = [
+        f"{_jst(e.at)} · {e.door} · {bk.esc(e.actor)} · `{bk.esc(e.action)}`"
+        + (f" {_details(e.details)}" if e.details else "")
+        for e in entries
+    ]
+    title = _t(who, "slack.admin.audit_title", target=bk.esc(target), limit=AUDIT_LIMIT)
+    return [bk.section(title)] + [bk.section("\n".join(lines[i : i + 15])) for i in range(0, len(lines), 15)]
+
+
+async def h_attempts(uow: UnitOfWork, who: Who, args: list[str]) -> Blocks:
+    """Who is failing, where and how often (throttled scopes such as the key check)."""
+    entries = await staff_desk.recent_failures(uow, who.actor, limit=AUDIT_LIMIT)
+    if not entries:
+        return [bk.section(_t(who, "slack.admin.no_attempts"))]
+    lines = [
+        f"{_jst(e.at)} · `{bk.esc(e.scope)}` · {bk.esc(e.actor)}"
+        + (f" {bk.esc(e.detail)}" if e.detail else "")
+        for e in entries
+    ]
+    title = _t(who, "slack.admin.attempts_title", limit=AUDIT_LIMIT)
+    return [bk.section(title)] + [bk.section("\n".join(lines[i : i + 15])) for i in range(0, len(lines), 15)]
+
+
 def _wrap(handler: Any) -> Any:
     async def call(uow: UnitOfWork, who: Who, args: list[str], context: Any) -> Blocks:
         return await handler(uow, who, args)  # type: ignore[no-any-return]
@@ -165,6 +211,8 @@ SUBS = [
     Sub(("request", "assign"), "REQ @user", 2, 2, _wrap(h_request_assign)),
     Sub(("reply",), "REQ text…", 2, None, _wrap(h_reply)),
     Sub(("request", "close"), "REQ", 1, 1, _wrap(h_request_close)),
+    Sub(("audit",), "EMAIL|ID", 1, 1, _wrap(h_audit)),
+    Sub(("attempts",), "", 0, 0, _wrap(h_attempts)),
 ]
 
 
@@ -179,7 +227,10 @@ def register(door: SlackDoor) -> None:
             who = await identify(door, uow, body, context, staff=True)
             context["who"] = who
             if not who.actor.is_staff:
-                audit.record(uow, who.actor, "staff.refused", attempted=" ".join(words[:2]).lower()[:40])
+                # The subcommand only, never its arguments (an email, a key, a search).
+                tried, _args = route(SUBS, words) if words else (SUBS[0], [])
+                attempted = " ".join(tried.words) if tried is not None else "unknown"
+                audit.record(uow, who.actor, "staff.refused", attempted=attempted)
                 await uow.commit()
                 answer = [bk.section(_t(who, "staff.forbidden"))]
             else:

@@ -61,6 +61,8 @@ async def test_staff_help_lists_every_subcommand(slack: Slack) -> None:
         "requests",
         "request assign",
         "reply",
+        "audit EMAIL|ID",
+        "attempts",
     ):
         assert needle in text
 
@@ -141,3 +143,81 @@ async def test_account_disable_and_enable(slack: Slack, desk: str) -> None:
 )
 async def test_malformed_staff_input_gets_the_usage_line(slack: Slack, text: str, usage: str) -> None:
     assert text_of(await slack.command("/support-admin", text, user=STAFF)) == f"使い方: {usage}"
+
+
+async def _customer_with_a_support_id(slack: Slack, key: str) -> None:
+    async with slack.door.core.uow() as uow:
+        company = await factories.company(uow, "顧客B株式会社")
+        await factories.account(
+            uow, company, "me@customer-b.example.jp", slack_team_id="T1", slack_user_id="U7"
+        )
+        await uow.commit()
+    answer = await slack.command("/support", f"id new {key} AUDIT_01 監査テスト", user="U7")
+    assert "AUDIT_01" in text_of(answer)
+
+
+async def test_audit_shows_the_trail_of_a_support_id_newest_first_with_masked_keys(
+    slack: Slack, desk: str
+) -> None:
+    await _customer_with_a_support_id(slack, desk)
+    assert "AUDIT_01" in text_of(await slack.command("/support", f"key remove AUDIT_01 {desk}", user="U7"))
+    text = text_of(await slack.command("/support-admin", "audit audit_01", user=STAFF))
+    assert text.startswith("*audit_01 の操作履歴*")
+    assert text.index("support_id.key_removed") < text.index("support_id.issued")
+    assert "· slack ·" in text and "2026-11-26" in text
+    assert "4321" in text and desk not in text
+
+
+async def test_audit_shows_the_trail_of_an_account_by_email(slack: Slack, desk: str) -> None:
+    await slack.command("/support-admin", "account disable active@customer-a.example.jp", user=STAFF)
+    text = text_of(await slack.command("/support-admin", "audit ACTIVE@customer-a.example.jp", user=STAFF))
+    assert "`account.disable" in text and "staff" in text.lower()
+    empty = text_of(await slack.command("/support-admin", "audit pending@customer-a.example.jp", user=STAFF))
+    assert empty == "pending@customer-a.example.jp の操作履歴はありません。"
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ("nobody@customer-a.example.jp", "該当するアカウントが見つかりません。"),
+        ("NO_SUCH_ID", "サポートID NO_SUCH_ID は見つかりません。"),
+    ],
+)
+async def test_audit_of_something_unknown_says_so(slack: Slack, desk: str, target: str, message: str) -> None:
+    assert text_of(await slack.command("/support-admin", f"audit {target}", user=STAFF)) == message
+
+
+async def test_attempts_lists_failed_key_checks_and_says_when_there_are_none(slack: Slack, desk: str) -> None:
+    none = text_of(await slack.command("/support-admin", "attempts", user=STAFF))
+    assert none == "最近の失敗した試行はありません。"
+    async with slack.door.core.uow() as uow:
+        company = await factories.company(uow, "顧客C株式会社")
+        await factories.account(
+            uow, company, "me@customer-c.example.jp", slack_team_id="T1", slack_user_id="U8"
+        )
+        await uow.commit()
+    await slack.command("/support", "id new SK-WRNG-WRNG-0000 GUESS_01", user="U8")
+    text = text_of(await slack.command("/support-admin", "attempts", user=STAFF))
+    assert text.startswith("*最近の失敗した試行*")
+    assert "`support_key`" in text and "U8" in text and "SK-WRNG" not in text
+
+
+@pytest.mark.parametrize("text", ["audit audit_01", "attempts"])
+async def test_audit_and_attempts_are_refused_to_customers_and_the_attempt_audited(
+    slack: Slack, desk: str, text: str
+) -> None:
+    assert (
+        text_of(await slack.command("/support-admin", text, user="U1")) == "この操作はスタッフのみ行えます。"
+    )
+    async with slack.door.core.uow() as uow:
+        rows = (
+            await uow.session.scalars(select(AuditRecord).where(AuditRecord.action == "staff.refused"))
+        ).all()
+    assert [r.details for r in rows] == [{"attempted": text.split()[0]}]
+
+
+async def test_audit_without_a_target_gets_the_usage_line(slack: Slack) -> None:
+    assert (
+        text_of(await slack.command("/support-admin", "audit", user=STAFF))
+        == "使い方: `/support-admin audit EMAIL|ID`"
+    )
