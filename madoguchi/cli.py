@@ -4,6 +4,7 @@ madoguchi db upgrade        bring the schema to the current migration
 madoguchi import FILE.json  load the vendor's companies, contracts, keys, support IDs
 madoguchi demo              load the demo data (idempotent)
 madoguchi serve             HTTP (Slack, web pages, /healthz), SMTP and the outbox worker
+madoguchi purge             delete what is kept only for a while (serve does it hourly)
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     imp = sub.add_parser("import", help="import a vendor data file (SPEC §3)")
     imp.add_argument("file")
     sub.add_parser("demo", help="load the demo data")
+    sub.add_parser("purge", help="delete expired conversations, old tokens, failures and sent outbox rows")
     serve = sub.add_parser("serve", help="run the service")
     serve.add_argument("--no-smtp", action="store_true", help="do not run the inbound SMTP server")
     serve.add_argument("--no-worker", action="store_true", help="do not run the outbox worker")
@@ -51,6 +53,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from madoguchi import runtime
 
         return asyncio.run(runtime.demo_command(settings))
+    if args.command == "purge":
+        from madoguchi import runtime
+
+        return asyncio.run(runtime.purge_command(settings))
     if args.command == "serve":
         from madoguchi import logs, serve
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from core import importing
+from core import housekeeping, importing
 from core.actors import SYSTEM_CLI
 from core.config import Settings
 from core.db import create_engine, session_factory
@@ -32,6 +32,26 @@ async def db_command(settings: Settings, command: str) -> int:
         print(await current(engine))
     finally:
         await engine.dispose()
+    return 0
+
+
+async def purge_command(settings: Settings) -> int:
+    """``madoguchi purge``: what ``serve`` does every hour, once."""
+    engine, core = build_core(settings)
+    try:
+        purged = await housekeeping.purge(core)
+    finally:
+        await engine.dispose()
+    print(
+        render(
+            "housekeeping.summary",
+            settings.locale,
+            conversations=purged.conversations,
+            tokens=purged.tokens,
+            failures=purged.failures,
+            outbox=purged.outbox,
+        )
+    )
     return 0
 
 

@@ -41,6 +41,7 @@ COMPONENTS: tuple[str, ...] = (
     "bot.serve:build",
     "mail.serve:build_worker",
     "mail.serve:build_smtp",
+    "madoguchi.housekeeping:build",
 )
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
