@@ -37,19 +37,7 @@ async def _tokens(server: Server, count: int) -> list[str]:
             await accounts.create_account(
                 uow,
                 Actor(kind="system", ref="bench", door="cli"),
-                accounts.AccountDetails(
-                    last_name="山田",
-                    first_name="太郎",
-                    last_name_kana="ヤマダ",
-                    first_name_kana="タロウ",
-                    email=f"bench{n}@customer-a.example.jp",
-                    phone="03-1234-5678",
-                    postal_code="140-0002",
-                    prefecture="東京都",
-                    city="品川区",
-                    street="東品川4-12-7",
-                    privacy_consent=True,
-                ),
+                factories.details(f"bench{n}@customer-a.example.jp"),
                 company.id,
                 "ja",
             )

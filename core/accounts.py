@@ -22,6 +22,7 @@ from core import audit, passwords
 from core.actors import Actor
 from core.clock import JST, aware
 from core.config import SUPPORTED_LOCALES
+from core.contact_details import ContactDetails
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from core.hashing import new_token
 from core.models import Account, AccountToken, PendingContact, SupportIdContact
@@ -38,26 +39,6 @@ Purpose = Literal["activation", "reset"]
 ResendOutcome = Literal["sent", "active", "disabled", "unknown"]
 
 _SLACK_REF = re.compile(r"^slack:([A-Z0-9]+):([A-Z0-9]+)$")
-
-
-@dataclass(frozen=True)
-class AccountDetails:
-    """The fields of registration step 3, already validated and normalised by the wizard."""
-
-    last_name: str
-    first_name: str
-    last_name_kana: str
-    first_name_kana: str
-    email: str
-    phone: str
-    postal_code: str
-    prefecture: str
-    city: str
-    street: str
-    department: str = ""
-    title: str = ""
-    marketing_opt_in: bool = False
-    privacy_consent: bool = False
 
 
 @dataclass(frozen=True)
@@ -127,7 +108,7 @@ async def account_for_slack_user(uow: UnitOfWork, team_id: str, user_id: str) ->
 async def create_account(
     uow: UnitOfWork,
     actor: Actor,
-    details: AccountDetails,
+    details: ContactDetails,
     company_id: int,
     locale: str,
     *,

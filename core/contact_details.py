@@ -145,16 +145,16 @@ class ContactDetails:
     first_name: str
     last_name_kana: str
     first_name_kana: str
-    department: str
-    title: str
     email: str
     phone: str
     postal_code: str
     prefecture: str
     city: str
     street: str
-    marketing_opt_in: bool
-    privacy_consent: bool
+    department: str = ""
+    title: str = ""
+    marketing_opt_in: bool = False
+    privacy_consent: bool = False
 
     def as_values(self) -> dict[str, str | bool]:
         return dict(asdict(self))

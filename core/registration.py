@@ -280,9 +280,7 @@ async def submit(uow: UnitOfWork, actor: Actor, conversation_id: str) -> View:
     details = contact_details.ContactDetails(**row.data["details"])
     company = CompanyView.from_data(row.data["company"])
     try:
-        account = await accounts.create_account(
-            uow, actor, _account_details(details), company.id, actor.locale
-        )
+        account = await accounts.create_account(uow, actor, details, company.id, actor.locale)
     except Conflict as taken:  # the address was registered meanwhile (maybe by a racing submit)
         await uow.rollback()
         row = await _load(uow, actor, conversation_id, "confirm", "done")
@@ -362,25 +360,6 @@ def _advance(uow: UnitOfWork, row: Conversation, step: str, **data: Any) -> None
     row.data = {**(row.data or {}), **data}
     row.updated_at = now
     row.expires_at = now + IDLE_TIMEOUT
-
-
-def _account_details(d: contact_details.ContactDetails) -> accounts.AccountDetails:
-    return accounts.AccountDetails(
-        last_name=d.last_name,
-        first_name=d.first_name,
-        last_name_kana=d.last_name_kana,
-        first_name_kana=d.first_name_kana,
-        email=d.email,
-        phone=d.phone,
-        postal_code=d.postal_code,
-        prefecture=d.prefecture,
-        city=d.city,
-        street=d.street,
-        department=d.department,
-        title=d.title,
-        marketing_opt_in=d.marketing_opt_in,
-        privacy_consent=d.privacy_consent,
-    )
 
 
 def _as_int(value: object) -> int:

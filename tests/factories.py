@@ -10,6 +10,7 @@ import itertools
 from datetime import date
 
 from core import normalize, support_keys
+from core.contact_details import ContactDetails
 from core.models import Account, Company, Contract, SupportKey
 from core.unit_of_work import UnitOfWork
 
@@ -98,3 +99,22 @@ async def account(
     uow.session.add(row)
     await uow.session.flush()
     return row
+
+
+def details(email: str = "taro.yamada@customer-a.example.jp", **changes: object) -> ContactDetails:
+    """Registration details as the wizard hands them to ``accounts.create_account``."""
+    fields: dict[str, object] = {
+        "last_name": "山田",
+        "first_name": "太郎",
+        "last_name_kana": "ヤマダ",
+        "first_name_kana": "タロウ",
+        "email": email,
+        "phone": "03-1234-5678",
+        "postal_code": "140-0002",
+        "prefecture": "東京都",
+        "city": "品川区",
+        "street": "東品川4-12-7",
+        "privacy_consent": True,
+        **changes,
+    }
+    return ContactDetails(**fields)  # type: ignore[arg-type]

@@ -94,7 +94,7 @@ def test_role_switches_leave_smtp_and_the_worker_out(tmp_path: Path) -> None:
         server.start("--no-smtp", "--no-worker")
         status, body = server.healthz()
         assert status == 200
-        assert json.loads(body)["components"] == {"web": "ok"}
+        assert json.loads(body)["components"] == {"web": "ok", "housekeeping": "ok"}
         with pytest.raises(OSError):
             urllib.request.urlopen(f"http://127.0.0.1:{server.smtp_port}/", timeout=2)
         assert server.terminate() == 0

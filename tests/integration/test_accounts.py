@@ -12,6 +12,7 @@ from sqlalchemy import select
 from core import accounts, audit, passwords
 from core.actors import Actor
 from core.clock import FrozenClock
+from core.contact_details import ContactDetails
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from core.models import Account, AccountToken, OutboxMessage, PendingContact, SupportId, SupportIdContact
 from core.unit_of_work import Core
@@ -23,23 +24,8 @@ MAIL = Actor(kind="anonymous", ref="mail:taro@customer-a.example.jp", door="mail
 STAFF = Actor(kind="staff", ref="slack:T1:USTAFF1", door="slack")
 
 
-def details(email: str = "Taro.Yamada@Customer-A.example.jp", **changes: Any) -> accounts.AccountDetails:
-    fields: dict[str, Any] = {
-        "last_name": "山田",
-        "first_name": "太郎",
-        "last_name_kana": "ヤマダ",
-        "first_name_kana": "タロウ",
-        "email": email,
-        "phone": "03-1234-5678",
-        "postal_code": "140-0002",
-        "prefecture": "東京都",
-        "city": "品川区",
-        "street": "東品川4-12-7",
-        "department": "情報システム部",
-        "privacy_consent": True,
-    }
-    fields.update(changes)
-    return accounts.AccountDetails(**fields)
+def details(email: str = "Taro.Yamada@Customer-A.example.jp", **changes: Any) -> ContactDetails:
+    return factories.details(email, **{"department": "情報システム部", **changes})
 
 
 async def register(domain: Core, email: str = "Taro.Yamada@Customer-A.example.jp") -> accounts.AccountView:

@@ -36,19 +36,7 @@ class Site:
             await accounts.create_account(
                 uow,
                 Actor(kind="anonymous", ref="slack:T1:U1", door="slack"),
-                accounts.AccountDetails(
-                    last_name="山田",
-                    first_name="太郎",
-                    last_name_kana="ヤマダ",
-                    first_name_kana="タロウ",
-                    email=email,
-                    phone="03-1234-5678",
-                    postal_code="140-0002",
-                    prefecture="東京都",
-                    city="品川区",
-                    street="東品川4-12-7",
-                    privacy_consent=True,
-                ),
+                factories.details(email),
                 company.id,
                 locale,
             )
