@@ -1,0 +1,103 @@
+"""Read-only snapshots (core/snapshots.py): the same answers, with the same types, as the
+unit of work gives; reads beside a writer without waiting; nothing written."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from datetime import date, datetime
+
+import pytest
+from sqlalchemy import bindparam, select
+
+from core import audit
+from core.actors import Actor
+from core.models import Account, AuditRecord, Contract
+from core.snapshots import Query, rows, snapshot
+from core.unit_of_work import Core
+from tests import factories
+
+CONTRACTS = Query(
+    select(Contract.number, Contract.starts_on, Contract.ends_on, Contract.requires_terms, Account.created_at)
+    .join(Account, Account.company_id == Contract.company_id)
+    .where(Account.email == bindparam("email"), Contract.ends_on >= bindparam("on"))
+    .order_by(Contract.number)
+)
+TRAIL = Query(
+    select(AuditRecord.action, AuditRecord.details, AuditRecord.at).where(
+        AuditRecord.account_id == bindparam("id")
+    )
+)
+
+
+async def _world(core: Core) -> int:
+    async with core.uow() as uow:
+        company = await factories.company(uow, "顧客A株式会社")
+        await factories.contract(uow, company, number="K-1", ends_on=date(2027, 3, 31), requires_terms=True)
+        await factories.contract(uow, company, number="K-2", ends_on=date(2025, 3, 31))
+        await factories.contract(uow, company, number="K-3", ends_on=date(2028, 3, 31))
+        account = await factories.account(uow, company, "taro@customer-a.example.jp")
+        audit.record(
+            uow, Actor(kind="system", ref="cli", door="cli"), "x.y", account_id=account.id, n=1, s="日本"
+        )
+        await uow.commit()
+        return account.id
+
+
+async def test_a_snapshot_answers_like_the_unit_of_work_with_the_same_types(domain: Core) -> None:
+    account_id = await _world(domain)
+    params = {"email": "taro@customer-a.example.jp", "on": date(2026, 11, 26)}
+    async with domain.uow() as uow:
+        in_uow = await rows(uow, CONTRACTS, **params)
+        trail_in_uow = await rows(uow, TRAIL, id=account_id)
+    async with snapshot(domain) as snap:
+        fast = await rows(snap, CONTRACTS, **params)
+        trail = await snap.rows(TRAIL, id=account_id)
+        nothing = await snap.first(TRAIL, id=account_id + 1)
+    assert fast == in_uow
+    assert [r[0] for r in fast] == ["K-1", "K-3"]
+    _number, starts_on, ends_on, requires_terms, created_at = fast[0]
+    assert (type(starts_on), type(ends_on), requires_terms, type(created_at)) == (date, date, True, datetime)
+    assert trail == trail_in_uow and trail[0][:2] == ("x.y", {"n": 1, "s": "日本"})
+    assert nothing is None
+
+
+async def test_a_snapshot_sees_what_was_committed_before_it_began(domain: Core) -> None:
+    account_id = await _world(domain)
+    async with snapshot(domain) as snap:
+        before = await snap.rows(TRAIL, id=account_id)
+        async with domain.uow() as uow:
+            audit.record(uow, Actor(kind="system", ref="cli", door="cli"), "later", account_id=account_id)
+            await uow.commit()
+        if domain.settings.database_url.startswith("sqlite"):
+            # One consistent view for the whole snapshot (SQLite read transaction).
+            assert await snap.rows(TRAIL, id=account_id) == before
+    async with snapshot(domain) as snap:
+        assert len(await snap.rows(TRAIL, id=account_id)) == 2
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_sqlite_snapshots_read_beside_a_writer_without_waiting_and_never_write(domain: Core) -> None:
+    account_id = await _world(domain)
+    writer = sqlite3.connect(domain.settings.database_url.split("///", 1)[1], isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("DELETE FROM audit_log")  # not committed
+    try:
+        async with snapshot(domain) as snap:
+            found = await asyncio.wait_for(snap.rows(TRAIL, id=account_id), timeout=1)
+            assert len(found) == 1
+            raw = snap._raw
+            assert raw is not None
+            with pytest.raises(sqlite3.OperationalError, match="readonly"):
+                raw.execute("DELETE FROM audit_log")
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+
+
+def test_a_list_parameter_is_refused_when_compiled() -> None:
+    from sqlalchemy.dialects import sqlite
+
+    query = Query(select(Account.id).where(Account.id.in_(bindparam("ids", expanding=True))))
+    with pytest.raises(ValueError, match="list parameter"):
+        query.compiled(sqlite.dialect())
