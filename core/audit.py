@@ -15,6 +15,29 @@ from core.models import AuditRecord
 from core.unit_of_work import UnitOfWork
 
 
+def values(
+    uow: UnitOfWork,
+    actor: Actor,
+    action: str,
+    *,
+    account_id: int | None = None,
+    support_id_id: int | None = None,
+    **details: Any,
+) -> dict[str, Any]:
+    """The column values of one audit row: for ``record`` and for callers that insert
+    many rows in one statement (the contact window's batch processing)."""
+    return {
+        "at": uow.clock.now(),
+        "actor_kind": actor.kind,
+        "actor_id": actor.ref if actor.account_id is None else f"account:{actor.account_id}",
+        "door": actor.door,
+        "action": action,
+        "account_id": account_id if account_id is not None else actor.account_id,
+        "support_id_id": support_id_id,
+        "details": details,
+    }
+
+
 def record(
     uow: UnitOfWork,
     actor: Actor,
@@ -25,14 +48,7 @@ def record(
     **details: Any,
 ) -> AuditRecord:
     row = AuditRecord(
-        at=uow.clock.now(),
-        actor_kind=actor.kind,
-        actor_id=actor.ref if actor.account_id is None else f"account:{actor.account_id}",
-        door=actor.door,
-        action=action,
-        account_id=account_id if account_id is not None else actor.account_id,
-        support_id_id=support_id_id,
-        details=details,
+        **values(uow, actor, action, account_id=account_id, support_id_id=support_id_id, **details)
     )
     uow.session.add(row)
     return row

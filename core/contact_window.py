@@ -21,10 +21,10 @@ import re
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import func, insert, or_, select, text
+from sqlalchemy import Table, bindparam, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from core import audit
@@ -33,8 +33,17 @@ from core.business_days import BusinessCalendar
 from core.clock import JST, aware
 from core.config import Settings
 from core.errors import Forbidden, NotFound
-from core.models import Account, InboundMail, MailAck, MailAddressState, Request, RequestMessage
-from core.outbox import enqueue_mail, enqueue_slack, new_message_id
+from core.models import (
+    Account,
+    AuditRecord,
+    InboundMail,
+    MailAck,
+    MailAddressState,
+    OutboxMessage,
+    Request,
+    RequestMessage,
+)
+from core.outbox import enqueue_mail, enqueue_slack, mail_values, new_message_id, slack_values
 from core.unit_of_work import UnitOfWork
 
 CATEGORIES = ("forgot_username", "forgot_password", "activation", "company_not_found", "question", "other")
@@ -409,165 +418,383 @@ async def mark_failed(uow: UnitOfWork, inbound_id: int, error: str) -> None:
 
 
 async def process_inbound(uow: UnitOfWork, inbound_id: int, mail: IncomingMail) -> Outcome:
-    """Thread, classify, self-serve, acknowledge and notify staff for one stored mail, in
-    one transaction that also marks the record processed: a crash halfway leaves it
-    "received" and it is done again from the start, never half."""
-    session = uow.session
-    mail = _storable(mail)
-    query = select(InboundMail).where(InboundMail.id == inbound_id, InboundMail.state == "received")
-    inbound = (await session.scalars(query.with_for_update(skip_locked=True))).first()
-    if inbound is None:
-        return Outcome("skipped")
-    now = uow.clock.now()
-    inbound.malformed = mail.malformed
-    if mail.defects:
-        inbound.error = "; ".join(mail.defects)[:2000]
-    sender = mail.sender if "@" in mail.sender else mail.envelope_from.lower()
+    """One stored mail (see ``process_inbound_batch``)."""
+    [outcome] = await process_inbound_batch(uow, [(inbound_id, mail)])
+    return outcome
 
-    if mail.failures and _is_delivery_report(mail):
-        await _record_bounces(uow, mail)
-        inbound.state = "processed"
-        await uow.commit()
-        return Outcome("bounce")
 
-    if session.bind is not None and session.bind.dialect.name == "postgresql" and sender:
-        # Per-sender limits are read-then-write: serialise one sender across instances.
-        await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:s))"), {"s": "ack:" + sender})
+@dataclass
+class _Req:
+    """What processing needs of a request; ``id`` is None until the batch inserts it."""
 
-    # One lookup for both questions: is this Message-ID stored already (the same message
-    # through another hop), and which request do In-Reply-To/References point at?
-    references = [i for i in [*mail.in_reply_to, *reversed(mail.references)] if i][:60]
-    known: dict[str, tuple[int, str]] = {}
-    wanted = [mail.message_id, *references] if mail.message_id else references
-    if wanted:
+    id: int | None
+    number: int
+    status: str
+    category: str
+    sender: str
+    account_id: int | None
+    locale: str
+    slack_channel: str | None = None
+    slack_ts: str | None = None
+    subject: str = ""
+    reopened: bool = False
+
+
+_IN = "in"
+# The tables the batch writes with Core statements (no ORM objects per row).
+_REQUESTS = cast(Table, Request.__table__)
+_MESSAGES = cast(Table, RequestMessage.__table__)
+_OUTBOX = cast(Table, OutboxMessage.__table__)
+_ACKS = cast(Table, MailAck.__table__)
+_AUDIT = cast(Table, AuditRecord.__table__)
+_INBOUND = cast(Table, InboundMail.__table__)
+
+
+class _Batch:
+    """What the database said about a batch's mails, read in one query per question, and
+    kept current as the batch goes, so mail N sees what mails 1..N-1 did exactly as if
+    each had been committed on its own."""
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.uow = uow
+        self.now = uow.clock.now()
+        self.known: dict[str, tuple[_Req, str]] = {}  # Message-ID → (request, direction)
+        self.by_number: dict[int, _Req] = {}
+        self.accounts: dict[str, tuple[int, str]] = {}  # email → (id, locale)
+        self.acks: dict[str, list[int]] = {}  # sender → [last hour, last day]
+        self.bounced: dict[str, datetime | None] = {}
+        self.recent_acks = 0
+        self.new_requests: list[_Req] = []
+        self.messages: list[tuple[_Req, dict[str, Any]]] = []
+        self.ack_rows: list[tuple[_Req, str]] = []
+        self.outbox: list[dict[str, Any]] = []
+        self.audit: list[dict[str, Any]] = []
+        self.inbound: list[tuple[int, _Req | None, bool, str]] = []
+
+    async def load(self, mails: list[tuple[int, IncomingMail, str]]) -> None:
+        session = self.uow.session
+        settings = self.uow.settings
+        wanted: set[str] = set()
+        numbers: set[int] = set()
+        senders = {sender for _id, _m, sender in mails if sender}
+        for _id, mail, _s in mails:
+            wanted.update(_references(mail))
+            if mail.message_id:
+                wanted.add(mail.message_id)
+            for rcpt in mail.rcpt_tos:
+                number = _tagged_number(settings, rcpt)
+                if number is not None:
+                    numbers.add(number)
+            numbers.update(int(m.group(1)) for m in _TAG.finditer(mail.subject))
+        found: list[tuple[str, int, str]] = []
+        if wanted:
+            rows = await session.execute(
+                select(RequestMessage.message_id, RequestMessage.request_id, RequestMessage.direction).where(
+                    RequestMessage.message_id.in_(wanted)
+                )
+            )
+            found = [(r[0], r[1], r[2]) for r in rows.all()]
+        ids = {request_id for _m, request_id, _d in found}
+        by_id: dict[int, _Req] = {}
+        if ids or numbers:
+            r = _REQUESTS.c
+            rows = await session.execute(
+                select(
+                    r.id,
+                    r.number,
+                    r.status,
+                    r.category,
+                    r.sender,
+                    r.account_id,
+                    r.locale,
+                    r.slack_channel,
+                    r.slack_ts,
+                ).where(or_(r.id.in_(ids), r.number.in_(numbers)))
+            )
+            for row in rows.all():
+                request = _Req(*row)
+                by_id[request.id or 0] = request
+                self.by_number[request.number] = request
+        for message_id, request_id, direction in found:
+            if direction == _IN or message_id not in self.known:
+                self.known[message_id] = (by_id[request_id], direction)
+        if not senders:
+            return
         rows = await session.execute(
-            select(RequestMessage.message_id, RequestMessage.request_id, RequestMessage.direction).where(
-                RequestMessage.message_id.in_(wanted)
+            select(Account.email, Account.id, Account.locale).where(Account.email.in_(senders))
+        )
+        self.accounts = {email: (account_id, locale) for email, account_id, locale in rows.all()}
+        now = self.now
+        rows = await session.execute(
+            select(
+                MailAck.email,
+                func.count(MailAck.id).filter(MailAck.at > now - timedelta(hours=1)),
+                func.count(MailAck.id),
+            )
+            .where(MailAck.email.in_(senders), MailAck.at > now - timedelta(days=1))
+            .group_by(MailAck.email)
+        )
+        self.acks = {email: [int(hour), int(day)] for email, hour, day in rows.all()}
+        bounced = await session.execute(
+            select(MailAddressState.email, MailAddressState.bounced_at).where(
+                MailAddressState.email.in_(senders)
             )
         )
-        for message_id, request_id, direction in rows.all():
-            if direction == "in" or message_id not in known:
-                known[message_id] = (request_id, direction)
-    if mail.message_id and known.get(mail.message_id, (0, ""))[1] == "in":
-        inbound.state = "processed"
-        inbound.request_id = known[mail.message_id][0]
-        await uow.commit()
-        return Outcome("duplicate")
-    parent = next((known[i][0] for i in references if i in known), None)
+        self.bounced = {email: bounced_at for email, bounced_at in bounced.all()}
+        window = timedelta(minutes=settings.ack_breaker_window_minutes)
+        self.recent_acks = (
+            await session.scalar(select(func.count()).select_from(MailAck).where(MailAck.at > now - window))
+        ) or 0
 
-    request = await _thread(uow, mail, sender, parent)
-    body = mail.text
-    if request is not None:
-        session.add(
-            RequestMessage(
-                request_id=request.id,
-                direction="in",
-                message_id=mail.message_id or f"<inbound-{inbound_id}@madoguchi.invalid>",
-                sender=sender,
-                subject=mail.subject,
-                body=body,
-                author="",
-                created_at=now,
+    def add_message(self, request: _Req, values: dict[str, Any]) -> None:
+        self.messages.append((request, values))
+        message_id = values["message_id"]
+        if values["direction"] == _IN or message_id not in self.known:
+            self.known[message_id] = (request, values["direction"])
+
+    async def write(self) -> None:
+        """Everything the batch decided, in one statement per table."""
+        session = self.uow.session
+        if self.new_requests:
+            rows = await session.execute(
+                insert(_REQUESTS).returning(_REQUESTS.c.number, _REQUESTS.c.id),
+                [
+                    {
+                        "number": r.number,
+                        "status": r.status,
+                        "category": r.category,
+                        "sender": r.sender,
+                        "subject": r.subject,
+                        "account_id": r.account_id,
+                        "locale": r.locale,
+                        "created_at": self.now,
+                    }
+                    for r in self.new_requests
+                ],
             )
-        )
-        if request.status == "closed":
-            request.status = "open"
-            request.closed_at = None
-        inbound.state = "processed"
-        inbound.request_id = request.id
-        enqueue_slack(
-            uow,
-            "request_followup",
-            {
-                "number": request.number,
-                "request": format_number(request.number),
-                "sender": sender,
-                "subject": mail.subject,
-                "excerpt": _excerpt(body),
-                "channel": request.slack_channel,
-                "thread_ts": request.slack_ts,
-            },
-            locale=uow.settings.locale,
-        )
-        audit.record(
-            uow, SYSTEM_MAIL, "contact.followup", account_id=request.account_id, request=request.number
-        )
-        await uow.commit()
-        return Outcome("followup", number=request.number, category=request.category)
+            ids: dict[int, int] = {number: request_id for number, request_id in rows.all()}
+            for request in self.new_requests:
+                request.id = ids[request.number]
+        reopened = {r.id for r, _v in self.messages if r.reopened}
+        if reopened:
+            await session.execute(
+                update(_REQUESTS).where(_REQUESTS.c.id.in_(reopened)).values(status="open", closed_at=None)
+            )
+        if self.messages:
+            await session.execute(insert(_MESSAGES), [{**v, "request_id": r.id} for r, v in self.messages])
+        if self.outbox:
+            await session.execute(insert(_OUTBOX), self.outbox)
+        if self.ack_rows:
+            await session.execute(
+                insert(_ACKS),
+                [{"email": email, "request_id": r.id, "at": self.now} for r, email in self.ack_rows],
+            )
+        if self.audit:
+            await session.execute(insert(_AUDIT), self.audit)
+        if self.inbound:
+            await session.execute(
+                update(_INBOUND)
+                .where(_INBOUND.c.id == bindparam("b_id"))
+                .values(
+                    state="processed",
+                    request_id=bindparam("b_request_id"),
+                    malformed=bindparam("b_malformed"),
+                    error=bindparam("b_error"),
+                ),
+                [
+                    {
+                        "b_id": inbound_id,
+                        "b_request_id": request.id if request is not None else None,
+                        "b_malformed": malformed,
+                        "b_error": error,
+                    }
+                    for inbound_id, request, malformed, error in self.inbound
+                ],
+            )
 
-    account = None
-    if sender:
-        account = (await session.scalars(select(Account).where(Account.email == sender))).first()
-    category = classify(mail.subject, body)
-    locale = account.locale if account is not None else _guess_locale(uow.settings, mail)
-    request = Request(
+
+def _references(mail: IncomingMail) -> list[str]:
+    return [i for i in [*mail.in_reply_to, *reversed(mail.references)] if i][:60]
+
+
+async def process_inbound_batch(uow: UnitOfWork, batch: list[tuple[int, IncomingMail]]) -> list[Outcome]:
+    """Thread, classify, self-serve, acknowledge and notify staff for stored mails, in
+    one transaction that also marks the records processed: a crash halfway leaves them
+    "received" and they are done again from the start, never half.
+
+    The mails are decided one by one in the order they arrived, against what the
+    database holds plus what the earlier mails of the batch did (``_Batch``); the rows go
+    in with one statement per table. Measured on SQLite: ~13 ORM statements per mail
+    cost ~3 ms of CPU per mail, batches of 20 a fraction of that. A mail that makes the
+    batch fail is found by the caller processing the batch's mails one at a time.
+    """
+    session = uow.session
+    settings = uow.settings
+    postgres = session.bind is not None and session.bind.dialect.name == "postgresql"
+    batch = sorted(((i, _storable(m)) for i, m in batch), key=lambda item: item[0])
+    claim = select(InboundMail.id).where(
+        InboundMail.id.in_([i for i, _m in batch]), InboundMail.state == "received"
+    )
+    claimed = set((await session.scalars(claim.with_for_update(skip_locked=True))).all())
+    state = _Batch(uow)
+    now = state.now
+    work: list[tuple[int, IncomingMail, str]] = []
+    outcomes: dict[int, Outcome] = {}
+    for inbound_id, mail in batch:
+        if inbound_id not in claimed:
+            outcomes[inbound_id] = Outcome("skipped")
+            continue
+        work.append((inbound_id, mail, mail.sender if "@" in mail.sender else mail.envelope_from.lower()))
+    if postgres:
+        # Per-sender limits are read-then-write: serialise one sender across instances.
+        # All of the batch's senders at once, in one order, so two batches cannot deadlock.
+        keys = sorted({"ack:" + sender for _i, mail, sender in work if sender and not _is_bounce(mail)})
+        if keys:
+            await session.execute(
+                text(
+                    "SELECT pg_advisory_xact_lock(h) FROM "
+                    "(SELECT DISTINCT hashtext(k) AS h FROM unnest(CAST(:keys AS text[])) AS k ORDER BY h) AS s"
+                ),
+                {"keys": keys},
+            )
+    if work:
+        await state.load(work)
+    for inbound_id, mail, sender in work:
+        error = "; ".join(mail.defects)[:2000]
+        if _is_bounce(mail):
+            await _record_bounces(uow, mail, state)
+            state.inbound.append((inbound_id, None, mail.malformed, error))
+            outcomes[inbound_id] = Outcome("bounce")
+            continue
+        stored_id = mail.message_id or f"<inbound-{inbound_id}@madoguchi.invalid>"
+        # The same Message-ID stored already (the same message through another hop)?
+        if mail.message_id and state.known.get(mail.message_id, (None, ""))[1] == _IN:
+            state.inbound.append((inbound_id, state.known[mail.message_id][0], mail.malformed, error))
+            outcomes[inbound_id] = Outcome("duplicate")
+            continue
+        references = _references(mail)
+        parent = next((state.known[i][0] for i in references if i in state.known), None)
+        request = _thread(settings, state, mail, sender, parent)
+        message = {
+            "direction": _IN,
+            "message_id": stored_id,
+            "sender": sender,
+            "subject": mail.subject,
+            "body": mail.text,
+            "author": "",
+            "created_at": now,
+        }
+        if request is not None:
+            state.add_message(request, message)
+            if request.status == "closed":
+                request.status = "open"
+                request.reopened = True
+            state.inbound.append((inbound_id, request, mail.malformed, error))
+            state.outbox.append(
+                slack_values(
+                    uow,
+                    "request_followup",
+                    {
+                        "number": request.number,
+                        "request": format_number(request.number),
+                        "sender": sender,
+                        "subject": mail.subject,
+                        "excerpt": _excerpt(mail.text),
+                        "channel": request.slack_channel,
+                        "thread_ts": request.slack_ts,
+                    },
+                    locale=settings.locale,
+                )
+            )
+            state.audit.append(
+                audit.values(
+                    uow,
+                    SYSTEM_MAIL,
+                    "contact.followup",
+                    account_id=request.account_id,
+                    request=request.number,
+                )
+            )
+            outcomes[inbound_id] = Outcome("followup", number=request.number, category=request.category)
+            continue
+        outcomes[inbound_id] = await _new_request(uow, state, inbound_id, mail, sender, message, error)
+    await state.write()
+    await uow.commit()
+    return [outcomes[i] for i, _m in batch]
+
+
+async def _new_request(
+    uow: UnitOfWork,
+    state: _Batch,
+    inbound_id: int,
+    mail: IncomingMail,
+    sender: str,
+    message: dict[str, Any],
+    error: str,
+) -> Outcome:
+    settings = uow.settings
+    account = state.accounts.get(sender) if sender else None
+    category = classify(mail.subject, mail.text)
+    locale = account[1] if account is not None else _guess_locale(settings, mail)
+    request = _Req(
+        id=None,
         number=inbound_id,
         status="open",
         category=category,
         sender=sender[:320],
-        subject=mail.subject,
-        account_id=account.id if account is not None else None,
+        account_id=account[0] if account is not None else None,
         locale=locale,
-        created_at=now,
+        subject=mail.subject,
     )
-    session.add(request)
-    await session.flush()
-    session.add(
-        RequestMessage(
-            request_id=request.id,
-            direction="in",
-            message_id=mail.message_id or f"<inbound-{inbound_id}@madoguchi.invalid>",
-            sender=sender,
-            subject=mail.subject,
-            body=body,
-            author="",
-            created_at=now,
-        )
-    )
-    inbound.state = "processed"
-    inbound.request_id = request.id
+    state.new_requests.append(request)
+    state.by_number[request.number] = request
+    state.add_message(request, message)
+    state.inbound.append((inbound_id, request, mail.malformed, error))
     outcome = Outcome("request", number=request.number, category=category)
-    automatic = _automatic_reason(uow.settings, mail, sender)
+    automatic = _automatic_reason(settings, mail, sender)
 
     actions = ["reply", "close"]
     if category == "activation":
         actions.append("resend_activation")
-    enqueue_slack(
-        uow,
-        "request_new",
-        {
-            "number": request.number,
-            "request": format_number(request.number),
-            "category": category,
-            "sender": sender,
-            "sender_name": mail.sender_name,
-            "subject": mail.subject,
-            "excerpt": _excerpt(body),
-            "malformed": mail.malformed,
-            "actions": actions,
-        },
-        locale=uow.settings.locale,
+    state.outbox.append(
+        slack_values(
+            uow,
+            "request_new",
+            {
+                "number": request.number,
+                "request": format_number(request.number),
+                "category": category,
+                "sender": sender,
+                "sender_name": mail.sender_name,
+                "subject": mail.subject,
+                "excerpt": _excerpt(mail.text),
+                "malformed": mail.malformed,
+                "actions": actions,
+            },
+            locale=settings.locale,
+        )
     )
     if account is not None and automatic is None and category in SELF_SERVICE:
         await _self_serve(uow, category, sender)
 
-    refused = automatic or await _ack_refusal(uow, sender)
+    refused = automatic or await _ack_refusal(uow, state, sender)
     if refused is None:
-        await _acknowledge(uow, request, mail, sender)
+        _acknowledge(uow, state, request, mail, sender)
         outcome.acknowledged = True
     else:
         outcome.ack_refused = refused
-    audit.record(
-        uow,
-        SYSTEM_MAIL,
-        "contact.request_created",
-        account_id=request.account_id,
-        request=request.number,
-        category=category,
-        acknowledged=outcome.acknowledged,
-        ack_refused=refused,
+    state.audit.append(
+        audit.values(
+            uow,
+            SYSTEM_MAIL,
+            "contact.request_created",
+            account_id=request.account_id,
+            request=request.number,
+            category=category,
+            acknowledged=outcome.acknowledged,
+            ack_refused=refused,
+        )
     )
-    await uow.commit()
     return outcome
 
 
@@ -602,7 +829,11 @@ def _is_delivery_report(mail: IncomingMail) -> bool:
     )
 
 
-async def _record_bounces(uow: UnitOfWork, mail: IncomingMail) -> None:
+def _is_bounce(mail: IncomingMail) -> bool:
+    return bool(mail.failures) and _is_delivery_report(mail)
+
+
+async def _record_bounces(uow: UnitOfWork, mail: IncomingMail, batch: _Batch) -> None:
     now = uow.clock.now()
     for failure in mail.failures[:100]:
         address = _nul_free(failure.address.lower())[:320]
@@ -611,6 +842,7 @@ async def _record_bounces(uow: UnitOfWork, mail: IncomingMail) -> None:
             state = MailAddressState(email=address, bounced_at=now, bounce_reason="")
             uow.session.add(state)
         state.bounced_at = now
+        batch.bounced[address] = now
         state.bounce_reason = _nul_free(f"{failure.status} {failure.diagnostic}")[:2000]
         enqueue_slack(
             uow,
@@ -624,20 +856,19 @@ async def _record_bounces(uow: UnitOfWork, mail: IncomingMail) -> None:
         audit.record(uow, SYSTEM_MAIL, "contact.bounce", address=address, status=failure.status)
 
 
-async def _thread(uow: UnitOfWork, mail: IncomingMail, sender: str, parent: int | None) -> Request | None:
+def _thread(
+    settings: Settings, state: _Batch, mail: IncomingMail, sender: str, parent: _Req | None
+) -> _Req | None:
     """The request a mail continues: our signed reply address, then In-Reply-To and
     References, then a ``[REQ-…]`` subject tag from the request's own sender."""
-    session = uow.session
     for rcpt in mail.rcpt_tos:
-        number = _tagged_number(uow.settings, rcpt)
-        if number is not None:
-            found = (await session.scalars(select(Request).where(Request.number == number))).first()
-            if found is not None:
-                return found
+        number = _tagged_number(settings, rcpt)
+        if number is not None and number in state.by_number:
+            return state.by_number[number]
     if parent is not None:
-        return await session.get(Request, parent)
+        return parent
     for match in _TAG.finditer(mail.subject):
-        found = (await session.scalars(select(Request).where(Request.number == int(match.group(1))))).first()
+        found = state.by_number.get(int(match.group(1)))
         if found is not None and sender and found.sender.lower() == sender:
             return found
     return None
@@ -672,33 +903,21 @@ def _automatic_reason(settings: Settings, mail: IncomingMail, sender: str) -> st
     return None
 
 
-async def _ack_refusal(uow: UnitOfWork, sender: str) -> str | None:
+async def _ack_refusal(uow: UnitOfWork, state: _Batch, sender: str) -> str | None:
     """The limit that forbids acknowledging this sender now, if any (SPEC §4.6)."""
     settings = uow.settings
     if not valid_recipient(settings, sender):
         return "invalid-address"
-    now = uow.clock.now()
-    session = uow.session
-    bounced_at = select(MailAddressState.bounced_at).where(MailAddressState.email == sender).scalar_subquery()
-    hour, day, bounced = (
-        await session.execute(
-            select(
-                func.count(MailAck.id).filter(MailAck.at > now - timedelta(hours=1)),
-                func.count(MailAck.id).filter(MailAck.at > now - timedelta(days=1)),
-                bounced_at,
-            ).where(MailAck.email == sender, MailAck.at > now - timedelta(days=1))
-        )
-    ).one()
-    if bounced is not None and aware(bounced) > now - BOUNCE_MEMORY:
+    bounced = state.bounced.get(sender)
+    if bounced is not None and aware(bounced) > state.now - BOUNCE_MEMORY:
         return "bounced"
+    hour, day = state.acks.get(sender) or (0, 0)
     if hour >= ACK_PER_HOUR:
         return "per-hour"
     if day >= ACK_PER_DAY:
         return "per-day"
-    window = timedelta(minutes=settings.ack_breaker_window_minutes)
-    recent = await session.scalar(select(func.count()).select_from(MailAck).where(MailAck.at > now - window))
-    if (recent or 0) >= settings.ack_breaker_limit:
-        await _alert_breaker_once(uow, window)
+    if state.recent_acks >= settings.ack_breaker_limit:
+        await _alert_breaker_once(uow, timedelta(minutes=settings.ack_breaker_window_minutes))
         return "breaker"
     return None
 
@@ -753,7 +972,7 @@ def _thread_headers(references: list[str], parent: str | None) -> dict[str, str]
     return headers
 
 
-async def _acknowledge(uow: UnitOfWork, request: Request, mail: IncomingMail, sender: str) -> None:
+def _acknowledge(uow: UnitOfWork, state: _Batch, request: _Req, mail: IncomingMail, sender: str) -> None:
     headers = _thread_headers(mail.references, mail.message_id or None)
     headers.update(
         {
@@ -763,7 +982,7 @@ async def _acknowledge(uow: UnitOfWork, request: Request, mail: IncomingMail, se
             "Reply-To": reply_address(uow.settings, request.number),
         }
     )
-    row = enqueue_mail(
+    row = mail_values(
         uow,
         "request_ack",
         [sender],
@@ -777,18 +996,23 @@ async def _acknowledge(uow: UnitOfWork, request: Request, mail: IncomingMail, se
         locale=request.locale,
         headers=headers,
     )
-    uow.session.add(MailAck(email=sender, request_id=request.id, at=uow.clock.now()))
-    uow.session.add(
-        RequestMessage(
-            request_id=request.id,
-            direction="auto",
-            message_id=row.message_id,
-            sender=uow.settings.mail_from,
-            subject="",
-            body="",
-            author="system",
-            created_at=uow.clock.now(),
-        )
+    state.outbox.append(row)
+    state.ack_rows.append((request, sender))
+    counts = state.acks.setdefault(sender, [0, 0])
+    counts[0] += 1
+    counts[1] += 1
+    state.recent_acks += 1
+    state.add_message(
+        request,
+        {
+            "direction": "auto",
+            "message_id": row["message_id"],
+            "sender": uow.settings.mail_from,
+            "subject": "",
+            "body": "",
+            "author": "system",
+            "created_at": state.now,
+        },
     )
 
 

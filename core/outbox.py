@@ -20,6 +20,36 @@ def new_message_id(uow: UnitOfWork) -> str:
     return f"<{uuid.uuid4().hex}@{domain}>"
 
 
+def mail_values(
+    uow: UnitOfWork,
+    template: str,
+    to: list[str],
+    context: dict[str, Any],
+    *,
+    locale: str = "ja",
+    secrets: dict[str, Any] | None = None,
+    headers: dict[str, Any] | None = None,
+    message_id: str | None = None,
+) -> dict[str, Any]:
+    """The column values of a queued mail: for ``enqueue_mail`` and for callers that
+    insert many rows in one statement (the contact window's batch processing)."""
+    now = uow.clock.now()
+    return {
+        "channel": "mail",
+        "template": template,
+        "locale": locale,
+        "recipients": list(to),
+        "context": context,
+        "sealed": uow.sealer.seal(secrets) if secrets else "",
+        "headers": headers or {},
+        "message_id": message_id or new_message_id(uow),
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+    }
+
+
 def enqueue_mail(
     uow: UnitOfWork,
     template: str,
@@ -31,43 +61,47 @@ def enqueue_mail(
     headers: dict[str, Any] | None = None,
     message_id: str | None = None,
 ) -> OutboxMessage:
-    now = uow.clock.now()
     row = OutboxMessage(
-        channel="mail",
-        template=template,
-        locale=locale,
-        recipients=list(to),
-        context=context,
-        sealed=uow.sealer.seal(secrets) if secrets else "",
-        headers=headers or {},
-        message_id=message_id or new_message_id(uow),
-        status="pending",
-        attempts=0,
-        next_attempt_at=now,
-        created_at=now,
+        **mail_values(
+            uow,
+            template,
+            to,
+            context,
+            locale=locale,
+            secrets=secrets,
+            headers=headers,
+            message_id=message_id,
+        )
     )
     uow.session.add(row)
     return row
+
+
+def slack_values(
+    uow: UnitOfWork, template: str, context: dict[str, Any], *, locale: str = "ja"
+) -> dict[str, Any]:
+    """The column values of a queued staff-channel post (see ``mail_values``)."""
+    now = uow.clock.now()
+    return {
+        "channel": "slack",
+        "template": template,
+        "locale": locale,
+        "recipients": [],
+        "context": context,
+        "sealed": "",
+        "headers": {},
+        "message_id": new_message_id(uow),
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+    }
 
 
 def enqueue_slack(
     uow: UnitOfWork, template: str, context: dict[str, Any], *, locale: str = "ja"
 ) -> OutboxMessage:
     """A post for the staff channel, delivered by the Slack door's worker."""
-    now = uow.clock.now()
-    row = OutboxMessage(
-        channel="slack",
-        template=template,
-        locale=locale,
-        recipients=[],
-        context=context,
-        sealed="",
-        headers={},
-        message_id=new_message_id(uow),
-        status="pending",
-        attempts=0,
-        next_attempt_at=now,
-        created_at=now,
-    )
+    row = OutboxMessage(**slack_values(uow, template, context, locale=locale))
     uow.session.add(row)
     return row

@@ -253,12 +253,24 @@ class _CappedSMTP(SMTP):
 
 
 class InboundProcessor:
-    """Works through stored mail: parse in a thread, process in one transaction each."""
+    """Works through stored mail: parse a batch in a thread, process it in one transaction.
 
-    def __init__(self, core: Core, *, poll_seconds: float = 2.0, lock: WriteLock | None = None) -> None:
+    A batch that fails is done again one mail per transaction, so a mail that cannot be
+    processed (a "poison" mail) is marked failed on its own and the others go through.
+    """
+
+    def __init__(
+        self,
+        core: Core,
+        *,
+        poll_seconds: float = 2.0,
+        lock: WriteLock | None = None,
+        batch_size: int = 20,
+    ) -> None:
         self.core = core
         self.poll_seconds = poll_seconds
         self.lock = lock or WriteLock(False)
+        self.batch_size = batch_size
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -266,17 +278,22 @@ class InboundProcessor:
     def wake(self) -> None:
         self._wake.set()
 
-    async def run_once(self, limit: int = 20) -> list[contact_window.Outcome]:
+    async def run_once(self, limit: int | None = None) -> list[contact_window.Outcome]:
         """Process a batch of what is stored now; returns what was done."""
         async with self.lock.background(), self.core.uow() as uow:
-            batch = await contact_window.load_pending(uow, limit)
+            batch = await contact_window.load_pending(uow, limit or self.batch_size)
         if not batch:
             return []
         mails = await asyncio.to_thread(lambda: [parse(raw, frm, rcpts) for _id, raw, frm, rcpts in batch])
-        outcomes = []
-        for (inbound_id, *_rest), mail in zip(batch, mails, strict=True):
-            outcomes.append(await self._process(inbound_id, mail))
-        return outcomes
+        items = [(inbound_id, mail) for (inbound_id, *_rest), mail in zip(batch, mails, strict=True)]
+        try:
+            async with self.lock.background(), self.core.uow() as uow:
+                return await contact_window.process_inbound_batch(uow, items)
+        except Exception as exc:
+            if len(items) == 1:
+                return [await self._failed(items[0][0], exc)]
+            log.warning("processing a batch of %d mails failed; one at a time now", len(items), exc_info=True)
+        return [await self._process(inbound_id, mail) for inbound_id, mail in items]
 
     async def process_one(self, inbound_id: int) -> contact_window.Outcome:
         async with self.core.uow() as uow:
@@ -292,10 +309,14 @@ class InboundProcessor:
             async with self.lock.background(), self.core.uow() as uow:
                 return await contact_window.process_inbound(uow, inbound_id, mail)
         except Exception as exc:
-            log.exception("processing inbound mail %s failed", inbound_id)
-            async with self.lock.background(), self.core.uow() as uow:
-                await contact_window.mark_failed(uow, inbound_id, f"{type(exc).__name__}: {exc}")
-            return contact_window.Outcome("failed")
+            return await self._failed(inbound_id, exc)
+
+    async def _failed(self, inbound_id: int, error: Exception) -> contact_window.Outcome:
+        """Processing this mail alone raised: flag it for staff, keep its raw bytes."""
+        log.error("processing inbound mail %s failed", inbound_id, exc_info=error)
+        async with self.lock.background(), self.core.uow() as uow:
+            await contact_window.mark_failed(uow, inbound_id, f"{type(error).__name__}: {error}")
+        return contact_window.Outcome("failed")
 
     async def run(self) -> None:
         while not self._stopping:

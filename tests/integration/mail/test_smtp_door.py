@@ -10,7 +10,7 @@ import pytest
 from core import contact_window
 from core.unit_of_work import Core
 from mail.smtp import InboundProcessor, SMTPServer
-from tests.integration.mail.conftest import CONTACT, inbound_of, make_mail, requests_of, send
+from tests.integration.mail.conftest import CONTACT, inbound_of, make_mail, outbox_of, requests_of, send
 
 
 async def _raw_session(port: int, lines: list[bytes]) -> list[bytes]:
@@ -209,3 +209,48 @@ async def test_stopping_says_421_to_idle_sessions_and_takes_no_new_mail(domain: 
     await server.stop()
     assert (await reader.readline()).startswith(b"421")
     writer.close()
+
+
+async def test_a_mail_that_cannot_be_processed_is_flagged_alone_and_the_rest_of_its_batch_goes_through(
+    domain: Core, smtp: SMTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = contact_window.classify
+
+    def classify(subject: str, body: str) -> str:
+        if subject == "poison":
+            raise RuntimeError("cannot classify this one")
+        return real(subject, body)
+
+    monkeypatch.setattr(contact_window, "classify", classify)
+    for subject in ("first", "poison", "third"):
+        await send(smtp.port, make_mail(subject=subject))
+    outcomes = await smtp.processor.run_once()
+    assert [o.kind for o in outcomes] == ["request", "failed", "request"]
+    rows = await inbound_of(domain)
+    assert [r.state for r in rows] == ["processed", "failed", "processed"]
+    assert "RuntimeError" in rows[1].error and rows[1].raw
+    assert [r.subject for r in await requests_of(domain)] == ["first", "third"]
+    alerts = await outbox_of(domain, template="staff_alert")
+    assert [a.context["message_id"] for a in alerts] == ["contact.alert.processing_failed"]
+    assert await smtp.processor.run_once() == []  # the failed mail is not retried blindly
+
+
+async def test_mails_processed_in_one_batch_see_each_other(domain: Core, smtp: SMTPServer) -> None:
+    """Threading, duplicates and the per-sender limit work inside one batch exactly as
+    they do across batches."""
+    await send(smtp.port, make_mail(subject="最初", message_id="<first@customer.example>"))
+    await send(smtp.port, make_mail(subject="Re: 最初", In_Reply_To="<first@customer.example>"))
+    await send(
+        smtp.port,
+        b"Received: from relay2.example by mx\r\n" + make_mail(message_id="<first@customer.example>"),
+    )
+    await send(smtp.port, make_mail(subject="別件"))
+    outcomes = await smtp.processor.run_once()
+    assert [o.kind for o in outcomes] == ["request", "followup", "duplicate", "request"]
+    assert outcomes[1].number == outcomes[0].number
+    assert [o.acknowledged for o in outcomes] == [True, False, False, False]
+    assert outcomes[3].ack_refused == "per-hour"
+    rows = await inbound_of(domain)
+    assert [r.request_id for r in rows[:3]] == [rows[0].request_id] * 3
+    assert len(await requests_of(domain)) == 2
+    assert len(await outbox_of(domain, template="request_ack")) == 1
