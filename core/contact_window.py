@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import importlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from functools import cache
@@ -417,7 +418,41 @@ async def mark_failed(uow: UnitOfWork, inbound_id: int, error: str) -> None:
 # -- processing from the stored record -------------------------------------------------
 
 
-async def process_inbound(uow: UnitOfWork, inbound_id: int, mail: IncomingMail) -> Outcome:
+@dataclass
+class Assessed:
+    """A parsed mail with everything that can be decided about it without the database.
+
+    ``assess`` is pure and costs most of a mail's CPU (classification, address checks),
+    so the mail door runs it where it parses, in another process, and the transaction
+    only does what needs the database. The rules stay here either way.
+    """
+
+    mail: IncomingMail  # NUL-free (storable)
+    sender: str
+    bounce: bool
+    category: str
+    automatic: str | None  # why RFC 3834 & co. forbid answering it, if they do
+    sender_valid: bool  # may an automatic mail go to the sender at all
+    locale: str  # guessed from the text; a registered sender's own locale wins
+    excerpt: str
+
+
+def assess(settings: Settings, mail: IncomingMail) -> Assessed:
+    mail = _storable(mail)
+    sender = mail.sender if "@" in mail.sender else mail.envelope_from.lower()
+    return Assessed(
+        mail=mail,
+        sender=sender,
+        bounce=bool(mail.failures) and _is_delivery_report(mail),
+        category=classify(mail.subject, mail.text),
+        automatic=_automatic_reason(settings, mail, sender),
+        sender_valid=valid_recipient(settings, sender),
+        locale=_guess_locale(settings, mail),
+        excerpt=_excerpt(mail.text),
+    )
+
+
+async def process_inbound(uow: UnitOfWork, inbound_id: int, mail: IncomingMail | Assessed) -> Outcome:
     """One stored mail (see ``process_inbound_batch``)."""
     [outcome] = await process_inbound_batch(uow, [(inbound_id, mail)])
     return outcome
@@ -471,13 +506,14 @@ class _Batch:
         self.audit: list[dict[str, Any]] = []
         self.inbound: list[tuple[int, _Req | None, bool, str]] = []
 
-    async def load(self, mails: list[tuple[int, IncomingMail, str]]) -> None:
+    async def load(self, work: list[tuple[int, Assessed]]) -> None:
         session = self.uow.session
         settings = self.uow.settings
         wanted: set[str] = set()
         numbers: set[int] = set()
-        senders = {sender for _id, _m, sender in mails if sender}
-        for _id, mail, _s in mails:
+        senders = {item.sender for _id, item in work if item.sender}
+        for _id, item in work:
+            mail = item.mail
             wanted.update(_references(mail))
             if mail.message_id:
                 wanted.add(mail.message_id)
@@ -617,7 +653,9 @@ def _references(mail: IncomingMail) -> list[str]:
     return [i for i in [*mail.in_reply_to, *reversed(mail.references)] if i][:60]
 
 
-async def process_inbound_batch(uow: UnitOfWork, batch: list[tuple[int, IncomingMail]]) -> list[Outcome]:
+async def process_inbound_batch(
+    uow: UnitOfWork, batch: Sequence[tuple[int, IncomingMail | Assessed]]
+) -> list[Outcome]:
     """Thread, classify, self-serve, acknowledge and notify staff for stored mails, in
     one transaction that also marks the records processed: a crash halfway leaves them
     "received" and they are done again from the start, never half.
@@ -631,24 +669,27 @@ async def process_inbound_batch(uow: UnitOfWork, batch: list[tuple[int, Incoming
     session = uow.session
     settings = uow.settings
     postgres = session.bind is not None and session.bind.dialect.name == "postgresql"
-    batch = sorted(((i, _storable(m)) for i, m in batch), key=lambda item: item[0])
+    assessed = sorted(
+        ((i, m if isinstance(m, Assessed) else assess(settings, m)) for i, m in batch),
+        key=lambda item: item[0],
+    )
     claim = select(InboundMail.id).where(
-        InboundMail.id.in_([i for i, _m in batch]), InboundMail.state == "received"
+        InboundMail.id.in_([i for i, _m in assessed]), InboundMail.state == "received"
     )
     claimed = set((await session.scalars(claim.with_for_update(skip_locked=True))).all())
     state = _Batch(uow)
     now = state.now
-    work: list[tuple[int, IncomingMail, str]] = []
+    work: list[tuple[int, Assessed]] = []
     outcomes: dict[int, Outcome] = {}
-    for inbound_id, mail in batch:
+    for inbound_id, item in assessed:
         if inbound_id not in claimed:
             outcomes[inbound_id] = Outcome("skipped")
             continue
-        work.append((inbound_id, mail, mail.sender if "@" in mail.sender else mail.envelope_from.lower()))
+        work.append((inbound_id, item))
     if postgres:
         # Per-sender limits are read-then-write: serialise one sender across instances.
         # All of the batch's senders at once, in one order, so two batches cannot deadlock.
-        keys = sorted({"ack:" + sender for _i, mail, sender in work if sender and not _is_bounce(mail)})
+        keys = sorted({"ack:" + a.sender for _i, a in work if a.sender and not a.bounce})
         if keys:
             await session.execute(
                 text(
@@ -659,9 +700,10 @@ async def process_inbound_batch(uow: UnitOfWork, batch: list[tuple[int, Incoming
             )
     if work:
         await state.load(work)
-    for inbound_id, mail, sender in work:
+    for inbound_id, item in work:
+        mail, sender = item.mail, item.sender
         error = "; ".join(mail.defects)[:2000]
-        if _is_bounce(mail):
+        if item.bounce:
             await _record_bounces(uow, mail, state)
             state.inbound.append((inbound_id, None, mail.malformed, error))
             outcomes[inbound_id] = Outcome("bounce")
@@ -699,7 +741,7 @@ async def process_inbound_batch(uow: UnitOfWork, batch: list[tuple[int, Incoming
                         "request": format_number(request.number),
                         "sender": sender,
                         "subject": mail.subject,
-                        "excerpt": _excerpt(mail.text),
+                        "excerpt": item.excerpt,
                         "channel": request.slack_channel,
                         "thread_ts": request.slack_ts,
                     },
@@ -717,25 +759,24 @@ async def process_inbound_batch(uow: UnitOfWork, batch: list[tuple[int, Incoming
             )
             outcomes[inbound_id] = Outcome("followup", number=request.number, category=request.category)
             continue
-        outcomes[inbound_id] = await _new_request(uow, state, inbound_id, mail, sender, message, error)
+        outcomes[inbound_id] = await _new_request(uow, state, inbound_id, item, message, error)
     await state.write()
     await uow.commit()
-    return [outcomes[i] for i, _m in batch]
+    return [outcomes[i] for i, _m in assessed]
 
 
 async def _new_request(
     uow: UnitOfWork,
     state: _Batch,
     inbound_id: int,
-    mail: IncomingMail,
-    sender: str,
+    item: Assessed,
     message: dict[str, Any],
     error: str,
 ) -> Outcome:
     settings = uow.settings
+    mail, sender, category, automatic = item.mail, item.sender, item.category, item.automatic
     account = state.accounts.get(sender) if sender else None
-    category = classify(mail.subject, mail.text)
-    locale = account[1] if account is not None else _guess_locale(settings, mail)
+    locale = account[1] if account is not None else item.locale
     request = _Req(
         id=None,
         number=inbound_id,
@@ -751,7 +792,6 @@ async def _new_request(
     state.add_message(request, message)
     state.inbound.append((inbound_id, request, mail.malformed, error))
     outcome = Outcome("request", number=request.number, category=category)
-    automatic = _automatic_reason(settings, mail, sender)
 
     actions = ["reply", "close"]
     if category == "activation":
@@ -767,7 +807,7 @@ async def _new_request(
                 "sender": sender,
                 "sender_name": mail.sender_name,
                 "subject": mail.subject,
-                "excerpt": _excerpt(mail.text),
+                "excerpt": item.excerpt,
                 "malformed": mail.malformed,
                 "actions": actions,
             },
@@ -777,7 +817,7 @@ async def _new_request(
     if account is not None and automatic is None and category in SELF_SERVICE:
         await _self_serve(uow, category, sender)
 
-    refused = automatic or await _ack_refusal(uow, state, sender)
+    refused = automatic or await _ack_refusal(uow, state, sender, item.sender_valid)
     if refused is None:
         _acknowledge(uow, state, request, mail, sender)
         outcome.acknowledged = True
@@ -827,10 +867,6 @@ def _is_delivery_report(mail: IncomingMail) -> bool:
         or local in ("mailer-daemon", "postmaster")
         or bool(mail.headers.get("x-failed-recipients"))
     )
-
-
-def _is_bounce(mail: IncomingMail) -> bool:
-    return bool(mail.failures) and _is_delivery_report(mail)
 
 
 async def _record_bounces(uow: UnitOfWork, mail: IncomingMail, batch: _Batch) -> None:
@@ -903,10 +939,10 @@ def _automatic_reason(settings: Settings, mail: IncomingMail, sender: str) -> st
     return None
 
 
-async def _ack_refusal(uow: UnitOfWork, state: _Batch, sender: str) -> str | None:
+async def _ack_refusal(uow: UnitOfWork, state: _Batch, sender: str, sender_valid: bool) -> str | None:
     """The limit that forbids acknowledging this sender now, if any (SPEC §4.6)."""
     settings = uow.settings
-    if not valid_recipient(settings, sender):
+    if not sender_valid:
         return "invalid-address"
     bounced = state.bounced.get(sender)
     if bounced is not None and aware(bounced) > state.now - BOUNCE_MEMORY:
