@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import bindparam, delete, or_, select
 
 from core import accounts, audit, companies, contact_details, support_keys
 from core.actors import Actor
@@ -177,10 +177,10 @@ async def submit_key(uow: UnitOfWork, actor: Actor, conversation_id: str, suppor
     except (Throttled, InvalidSupportKey) as refused:
         # Shown on the key field; a throttle's params carry the minutes to wait.
         raise ValidationFailed(fields={"support_key": refused.message_id}, **refused.params) from refused
-    company = await uow.session.get(Company, usable.contract.company_id)
+    company = (await uow.session.execute(_COMPANY, {"company_id": usable.contract.company_id})).first()
     if company is None:  # a contract always has a company; guard against a broken import
         raise ValidationFailed(fields={"support_key": "support_key.invalid"})
-    snapshot = CompanyView.of(company).as_data()
+    snapshot = CompanyView(*company).as_data()
     _advance(
         uow,
         row,
@@ -328,17 +328,23 @@ async def _key_still_usable(uow: UnitOfWork, row: Conversation) -> bool:
     return found is not None and support_keys.usable_on(found[0], found[1], support_keys.today(uow))
 
 
+# Statements every step runs, built once: constructing them cost more CPU than SQLite
+# answering them (bench/slack.py, docs/performance.md).
+_LOAD = (
+    select(Conversation)
+    .where(Conversation.id == bindparam("cid"), Conversation.kind == KIND)
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+_COMPANY = select(Company.id, Company.name, Company.postal_code, Company.address, Company.phone).where(
+    Company.id == bindparam("company_id")
+)
+
+
 async def _load(uow: UnitOfWork, actor: Actor, conversation_id: str, *steps: str) -> Conversation:
     """The actor's live conversation, locked for this transaction (PostgreSQL) so two
     instances handling a double submit take turns."""
-    row = (
-        await uow.session.execute(
-            select(Conversation)
-            .where(Conversation.id == str(conversation_id), Conversation.kind == KIND)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-    ).scalar_one_or_none()
+    row = (await uow.session.execute(_LOAD, {"cid": str(conversation_id)})).scalar_one_or_none()
     if row is None:
         raise NotFound(EXPIRED)
     if row.actor != actor.ref:
