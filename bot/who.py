@@ -11,12 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Integer, String, bindparam, cast, null, select, union_all
+from sqlalchemy import bindparam, select
 
 from bot import stores
 from core.actors import Actor
 from core.config import SUPPORTED_LOCALES
 from core.models import Account, SlackUser
+from core.snapshots import Query, Snapshot, rows
 from core.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
@@ -55,32 +56,35 @@ def slack_locale(value: str | None) -> str | None:
     return lang if lang in SUPPORTED_LOCALES else "en"
 
 
-# One round trip for both facts: the linked account and the stored Slack locale. Built
-# once: constructing the statement cost more CPU than SQLite running it (bench/slack.py).
-_IDENTIFY = union_all(
-    select(Account.id, Account.locale, cast(null(), String(8))).where(
-        Account.slack_team_id == bindparam("team"), Account.slack_user_id == bindparam("user")
-    ),
-    select(cast(null(), Integer), cast(null(), String(8)), SlackUser.locale).where(
-        SlackUser.team_id == bindparam("team"), SlackUser.user_id == bindparam("user")
-    ),
+# One round trip for both facts, the linked account and the stored Slack locale, as
+# scalar subqueries (always one row). Built once: constructing a statement cost more CPU
+# than SQLite answering it (bench/slack.py).
+_ME = (Account.slack_team_id == bindparam("team"), Account.slack_user_id == bindparam("user"))
+_IDENTIFY = Query(
+    select(
+        select(Account.id).where(*_ME).scalar_subquery(),
+        select(Account.locale).where(*_ME).scalar_subquery(),
+        select(SlackUser.locale)
+        .where(SlackUser.team_id == bindparam("team"), SlackUser.user_id == bindparam("user"))
+        .scalar_subquery(),
+    )
 )
 
 
 async def identify(
-    door: SlackDoor, uow: UnitOfWork, body: dict[str, Any], context: Any, *, staff: bool = False
+    door: SlackDoor,
+    source: UnitOfWork | Snapshot,
+    body: dict[str, Any],
+    context: Any,
+    *,
+    staff: bool = False,
 ) -> Who:
+    """Who sent ``body``; read in the request's unit of work, or in a snapshot when the
+    answer changes nothing."""
     team, user = ids_of(body)
-    row = None
-    known = None
-    for account_id, account_locale, stored_locale in await uow.session.execute(
-        _IDENTIFY, {"team": team, "user": user}
-    ):
-        if account_id is not None:
-            row = (account_id, account_locale)
-        if stored_locale is not None:
-            known = stored_locale
-    locale = known or (row[1] if row is not None else None) or uow.settings.locale
+    account_id, account_locale, known = (await rows(source, _IDENTIFY, team=team, user=user))[0]
+    row = (account_id, account_locale) if account_id is not None else None
+    locale = known or account_locale or source.settings.locale
     if known is None and user and door.may_ask_locale(team, user):
         client = context.get("client")
         door_ref = door
@@ -98,7 +102,7 @@ async def identify(
 
         if client is not None:
             context["after_ack"](fetch)
-    if staff and user in uow.settings.staff_users:
+    if staff and user in source.settings.staff_users:
         actor = Actor(kind="staff", ref=f"slack:{team}:{user}", door="slack", locale=locale)
     elif row is not None:
         actor = Actor(

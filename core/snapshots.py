@@ -51,7 +51,7 @@ class Query:
     """A ``select()`` built once (with ``bindparam`` placeholders), compiled once per
     database, and run by a snapshot or a unit of work with keyword parameters."""
 
-    def __init__(self, statement: Select[Any]) -> None:
+    def __init__(self, statement: Select[*tuple[Any, ...]]) -> None:
         self.statement = statement
         self._compiled: dict[str, _Compiled] = {}
 
@@ -62,7 +62,7 @@ class Query:
         return found
 
 
-def _compile(statement: Select[Any], dialect: Dialect) -> _Compiled:
+def _compile(statement: Select[*tuple[Any, ...]], dialect: Dialect) -> _Compiled:
     compiled = statement.compile(dialect=dialect)
     if compiled.positiontup is None:
         raise ValueError(f"{dialect.name}: a snapshot query needs a positional paramstyle")

@@ -50,6 +50,7 @@ from core.models import (
     TermsAgreement,
 )
 from core.normalize import support_key as canonical_key
+from core.snapshots import Query, Snapshot, rows
 from core.unit_of_work import UnitOfWork
 
 NAME_MAX = 80
@@ -142,10 +143,10 @@ def _normalise_email(raw: str) -> str:
     return unicodedata.normalize("NFKC", raw).strip().lower()
 
 
-_ACCOUNT_STATUS = select(Account.status).where(Account.id == bindparam("account_id"))
+_ACCOUNT_STATUS = Query(select(Account.status).where(Account.id == bindparam("account_id")))
 
 
-async def acting_account_id(uow: UnitOfWork, actor: Actor) -> int | None:
+async def acting_account_id(source: UnitOfWork | Snapshot, actor: Actor) -> int | None:
     """The actor's account id, or None for staff. Anyone else (no account, a disabled
     one) may not touch support IDs. A read path that needs no ``Account`` object uses
     this: one column, no ORM instance."""
@@ -153,8 +154,8 @@ async def acting_account_id(uow: UnitOfWork, actor: Actor) -> int | None:
         return None
     if actor.kind != "account" or actor.account_id is None:
         raise Forbidden("support_id.account_required")
-    status = await uow.session.scalar(_ACCOUNT_STATUS, {"account_id": actor.account_id})
-    if status is None or status == "disabled":
+    found = await rows(source, _ACCOUNT_STATUS, account_id=actor.account_id)
+    if not found or found[0][0] == "disabled":
         raise Forbidden("support_id.account_required")
     return actor.account_id
 
@@ -380,7 +381,7 @@ async def issue(uow: UnitOfWork, actor: Actor, key: str, name: str, description:
 # One row per (support ID, product family, end user) with the latest maintenance end;
 # a support ID without keys has one row of NULLs. Built once: constructing it cost more
 # CPU than SQLite answering it (bench/slack.py).
-_LIST = (
+_LIST = Query(
     select(
         SupportId.id,
         SupportId.name,
@@ -406,13 +407,14 @@ _LIST = (
 
 
 async def list_for_account(
-    uow: UnitOfWork, actor: Actor, account_id: int | None = None
+    source: UnitOfWork | Snapshot, actor: Actor, account_id: int | None = None
 ) -> list[SupportIdSummary]:
-    """The support IDs an account is a contact of, in one query whatever their number.
+    """The support IDs an account is a contact of, in one query whatever their number;
+    from a unit of work or a snapshot (the list changes nothing).
 
     Staff may name any account; an account may only list its own.
     """
-    own = await acting_account_id(uow, actor)
+    own = await acting_account_id(source, actor)
     if own is not None:
         if account_id not in (None, own):
             raise Forbidden("access.forbidden")
@@ -424,9 +426,7 @@ async def list_for_account(
     families: dict[int, set[str]] = {}
     end_users: dict[int, set[str]] = {}
     ends: dict[int, date] = {}
-    for sid, name, description, family, end_user, ends_on in await uow.session.execute(
-        _LIST, {"account_id": account_id}
-    ):
+    for sid, name, description, family, end_user, ends_on in await rows(source, _LIST, account_id=account_id):
         found.setdefault(sid, (name, description))
         if family:
             families.setdefault(sid, set()).add(family)

@@ -25,6 +25,7 @@ from core.clock import aware
 from core.errors import DomainError, Forbidden, ValidationFailed
 from core.messages import render
 from core.models import Contract, SupportId, SupportIdContact, SupportKey, TermsAgreement
+from core.snapshots import Query, Snapshot, rows
 from core.unit_of_work import UnitOfWork
 
 
@@ -46,7 +47,7 @@ class Agreement:
 
 # Built once: it runs with every answer to a customer, and constructing it cost more CPU
 # than SQLite answering it.
-_PENDING = (
+_PENDING = Query(
     select(SupportId.name)
     .join(SupportIdContact, SupportIdContact.support_id_id == SupportId.id)
     .where(
@@ -67,19 +68,18 @@ _PENDING = (
 )
 
 
-async def pending_for_account(uow: UnitOfWork, account_id: int) -> list[str]:
-    """Names of the account's support IDs still waiting for agreement, in one query."""
-    rows = await uow.session.scalars(
-        _PENDING, {"account_id": account_id, "version": uow.settings.terms_version}
-    )
-    return list(rows.all())
+async def pending_for_account(source: UnitOfWork | Snapshot, account_id: int) -> list[str]:
+    """Names of the account's support IDs still waiting for agreement, in one query;
+    from a unit of work or a snapshot (the notice on a read-only answer)."""
+    found = await rows(source, _PENDING, account_id=account_id, version=source.settings.terms_version)
+    return [name for (name,) in found]
 
 
-async def notice_for_account(uow: UnitOfWork, account_id: int) -> TermsNotice | None:
-    pending = await pending_for_account(uow, account_id)
+async def notice_for_account(source: UnitOfWork | Snapshot, account_id: int) -> TermsNotice | None:
+    pending = await pending_for_account(source, account_id)
     if not pending:
         return None
-    return TermsNotice(tuple(pending), uow.settings.terms_url, uow.settings.terms_version)
+    return TermsNotice(tuple(pending), source.settings.terms_url, source.settings.terms_version)
 
 
 def render_notice(notice: TermsNotice, locale: str) -> str:

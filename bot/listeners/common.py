@@ -8,16 +8,17 @@ from bot import blocks as bk
 from bot.who import Who
 from core import terms
 from core.messages import render
+from core.snapshots import Snapshot
 from core.unit_of_work import UnitOfWork
 
 TERMS_AGREE_ACTION = "terms_agree_start"
 
 
-async def terms_blocks(uow: UnitOfWork, who: Who) -> list[bk.Block]:
+async def terms_blocks(source: UnitOfWork | Snapshot, who: Who) -> list[bk.Block]:
     """The notice while any of the user's support IDs awaits agreement, else nothing."""
     if who.account_id is None:
         return []
-    notice = await terms.notice_for_account(uow, who.account_id)
+    notice = await terms.notice_for_account(source, who.account_id)
     if notice is None:
         return []
     buttons = [

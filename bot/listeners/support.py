@@ -16,13 +16,15 @@ from bot.listeners.common import ephemeral, terms_blocks
 from bot.who import Who, identify
 from core import support_ids
 from core.messages import render
+from core.snapshots import Snapshot, snapshot
 from core.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
     from bot.app import SlackDoor
 
 Blocks = list[bk.Block]
-Handler = Callable[[UnitOfWork, Who, list[str], Any], Awaitable[Blocks]]
+# A handler gets the request's unit of work, or a snapshot when its Sub only reads.
+Handler = Callable[[Any, Who, list[str], Any], Awaitable[Blocks]]
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,9 @@ class Sub:
     min_args: int
     max_args: int | None  # None: the rest of the text is free (a description)
     handler: Handler
+    # Answers that change nothing are read from a snapshot (core/snapshots.py): no unit
+    # of work, no ORM session, no turn in the writer's queue.
+    reads_only: bool = False
 
 
 def usage_blocks(command: str, sub: Sub, locale: str) -> Blocks:
@@ -132,12 +137,12 @@ def _done(locale: str, message_id: str, **params: Any) -> Blocks:
     return [bk.section(render(message_id, locale, **{k: bk.esc(v) for k, v in params.items()}))]
 
 
-async def h_help(uow: UnitOfWork, who: Who, args: list[str], context: Any) -> Blocks:
+async def h_help(snap: Snapshot, who: Who, args: list[str], context: Any) -> Blocks:
     return [bk.section(render("slack.help.support", who.locale))]
 
 
-async def h_id_list(uow: UnitOfWork, who: Who, args: list[str], context: Any) -> Blocks:
-    return support_id_table(await support_ids.list_for_account(uow, who.actor), who.locale)
+async def h_id_list(snap: Snapshot, who: Who, args: list[str], context: Any) -> Blocks:
+    return support_id_table(await support_ids.list_for_account(snap, who.actor), who.locale)
 
 
 async def h_id_show(uow: UnitOfWork, who: Who, args: list[str], context: Any) -> Blocks:
@@ -180,7 +185,7 @@ async def h_cc_remove(uow: UnitOfWork, who: Who, args: list[str], context: Any) 
     return _done(who.locale, "support_id.cc_removed", support_id=args[0], email=email)
 
 
-async def h_agree(uow: UnitOfWork, who: Who, args: list[str], context: Any) -> Blocks:
+async def h_agree(snap: Snapshot, who: Who, args: list[str], context: Any) -> Blocks:
     """Agreement needs the declaration that the user may bind the customer: show it with
     a button; the button (``terms_agree``) records the agreement."""
     from bot.listeners.home import declaration_blocks
@@ -196,8 +201,8 @@ def _mail_arg(text: str) -> str:
 
 
 SUBS = [
-    Sub(("help",), "", 0, None, h_help),
-    Sub(("id", "list"), "", 0, 0, h_id_list),
+    Sub(("help",), "", 0, None, h_help, reads_only=True),
+    Sub(("id", "list"), "", 0, 0, h_id_list, reads_only=True),
     Sub(("id", "show"), "ID", 1, 1, h_id_show),
     Sub(("id", "new"), "KEY ID [description…]", 2, None, h_id_new),
     Sub(("key", "add"), "ID KEY", 2, 2, h_key_add),
@@ -206,7 +211,7 @@ SUBS = [
     Sub(("contact", "remove"), "ID EMAIL", 2, 2, h_contact_remove),
     Sub(("cc", "add"), "ID EMAIL", 2, 2, h_cc_add),
     Sub(("cc", "remove"), "ID EMAIL", 2, 2, h_cc_remove),
-    Sub(("agree",), "ID", 1, 1, h_agree),
+    Sub(("agree",), "ID", 1, 1, h_agree, reads_only=True),
 ]
 
 
@@ -219,15 +224,16 @@ def register(door: SlackDoor) -> None:
 
             await open_registration(door, ack, body, context)
             return
-        async with door.core.uow() as uow:
-            who = await identify(door, uow, body, context)
+        sub, args = route(SUBS, words) if words else (SUBS[0], [])
+        writes = sub is not None and arity_ok(sub, args) and not sub.reads_only
+        async with door.core.uow() if writes else snapshot(door.core) as source:
+            who = await identify(door, source, body, context)
             context["who"] = who
-            sub, args = route(SUBS, words) if words else (SUBS[0], [])
             if sub is None:
                 answer = [bk.section(render("slack.usage.unknown", who.locale, command="/support"))]
             elif not arity_ok(sub, args):
                 answer = usage_blocks("/support", sub, who.locale)
             else:
-                answer = await sub.handler(uow, who, args, context)
-            answer += await terms_blocks(uow, who)
+                answer = await sub.handler(source, who, args, context)
+            answer += await terms_blocks(source, who)
         await ack(**ephemeral(answer))
