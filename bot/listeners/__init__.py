@@ -16,5 +16,8 @@ if TYPE_CHECKING:
 def register(door: SlackDoor) -> None:
     from bot.listeners import admin, errors, events, home, registration, staff_actions, support
 
-    for module in (errors, events, support, admin, registration, home, staff_actions):
+    # Bolt tries listeners in registration order, building the keyword arguments of each
+    # one's matcher; the busiest requests (``/support``, the registration modal) come
+    # first. No two modules listen to the same request, so the order decides nothing else.
+    for module in (support, registration, errors, events, admin, home, staff_actions):
         module.register(door)
