@@ -26,6 +26,8 @@ from typing import Any, cast
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import Table, bindparam, func, insert, or_, select, text, update
+from sqlalchemy.dialects.postgresql import insert as _pg_insert
+from sqlalchemy.dialects.sqlite import insert as _sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from core import audit
@@ -70,6 +72,13 @@ _DAEMON_LOCALS = re.compile(
 _ROLE_LOCALS = frozenset(
     {"info", "support", "admin", "administrator", "sales", "ml", "webmaster", "hostmaster"}
 )
+# Tables written with Core statements on the hot path (no ORM objects per row).
+_REQUESTS = cast(Table, Request.__table__)
+_MESSAGES = cast(Table, RequestMessage.__table__)
+_OUTBOX = cast(Table, OutboxMessage.__table__)
+_ACKS = cast(Table, MailAck.__table__)
+_AUDIT = cast(Table, AuditRecord.__table__)
+_INBOUND = cast(Table, InboundMail.__table__)
 
 
 @dataclass
@@ -333,23 +342,22 @@ async def store_inbound(uow: UnitOfWork, raw: bytes, mail_from: str, rcpt_tos: l
 async def store_inbound_many(uow: UnitOfWork, items: list[tuple[bytes, str, list[str]]]) -> list[bool]:
     """Several messages in one transaction (group commit for concurrent SMTP sessions).
 
-    Duplicates (against the table or within the batch) are skipped, not failed.
+    One Core ``INSERT … ON CONFLICT (digest) DO NOTHING RETURNING digest`` and the
+    commit, because every client of the group waits for its ``250``: a duplicate (of a
+    stored message, of one in the batch, or of one another instance stores at the same
+    moment) is skipped, not failed. The ORM path with a SELECT first cost twice the CPU.
     """
-    digests = [digest(raw) for raw, _f, _r in items]
-    existing = set(
-        (
-            await uow.session.scalars(select(InboundMail.digest).where(InboundMail.digest.in_(set(digests))))
-        ).all()
-    )
-    rows = []
-    fresh: list[bool] = []
+    session = uow.session
     now = uow.clock.now()
-    for (raw, mail_from, rcpt_tos), d in zip(items, digests, strict=True):
-        if d in existing:
-            fresh.append(False)
+    rows = []
+    seen: set[str] = set()
+    digests = []
+    for raw, mail_from, rcpt_tos in items:
+        d = digest(raw)
+        digests.append(d)
+        if d in seen:
             continue
-        existing.add(d)
-        fresh.append(True)
+        seen.add(d)
         rows.append(
             {
                 "digest": d,
@@ -362,9 +370,17 @@ async def store_inbound_many(uow: UnitOfWork, items: list[tuple[bytes, str, list
                 "error": "",
             }
         )
-    if rows:
-        await uow.session.execute(insert(InboundMail), rows)
+    dialect = session.bind.dialect.name if session.bind is not None else ""
+    upsert = _pg_insert if dialect == "postgresql" else _sqlite_insert
+    statement = (
+        upsert(_INBOUND).on_conflict_do_nothing(index_elements=["digest"]).returning(_INBOUND.c.digest)
+    )
+    stored = set((await session.execute(statement, rows)).scalars().all())
     await uow.commit()
+    fresh = []
+    for d in digests:
+        fresh.append(d in stored)
+        stored.discard(d)  # a second copy in the same batch is a duplicate
     return fresh
 
 
@@ -389,11 +405,14 @@ async def load_inbound(uow: UnitOfWork, inbound_id: int) -> tuple[bytes, str, li
     return bytes(row[0]), row[1], list(row[2] or [])
 
 
-async def load_pending(uow: UnitOfWork, limit: int = 20) -> list[tuple[int, bytes, str, list[str]]]:
-    """The oldest stored mails not processed yet, with their bytes, in one query."""
+async def load_pending(
+    uow: UnitOfWork, limit: int = 20, after: int = 0
+) -> list[tuple[int, bytes, str, list[str]]]:
+    """The oldest stored mails not processed yet (with ids above ``after``), with their
+    bytes, in one query."""
     rows = await uow.session.execute(
         select(InboundMail.id, InboundMail.raw, InboundMail.mail_from, InboundMail.rcpt_tos)
-        .where(InboundMail.state == "received")
+        .where(InboundMail.state == "received", InboundMail.id > after)
         .order_by(InboundMail.id)
         .limit(limit)
     )
@@ -476,13 +495,6 @@ class _Req:
 
 
 _IN = "in"
-# The tables the batch writes with Core statements (no ORM objects per row).
-_REQUESTS = cast(Table, Request.__table__)
-_MESSAGES = cast(Table, RequestMessage.__table__)
-_OUTBOX = cast(Table, OutboxMessage.__table__)
-_ACKS = cast(Table, MailAck.__table__)
-_AUDIT = cast(Table, AuditRecord.__table__)
-_INBOUND = cast(Table, InboundMail.__table__)
 
 
 class _Batch:
@@ -988,6 +1000,12 @@ async def _alert_breaker_once(uow: UnitOfWork, window: timedelta) -> None:
 def _calendar(closures: frozenset[date]) -> BusinessCalendar:
     """Built once per closure set: a new calendar recomputes the year's holidays (~8 ms)."""
     return BusinessCalendar(closures)
+
+
+def warm_up(settings: Settings) -> None:
+    """Build at start-up what the first acknowledgement would otherwise build (~90 ms on
+    the event loop while SMTP clients wait for their 250)."""
+    _calendar(frozenset(settings.closures))
 
 
 def answer_date(uow: UnitOfWork) -> str:

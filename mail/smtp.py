@@ -291,6 +291,7 @@ def _ignore_interrupts() -> None:
 
 
 _parsers: ProcessPoolExecutor | None = None
+_Ahead = tuple[list[tuple[int, bytes, str, list[str]]], "asyncio.Future[list[contact_window.Assessed]]"]
 
 
 def _parser_pool(processes: int) -> ProcessPoolExecutor:
@@ -366,11 +367,49 @@ class InboundProcessor:
 
     async def run_once(self, limit: int | None = None) -> list[contact_window.Outcome]:
         """Process a batch of what is stored now; returns what was done."""
-        async with self.lock.background(), self.core.uow() as uow:
-            batch = await contact_window.load_pending(uow, limit or self.batch_size)
+        batch = await self._load(0, limit)
         if not batch:
             return []
-        assessed = await self._parse([(raw, frm, rcpts) for _id, raw, frm, rcpts in batch])
+        return await self._process_batch(batch, await self._parse([r[1:] for r in batch]))
+
+    async def _load(self, after: int, limit: int | None = None) -> list[tuple[int, bytes, str, list[str]]]:
+        async with self.lock.background(), self.core.uow() as uow:
+            return await contact_window.load_pending(uow, limit or self.batch_size, after)
+
+    async def _read_ahead(self, after: int) -> _Ahead | None:
+        """The next batch after ``after``, its parsing started (it runs meanwhile)."""
+        batch = await self._load(after)
+        if not batch:
+            return None
+        return batch, asyncio.ensure_future(self._parse([r[1:] for r in batch]))
+
+    async def _pass(self) -> int:
+        """Process everything stored now, oldest first; returns how many mails.
+
+        Batch N+1 is read and parsed (in the parser process) while batch N is processed
+        here. A pass reads ahead by id, so a mail that shows up late with a lower id
+        (another instance's transaction committing later) is found by the next pass.
+        """
+        done = 0
+        ahead = await self._read_ahead(0)
+        try:
+            while ahead is not None and not self._stopping:
+                batch, parsing = ahead
+                ahead = None
+                if len(batch) < self.batch_size and self.gather_seconds:
+                    # Mail is arriving while we work: let the next batch fill up a
+                    # little; a batch costs ~14 statements however many mails it has.
+                    await asyncio.sleep(self.gather_seconds)
+                ahead = await self._read_ahead(batch[-1][0])
+                done += len(await self._process_batch(batch, await parsing))
+        finally:
+            if ahead is not None:
+                ahead[1].cancel()
+        return done
+
+    async def _process_batch(
+        self, batch: list[tuple[int, bytes, str, list[str]]], assessed: list[contact_window.Assessed]
+    ) -> list[contact_window.Outcome]:
         items = [(inbound_id, item) for (inbound_id, *_rest), item in zip(batch, assessed, strict=True)]
         try:
             async with self.lock.background(), self.core.uow() as uow:
@@ -405,16 +444,12 @@ class InboundProcessor:
         return contact_window.Outcome("failed")
 
     async def run(self) -> None:
+        contact_window.warm_up(self.core.settings)
+        await self._parse([])  # start the parser process before the first mail needs it
         while not self._stopping:
             try:
-                while not self._stopping:
-                    done = await self.run_once()
-                    if not done:
-                        break
-                    if len(done) < self.batch_size and self.gather_seconds:
-                        # Mail is arriving while we work: let the next batch fill up a
-                        # little; a batch costs ~14 statements however many mails it has.
-                        await asyncio.sleep(self.gather_seconds)
+                while not self._stopping and await self._pass():
+                    pass
             except Exception:  # database away: keep the loop alive, try again later
                 log.exception("inbound processing pass failed")
             self._wake.clear()
