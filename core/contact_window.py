@@ -14,6 +14,7 @@ limits are rows (``MailAck``), so every instance counts the same acks.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import importlib
@@ -712,7 +713,11 @@ async def process_inbound_batch(
             )
     if work:
         await state.load(work)
-    for inbound_id, item in work:
+    for n, (inbound_id, item) in enumerate(work):
+        if postgres and n % 10 == 9:
+            # Let the SMTP sessions on this loop move on meanwhile. (On SQLite they would
+            # only reach the store and wait for this transaction's write lock.)
+            await asyncio.sleep(0)
         mail, sender = item.mail, item.sender
         error = "; ".join(mail.defects)[:2000]
         if item.bounce:

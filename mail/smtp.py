@@ -125,13 +125,20 @@ class InboundStore:
         self.lock = lock or WriteLock(False)
         self._pending: list[tuple[tuple[bytes, str, list[str]], asyncio.Future[bool]]] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._last_at = float("-inf")
 
     async def store_many(self, items: list[tuple[bytes, str, list[str]]]) -> list[bool]:
         async with self.lock.urgent(), self.core.uow() as uow:
             return await contact_window.store_inbound_many(uow, items)
 
+    def busy(self) -> bool:
+        """Did a client hand over a message in the last 100 ms?"""
+        return asyncio.get_running_loop().time() - self._last_at < 0.1
+
     async def store(self, raw: bytes, mail_from: str, rcpt_tos: list[str]) -> bool:
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        self._last_at = loop.time()
+        future: asyncio.Future[bool] = loop.create_future()
         self._pending.append(((raw, mail_from, rcpt_tos), future))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
@@ -337,14 +344,18 @@ class InboundProcessor:
         *,
         poll_seconds: float = 2.0,
         lock: WriteLock | None = None,
-        batch_size: int = 20,
+        batch_size: int = 50,
         gather_seconds: float = 0.01,
         parse_processes: int = 1,
+        busy: Callable[[], bool] | None = None,
+        busy_batch_size: int = 10,
     ) -> None:
         self.core = core
         self.poll_seconds = poll_seconds
         self.lock = lock or WriteLock(False)
         self.batch_size = batch_size
+        self.busy = busy
+        self.busy_batch_size = busy_batch_size
         self.gather_seconds = gather_seconds
         self.parse_processes = parse_processes
         self._wake = asyncio.Event()
@@ -372,9 +383,18 @@ class InboundProcessor:
             return []
         return await self._process_batch(batch, await self._parse([r[1:] for r in batch]))
 
+    def _limit(self) -> int:
+        """Smaller batches on SQLite while SMTP clients are being answered: a store waits
+        for the processing transaction in progress, so its length is the 250's tail
+        latency. Otherwise (PostgreSQL, or a quiet door) bigger batches: ~14 statements a
+        batch, so 50 mails cost ~30 % less CPU each than 20 (measured)."""
+        if self.lock.enabled and self.busy is not None and self.busy():
+            return min(self.busy_batch_size, self.batch_size)
+        return self.batch_size
+
     async def _load(self, after: int, limit: int | None = None) -> list[tuple[int, bytes, str, list[str]]]:
         async with self.lock.background(), self.core.uow() as uow:
-            return await contact_window.load_pending(uow, limit or self.batch_size, after)
+            return await contact_window.load_pending(uow, limit or self._limit(), after)
 
     async def _read_ahead(self, after: int) -> _Ahead | None:
         """The next batch after ``after``, its parsing started (it runs meanwhile)."""
@@ -396,7 +416,7 @@ class InboundProcessor:
             while ahead is not None and not self._stopping:
                 batch, parsing = ahead
                 ahead = None
-                if len(batch) < self.batch_size and self.gather_seconds:
+                if len(batch) < min(self.busy_batch_size, self.batch_size) and self.gather_seconds:
                     # Mail is arriving while we work: let the next batch fill up a
                     # little; a batch costs ~14 statements however many mails it has.
                     await asyncio.sleep(self.gather_seconds)
@@ -488,7 +508,7 @@ class SMTPServer:
         self.port = port if port is not None else settings.smtp_port
         self.lock = write_lock(core)
         self.store = InboundStore(core, lock=self.lock)
-        self.processor = InboundProcessor(core, lock=self.lock)
+        self.processor = InboundProcessor(core, lock=self.lock, busy=self.store.busy)
         self.handler = ContactWindowHandler(
             core,
             self.store,
