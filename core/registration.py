@@ -43,6 +43,7 @@ from core.actors import Actor
 from core.clock import aware
 from core.errors import Conflict, Forbidden, InvalidSupportKey, NotFound, Throttled, ValidationFailed
 from core.models import Company, Contract, Conversation, SupportKey
+from core.snapshots import Query, rows
 from core.unit_of_work import UnitOfWork
 
 KIND = "registration"
@@ -178,10 +179,10 @@ async def submit_key(uow: UnitOfWork, actor: Actor, conversation_id: str, suppor
     except (Throttled, InvalidSupportKey) as refused:
         # Shown on the key field; a throttle's params carry the minutes to wait.
         raise ValidationFailed(fields={"support_key": refused.message_id}, **refused.params) from refused
-    company = (await uow.session.execute(_COMPANY, {"company_id": usable.contract.company_id})).first()
-    if company is None:  # a contract always has a company; guard against a broken import
+    company = await rows(uow, _COMPANY, company_id=usable.contract.company_id)
+    if not company:  # a contract always has a company; guard against a broken import
         raise ValidationFailed(fields={"support_key": "support_key.invalid"})
-    snapshot = CompanyView(*company).as_data()
+    snapshot = CompanyView(*company[0]).as_data()
     await _advance(
         uow,
         row,
@@ -337,8 +338,10 @@ _LOAD = (
     .with_for_update()
     .execution_options(populate_existing=True)
 )
-_COMPANY = select(Company.id, Company.name, Company.postal_code, Company.address, Company.phone).where(
-    Company.id == bindparam("company_id")
+_COMPANY = Query(
+    select(Company.id, Company.name, Company.postal_code, Company.address, Company.phone).where(
+        Company.id == bindparam("company_id")
+    )
 )
 
 

@@ -164,15 +164,7 @@ class Snapshot:
 
     async def rows(self, query: Query, **params: Any) -> list[Row]:
         if self._raw is not None and self._readers is not None:
-            compiled = query.compiled(self._readers.dialect)
-            args = [
-                value if bind is None else bind(value)
-                for value, bind in zip((params[n] for n in compiled.names), compiled.bind, strict=True)
-            ]
-            fetched = self._raw.execute(compiled.sql, args).fetchall()
-            if not any(compiled.result):
-                return fetched
-            return [convert(row, compiled.result) for row in fetched]
+            return _run_sqlite(self._raw, query.compiled(self._readers.dialect), params)
         assert self._connection is not None, "use the snapshot inside `async with`"
         result = await self._connection.execute(query.statement, params)
         return [tuple(row) for row in result]
@@ -180,6 +172,17 @@ class Snapshot:
     async def first(self, query: Query, **params: Any) -> Row | None:
         found = await self.rows(query, **params)
         return found[0] if found else None
+
+
+def _run_sqlite(raw: sqlite3.Connection, compiled: _Compiled, params: dict[str, Any]) -> list[Row]:
+    args = [
+        value if bind is None else bind(value)
+        for value, bind in zip((params[n] for n in compiled.names), compiled.bind, strict=True)
+    ]
+    fetched = raw.execute(compiled.sql, args).fetchall()
+    if not any(compiled.result):
+        return fetched
+    return [convert(row, compiled.result) for row in fetched]
 
 
 def convert(row: Sequence[Any], processors: tuple[Processor, ...]) -> Row:
@@ -193,6 +196,11 @@ async def rows(source: UnitOfWork | Snapshot, query: Query, **params: Any) -> li
     from a snapshot (fast, read-only)."""
     if isinstance(source, Snapshot):
         return await source.rows(query, **params)
+    # SQLite: the unit of work's own connection, in its transaction, without SQLAlchemy's
+    # execution machinery (several times the cost of the statement; bench/slack.py).
+    raw = await source.sqlite_connection()
+    if raw is not None:
+        return _run_sqlite(raw, query.compiled(source.dialect), params)
     result = await source.session.execute(query.statement, params)
     return [tuple(row) for row in result]
 

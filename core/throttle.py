@@ -14,6 +14,7 @@ from sqlalchemy import bindparam, delete, func, select
 from core.clock import aware
 from core.errors import Throttled
 from core.models import ThrottleFailure
+from core.snapshots import Query, rows
 from core.unit_of_work import UnitOfWork
 
 MAX_FAILURES = 5
@@ -26,18 +27,19 @@ LIMITS: dict[str, int] = {"web.post": 10}
 
 
 # Built once: every key check runs it, and constructing it cost more than running it.
-_RECENT = select(func.count(), func.min(ThrottleFailure.at)).where(
-    ThrottleFailure.scope == bindparam("scope"),
-    ThrottleFailure.actor == bindparam("actor"),
-    ThrottleFailure.at > bindparam("since"),
+_RECENT = Query(
+    select(func.count(), func.min(ThrottleFailure.at)).where(
+        ThrottleFailure.scope == bindparam("scope"),
+        ThrottleFailure.actor == bindparam("actor"),
+        ThrottleFailure.at > bindparam("since"),
+    )
 )
 
 
 async def check(uow: UnitOfWork, scope: str, actor: str) -> None:
     """Raise ``Throttled`` (with the minutes to wait) if the actor is over the limit."""
     since = uow.clock.now() - WINDOW
-    row = (await uow.session.execute(_RECENT, {"scope": scope, "actor": actor, "since": since})).one()
-    count, oldest = row
+    count, oldest = (await rows(uow, _RECENT, scope=scope, actor=actor, since=since))[0]
     if count >= LIMITS.get(scope, MAX_FAILURES) and oldest is not None:
         wait = aware(oldest) + WINDOW - uow.clock.now()
         raise Throttled(minutes=max(1, math.ceil(wait.total_seconds() / 60)))

@@ -6,14 +6,17 @@ explicitly; leaving the block without a commit rolls everything back.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from types import TracebackType
 
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.clock import Clock, SystemClock
 from core.config import Settings
+from core.db import InlineConnection
 from core.hashing import Hasher
 from core.sealing import Sealer
 
@@ -38,6 +41,7 @@ class UnitOfWork:
         self.clock = clock
         self.hasher = hasher
         self.sealer = sealer
+        self.dialect: Dialect = sessions.kw["bind"].dialect
 
     async def __aenter__(self) -> UnitOfWork:
         if self._gate is not None:
@@ -63,6 +67,24 @@ class UnitOfWork:
 
     async def commit(self) -> None:
         await self.session.commit()
+
+    async def sqlite_connection(self) -> sqlite3.Connection | None:
+        """This unit of work's SQLite connection, inside its transaction (begun if it was
+        not) and after flushing pending ORM changes, for a statement compiled once
+        (``core.snapshots.rows``); None on PostgreSQL, or when cursor events are listened
+        to. What runs there is consistent with, and part of, what this unit commits."""
+        session = self.session
+        if session.new or session.dirty or session.deleted:
+            await session.flush()
+        connection = (await session.connection()).sync_connection
+        assert connection is not None
+        dispatch = connection.dispatch
+        if dispatch.before_cursor_execute or dispatch.after_cursor_execute:
+            # Someone watches every statement (tests checking query plans, tracing):
+            # SQLAlchemy's path, which tells them.
+            return None
+        driver = connection.connection.driver_connection
+        return driver._conn if isinstance(driver, InlineConnection) else None
 
     @asynccontextmanager
     async def paused(self) -> AsyncIterator[None]:
