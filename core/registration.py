@@ -275,7 +275,7 @@ async def submit(uow: UnitOfWork, actor: Actor, conversation_id: str) -> View:
         return _view(uow, row)
     if not await _key_still_usable(uow, row):
         # Revoked or past its contract's end while the customer typed: no valid key, no account.
-        await uow.session.delete(row)
+        await _forget(uow, row)
         audit.record(uow, actor, "registration.key_no_longer_valid", support_key_id=row.data.get("key_id"))
         await uow.commit()
         raise InvalidSupportKey()
@@ -332,11 +332,22 @@ async def _key_still_usable(uow: UnitOfWork, row: Conversation) -> bool:
 
 # Statements every step runs, built once: constructing them cost more CPU than SQLite
 # answering them (bench/slack.py, docs/performance.md).
-_LOAD = (
-    select(Conversation)
-    .where(Conversation.id == bindparam("cid"), Conversation.kind == KIND)
+# Writes use the table, not the mapped class: an UPDATE or DELETE of the class goes
+# through the ORM's bulk machinery (and would synchronise the session) for nothing.
+_CONVERSATIONS = cast(Table, Conversation.__table__)
+_LOAD = Query(
+    select(
+        Conversation.id,
+        Conversation.actor,
+        Conversation.kind,
+        Conversation.step,
+        Conversation.data,
+        Conversation.created_at,
+        Conversation.updated_at,
+        Conversation.expires_at,
+    )
+    .where(Conversation.id == bindparam("cid"), Conversation.kind == bindparam("kind"))
     .with_for_update()
-    .execution_options(populate_existing=True)
 )
 _COMPANY = Query(
     select(Company.id, Company.name, Company.postal_code, Company.address, Company.phone).where(
@@ -347,14 +358,29 @@ _COMPANY = Query(
 
 async def _load(uow: UnitOfWork, actor: Actor, conversation_id: str, *steps: str) -> Conversation:
     """The actor's live conversation, locked for this transaction (PostgreSQL) so two
-    instances handling a double submit take turns."""
-    row = (await uow.session.execute(_LOAD, {"cid": str(conversation_id)})).scalar_one_or_none()
-    if row is None:
+    instances handling a double submit take turns.
+
+    Read as columns into a ``Conversation`` the session does not track: a step only
+    reads it and writes it back with ``_advance``, and an ORM load cost several times
+    the statement (bench/slack.py)."""
+    found = await rows(uow, _LOAD, cid=str(conversation_id), kind=KIND)
+    if not found:
         raise NotFound(EXPIRED)
+    cid, owner, kind, step, data, created_at, updated_at, expires_at = found[0]
+    row = Conversation(
+        id=cid,
+        actor=owner,
+        kind=kind,
+        step=step,
+        data=data,
+        created_at=created_at,
+        updated_at=updated_at,
+        expires_at=expires_at,
+    )
     if row.actor != actor.ref:
         raise Forbidden(NOT_YOURS)
     if aware(row.expires_at) <= uow.clock.now():
-        await uow.session.delete(row)
+        await _forget(uow, row)
         await uow.commit()
         raise NotFound(EXPIRED)
     if steps and row.step not in steps:
@@ -362,11 +388,12 @@ async def _load(uow: UnitOfWork, actor: Actor, conversation_id: str, *steps: str
     return row
 
 
+async def _forget(uow: UnitOfWork, row: Conversation) -> None:
+    await uow.session.execute(delete(_CONVERSATIONS).where(_CONVERSATIONS.c.id == row.id))
+
+
 # Every step taken writes the conversation with this one statement, built once; an ORM
 # flush of the changed row cost several times more CPU (bench/slack.py).
-# The table, not the mapped class: an UPDATE of the class goes through the ORM's bulk
-# machinery (and would synchronise the session) for nothing.
-_CONVERSATIONS = cast(Table, Conversation.__table__)
 _ADVANCE = (
     update(_CONVERSATIONS)
     .where(_CONVERSATIONS.c.id == bindparam("cid"))
