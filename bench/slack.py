@@ -310,7 +310,9 @@ def main() -> None:
     parser.add_argument("--pbr", default="1")
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--levels", default="1,16,64")
-    parser.add_argument("--conversations", type=int, default=6000)
+    # One conversation per registration request: enough for the warm-ups and the three
+    # cells at ~1,300 key steps/s (a cell that runs out ends early, with fewer requests).
+    parser.add_argument("--conversations", type=int, default=16000)
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     if args.serve:
