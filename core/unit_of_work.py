@@ -42,6 +42,8 @@ class UnitOfWork:
         self.hasher = hasher
         self.sealer = sealer
         self.dialect: Dialect = sessions.kw["bind"].dialect
+        # The SQLite connection of the session's current transaction (sqlite_connection).
+        self._raw: tuple[object, sqlite3.Connection | None] | None = None
 
     async def __aenter__(self) -> UnitOfWork:
         if self._gate is not None:
@@ -76,15 +78,21 @@ class UnitOfWork:
         session = self.session
         if session.new or session.dirty or session.deleted:
             await session.flush()
+        # Known for the transaction in progress: no greenlet round trip to ask again.
+        transaction = session.sync_session.get_transaction()
+        if transaction is not None and self._raw is not None and self._raw[0] is transaction:
+            return self._raw[1]
         connection = (await session.connection()).sync_connection
         assert connection is not None
         dispatch = connection.dispatch
-        if dispatch.before_cursor_execute or dispatch.after_cursor_execute:
-            # Someone watches every statement (tests checking query plans, tracing):
-            # SQLAlchemy's path, which tells them.
-            return None
-        driver = connection.connection.driver_connection
-        return driver._conn if isinstance(driver, InlineConnection) else None
+        raw = None
+        if not (dispatch.before_cursor_execute or dispatch.after_cursor_execute):
+            # (When someone watches every statement, tests checking query plans or
+            # tracing, SQLAlchemy's path runs it, which tells them.)
+            driver = connection.connection.driver_connection
+            raw = driver._conn if isinstance(driver, InlineConnection) else None
+        self._raw = (session.sync_session.get_transaction(), raw)
+        return raw
 
     @asynccontextmanager
     async def paused(self) -> AsyncIterator[None]:
