@@ -18,8 +18,11 @@ import asyncio
 import contextlib
 import logging
 import multiprocessing
+import os
 import re
 import signal
+import threading
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -292,9 +295,19 @@ def _parse_batch(
     return [contact_window.assess(settings, parse(raw, frm, rcpts)) for raw, frm, rcpts in records]
 
 
-def _ignore_interrupts() -> None:
-    """The parser process leaves Ctrl-C to the service, which stops it in order."""
+def _parser_init(service_pid: int) -> None:
+    """In the parser process: leave Ctrl-C to the service (it stops us in order), and end
+    when the service is gone. A service killed outright (SIGKILL, the OOM killer) runs no
+    clean-up, and the executor's worker would wait for work forever: it holds both ends
+    of its own call queue, so it never sees end-of-file."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch() -> None:
+        while os.getppid() == service_pid:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="madoguchi-parser-watch", daemon=True).start()
 
 
 _parsers: ProcessPoolExecutor | None = None
@@ -312,7 +325,8 @@ def _parser_pool(processes: int) -> ProcessPoolExecutor:
         _parsers = ProcessPoolExecutor(
             max_workers=processes,
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=_ignore_interrupts,
+            initializer=_parser_init,
+            initargs=(os.getpid(),),
         )
     return _parsers
 
