@@ -394,14 +394,14 @@ async def _forget(uow: UnitOfWork, row: Conversation) -> None:
 
 # Every step taken writes the conversation with this one statement, built once; an ORM
 # flush of the changed row cost several times more CPU (bench/slack.py).
-_ADVANCE = (
+_ADVANCE = Query(
     update(_CONVERSATIONS)
     .where(_CONVERSATIONS.c.id == bindparam("cid"))
     .values(
-        step=bindparam("new_step"),
+        step=bindparam("new_step", type_=_CONVERSATIONS.c.step.type),
         data=bindparam("new_data", type_=_CONVERSATIONS.c.data.type),
-        updated_at=bindparam("now"),
-        expires_at=bindparam("expires_at"),
+        updated_at=bindparam("now", type_=_CONVERSATIONS.c.updated_at.type),
+        expires_at=bindparam("expires_at", type_=_CONVERSATIONS.c.expires_at.type),
     )
 )
 
@@ -416,15 +416,14 @@ async def _advance(uow: UnitOfWork, row: Conversation, step: str, **data: Any) -
         "updated_at": now,
         "expires_at": now + IDLE_TIMEOUT,
     }
-    await uow.session.execute(
+    await rows(
+        uow,
         _ADVANCE,
-        {
-            "cid": row.id,
-            "new_step": step,
-            "new_data": values["data"],
-            "now": now,
-            "expires_at": values["expires_at"],
-        },
+        cid=row.id,
+        new_step=step,
+        new_data=values["data"],
+        now=now,
+        expires_at=values["expires_at"],
     )
     for name, value in values.items():
         set_committed_value(row, name, value)

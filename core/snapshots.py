@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Select
+from sqlalchemy import Select, Update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -49,9 +49,12 @@ class _Compiled:
 
 class Query:
     """A ``select()`` built once (with ``bindparam`` placeholders), compiled once per
-    database, and run by a snapshot or a unit of work with keyword parameters."""
+    database, and run by a snapshot or a unit of work with keyword parameters.
 
-    def __init__(self, statement: Select[*tuple[Any, ...]]) -> None:
+    An ``update()`` too, run by a unit of work only (a snapshot is read-only): its
+    ``rows`` are empty."""
+
+    def __init__(self, statement: Select[*tuple[Any, ...]] | Update) -> None:
         self.statement = statement
         self._compiled: dict[str, _Compiled] = {}
 
@@ -62,7 +65,7 @@ class Query:
         return found
 
 
-def _compile(statement: Select[*tuple[Any, ...]], dialect: Dialect) -> _Compiled:
+def _compile(statement: Select[*tuple[Any, ...]] | Update, dialect: Dialect) -> _Compiled:
     compiled = statement.compile(dialect=dialect)
     if compiled.positiontup is None:
         raise ValueError(f"{dialect.name}: a snapshot query needs a positional paramstyle")
@@ -75,10 +78,8 @@ def _compile(statement: Select[*tuple[Any, ...]], dialect: Dialect) -> _Compiled
             raise ValueError("a snapshot query cannot take a list parameter (IN): join instead")
         names.append(param.key)
         bind.append(param.type.dialect_impl(dialect).bind_processor(dialect))
-    result = tuple(
-        column.type.dialect_impl(dialect).result_processor(dialect, None)
-        for column in statement.selected_columns
-    )
+    selected = statement.selected_columns if isinstance(statement, Select) else ()
+    result = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None) for column in selected)
     return _Compiled(compiled.string, tuple(names), tuple(bind), result)
 
 
@@ -202,6 +203,8 @@ async def rows(source: UnitOfWork | Snapshot, query: Query, **params: Any) -> li
     if raw is not None:
         return _run_sqlite(raw, query.compiled(source.dialect), params)
     result = await source.session.execute(query.statement, params)
+    if not isinstance(query.statement, Select):
+        return []
     return [tuple(row) for row in result]
 
 
