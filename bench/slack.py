@@ -100,6 +100,9 @@ async def serve(db: str, pbr: bool) -> None:
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    from madoguchi.serve import settle_heap
+
+    settle_heap()  # as `madoguchi serve` does once started
     print(f"READY {port}", flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
     await runner.cleanup()

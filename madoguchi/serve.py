@@ -10,6 +10,7 @@ SIGTERM stop accepting, let every component finish what is in flight, then exit.
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib
 import logging
 import os
@@ -211,6 +212,16 @@ class Server:
         return web.Response(body=self.metrics.render(), headers={"Content-Type": CONTENT_TYPE})
 
 
+def settle_heap() -> None:
+    """Move what start-up built (models, statements built once, Bolt, templates) out of
+    the garbage collector's reach: it lives as long as the process, and every full
+    collection walked it again. Under load those pauses were the registration key
+    step's p99 at 16 concurrent users (bench/slack.py, back-to-back runs: 38 → 16 ms
+    and 46 → 25 ms)."""
+    gc.collect()
+    gc.freeze()
+
+
 async def serve(settings: Settings, *, smtp: bool = True, worker: bool = True, migrate: bool = True) -> int:
     server = Server(settings, smtp=smtp, worker=worker, migrate=migrate)
     stop = asyncio.Event()
@@ -226,6 +237,7 @@ async def serve(settings: Settings, *, smtp: bool = True, worker: bool = True, m
                 exc.strerror or exc,
             )
             return 1
+        settle_heap()
         log.info("ready", extra={"instance": server.instance})
         await stop.wait()
     finally:
