@@ -171,6 +171,24 @@ def _stop(proc: subprocess.Popen[str]) -> None:
         proc.kill()
 
 
+def _cpu(pid: int) -> tuple[float, float]:
+    """CPU seconds (user + system) used so far by a server process and by its child
+    processes (madoguchi's parser process), from /proc; zeros where there is none."""
+
+    def used(p: int) -> float:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    try:
+        children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        children = []
+    return used(pid), sum(used(c) for c in children)
+
+
 async def _pending(url: str) -> int:
     from sqlalchemy import func, select
 
@@ -236,6 +254,7 @@ async def bench(
     url: str, clients_list: list[int], messages: int, rounds: int, peer: str | None = None
 ) -> None:
     results: dict[tuple[str, int], list[tuple[float, float, float, float, float]]] = {}
+    cpu: dict[int, list[tuple[float, ...]]] = {}  # µs per mail: service, parser process
     seq = 0
     for _round in range(rounds):
         for clients in clients_list:
@@ -243,16 +262,22 @@ async def bench(
             await _reset(url)
             proc, port = _spawn("madoguchi", url)
             try:
+                await asyncio.sleep(0.5)  # the parser process starting up is not the mails' CPU
+                cpu_before = _cpu(proc.pid)
                 elapsed, data_lat, mail_lat = await _drive(port, clients, seq, messages)
                 seq += messages
                 accepted = time.perf_counter()
                 while await _pending(url):
                     await asyncio.sleep(0.05)
                 e2e = messages / (elapsed + time.perf_counter() - accepted)
+                cpu_after = _cpu(proc.pid)
             finally:
                 _stop(proc)
             results.setdefault(("madoguchi", clients), []).append(
                 (messages / elapsed, _pct(data_lat, 0.5), _pct(data_lat, 0.99), _pct(mail_lat, 0.99), e2e)
+            )
+            cpu.setdefault(clients, []).append(
+                tuple((b - a) / messages * 1e6 for a, b in zip(cpu_before, cpu_after, strict=True))
             )
             proc, port = _spawn("bare", url)
             try:
@@ -282,6 +307,12 @@ async def bench(
             print(
                 f"| {kind} | {clients} | {rate:,.0f} | {p50:.1f} ms | {p99:.1f} ms | {mp99:.1f} ms | {e2e_text} | {rate / bare_rate:.2f} |"
             )
+    for clients in clients_list:
+        service, parser = (statistics.median(r[i] for r in cpu[clients]) for i in range(2))
+        print(
+            f"\nmadoguchi CPU per mail at {clients} client(s), store to processed: service process "
+            f"{service:,.0f} µs, parser process {parser:,.0f} µs"
+        )
     if ("helpdesk", 0) in results:
         peer_rate = statistics.median(r[0] for r in results[("helpdesk", 0)])
         print(
