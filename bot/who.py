@@ -11,13 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, select
-
 from bot import stores
+from core import accounts
 from core.actors import Actor
 from core.config import SUPPORTED_LOCALES
-from core.models import Account, SlackUser
-from core.snapshots import Query, Snapshot, rows
+from core.snapshots import Snapshot
 from core.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
@@ -56,21 +54,6 @@ def slack_locale(value: str | None) -> str | None:
     return lang if lang in SUPPORTED_LOCALES else "en"
 
 
-# One round trip for both facts, the linked account and the stored Slack locale, as
-# scalar subqueries (always one row). Built once: constructing a statement cost more CPU
-# than SQLite answering it (bench/slack.py).
-_ME = (Account.slack_team_id == bindparam("team"), Account.slack_user_id == bindparam("user"))
-_IDENTIFY = Query(
-    select(
-        select(Account.id).where(*_ME).scalar_subquery(),
-        select(Account.locale).where(*_ME).scalar_subquery(),
-        select(SlackUser.locale)
-        .where(SlackUser.team_id == bindparam("team"), SlackUser.user_id == bindparam("user"))
-        .scalar_subquery(),
-    )
-)
-
-
 async def identify(
     door: SlackDoor,
     source: UnitOfWork | Snapshot,
@@ -82,9 +65,9 @@ async def identify(
     """Who sent ``body``; read in the request's unit of work, or in a snapshot when the
     answer changes nothing."""
     team, user = ids_of(body)
-    account_id, account_locale, known = (await rows(source, _IDENTIFY, team=team, user=user))[0]
-    row = (account_id, account_locale) if account_id is not None else None
-    locale = known or account_locale or source.settings.locale
+    found = await accounts.slack_identity(source, team, user)
+    known = found.client_locale
+    locale = known or found.account_locale or source.settings.locale
     if known is None and user and door.may_ask_locale(team, user):
         client = context.get("client")
         door_ref = door
@@ -104,9 +87,13 @@ async def identify(
             context["after_ack"](fetch)
     if staff and user in source.settings.staff_users:
         actor = Actor(kind="staff", ref=f"slack:{team}:{user}", door="slack", locale=locale)
-    elif row is not None:
+    elif found.account_id is not None:
         actor = Actor(
-            kind="account", ref=f"slack:{team}:{user}", door="slack", account_id=row[0], locale=locale
+            kind="account",
+            ref=f"slack:{team}:{user}",
+            door="slack",
+            account_id=found.account_id,
+            locale=locale,
         )
     else:
         actor = Actor(kind="anonymous", ref=f"slack:{team}:{user}", door="slack", locale=locale)

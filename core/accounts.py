@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from core import audit, passwords
@@ -25,8 +25,9 @@ from core.config import SUPPORTED_LOCALES
 from core.contact_details import ContactDetails
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from core.hashing import new_token
-from core.models import Account, AccountToken, PendingContact, SupportIdContact
+from core.models import Account, AccountToken, PendingContact, SlackUser, SupportIdContact
 from core.outbox import enqueue_mail
+from core.snapshots import Query, Snapshot, rows
 from core.unit_of_work import UnitOfWork
 
 LINK_LIFETIME = timedelta(days=7)
@@ -39,6 +40,40 @@ Purpose = Literal["activation", "reset"]
 ResendOutcome = Literal["sent", "active", "disabled", "unknown"]
 
 _SLACK_REF = re.compile(r"^slack:([A-Z0-9]+):([A-Z0-9]+)$")
+
+
+@dataclass(frozen=True)
+class SlackIdentity:
+    """Who a Slack user is to us: the account they registered (if any) and the language
+    their Slack client reported (stored by the Slack door after asking ``users.info``)."""
+
+    account_id: int | None
+    account_locale: str | None
+    client_locale: str | None
+
+
+# One round trip for all three facts, as scalar subqueries (always one row): every Slack
+# request starts here. Built once: constructing a statement cost more CPU than SQLite
+# answering it (bench/slack.py).
+_SLACK_USER = (Account.slack_team_id == bindparam("team"), Account.slack_user_id == bindparam("user"))
+_SLACK_IDENTITY = Query(
+    select(
+        select(Account.id).where(*_SLACK_USER).scalar_subquery(),
+        select(Account.locale).where(*_SLACK_USER).scalar_subquery(),
+        select(SlackUser.locale)
+        .where(SlackUser.team_id == bindparam("team"), SlackUser.user_id == bindparam("user"))
+        .scalar_subquery(),
+    )
+)
+
+
+async def slack_identity(source: UnitOfWork | Snapshot, team_id: str, user_id: str) -> SlackIdentity:
+    """The account linked to a Slack user (SPEC §5: the user registered it from Slack);
+    read in the request's unit of work, or in a snapshot when the answer changes nothing."""
+    account_id, account_locale, client_locale = (
+        await rows(source, _SLACK_IDENTITY, team=team_id, user=user_id)
+    )[0]
+    return SlackIdentity(account_id, account_locale, client_locale)
 
 
 @dataclass(frozen=True)
