@@ -22,7 +22,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import sqlite3
+import threading
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +67,8 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
             pool_timeout=60,
         )
         _tune_sqlite(engine)
+        if database and database != ":memory:":
+            checkpoints.watch(engine, database)
         return engine
     return create_async_engine(
         url, echo=echo, pool_size=pool_size, max_overflow=0, pool_timeout=30, pool_pre_ping=False
@@ -122,6 +126,79 @@ def _begin_immediate(raw: sqlite3.Connection) -> None:
         raw.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
 
+class Checkpointer:
+    """Folds SQLite's write-ahead log back into the database file from a thread of its own.
+
+    Left to itself, SQLite checkpoints inside whichever commit crosses 1,000 log pages;
+    statements run inline, so that commit stalled the event loop for the copy and its
+    fsync: with automatic checkpoints off in paired runs, the mail door's p99 DATA→250 at
+    8 clients went from 19.4 / 18.6 / 23.2 to 14.7 / 15.2 / 15.3 ms (docs/performance.md).
+    PASSIVE checkpoints never wait for readers or the writer, and the thread spends its
+    time in SQLite's C code (no GIL). One thread per process serves every database file.
+    """
+
+    INTERVAL_SECONDS = 0.25
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._watchers: dict[str, int] = {}
+        self._connections: dict[str, sqlite3.Connection] = {}
+        self._thread: threading.Thread | None = None
+        self._checkpointing = threading.Lock()
+        self.runs = 0
+
+    def watch(self, engine: AsyncEngine, path: str) -> None:
+        path = str(Path(path).resolve())
+        with self._lock:
+            self._watchers[path] = self._watchers.get(path, 0) + 1
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="sqlite-checkpoints", daemon=True)
+                self._thread.start()
+        # Until the engine is gone; the thread closes its connection to a file nobody uses.
+        weakref.finalize(engine.sync_engine, self._unwatch, path)
+
+    def _unwatch(self, path: str) -> None:
+        with self._lock:
+            left = self._watchers.get(path, 0) - 1
+            if left > 0:
+                self._watchers[path] = left
+            else:
+                self._watchers.pop(path, None)
+
+    def checkpoint_now(self) -> None:
+        with self._checkpointing:
+            self._checkpoint()
+
+    def _checkpoint(self) -> None:
+        with self._lock:
+            paths = list(self._watchers)
+        for gone in set(self._connections) - set(paths):
+            self._connections.pop(gone).close()
+        for path in paths:
+            try:
+                connection = self._connections.get(path)
+                if connection is None:
+                    connection = sqlite3.connect(
+                        path, isolation_level=None, timeout=0, check_same_thread=False
+                    )
+                    self._connections[path] = connection
+                connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            except sqlite3.Error:
+                # Deleted, locked for recovery, not a WAL database yet: next time.
+                stale = self._connections.pop(path, None)
+                if stale is not None:
+                    stale.close()
+        self.runs += 1
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(self.INTERVAL_SECONDS)
+            self.checkpoint_now()
+
+
+checkpoints = Checkpointer()
+
+
 def _tune_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -131,6 +208,8 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        # Checkpoints run on a thread of their own (Checkpointer), not inside a commit.
+        cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 

@@ -78,3 +78,30 @@ async def test_gives_up_after_the_lock_wait(domain: Core, monkeypatch: pytest.Mo
         other.close()
     async with domain.uow() as uow:  # the connection is usable again
         assert await uow.session.scalar(select(func.count()).select_from(AuditRecord)) == 0
+
+
+async def test_checkpoints_run_off_the_loop_not_inside_commits(domain: Core) -> None:
+    """The writer never checkpoints (a commit would stall the loop for the copy); the
+    checkpoint thread folds the log into the database file instead."""
+    path = _path(domain)
+
+    def in_the_file() -> int:
+        # immutable=1 reads the database file alone, not the write-ahead log.
+        with sqlite3.connect(f"file:{path}?immutable=1", uri=True) as raw:
+            return int(raw.execute("SELECT count(*) FROM audit_log WHERE action = 'fill'").fetchone()[0])
+
+    async with domain.uow() as uow:
+        raw = (await uow.session.connection()).sync_connection.connection.driver_connection  # type: ignore[union-attr]
+        assert raw._conn.execute("PRAGMA wal_autocheckpoint").fetchone() == (0,)
+    # Hold the checkpoint thread off while writing, to see what the commit alone does.
+    with db.checkpoints._checkpointing:
+        async with domain.uow() as uow:
+            for n in range(3000):
+                audit.record(uow, Actor(kind="system", ref="cli", door="cli"), "fill", n=n, pad="x" * 200)
+            await uow.commit()
+        assert in_the_file() == 0  # all of it is still in the log
+    for _ in range(200):  # the thread's own run, every 0.25 s
+        if in_the_file():
+            break
+        await asyncio.sleep(0.05)
+    assert in_the_file() == 3000
