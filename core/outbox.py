@@ -9,7 +9,7 @@ Sending is the mail door's job (``mail/``); Slack posts to staff use channel "sl
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from core.models import OutboxMessage
 from core.unit_of_work import UnitOfWork
@@ -20,29 +20,31 @@ def new_message_id(uow: UnitOfWork) -> str:
     return f"<{uuid.uuid4().hex}@{domain}>"
 
 
+class MailOptions(TypedDict, total=False):
+    """What a queued mail may add to template, recipients and context."""
+
+    locale: str  # "ja" unless given
+    secrets: dict[str, Any] | None  # sealed; erased once sent
+    headers: dict[str, Any] | None
+    message_id: str | None  # a new one unless given
+
+
 def mail_values(
-    uow: UnitOfWork,
-    template: str,
-    to: list[str],
-    context: dict[str, Any],
-    *,
-    locale: str = "ja",
-    secrets: dict[str, Any] | None = None,
-    headers: dict[str, Any] | None = None,
-    message_id: str | None = None,
+    uow: UnitOfWork, template: str, to: list[str], context: dict[str, Any], **options: Unpack[MailOptions]
 ) -> dict[str, Any]:
     """The column values of a queued mail: for ``enqueue_mail`` and for callers that
     insert many rows in one statement (the contact window's batch processing)."""
     now = uow.clock.now()
+    secrets = options.get("secrets")
     return {
         "channel": "mail",
         "template": template,
-        "locale": locale,
+        "locale": options.get("locale", "ja"),
         "recipients": list(to),
         "context": context,
         "sealed": uow.sealer.seal(secrets) if secrets else "",
-        "headers": headers or {},
-        "message_id": message_id or new_message_id(uow),
+        "headers": options.get("headers") or {},
+        "message_id": options.get("message_id") or new_message_id(uow),
         "status": "pending",
         "attempts": 0,
         "next_attempt_at": now,
@@ -51,28 +53,9 @@ def mail_values(
 
 
 def enqueue_mail(
-    uow: UnitOfWork,
-    template: str,
-    to: list[str],
-    context: dict[str, Any],
-    *,
-    locale: str = "ja",
-    secrets: dict[str, Any] | None = None,
-    headers: dict[str, Any] | None = None,
-    message_id: str | None = None,
+    uow: UnitOfWork, template: str, to: list[str], context: dict[str, Any], **options: Unpack[MailOptions]
 ) -> OutboxMessage:
-    row = OutboxMessage(
-        **mail_values(
-            uow,
-            template,
-            to,
-            context,
-            locale=locale,
-            secrets=secrets,
-            headers=headers,
-            message_id=message_id,
-        )
-    )
+    row = OutboxMessage(**mail_values(uow, template, to, context, **options))
     uow.session.add(row)
     return row
 
