@@ -20,7 +20,7 @@ def build(rt: Any) -> SlackDoor | None:
     door.metrics = getattr(rt, "metrics", None)
     routes = door.routes()
     if rt.core.settings.slack_app_token:  # Socket Mode: no event URL, OAuth pages still served
-        routes = [r for r in routes if r.method == "GET"]  # type: ignore[attr-defined]
+        routes = [r for r in routes if r.method == "GET"]
     rt.app.add_routes(routes)
     rt.log.info(
         "Slack door is on (%s)", "Socket Mode" if rt.core.settings.slack_app_token else "HTTP /slack/events"

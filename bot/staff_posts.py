@@ -18,7 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 
 from bot import blocks as bk
-from core.messages import render
+from core.messages import in_locale, render
 from core.models import SlackInstallation
 from core.unit_of_work import Core
 
@@ -38,7 +38,7 @@ class RetryLater(RuntimeError):
 
 
 def request_blocks(context: dict[str, Any], locale: str, *, followup: bool = False) -> list[bk.Block]:
-    t = lambda mid, **p: render(mid, locale, **p)  # noqa: E731
+    t = in_locale(locale)
     request = str(context.get("request", ""))
     category = str(context.get("category") or "")
     title = t("slack.staff.followup" if followup else "slack.staff.new_request", request=request)
@@ -69,7 +69,8 @@ def request_blocks(context: dict[str, Any], locale: str, *, followup: bool = Fal
 class StaffPoster:
     def __init__(self, core: Core, client: AsyncWebClient | None = None) -> None:
         self.core = core
-        self.channel = core.settings.staff_channel
+        # Set whenever this deliverer exists (build_deliver).
+        self.channel: str = core.settings.staff_channel or ""
         self.client = client or AsyncWebClient(
             base_url=core.settings.slack_api_url,
             retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=3)],

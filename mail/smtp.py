@@ -273,7 +273,7 @@ class _CappedSMTP(SMTP):
         and gives the same address and rest (tests/unit/test_smtp_addresses.py)."""
         match = _PLAIN_PATH.match(arg)
         if match is None or arg.startswith("(", match.end()):
-            return super()._getaddr(arg)  # type: ignore[no-any-return]
+            return super()._getaddr(arg)
         address = match.group(1)
         if self.local_part_limit and len(address.rpartition("@")[0]) > self.local_part_limit:
             return None, None
@@ -309,13 +309,13 @@ class _CappedSMTP(SMTP):
         data = await self._read_data()
         if data is None:
             await self.push("552 Error: Too much mail data")
-            self._set_post_data_state()
+            self._set_post_data_state()  # type: ignore[no-untyped-call]
             return
         if len(data) > self.line_length_limit and any(
             len(line) + 2 > self.line_length_limit for line in data.split(b"\r\n")
         ):
             await self.push("500 Line too long (see RFC5321 4.5.3.1.6)")
-            self._set_post_data_state()
+            self._set_post_data_state()  # type: ignore[no-untyped-call]
             return
         # RFC 5321 §4.5.2: a line's leading dot goes (lines end at CRLF only).
         if data.startswith(b"."):
@@ -324,7 +324,7 @@ class _CappedSMTP(SMTP):
         self.envelope.content = content
         self.envelope.original_content = content
         status = await self._call_handler_hook("DATA")
-        self._set_post_data_state()
+        self._set_post_data_state()  # type: ignore[no-untyped-call]
         await self.push("250 OK" if status is MISSING else status)
 
     async def _read_data(self) -> bytearray | None:
@@ -644,7 +644,7 @@ class SMTPServer:
                 if protocol.envelope is None or protocol.envelope.mail_from is None:
                     # Idle between messages: say goodbye now. Mid-message: it finishes
                     # (stored, 250) and gets the 421 at its next MAIL.
-                    if protocol.transport is not None:
+                    if isinstance(protocol.transport, asyncio.WriteTransport):
                         protocol.transport.write(SHUTTING_DOWN.encode() + b"\r\n")
                     _close(protocol)
             loop = asyncio.get_running_loop()

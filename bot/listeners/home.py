@@ -9,7 +9,7 @@ from bot import blocks as bk
 from bot.listeners.common import TERMS_AGREE_ACTION, ephemeral, terms_blocks
 from bot.who import Who, identify
 from core import accounts, support_ids, terms
-from core.messages import render
+from core.messages import in_locale, render
 from core.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ def declaration_blocks(support_id: str, locale: str) -> list[bk.Block]:
 
 
 async def home_view(uow: UnitOfWork, who: Who) -> dict[str, Any]:
-    t = lambda mid, **p: render(mid, who.locale, **p)  # noqa: E731
+    t = in_locale(who.locale)
     blocks: list[bk.Block] = [bk.header(t("slack.home.title"))]
     if who.account_id is None:
         blocks += [

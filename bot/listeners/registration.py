@@ -19,7 +19,7 @@ from bot.who import Who, identify
 from core import contact_details
 from core import registration as reg
 from core.errors import DomainError, ValidationFailed
-from core.messages import render
+from core.messages import in_locale, render
 from core.snapshots import snapshot
 
 if TYPE_CHECKING:
@@ -90,7 +90,7 @@ def checkbox_input(block_id: str, locale: str, checked: bool, *, optional: bool)
 
 
 def _company_lines(company: Any, locale: str) -> str:
-    t = lambda mid: render(mid, locale)  # noqa: E731
+    t = in_locale(locale)
     return (
         f"*{bk.esc(company.name)}*\n"
         f"{t('registration.field.company_postal_code')}: {bk.esc(company.postal_code)}\n"
@@ -101,7 +101,7 @@ def _company_lines(company: Any, locale: str) -> str:
 
 def modal(view: reg.View, locale: str) -> dict[str, Any]:
     """The Block Kit modal for one step of the conversation."""
-    t = lambda mid, **p: render(mid, locale, **p)  # noqa: E731
+    t = in_locale(locale)
     step = view.step
     params = {k: bk.esc(v) for k, v in view.params.items()}
     blocks: list[bk.Block] = []

@@ -12,7 +12,7 @@ from bot import blocks as bk
 from bot.listeners.common import ephemeral
 from bot.who import Who, identify
 from core import audit, contact_window, staff_desk
-from core.messages import render
+from core.messages import in_locale, render
 
 if TYPE_CHECKING:
     from bot.app import SlackDoor
@@ -98,7 +98,7 @@ def register(door: SlackDoor) -> None:
         request = str(action.get("value", ""))
         channel = (body.get("channel") or {}).get("id") or ""
         ts = (body.get("message") or {}).get("ts") or ""
-        t = lambda mid, **p: render(mid, who.locale, **p)  # noqa: E731
+        t = in_locale(who.locale)
         view = {
             "type": "modal",
             "callback_id": REPLY_CALLBACK,

@@ -15,7 +15,7 @@ from bot import blocks as bk
 from bot.listeners.common import ephemeral, terms_blocks
 from bot.who import Who, identify
 from core import support_ids
-from core.messages import render
+from core.messages import in_locale, render
 from core.snapshots import Snapshot, snapshot
 from core.unit_of_work import UnitOfWork
 
@@ -98,7 +98,7 @@ def support_id_table(items: list[Any], locale: str) -> Blocks:
 
 
 def support_id_detail(d: Any, locale: str) -> Blocks:
-    t = lambda mid, **p: render(mid, locale, **p)  # noqa: E731
+    t = in_locale(locale)
     keys = "\n".join(
         f"• `{k.masked}` {bk.esc(k.contract_number)} {bk.esc(k.product_family)} ({_date(k.ends_on)})"
         + ("" if k.usable else f" — {t('slack.id.key_unusable')}")

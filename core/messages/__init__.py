@@ -13,6 +13,7 @@ duplicate id or a missing language, so a gap is found by the test suite, not by 
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -62,3 +63,13 @@ def render(message_id: str, locale: str = "ja", /, **params: Any) -> str:
         raise MissingMessage(message_id)
     text = texts.get(locale) or texts["ja"]
     return text.format(**params) if params else text
+
+
+def in_locale(locale: str) -> Callable[..., str]:
+    """``render`` with the locale fixed, for a renderer that writes many messages in the
+    reader's language: ``t = in_locale(who.locale); t("slack.id.none")``."""
+
+    def t(message_id: str, /, **params: Any) -> str:
+        return render(message_id, locale, **params)
+
+    return t
