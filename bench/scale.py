@@ -283,10 +283,9 @@ async def slack_first_step(url: str, shape: datagen.Shape, n: int) -> tuple[floa
     """/support register, then the timed view_submission of the key, as Slack sends it."""
     try:
         import aiohttp
-        from aiohttp import web
 
         from bot.app import SlackDoor
-        from tests.fakeslack import FakeSlack
+        from tests.fakeslack import FakeSlack, serve_routes
     except ImportError as exc:  # the Slack door or its test fake is not there
         print(f"slack step skipped: {exc}", file=sys.stderr)
         return None
@@ -296,14 +295,8 @@ async def slack_first_step(url: str, shape: datagen.Shape, n: int) -> tuple[floa
     )
     door = SlackDoor(core)
     await door.start()
-    app = web.Application()
-    app.add_routes(door.routes())
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    endpoint = f"http://127.0.0.1:{port}/slack/events"
+    runner, base = await serve_routes(door.routes())
+    endpoint = f"{base}/slack/events"
     rng = random.Random(11)
     candidates = (rng.randrange(shape.contracts) for _ in range((n + WARMUP) * 4))
     valid = [c for c in candidates if contract_valid(c)][: n + WARMUP]

@@ -159,3 +159,17 @@ class FakeSlack:
                 "authed_user": {"id": "U2"},
             }
         return {"ok": True}
+
+
+async def serve_routes(routes: list[web.RouteDef]) -> tuple[web.AppRunner, str]:
+    """An aiohttp app with ``routes`` (the Slack door's) listening on a free loopback
+    port, as tests and benches drive it; returns the runner (``cleanup()`` it) and the
+    base URL."""
+    app = web.Application()
+    app.add_routes(routes)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return runner, f"http://127.0.0.1:{port}"

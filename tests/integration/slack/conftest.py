@@ -14,11 +14,10 @@ from urllib.parse import urlencode
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from bot.app import SlackDoor
 from core.unit_of_work import Core
-from tests.fakeslack import FakeSlack
+from tests.fakeslack import FakeSlack, serve_routes
 
 SIGNING_SECRET = "test-signing-secret-0123456789"
 BOT_TOKEN = "xoxb-test-bot-token-9876"
@@ -204,14 +203,8 @@ class Slack:
 async def slack(slack_core: Core, fake: FakeSlack) -> AsyncIterator[Slack]:
     door = SlackDoor(slack_core)
     await door.start()
-    app = web.Application()
-    app.add_routes(door.routes())
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    runner, base = await serve_routes(door.routes())
     async with aiohttp.ClientSession() as session:
-        yield Slack(f"http://127.0.0.1:{port}/slack/events", door, fake, session)
+        yield Slack(f"{base}/slack/events", door, fake, session)
     await door.stop()
     await runner.cleanup()

@@ -9,13 +9,12 @@ from http.cookies import SimpleCookie
 
 import aiohttp
 import pytest
-from aiohttp import web
 from sqlalchemy import select
 
 from bot.app import SlackDoor
 from core.models import SlackInstallation, SlackOAuthState
 from core.unit_of_work import Core
-from tests.fakeslack import FakeSlack
+from tests.fakeslack import FakeSlack, serve_routes
 from tests.integration.slack.conftest import SIGNING_SECRET, Slack
 
 
@@ -31,14 +30,7 @@ async def oauth_slack(domain: Core, fake: FakeSlack) -> AsyncIterator[tuple[Slac
     )
     door = SlackDoor(Core(domain.sessions, settings, domain.clock))
     await door.start()
-    app = web.Application()
-    app.add_routes(door.routes())
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    base = f"http://127.0.0.1:{port}"
+    runner, base = await serve_routes(door.routes())
     async with aiohttp.ClientSession() as session:
         yield Slack(f"{base}/slack/events", door, fake, session), base
     await door.stop()
