@@ -209,24 +209,16 @@ async def _pending(url: str) -> int:
 
 
 async def _reset(url: str) -> None:
-    from sqlalchemy import text
-
     from core.db import create_engine
-    from core.models import Base
     from migrations import upgrade
+    from tests.factories import empty_all_tables
 
     engine = create_engine(url)
     try:
         await upgrade(engine)
-        async with engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-                await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-            else:
-                for table in reversed(Base.metadata.sorted_tables):
-                    await conn.execute(table.delete())
     finally:
         await engine.dispose()
+    await empty_all_tables(url)
 
 
 def _peer(python: str, messages: int) -> float | None:

@@ -17,15 +17,14 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from core.clock import JST, FrozenClock
 from core.config import Settings
 from core.db import create_engine, session_factory
-from core.models import Base
 from core.unit_of_work import Core
 from migrations import upgrade
+from tests import factories
 
 # Thursday 2026-11-26 10:00 in Tokyo: a business day, well inside the demo contracts.
 TEST_NOW = datetime(2026, 11, 26, 10, 0, tzinfo=JST)
@@ -112,20 +111,6 @@ def settings(tmp_path: Path, db_url: str) -> Settings:
     )
 
 
-async def _empty_all_tables(url: str) -> None:
-    engine = create_engine(url)
-    try:
-        async with engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-                await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-            else:
-                for table in reversed(Base.metadata.sorted_tables):
-                    await conn.execute(table.delete())
-    finally:
-        await engine.dispose()
-
-
 @pytest.fixture
 async def domain(settings: Settings, clock: FrozenClock) -> AsyncIterator[Core]:
     """The core as the composition root builds it, on a clean database, frozen clock."""
@@ -135,4 +120,4 @@ async def domain(settings: Settings, clock: FrozenClock) -> AsyncIterator[Core]:
         yield core
     finally:
         await engine.dispose()
-        await _empty_all_tables(settings.database_url)
+        await factories.empty_all_tables(settings.database_url)

@@ -28,7 +28,8 @@ from core.models import Account, Company, SupportId, SupportIdContact
 from core.normalize import fold
 from core.unit_of_work import Core, UnitOfWork
 from madoguchi import datagen
-from tests.conftest import TEST_NOW, _empty_all_tables
+from tests import factories
+from tests.conftest import TEST_NOW
 
 BIG_TABLES = {
     "companies",
@@ -53,7 +54,7 @@ def loaded_url(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     try:
         yield db_url
     finally:
-        asyncio.run(_empty_all_tables(db_url))
+        asyncio.run(factories.empty_all_tables(db_url))
 
 
 def _settings(url: str) -> Settings:
