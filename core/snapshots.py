@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -33,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from core.clock import Clock
 from core.config import Settings
-from core.unit_of_work import Core, UnitOfWork
+from core.unit_of_work import GATE_TIMEOUT_SECONDS, Core, UnitOfWork
 
 Row = tuple[Any, ...]
 Processor = Callable[[Any], Any] | None
@@ -132,9 +133,9 @@ class Snapshot:
             self._raw.execute("BEGIN")
             return self
         # PostgreSQL: take a place in the units of work's queue, then a pooled connection.
-        self._gate = getattr(self._core.uow(), "_gate", None)
+        self._gate = self._core.queue()
         if self._gate is not None:
-            await self._gate.acquire()
+            await asyncio.wait_for(self._gate.acquire(), timeout=GATE_TIMEOUT_SECONDS)
         try:
             self._connection = await self._engine.connect()
         except BaseException:
@@ -208,13 +209,17 @@ async def rows(source: UnitOfWork | Snapshot, query: Query, **params: Any) -> li
     return [tuple(row) for row in result]
 
 
+# One set of reader connections per Core (per database), gone with it.
+_readers: weakref.WeakKeyDictionary[Core, _SqliteReaders] = weakref.WeakKeyDictionary()
+
+
 def snapshot(core: Core) -> Snapshot:
     """A read-only snapshot of ``core``'s database (see the module's docstring)."""
     engine: AsyncEngine = core.sessions.kw["bind"]
-    readers: _SqliteReaders | None = getattr(core, "_snapshot_readers", None)
+    readers = _readers.get(core)
     if readers is None and engine.dialect.name == "sqlite":
         database = engine.url.database
         if database and database != ":memory:":
             readers = _SqliteReaders(database, engine.dialect)
-            core._snapshot_readers = readers  # type: ignore[attr-defined]
+            _readers[core] = readers
     return Snapshot(core, engine, readers)

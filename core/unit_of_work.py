@@ -145,9 +145,14 @@ class Core:
         self._gate: asyncio.Semaphore | None = None
 
     def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.sessions, self.settings, self.clock, self.hasher, self.sealer, self.queue())
+
+    def queue(self) -> asyncio.Semaphore | None:
+        """The first-come, first-served queue for the pool's connections (None when the
+        pool is unbounded); anything else that takes a pooled connection waits in it too."""
         if self._gate is None and self._width is not None:
             self._gate = asyncio.Semaphore(self._width)
-        return UnitOfWork(self.sessions, self.settings, self.clock, self.hasher, self.sealer, self._gate)
+        return self._gate
 
 
 def _pool_width(sessions: async_sessionmaker[AsyncSession]) -> int | None:
