@@ -15,7 +15,8 @@ from core.contact_window import self_service
 from core.errors import Forbidden, NotFound
 from core.models import MailAddressState, OutboxMessage
 from core.unit_of_work import Core
-from mail.smtp import InboundProcessor, SMTPServer
+from mail.inbound import InboundProcessor
+from mail.smtp import SMTPServer
 from tests import factories
 from tests.integration.mail.conftest import CONTACT, make_mail, outbox_of, requests_of, send
 

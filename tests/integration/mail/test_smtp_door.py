@@ -10,7 +10,8 @@ import pytest
 from core import contact_window
 from core.contact_window import intake
 from core.unit_of_work import Core
-from mail.smtp import InboundProcessor, SMTPServer
+from mail.inbound import InboundProcessor
+from mail.smtp import SMTPServer
 from tests.integration.mail.conftest import CONTACT, inbound_of, make_mail, outbox_of, requests_of, send
 
 
