@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 
-from core.db import is_sqlite
+from core.storage import is_sqlite
 from core.unit_of_work import Core
 
 
