@@ -26,7 +26,6 @@ from core import contact_window
 from core.config import Settings
 from core.unit_of_work import Core
 from mail.parse import parse
-from mail.write_lock import WriteLock
 
 log = logging.getLogger("madoguchi.mail.smtp")  # the door's log, as before inbound.py was split off
 
@@ -39,16 +38,15 @@ class InboundStore:
     single writer (measured: several writers collide on the file lock).
     """
 
-    def __init__(self, core: Core, max_batch: int = 64, lock: WriteLock | None = None) -> None:
+    def __init__(self, core: Core, max_batch: int = 64) -> None:
         self.core = core
         self.max_batch = max_batch
-        self.lock = lock or WriteLock(False)
         self._pending: list[tuple[tuple[bytes, str, list[str]], asyncio.Future[bool]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._last_at = float("-inf")
 
     async def store_many(self, items: list[tuple[bytes, str, list[str]]]) -> list[bool]:
-        async with self.lock.urgent(), self.core.uow() as uow:
+        async with self.core.uow() as uow:
             return await contact_window.store_inbound_many(uow, items)
 
     def busy(self) -> bool:
@@ -150,7 +148,6 @@ class InboundProcessor:
         core: Core,
         *,
         poll_seconds: float = 2.0,
-        lock: WriteLock | None = None,
         batch_size: int = 50,
         gather_seconds: float = 0.01,
         parse_processes: int = 1,
@@ -159,7 +156,6 @@ class InboundProcessor:
     ) -> None:
         self.core = core
         self.poll_seconds = poll_seconds
-        self.lock = lock or WriteLock(False)
         self.batch_size = batch_size
         self.busy = busy
         self.busy_batch_size = busy_batch_size
@@ -195,12 +191,12 @@ class InboundProcessor:
         for the processing transaction in progress, so its length is the 250's tail
         latency. Otherwise (PostgreSQL, or a quiet door) bigger batches: ~14 statements a
         batch, so 50 mails cost ~30 % less CPU each than 20 (measured)."""
-        if self.lock.enabled and self.busy is not None and self.busy():
+        if self.core.single_writer and self.busy is not None and self.busy():
             return min(self.busy_batch_size, self.batch_size)
         return self.batch_size
 
     async def _load(self, after: int, limit: int | None = None) -> list[tuple[int, bytes, str, list[str]]]:
-        async with self.lock.background(), self.core.uow() as uow:
+        async with self.core.uow(background=True) as uow:
             return await contact_window.load_pending(uow, limit or self._limit(), after)
 
     async def _read_ahead(self, after: int) -> _Ahead | None:
@@ -239,7 +235,7 @@ class InboundProcessor:
     ) -> list[contact_window.Outcome]:
         items = [(inbound_id, item) for (inbound_id, *_rest), item in zip(batch, assessed, strict=True)]
         try:
-            async with self.lock.background(), self.core.uow() as uow:
+            async with self.core.uow(background=True) as uow:
                 return await contact_window.process_inbound_batch(uow, items)
         except Exception as exc:
             if len(items) == 1:
@@ -258,7 +254,7 @@ class InboundProcessor:
 
     async def _process(self, inbound_id: int, item: contact_window.Assessed) -> contact_window.Outcome:
         try:
-            async with self.lock.background(), self.core.uow() as uow:
+            async with self.core.uow(background=True) as uow:
                 return await contact_window.process_inbound(uow, inbound_id, item)
         except Exception as exc:
             return await self._failed(inbound_id, exc)
@@ -266,7 +262,7 @@ class InboundProcessor:
     async def _failed(self, inbound_id: int, error: Exception) -> contact_window.Outcome:
         """Processing this mail alone raised: flag it for staff, keep its raw bytes."""
         log.error("processing inbound mail %s failed", inbound_id, exc_info=error)
-        async with self.lock.background(), self.core.uow() as uow:
+        async with self.core.uow(background=True) as uow:
             await contact_window.mark_failed(uow, inbound_id, f"{type(error).__name__}: {error}")
         return contact_window.Outcome("failed")
 

@@ -13,9 +13,9 @@ Protocol only: the RCPT policy, storing and every decision about a mail live in
    the record "received"; the next start resumes it.
 
 The pieces: mail/smtp_protocol.py (aiosmtpd's SMTP with our overrides, the only module
-touching its internals), mail/inbound.py (the group-commit store and the processor),
-mail/write_lock.py (one SQLite writer at a time, the SMTP answer first). ``write_lock``
-is re-exported here for the outbox worker.
+touching its internals), mail/inbound.py (the group-commit store and the processor). Which transaction goes
+first is Core's turn queue (core/storage/queue.py): a store that a client waits on goes
+before background processing.
 """
 
 from __future__ import annotations
@@ -32,9 +32,8 @@ from core import contact_window
 from core.unit_of_work import Core
 from mail.inbound import InboundProcessor, InboundStore
 from mail.smtp_protocol import CappedSMTP
-from mail.write_lock import write_lock
 
-__all__ = ["SHUTTING_DOWN", "TEMPFAIL", "ContactWindowHandler", "SMTPServer", "write_lock"]
+__all__ = ["SHUTTING_DOWN", "TEMPFAIL", "ContactWindowHandler", "SMTPServer"]
 
 log = logging.getLogger("madoguchi.mail.smtp")
 
@@ -141,9 +140,8 @@ class SMTPServer:
         self.core = core
         self.host = host if host is not None else settings.smtp_host
         self.port = port if port is not None else settings.smtp_port
-        self.lock = write_lock(core)
-        self.store = InboundStore(core, lock=self.lock)
-        self.processor = InboundProcessor(core, lock=self.lock, busy=self.store.busy)
+        self.store = InboundStore(core)
+        self.processor = InboundProcessor(core, busy=self.store.busy)
         self.handler = ContactWindowHandler(
             core,
             self.store,

@@ -28,7 +28,6 @@ import aiosmtplib
 from core import contact_window, delivery
 from core.delivery import Claimed
 from core.unit_of_work import Core
-from mail.smtp import write_lock
 from mail.templates import MailTemplates, build_message
 
 log = logging.getLogger("madoguchi.mail.worker")
@@ -91,7 +90,6 @@ class OutboxWorker:
         self.last_tick = time.monotonic()
         self.channels: tuple[str, ...] = ("mail", "slack") if slack_deliver else ("mail",)
         self._limit = asyncio.Semaphore(concurrency)
-        self.lock = write_lock(core)
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
@@ -101,9 +99,9 @@ class OutboxWorker:
     async def run_once(self) -> int:
         """Re-queue stale rows, claim a batch, deliver it; returns rows handled."""
         self.last_tick = time.monotonic()
-        async with self.lock.background(), self.core.uow() as uow:
+        async with self.core.uow(background=True) as uow:
             await delivery.requeue_stale(uow)
-        async with self.lock.background(), self.core.uow() as uow:
+        async with self.core.uow(background=True) as uow:
             rows = await delivery.claim(uow, self.name, self.channels, self.batch)
         if rows:
             await asyncio.gather(*(self._deliver(row) for row in rows))
@@ -125,17 +123,17 @@ class OutboxWorker:
                     deferred, detail = await self._send_mail(row)
             except Permanent as exc:
                 self._count(row.channel, "failed")
-                async with self.core.uow() as uow:
+                async with self.core.uow(background=True) as uow:
                     await delivery.mark_failed(uow, row.id, self.name, str(exc), row.recipients)
                 return
             except Exception as exc:  # 4xx, network, Slack down, template error: retry later
                 log.warning("outbox %s (%s) attempt %s failed: %s", row.id, row.template, row.attempts, exc)
                 self._count(row.channel, "retry")
-                async with self.core.uow() as uow:
+                async with self.core.uow(background=True) as uow:
                     await delivery.mark_retry(uow, row.id, self.name, f"{type(exc).__name__}: {exc}")
                 return
             self._count(row.channel, "retry" if deferred else "sent")
-            async with self.lock.background(), self.core.uow() as uow:
+            async with self.core.uow(background=True) as uow:
                 if deferred:
                     await delivery.mark_retry(uow, row.id, self.name, detail, recipients=deferred)
                 else:
@@ -154,12 +152,12 @@ class OutboxWorker:
         assert self.slack_deliver is not None
         context = dict(row.context)
         if row.template == "request_followup" and not context.get("thread_ts"):
-            async with self.core.uow() as uow:
+            async with self.core.uow(background=True) as uow:
                 channel, ts = await contact_window.slack_thread(uow, int(context["number"]))
             context["channel"], context["thread_ts"] = channel, ts
         result = await self.slack_deliver(row.template, row.locale, context)
         if row.template == "request_new" and result and result.get("ts"):
-            async with self.core.uow() as uow:
+            async with self.core.uow(background=True) as uow:
                 await contact_window.record_slack_post(
                     uow, int(context["number"]), str(result.get("channel", "")), str(result["ts"])
                 )
@@ -202,7 +200,7 @@ class OutboxWorker:
             detail = "; ".join(f"{r.code} {r.message}" for r in exc.recipients)[:500]
             if temporary:
                 if permanent:
-                    async with self.core.uow() as uow:
+                    async with self.core.uow(background=True) as uow:
                         await delivery.record_refused(uow, row.template, permanent, detail)
                 raise RuntimeError(f"recipients deferred: {detail}") from exc
             raise Permanent(detail) from exc
@@ -214,7 +212,7 @@ class OutboxWorker:
             permanent = [addr for addr, resp in refused.items() if 500 <= resp.code < 600]
             detail = "; ".join(f"{addr}: {resp.code} {resp.message}" for addr, resp in refused.items())[:500]
             if permanent:
-                async with self.core.uow() as uow:
+                async with self.core.uow(background=True) as uow:
                     await delivery.record_refused(uow, row.template, permanent, detail)
             temporary = [addr for addr, resp in refused.items() if not 500 <= resp.code < 600]
             if temporary:
