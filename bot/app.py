@@ -36,6 +36,7 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import stores
+from bot.listeners import register
 from core.unit_of_work import Core
 
 log = logging.getLogger("madoguchi.slack")
@@ -129,8 +130,6 @@ class SlackDoor:
         self.app.use(self._attach_after_ack)
         self.socket_handler: Any = None
         if register_listeners:
-            from bot.listeners import register
-
             register(self)
 
     # -- authorization (single workspace) -------------------------------------------
@@ -158,6 +157,7 @@ class SlackDoor:
             except Exception as exc:  # Slack unreachable at start: serve anyway, retry never needed
                 log.warning("slack: auth.test failed at start (%s); bot identity unknown", type(exc).__name__)
         if self.settings.slack_app_token:
+            # Socket Mode only (SLACK_APP_TOKEN): its WebSocket client is not loaded in HTTP mode.
             from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
             self.socket_handler = AsyncSocketModeHandler(self.app, self.settings.slack_app_token)
@@ -274,6 +274,7 @@ class SlackDoor:
 
     async def _handle_socket_request(self, client: Any, req: Any) -> None:
         """Bolt's Socket Mode handler, plus the after-ack jobs started once the ack is sent."""
+        # Socket Mode only, like ``start``'s import: not loaded in HTTP mode.
         from slack_bolt.adapter.socket_mode.async_internals import send_async_response
         from slack_bolt.adapter.socket_mode.internals import build_headers
 

@@ -75,3 +75,9 @@ def plain(blocks: list[Block]) -> str:
 
 def clip(blocks: list[Block]) -> list[Block]:
     return blocks[:BLOCK_LIMIT]
+
+
+def ephemeral(blocks: list[Block]) -> dict[str, Any]:
+    """An answer only the user who asked sees (a command's ack, a ``response_url`` post)."""
+    blocks = clip(blocks)
+    return {"response_type": "ephemeral", "text": plain(blocks), "blocks": blocks}

@@ -1,5 +1,9 @@
 """Who is talking: the Slack user as a core ``Actor``, and the language to answer in.
 
+The actor's ``ref`` is this door's format, ``slack:TEAM:USER``; it is made and read
+here only, and the core gets the Slack user as plain values (``Actor.slack_user``).
+Whether the user is staff is the core's rule (``core.staff``).
+
 The language is the Slack client's (``users.info``), stored in ``slack_users`` once
 fetched. Fetching is a Web API call, so it never happens before an ack: an unknown
 user's first answer is in the account's language or MADOGUCHI_LOCALE, and the lookup
@@ -8,14 +12,15 @@ runs after the ack for the next answer.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bot import stores
-from core import accounts
-from core.actors import Actor
+from core import accounts, workspaces
+from core.actors import Actor, ActorKind
 from core.config import SUPPORTED_LOCALES
 from core.snapshots import Snapshot
+from core.staff import is_staff_slack_user
 from core.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
@@ -32,6 +37,28 @@ class Who:
     @property
     def account_id(self) -> int | None:
         return self.actor.account_id
+
+
+# This door's actor reference. The core gets the Slack user as plain values, and only
+# from a well-formed reference (a Slack id is capitals and digits).
+_SLACK_REF = re.compile(r"^slack:([A-Z0-9]+):([A-Z0-9]+)$")
+
+
+def slack_actor(
+    kind: ActorKind, team_id: str, user_id: str, locale: str, account_id: int | None = None
+) -> Actor:
+    """The actor for a Slack user: ``ref`` ``slack:TEAM:USER`` (audit rows, throttling,
+    conversations) and ``slack_user`` (team_id, user_id) for the core's rules."""
+    ref = f"slack:{team_id}:{user_id}"
+    match = _SLACK_REF.match(ref)
+    return Actor(
+        kind=kind,
+        ref=ref,
+        door="slack",
+        account_id=account_id,
+        locale=locale,
+        slack_user=(match[1], match[2]) if match else None,
+    )
 
 
 def ids_of(body: dict[str, Any]) -> tuple[str, str]:
@@ -81,21 +108,16 @@ async def identify(
                 raise
             found = slack_locale((answer.get("user") or {}).get("locale"))
             if found:
-                await stores.remember_locale(door_ref.core, team, user, found)
+                async with door_ref.core.uow() as uow:
+                    await workspaces.remember_client_locale(uow, team, user, found)
 
         if client is not None:
             context["after_ack"](fetch)
-    if staff and user in source.settings.staff_users:
-        actor = Actor(kind="staff", ref=f"slack:{team}:{user}", door="slack", locale=locale)
+    if staff and is_staff_slack_user(source.settings, team, user):
+        actor = slack_actor("staff", team, user, locale)
     elif found.account_id is not None:
-        actor = Actor(
-            kind="account",
-            ref=f"slack:{team}:{user}",
-            door="slack",
-            account_id=found.account_id,
-            locale=locale,
-        )
+        actor = slack_actor("account", team, user, locale, found.account_id)
     else:
-        actor = Actor(kind="anonymous", ref=f"slack:{team}:{user}", door="slack", locale=locale)
+        actor = slack_actor("anonymous", team, user, locale)
     context["locale"] = locale
     return Who(team, user, actor, locale)

@@ -10,7 +10,6 @@ latest mail works (SPEC §4.2: "a new link replaces the old").
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -18,7 +17,7 @@ from typing import Any, Literal
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from core import audit, passwords
+from core import audit, passwords, staff
 from core.actors import Actor
 from core.clock import JST, aware
 from core.config import SUPPORTED_LOCALES
@@ -38,8 +37,6 @@ MAX_LINKS_PER_HOUR = 5
 
 Purpose = Literal["activation", "reset"]
 ResendOutcome = Literal["sent", "active", "disabled", "unknown"]
-
-_SLACK_REF = re.compile(r"^slack:([A-Z0-9]+):([A-Z0-9]+)$")
 
 
 @dataclass(frozen=True)
@@ -152,6 +149,9 @@ async def create_account(
 ) -> AccountView:
     """Store the account, link its Slack user and migrated support IDs, mail the link.
 
+    The Slack user is the one given, else the actor's own (``Actor.slack_user``, set by
+    the Slack door: core never reads a door's actor reference).
+
     Does not commit: the wizard commits it together with closing its conversation.
     """
     if not details.privacy_consent:
@@ -161,10 +161,8 @@ async def create_account(
     username = username_of(details.email)
     if await email_taken(uow, username):
         raise Conflict("accounts.email_taken")
-    if slack_team_id is None and slack_user_id is None:
-        match = _SLACK_REF.match(actor.ref)
-        if match:
-            slack_team_id, slack_user_id = match.group(1), match.group(2)
+    if slack_team_id is None and slack_user_id is None and actor.slack_user is not None:
+        slack_team_id, slack_user_id = actor.slack_user
     if slack_team_id and slack_user_id:
         await _unlink_slack_user(uow, actor, slack_team_id, slack_user_id)
     now = uow.clock.now()
@@ -412,13 +410,8 @@ async def resend_activation(uow: UnitOfWork, actor: Actor, email: str) -> Resend
     return "sent"
 
 
-def _require_staff(actor: Actor) -> None:
-    if actor.kind not in ("staff", "system"):
-        raise Forbidden("staff.forbidden")
-
-
 async def disable(uow: UnitOfWork, actor: Actor, email: str) -> AccountView:
-    _require_staff(actor)
+    staff.require_staff_or_system(actor)
     account = await _by_email(uow, email)
     if account is None:
         raise NotFound("accounts.not_found")
@@ -432,7 +425,7 @@ async def disable(uow: UnitOfWork, actor: Actor, email: str) -> AccountView:
 
 async def enable(uow: UnitOfWork, actor: Actor, email: str) -> AccountView:
     """Back to active, or to pending if the password was never set."""
-    _require_staff(actor)
+    staff.require_staff_or_system(actor)
     account = await _by_email(uow, email)
     if account is None:
         raise NotFound("accounts.not_found")

@@ -1,7 +1,7 @@
 """The staff desk (SPEC §4.7, ``/support-admin``): find, keys, accounts, the audit trail.
 
-Every function first checks that the actor is staff; a refusal is itself audited (and
-committed) so attempts by non-staff can be seen later. Results are plain frozen
+Every function first admits the actor (``core.staff.admit``): a refusal by non-staff is
+itself audited (and committed) so attempts can be seen later. Results are plain frozen
 dataclasses, never ORM rows, so the Slack door renders them without touching a session.
 Contact-window requests are in ``core.contact_window``.
 """
@@ -14,10 +14,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from core import accounts, audit, companies, support_keys, throttle
+from core import accounts, audit, companies, contact_window, staff, support_keys, throttle
 from core.actors import Actor
 from core.clock import aware
-from core.errors import Conflict, Forbidden, NotFound
+from core.errors import Conflict, NotFound
 from core.models import Account, Company, Contract, SupportId, SupportKey
 from core.unit_of_work import UnitOfWork
 
@@ -104,18 +104,10 @@ class FailureEntry:
     detail: str
 
 
-async def _authorize(uow: UnitOfWork, actor: Actor, action: str) -> None:
-    if actor.is_staff:
-        return
-    audit.record(uow, actor, "staff.refused", attempted=action)
-    await uow.commit()
-    raise Forbidden("staff.forbidden")
-
-
 async def find(uow: UnitOfWork, actor: Actor, text: str) -> FindResult:
     """Everything the text could name: a company (partial name), a contract number, a
     support key (→ its contract), an account (e-mail). Each lookup is one indexed query."""
-    await _authorize(uow, actor, "find")
+    await staff.admit(uow, actor, "find")
     text = text.strip()
     if not text:
         return FindResult()
@@ -207,7 +199,7 @@ async def issue_key(
 ) -> IssuedKey:
     """A new key for the contract. The raw key is in the result and nowhere else: show it
     once. ``by_mail``: the key will travel by mail, so it works from the next business day."""
-    await _authorize(uow, actor, "key.issue")
+    await staff.admit(uow, actor, "key.issue")
     contract = await uow.session.scalar(select(Contract).where(Contract.number == contract_number.strip()))
     if contract is None:
         raise NotFound("staff.contract_not_found", number=contract_number)
@@ -231,7 +223,7 @@ async def issue_key(
 
 async def revoke_key(uow: UnitOfWork, actor: Actor, raw_key: str) -> KeyHit:
     """The key stops working at once, everywhere (it stays in its support ID, marked)."""
-    await _authorize(uow, actor, "key.revoke")
+    await staff.admit(uow, actor, "key.revoke")
     found = await support_keys.find(uow, raw_key)
     if found is None:
         raise NotFound("staff.key_not_found")
@@ -250,7 +242,7 @@ async def revoke_key(uow: UnitOfWork, actor: Actor, raw_key: str) -> KeyHit:
 
 
 async def resend_activation(uow: UnitOfWork, actor: Actor, email: str) -> accounts.AccountView:
-    await _authorize(uow, actor, "account.resend")
+    await staff.admit(uow, actor, "account.resend")
     outcome = await accounts.resend_activation(uow, actor, email)
     if outcome == "unknown":
         raise NotFound("accounts.not_found")
@@ -264,13 +256,21 @@ async def resend_activation(uow: UnitOfWork, actor: Actor, email: str) -> accoun
     return found
 
 
+async def resend_activation_for_request(uow: UnitOfWork, actor: Actor, request: str) -> accounts.AccountView:
+    """The "resend activation" button of a request's staff post: the person who wrote the
+    request (an activation request, classified by the contact window) gets a new link."""
+    await staff.admit(uow, actor, "account.resend")
+    detail = await contact_window.show(uow, actor, request)
+    return await resend_activation(uow, actor, detail.summary.sender)
+
+
 async def disable_account(uow: UnitOfWork, actor: Actor, email: str) -> accounts.AccountView:
-    await _authorize(uow, actor, "account.disable")
+    await staff.admit(uow, actor, "account.disable")
     return await accounts.disable(uow, actor, email)
 
 
 async def enable_account(uow: UnitOfWork, actor: Actor, email: str) -> accounts.AccountView:
-    await _authorize(uow, actor, "account.enable")
+    await staff.admit(uow, actor, "account.enable")
     return await accounts.enable(uow, actor, email)
 
 
@@ -278,7 +278,7 @@ async def audit_trail(
     uow: UnitOfWork, actor: Actor, *, email: str | None = None, support_id: str | None = None, limit: int = 50
 ) -> list[AuditEntry]:
     """What happened to one account or one support ID, newest first (SPEC §8)."""
-    await _authorize(uow, actor, "audit")
+    await staff.admit(uow, actor, "audit")
     account_id = support_id_id = None
     if email is not None:
         account = await accounts.account_by_email(uow, email)
@@ -310,6 +310,6 @@ async def audit_trail(
 
 async def recent_failures(uow: UnitOfWork, actor: Actor, *, limit: int = 50) -> list[FailureEntry]:
     """Failed key attempts and the like, newest first: who is guessing, and how often."""
-    await _authorize(uow, actor, "failures")
+    await staff.admit(uow, actor, "failures")
     rows = await throttle.recent_failures(uow, limit=limit)
     return [FailureEntry(at=aware(r.at), scope=r.scope, actor=r.actor, detail=r.detail) for r in rows]

@@ -7,9 +7,9 @@
 What the door itself adds, because it is about HTTP:
 - CSRF: the form carries HMAC(secret, link token), so a form posted from elsewhere
   without the link is refused; nothing to store, works across instances.
-- Per-IP throttling in the database (``core.throttle``): bad links and bad form tokens
-  count as failures (scope ``web.link``, 5 in 15 minutes), and every submission counts
-  in ``web.post``; over either limit the page says how long to wait (429).
+- Per-IP throttling: the policy is the core's (``core.throttle``: bad links and bad
+  form tokens count in ``web.link``, 5 in 15 minutes, every submission in ``web.post``);
+  the page maps a refusal to 429 with the minutes to wait.
 - A cap on submissions in flight in this process, so a burst queues at most a few
   Argon2id hashes (the core caps parallel hashing too) and is told to retry (503).
 - Links on the page come from MADOGUCHI_PUBLIC_URL, never from the Host header.
@@ -37,8 +37,6 @@ from web.templating import render_page
 log = logging.getLogger("madoguchi.web")
 
 CSRF_PURPOSE = "web-csrf"
-LINK_SCOPE = "web.link"
-POST_SCOPE = "web.post"
 MAX_POSTS_IN_FLIGHT = 8
 LANG_COOKIE = "madoguchi_lang"
 KINDS = ("activate", "reset")
@@ -164,7 +162,7 @@ class Pages:
 
     async def _failure(self, ctx: PageContext, detail: str) -> None:
         async with self.core.uow() as uow:
-            await throttle.record_failure(uow, LINK_SCOPE, ctx.ip, detail)
+            await throttle.count_bad_link(uow, ctx.ip, detail)
 
     async def _problem(self, ctx: PageContext, exc: DomainError) -> web.Response:
         await self._failure(ctx, exc.message_id)
@@ -184,10 +182,9 @@ class Pages:
         ctx = self._context(request)
         problem: DomainError | None = None
         async with self.core.uow() as uow:  # one transaction: SQLite serialises them all
-            try:
-                await throttle.check(uow, LINK_SCOPE, ctx.ip)
-            except Throttled as exc:
-                return self._throttled(ctx, exc, LINK_SCOPE)
+            refused = await throttle.visit_link(uow, ctx.ip)
+            if refused is not None:
+                return self._throttled(ctx, refused.wait, refused.scope)
             try:
                 info = await accounts.inspect_link(uow, ctx.token)
             except DomainError as exc:
@@ -229,13 +226,9 @@ class Pages:
 
     async def _submit(self, request: web.Request, ctx: PageContext) -> web.Response:
         async with self.core.uow() as uow:
-            for scope in (LINK_SCOPE, POST_SCOPE):
-                try:
-                    await throttle.check(uow, scope, ctx.ip)
-                except Throttled as exc:
-                    return self._throttled(ctx, exc, scope)
-            # Every submission counts, whatever its outcome (committed here).
-            await throttle.record_failure(uow, POST_SCOPE, ctx.ip, "submit")
+            refused = await throttle.submit_password_form(uow, ctx.ip)
+        if refused is not None:
+            return self._throttled(ctx, refused.wait, refused.scope)
         form = await request.post()
         csrf = str(form.get("csrf", ""))
         password = str(form.get("password", ""))

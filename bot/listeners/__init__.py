@@ -2,20 +2,22 @@
 
 Each module has ``register(door)``; listeners are closures over the door, so services
 reach them without globals. A listener parses the payload, calls a core service and
-renders Block Kit; errors go to the one ``@app.error`` handler in ``errors``.
+renders Block Kit; errors go to the one ``@app.error`` handler in ``errors``. Listeners
+import only ``bot.commands`` (the router), ``bot.views`` (shared Block Kit), ``bot.who``,
+``bot.blocks`` and core — never each other.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from bot.listeners import admin, errors, events, home, registration, staff_actions, support
+
 if TYPE_CHECKING:
     from bot.app import SlackDoor
 
 
 def register(door: SlackDoor) -> None:
-    from bot.listeners import admin, errors, events, home, registration, staff_actions, support
-
     # Bolt tries listeners in registration order, building the keyword arguments of each
     # one's matcher; the busiest requests (``/support``, the registration modal) come
     # first. No two modules listen to the same request, so the order decides nothing else.

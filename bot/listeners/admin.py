@@ -1,6 +1,7 @@
 """``/support-admin``: staff commands (SPEC §4.7) over ``core.staff_desk`` and
-``core.contact_window``. Only MADOGUCHI_STAFF_USERS get further than the refusal, and
-every refusal is audited (who tried, which subcommand; never the arguments)."""
+``core.contact_window``. Only staff get further than the refusal: ``core.staff`` decides
+who is staff and audits every refusal (who tried, which subcommand; never the
+arguments); this listener renders the refusal."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from bot import blocks as bk
-from bot.listeners.common import ephemeral
-from bot.listeners.support import Sub, arity_ok, route, usage_blocks
+from bot.commands import Sub, arity_ok, mail_arg, route, usage_blocks
+from bot.views.errors import error_text
 from bot.who import Who, identify
-from core import audit, contact_window, staff_desk
+from core import contact_window, staff, staff_desk
 from core.clock import JST
+from core.errors import Forbidden
 from core.messages import render
 from core.unit_of_work import UnitOfWork
 
@@ -217,24 +219,20 @@ SUBS = [
 
 
 def register(door: SlackDoor) -> None:
-    from bot.listeners.support import _mail_arg
-
     @door.app.command("/support-admin")
     async def support_admin(ack: Any, body: dict[str, Any], context: Any) -> None:
         text = str(body.get("text") or "")
-        words = [_mail_arg(w) for w in text.split()]
+        words = [mail_arg(w) for w in text.split()]
         async with door.core.uow() as uow:
             who = await identify(door, uow, body, context, staff=True)
             context["who"] = who
-            if not who.actor.is_staff:
+            sub, args = route(SUBS, words) if words else (SUBS[0], [])
+            try:
                 # The subcommand only, never its arguments (an email, a key, a search).
-                tried, _args = route(SUBS, words) if words else (SUBS[0], [])
-                attempted = " ".join(tried.words) if tried is not None else "unknown"
-                audit.record(uow, who.actor, "staff.refused", attempted=attempted)
-                await uow.commit()
-                answer = [bk.section(_t(who, "staff.forbidden"))]
+                await staff.admit(uow, who.actor, " ".join(sub.words) if sub is not None else "unknown")
+            except Forbidden as refused:
+                answer = [bk.section(error_text(refused, who.locale))]
             else:
-                sub, args = route(SUBS, words) if words else (SUBS[0], [])
                 if sub is None:
                     answer = [bk.section(_t(who, "slack.usage.unknown", command="/support-admin"))]
                 elif not arity_ok(sub, args):
@@ -246,4 +244,4 @@ def register(door: SlackDoor) -> None:
                     answer = await h_reply(uow, who, [args[0], body_text])
                 else:
                     answer = await sub.handler(uow, who, args, context)
-        await ack(**ephemeral(answer))
+        await ack(**bk.ephemeral(answer))

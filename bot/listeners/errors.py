@@ -12,20 +12,15 @@ from typing import TYPE_CHECKING, Any
 from slack_bolt.response import BoltResponse
 
 from bot import blocks as bk
-from core.errors import DomainError, ValidationFailed
+from bot.views.errors import error_text
+from bot.views.terms import terms_blocks
+from core.errors import DomainError
 from core.messages import render
 
 if TYPE_CHECKING:
     from bot.app import SlackDoor
 
 log = logging.getLogger("madoguchi.slack")
-
-
-def error_text(error: DomainError, locale: str) -> str:
-    if isinstance(error, ValidationFailed) and error.fields:
-        lines = [render(mid, locale, **error.params) for mid in error.fields.values()]
-        return "\n".join(dict.fromkeys(lines))
-    return render(error.message_id, locale, **error.params)
 
 
 def json_response(payload: dict[str, Any]) -> BoltResponse:
@@ -57,8 +52,6 @@ def register(door: SlackDoor) -> None:
         answer = [bk.section(text)]
         who = context.get("who")
         if who is not None and who.account_id is not None:
-            from bot.listeners.common import terms_blocks
-
             async with door.core.uow() as uow:
                 answer += await terms_blocks(uow, who)
         kind = body.get("type")

@@ -1,9 +1,9 @@
 """Events API: de-duplication, then ``app_home_opened`` and direct messages.
 
 Slack retries an event it thinks was not acked (``X-Slack-Retry-Num``), and Bolt does
-not de-duplicate. The (team_id, event_id) pair is inserted before the listener runs and
-so before the ack; a retry finds it and is acked without being processed again, on
-whichever instance it lands.
+not de-duplicate. The (team_id, event_id) pair is claimed (``core.workspaces``) before
+the listener runs and so before the ack; a retry finds it and is acked without being
+processed again, on whichever instance it lands.
 """
 
 from __future__ import annotations
@@ -11,15 +11,15 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete
-from sqlalchemy.exc import IntegrityError
+from slack_bolt.response import BoltResponse
 
 from bot import blocks as bk
+from bot.views.home import publish_home
+from bot.who import identify
+from core import workspaces
 from core.messages import render
-from core.models import ProcessedSlackEvent
 
 if TYPE_CHECKING:
     from bot.app import SlackDoor
@@ -27,17 +27,13 @@ if TYPE_CHECKING:
 log = logging.getLogger("madoguchi.slack")
 
 
-# Slack retries within minutes; a day of event ids is plenty. Pruned now and then, after an ack.
-KEEP = timedelta(days=1)
+# Old event ids are pruned now and then, after an ack.
 PRUNE_ONE_IN = 200
 
 
 async def prune(door: SlackDoor) -> None:
     async with door.core.uow() as uow:
-        await uow.session.execute(
-            delete(ProcessedSlackEvent).where(ProcessedSlackEvent.received_at < uow.clock.now() - KEEP)
-        )
-        await uow.commit()
+        await workspaces.prune_events(uow)
 
 
 def register(door: SlackDoor) -> None:
@@ -49,17 +45,10 @@ def register(door: SlackDoor) -> None:
             return await next()
         team = str(body.get("team_id") or body.get("enterprise_id") or "")
         async with door.core.uow() as uow:
-            uow.session.add(
-                ProcessedSlackEvent(team_id=team, event_id=str(body["event_id"]), received_at=uow.clock.now())
-            )
-            try:
-                await uow.commit()
-            except IntegrityError:
-                await uow.rollback()
-                log.info("slack: event %s already processed; retry acked", body["event_id"])
-                from slack_bolt.response import BoltResponse
-
-                return BoltResponse(status=200, body="")
+            first = await workspaces.claim_event(uow, team, str(body["event_id"]))
+        if not first:
+            log.info("slack: event %s already processed; retry acked", body["event_id"])
+            return BoltResponse(status=200, body="")
         if secrets.randbelow(PRUNE_ONE_IN) == 0:
             context["after_ack"](lambda: prune(door))
         return await next()
@@ -68,8 +57,6 @@ def register(door: SlackDoor) -> None:
     async def home_opened(body: dict[str, Any], event: dict[str, Any], context: Any) -> None:
         if event.get("tab", "home") != "home":
             return
-        from bot.listeners.home import publish_home
-
         await publish_home(door, body, context)
 
     @app.event("message")
@@ -77,8 +64,6 @@ def register(door: SlackDoor) -> None:
         # Only people writing to the bot in its DM get an answer: the help text.
         if event.get("channel_type") != "im" or event.get("subtype") or event.get("bot_id"):
             return
-        from bot.who import identify
-
         async with door.core.uow() as uow:
             who = await identify(door, uow, body, context)
         text = render("slack.help.support", who.locale)

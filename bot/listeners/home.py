@@ -1,82 +1,20 @@
-"""App Home: the user's account, support IDs and terms notice, or a register button;
-and the terms agreement buttons (declaration first, then the recorded agreement)."""
+"""The App Home's buttons (register) and the terms agreement buttons (declaration first,
+then the recorded agreement); the views are ``bot.views.home`` and ``bot.views.terms``."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
 from bot import blocks as bk
-from bot.listeners.common import TERMS_AGREE_ACTION, ephemeral, terms_blocks
+from bot.views.home import REGISTER_ACTION, home_view
+from bot.views.registration import open_registration
+from bot.views.terms import TERMS_AGREE_ACTION, TERMS_CONFIRM_ACTION, declaration_blocks, terms_blocks
 from bot.who import Who, identify
-from core import accounts, support_ids, terms
-from core.messages import in_locale, render
-from core.unit_of_work import UnitOfWork
+from core import terms
+from core.messages import render
 
 if TYPE_CHECKING:
     from bot.app import SlackDoor
-
-REGISTER_ACTION = "home_register"
-TERMS_CONFIRM_ACTION = "terms_agree"
-
-
-def declaration_blocks(support_id: str, locale: str) -> list[bk.Block]:
-    try:
-        declaration = render("terms.declaration", locale, support_id=bk.esc(support_id))
-    except KeyError:
-        declaration = ""
-    return [
-        bk.section(declaration),
-        bk.actions(
-            bk.button(
-                render("slack.terms.confirm_button", locale),
-                TERMS_CONFIRM_ACTION,
-                support_id,
-                style="primary",
-            )
-        ),
-    ]
-
-
-async def home_view(uow: UnitOfWork, who: Who) -> dict[str, Any]:
-    t = in_locale(who.locale)
-    blocks: list[bk.Block] = [bk.header(t("slack.home.title"))]
-    if who.account_id is None:
-        blocks += [
-            bk.section(t("slack.home.no_account")),
-            bk.actions(bk.button(t("slack.home.register_button"), REGISTER_ACTION, style="primary")),
-        ]
-    else:
-        from bot.listeners.support import support_id_table
-
-        account = await accounts.account_for_slack_user(uow, who.team_id, who.user_id)
-        if account is not None:
-            blocks.append(
-                bk.section(
-                    t(
-                        "slack.home.account",
-                        username=bk.esc(account.username),
-                        status=t(f"slack.home.status.{account.status}"),
-                    )
-                )
-            )
-        blocks.append(bk.section(f"*{t('slack.home.support_ids')}*"))
-        blocks += support_id_table(await support_ids.list_for_account(uow, who.actor), who.locale)
-        blocks += await terms_blocks(uow, who)
-    blocks.append(bk.context_block(t("slack.home.help_hint")))
-    return {"type": "home", "blocks": bk.clip(blocks)}
-
-
-async def publish_home(door: SlackDoor, body: dict[str, Any], context: Any) -> None:
-    async with door.core.uow() as uow:
-        who = await identify(door, uow, body, context)
-        context["who"] = who
-        view = await home_view(uow, who)
-    client = context["client"]
-
-    async def publish() -> None:
-        await client.views_publish(user_id=who.user_id, view=view)
-
-    context["after_ack"](publish)
 
 
 def register(door: SlackDoor) -> None:
@@ -84,8 +22,6 @@ def register(door: SlackDoor) -> None:
 
     @app.action(REGISTER_ACTION)
     async def register_button(ack: Any, body: dict[str, Any], context: Any) -> None:
-        from bot.listeners.registration import open_registration
-
         await open_registration(door, ack, body, context)
 
     @app.action(TERMS_AGREE_ACTION)
@@ -146,6 +82,6 @@ async def _tell(
             view = {**view, "blocks": bk.clip(answer + [bk.divider()] + view["blocks"])}
             await client.views_publish(user_id=who.user_id, view=view)
         elif body.get("response_url") and respond is not None:
-            await respond(**ephemeral(answer), replace_original=False)
+            await respond(**bk.ephemeral(answer), replace_original=False)
 
     context["after_ack"](send)

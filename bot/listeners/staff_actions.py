@@ -1,7 +1,8 @@
 """The buttons on staff-channel posts: reply (a modal), close, resend activation.
 
-Only staff may press them; anyone else is refused and the attempt audited. The outcome
-is noted in the request's thread so the channel shows who did what.
+Only staff may press them; anyone else is refused and the attempt audited
+(``core.staff``). The outcome is noted in the request's thread so the channel shows who
+did what.
 """
 
 from __future__ import annotations
@@ -9,9 +10,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from bot import blocks as bk
-from bot.listeners.common import ephemeral
+from bot.views.errors import error_text
 from bot.who import Who, identify
-from core import audit, contact_window, staff_desk
+from core import contact_window, staff, staff_desk
+from core.errors import Forbidden
 from core.messages import in_locale, render
 
 if TYPE_CHECKING:
@@ -27,16 +29,17 @@ def register(door: SlackDoor) -> None:
         async with door.core.uow() as uow:
             who = await identify(door, uow, body, context, staff=True)
             context["who"] = who
-            if who.actor.is_staff:
+            try:
+                await staff.admit(uow, who.actor, attempted)
+            except Forbidden as refused:
+                answer = [bk.section(error_text(refused, who.locale))]
+            else:
                 return who
-            audit.record(uow, who.actor, "staff.refused", attempted=attempted)
-            await uow.commit()
-        answer = [bk.section(render("staff.forbidden", who.locale))]
         respond = context.get("respond")
         if respond is not None and body.get("response_url"):
 
             async def tell() -> None:
-                await respond(**ephemeral(answer), replace_original=False)
+                await respond(**bk.ephemeral(answer), replace_original=False)
 
             context["after_ack"](tell)
         return None
@@ -75,8 +78,9 @@ def register(door: SlackDoor) -> None:
             await ack()
             return
         async with door.core.uow() as uow:
-            detail = await contact_window.show(uow, who.actor, str(action.get("value", "")))
-            account = await staff_desk.resend_activation(uow, who.actor, detail.summary.sender)
+            account = await staff_desk.resend_activation_for_request(
+                uow, who.actor, str(action.get("value", ""))
+            )
         await ack()
         note_in_thread(
             body,

@@ -18,7 +18,7 @@ from core.models import Account, AccountToken, OutboxMessage, PendingContact, Su
 from core.unit_of_work import Core
 from tests import factories
 
-SLACK_ACTOR = Actor(kind="anonymous", ref="slack:T1:U1", door="slack")
+SLACK_ACTOR = Actor(kind="anonymous", ref="slack:T1:U1", door="slack", slack_user=("T1", "U1"))
 WEB = Actor(kind="anonymous", ref="ip:192.0.2.1", door="web")
 MAIL = Actor(kind="anonymous", ref="mail:taro@customer-a.example.jp", door="mail")
 STAFF = Actor(kind="staff", ref="slack:T1:USTAFF1", door="slack")

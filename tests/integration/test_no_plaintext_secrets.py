@@ -33,7 +33,7 @@ from core.unit_of_work import Core
 from mail.inbound import InboundProcessor
 from mail.worker import OutboxWorker
 
-CUSTOMER = Actor(kind="anonymous", ref="slack:T1:U1", door="slack")
+CUSTOMER = Actor(kind="anonymous", ref="slack:T1:U1", door="slack", slack_user=("T1", "U1"))
 WEB = Actor(kind="anonymous", ref="ip:192.0.2.1", door="web")
 MAIL = Actor(kind="anonymous", ref="mail:taro.yamada@customer-a.example.jp", door="mail")
 STAFF = Actor(kind="staff", ref="slack:T1:USTAFF1", door="slack")

@@ -12,7 +12,7 @@ from core.actors import Actor
 from core.unit_of_work import Core
 from tests import factories
 
-ACTOR = Actor(kind="anonymous", ref="slack:T1:U1", door="slack")
+ACTOR = Actor(kind="anonymous", ref="slack:T1:U1", door="slack", slack_user=("T1", "U1"))
 
 DETAILS: dict[str, Any] = {
     "last_name": "山田",

@@ -35,7 +35,7 @@ class Site:
             company = await factories.company(uow)
             await accounts.create_account(
                 uow,
-                Actor(kind="anonymous", ref="slack:T1:U1", door="slack"),
+                Actor(kind="anonymous", ref="slack:T1:U1", door="slack", slack_user=("T1", "U1")),
                 factories.details(email),
                 company.id,
                 locale,

@@ -1,0 +1,58 @@
+"""The slash commands' router: subcommands (``Sub``), matching the typed words to one,
+checking its arity and the usage line, for ``/support`` and ``/support-admin`` alike.
+
+Words only: which core service a subcommand calls is its handler's business, in the
+listener that owns the command.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bot import blocks as bk
+from bot.who import Who
+from core.messages import render
+
+Blocks = list[bk.Block]
+# A handler gets the request's unit of work, or a snapshot when its Sub only reads.
+Handler = Callable[[Any, Who, list[str], Any], Awaitable[Blocks]]
+
+
+@dataclass(frozen=True)
+class Sub:
+    words: tuple[str, ...]  # the subcommand's own words, e.g. ("key", "add")
+    usage: str  # the argument part shown in the usage line
+    min_args: int
+    max_args: int | None  # None: the rest of the text is free (a description)
+    handler: Handler
+    # Answers that change nothing are read from a snapshot (core/snapshots.py): no unit
+    # of work, no ORM session, no turn in the writer's queue.
+    reads_only: bool = False
+
+
+def usage_blocks(command: str, sub: Sub, locale: str) -> Blocks:
+    usage = f"`{command} {' '.join(sub.words)} {sub.usage}`".replace(" `", "`").strip()
+    return [bk.section(render("slack.usage.prefix", locale, usage=usage))]
+
+
+def route(subs: list[Sub], words: list[str]) -> tuple[Sub | None, list[str]]:
+    """The longest subcommand whose words start the text, and the remaining words."""
+    lowered = [w.lower() for w in words]
+    for sub in sorted(subs, key=lambda s: -len(s.words)):
+        n = len(sub.words)
+        if tuple(lowered[:n]) == sub.words:
+            return sub, words[n:]
+    return None, words
+
+
+def arity_ok(sub: Sub, args: list[str]) -> bool:
+    return len(args) >= sub.min_args and (sub.max_args is None or len(args) <= sub.max_args)
+
+
+def mail_arg(text: str) -> str:
+    """Slack turns typed addresses into ``<mailto:a@b|a@b>``; take the address."""
+    if text.startswith("<mailto:") and text.endswith(">"):
+        return text[len("<mailto:") : -1].split("|", 1)[0]
+    return text

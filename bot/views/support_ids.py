@@ -1,0 +1,80 @@
+"""Support IDs in Block Kit: the user's list (``/support id list``, the App Home) and one
+support ID in detail (``/support id show``). Keys appear masked only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot import blocks as bk
+from core.messages import in_locale, render
+
+Blocks = list[bk.Block]
+
+
+def _date(value: Any) -> str:
+    return value.isoformat() if value is not None else "—"
+
+
+def support_id_table(items: list[Any], locale: str) -> Blocks:
+    if not items:
+        return [bk.section(render("slack.id.none", locale))]
+    head = " | ".join(
+        render(f"slack.id.column.{c}", locale)
+        for c in ("support_id", "description", "product_family", "end_user", "ends_on")
+    )
+    lines = [f"*{head}*"]
+    for s in items:
+        lines.append(
+            " | ".join(
+                [
+                    f"`{bk.esc(s.name)}`",
+                    bk.esc(s.description) or "—",
+                    bk.esc(", ".join(s.product_families)) or "—",
+                    bk.esc(", ".join(s.end_users)) or "—",
+                    _date(s.maintenance_ends_on),
+                ]
+            )
+        )
+    out: Blocks = []
+    chunk: list[str] = []
+    for line in lines:
+        if sum(len(x) + 1 for x in chunk) + len(line) > 2900:
+            out.append(bk.section("\n".join(chunk)))
+            chunk = []
+        chunk.append(line)
+    if chunk:
+        out.append(bk.section("\n".join(chunk)))
+    return out
+
+
+def support_id_detail(d: Any, locale: str) -> Blocks:
+    t = in_locale(locale)
+    keys = "\n".join(
+        f"• `{k.masked}` {bk.esc(k.contract_number)} {bk.esc(k.product_family)} ({_date(k.ends_on)})"
+        + ("" if k.usable else f" — {t('slack.id.key_unusable')}")
+        for k in d.keys
+    )
+    contacts = "\n".join(f"• {bk.esc(c.display_name)} <{bk.esc(c.email)}>" for c in d.contacts)
+    if d.pending_contacts:
+        contacts += "\n" + "\n".join(
+            f"• {bk.esc(e)} ({t('slack.id.pending_contact')})" for e in d.pending_contacts
+        )
+    cc = "\n".join(f"• {bk.esc(e)}" for e in d.cc)
+    blocks: Blocks = [
+        bk.header(d.name),
+        bk.section(
+            f"*{t('slack.id.column.description')}*: {bk.esc(d.description) or '—'}\n"
+            f"*{t('slack.id.column.ends_on')}*: {_date(d.maintenance_ends_on)}"
+        ),
+        bk.section(f"*{t('slack.id.keys')}*\n{keys or '—'}"),
+        bk.section(f"*{t('slack.id.contacts')}*\n{contacts or '—'}"),
+        bk.section(f"*{t('slack.id.cc')}*\n{cc or '—'}"),
+    ]
+    if d.terms_required:
+        state = (
+            t("slack.id.terms_agreed", at=d.terms_agreed_at.date().isoformat())
+            if d.terms_agreed_at
+            else t("slack.id.terms_pending")
+        )
+        blocks.append(bk.context_block(state))
+    return blocks

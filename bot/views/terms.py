@@ -1,0 +1,48 @@
+"""The terms agreement in Block Kit (SPEC §4.5): the notice every answer carries while a
+support ID awaits agreement, and the declaration shown before the agreement is recorded."""
+
+from __future__ import annotations
+
+from bot import blocks as bk
+from bot.who import Who
+from core import terms
+from core.messages import render
+from core.snapshots import Snapshot
+from core.unit_of_work import UnitOfWork
+
+# The notice's buttons open the declaration; the declaration's button records the agreement.
+TERMS_AGREE_ACTION = "terms_agree_start"
+TERMS_CONFIRM_ACTION = "terms_agree"
+
+
+async def terms_blocks(source: UnitOfWork | Snapshot, who: Who) -> list[bk.Block]:
+    """The notice while any of the user's support IDs awaits agreement, else nothing."""
+    if who.account_id is None:
+        return []
+    notice = await terms.notice_for_account(source, who.account_id)
+    if notice is None:
+        return []
+    buttons = [
+        bk.button(render("slack.terms.agree_button", who.locale, support_id=name), TERMS_AGREE_ACTION, name)
+        for name in notice.support_ids[:5]
+    ]
+    return [bk.divider(), bk.section(terms.render_notice(notice, who.locale)), bk.actions(*buttons)]
+
+
+def declaration_blocks(support_id: str, locale: str) -> list[bk.Block]:
+    """The declaration that the user may bind the customer, with the button that agrees."""
+    try:
+        declaration = render("terms.declaration", locale, support_id=bk.esc(support_id))
+    except KeyError:
+        declaration = ""
+    return [
+        bk.section(declaration),
+        bk.actions(
+            bk.button(
+                render("slack.terms.confirm_button", locale),
+                TERMS_CONFIRM_ACTION,
+                support_id,
+                style="primary",
+            )
+        ),
+    ]

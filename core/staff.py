@@ -1,0 +1,52 @@
+"""Who is staff, and what a refusal leaves behind (SPEC §4.7, §8).
+
+One place for both rules, so every door and every staff service answers the same:
+
+- ``is_staff_slack_user``: whether a Slack identity speaks for the vendor's staff. The
+  Slack door asks it while building the request's ``Actor`` (kind ``staff``); everything
+  after that reads ``actor.is_staff``.
+- ``admit``: a staff action by somebody who is not staff is refused with
+  ``Forbidden("staff.forbidden")`` and the attempt is audited (``staff.refused``, which
+  action, never its arguments) and committed at once, so the trail keeps it although the
+  caller's transaction ends in the error.
+- ``require_staff_or_system``: the unaudited check of the services the staff desk calls
+  after its own ``admit`` (and the command line may call directly).
+"""
+
+from __future__ import annotations
+
+from typing import NoReturn
+
+from core import audit
+from core.actors import Actor
+from core.config import Settings
+from core.errors import Forbidden
+from core.unit_of_work import UnitOfWork
+
+REFUSED = "staff.forbidden"
+
+
+def is_staff_slack_user(settings: Settings, team_id: str, user_id: str) -> bool:
+    """MADOGUCHI_STAFF_USERS lists Slack user ids; the user id alone decides today. The
+    team is passed so the rule can take it into account without changing any door."""
+    return user_id in settings.staff_users
+
+
+async def refuse(uow: UnitOfWork, actor: Actor, attempted: str) -> NoReturn:
+    """Audit the refused attempt (committed), then raise the error the door renders."""
+    audit.record(uow, actor, "staff.refused", attempted=attempted)
+    await uow.commit()
+    raise Forbidden(REFUSED)
+
+
+async def admit(uow: UnitOfWork, actor: Actor, attempted: str) -> None:
+    """Return when the actor is staff; otherwise ``refuse`` (``attempted`` names the action:
+    a subcommand or a button, never its arguments, which may be an address or a key)."""
+    if not actor.is_staff:
+        await refuse(uow, actor, attempted)
+
+
+def require_staff_or_system(actor: Actor) -> None:
+    """Raise ``Forbidden`` unless staff or the system (the command line) is acting."""
+    if actor.kind not in ("staff", "system"):
+        raise Forbidden(REFUSED)
