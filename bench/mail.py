@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 async def _serve_madoguchi(url: str, port: int) -> None:
     from core.config import Settings
-    from core.db import create_engine, session_factory
+    from core.storage import create_engine, session_factory
     from core.unit_of_work import Core
     from mail.smtp import SMTPServer
     from migrations import upgrade
@@ -192,8 +192,8 @@ def _cpu(pid: int) -> tuple[float, float]:
 async def _pending(url: str) -> int:
     from sqlalchemy import func, select
 
-    from core.db import create_engine
     from core.models import InboundMail
+    from core.storage import create_engine
 
     engine = create_engine(url)
     try:
@@ -209,7 +209,7 @@ async def _pending(url: str) -> int:
 
 
 async def _reset(url: str) -> None:
-    from core.db import create_engine
+    from core.storage import create_engine
     from migrations import upgrade
     from tests.factories import empty_all_tables
 

@@ -23,7 +23,7 @@ from typing import Any
 from core import registration
 from core.actors import Actor
 from core.config import Settings
-from core.db import create_engine, session_factory
+from core.storage import create_engine, session_factory
 from core.unit_of_work import Core
 from migrations import upgrade
 from tests import factories

@@ -48,8 +48,8 @@ from core import companies, staff_desk, support_ids, support_keys  # noqa: E402
 from core.actors import Actor  # noqa: E402
 from core.clock import JST, FrozenClock  # noqa: E402
 from core.config import Settings  # noqa: E402
-from core.db import create_engine, session_factory  # noqa: E402
 from core.models import Account, Company, SupportId, SupportIdContact  # noqa: E402
+from core.storage import create_engine, session_factory  # noqa: E402
 from core.unit_of_work import Core  # noqa: E402
 from madoguchi import datagen  # noqa: E402
 from migrations import upgrade  # noqa: E402

@@ -62,7 +62,7 @@ async def serve(db: str, pbr: bool) -> None:
     from slack_bolt.app.async_app import AsyncApp
 
     from bot.app import SlackDoor
-    from core.db import create_engine, session_factory
+    from core.storage import create_engine, session_factory
     from core.unit_of_work import Core
 
     logging.basicConfig(level=logging.WARNING)
@@ -114,8 +114,8 @@ async def seed(db: str, conversations: int) -> list[tuple[str, str]]:
     on the key step (one per user, since a user has one conversation at a time)."""
     from core import registration
     from core.actors import Actor
-    from core.db import create_engine, session_factory
     from core.models import SlackUser
+    from core.storage import create_engine, session_factory
     from core.unit_of_work import Core
     from migrations import upgrade
     from tests import factories

@@ -29,8 +29,8 @@ from sqlalchemy import func, insert, select, text
 from core import support_ids, support_keys
 from core.actors import Actor
 from core.config import Settings
-from core.db import create_engine, session_factory
 from core.models import Account, Contract, SupportId, SupportIdContact, SupportKey
+from core.storage import create_engine, session_factory
 from core.unit_of_work import Core, UnitOfWork
 from migrations import upgrade
 from tests import factories

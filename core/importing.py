@@ -64,7 +64,6 @@ from sqlalchemy.sql import ColumnElement
 from core import support_ids, support_keys
 from core.actors import Actor
 from core.contact_details import PREFECTURES
-from core.db import DEFERRED_BEGIN
 from core.errors import DomainError
 from core.messages import render
 from core.models import (
@@ -79,6 +78,7 @@ from core.models import (
 )
 from core.normalize import fold
 from core.normalize import support_key as canonical_key
+from core.storage import DEFERRED_BEGIN
 from core.unit_of_work import UnitOfWork
 
 KINDS = ("companies", "contracts", "keys", "support_ids", "support_id_keys", "contacts")

@@ -1,26 +1,31 @@
 """One business transaction: a session plus what every rule needs (settings, clock,
 hashing). Services take a ``UnitOfWork``, do their work and call ``commit()``
 explicitly; leaving the block without a commit rolls everything back.
+
+Services that only read take a ``Reader`` (``core.snapshots``) instead, which a unit of
+work also is: the same ``Query`` answers inside the transaction, consistent with what it
+will write. How statements reach the database fast is behind ``core.storage``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from types import TracebackType
+from typing import Any
 
+from sqlalchemy import Select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.clock import Clock, SystemClock
 from core.config import Settings
-from core.db import InlineConnection
 from core.hashing import Hasher
 from core.sealing import Sealer
-
-GATE_TIMEOUT_SECONDS = 60
+from core.storage import Priority, TurnQueue, bound_engine, pool_width
+from core.storage.compiled import Query, Row, run_sqlite
+from core.storage.sqlite import raw_connection
 
 
 class UnitOfWork:
@@ -33,23 +38,24 @@ class UnitOfWork:
         clock: Clock,
         hasher: Hasher,
         sealer: Sealer,
-        gate: asyncio.Semaphore | None = None,
+        dialect: Dialect,
+        queue: TurnQueue | None = None,
+        priority: Priority = Priority.INTERACTIVE,
     ) -> None:
         self._sessions = sessions
-        self._gate = gate
+        self._queue = queue
+        self._priority = priority
         self.settings = settings
         self.clock = clock
         self.hasher = hasher
         self.sealer = sealer
-        self.dialect: Dialect = sessions.kw["bind"].dialect
+        self.dialect = dialect
         # The SQLite connection of the session's current transaction (sqlite_connection).
         self._raw: tuple[object, sqlite3.Connection | None] | None = None
 
     async def __aenter__(self) -> UnitOfWork:
-        if self._gate is not None:
-            # Bounded like the pool's own timeout: a unit of work opened inside another
-            # on SQLite would otherwise wait for itself forever.
-            await asyncio.wait_for(self._gate.acquire(), timeout=GATE_TIMEOUT_SECONDS)
+        if self._queue is not None:
+            await self._queue.acquire(self._priority)
         self.session = self._sessions()
         return self
 
@@ -64,17 +70,35 @@ class UnitOfWork:
         try:
             await self.session.close()
         finally:
-            if self._gate is not None:
-                self._gate.release()
+            if self._queue is not None:
+                self._queue.release()
 
     async def commit(self) -> None:
         await self.session.commit()
 
+    async def rollback(self) -> None:
+        await self.session.rollback()
+
+    async def rows(self, query: Query, **params: Any) -> list[Row]:
+        """``query``'s answer inside this transaction (after flushing pending changes)."""
+        # SQLite: this unit's own connection, without SQLAlchemy's execution machinery
+        # (several times the cost of the statement; docs/performance.md).
+        raw = await self.sqlite_connection()
+        if raw is not None:
+            return run_sqlite(raw, query.compiled(self.dialect), params)
+        result = await self.session.execute(query.statement, params)
+        if not isinstance(query.statement, Select):
+            return []
+        return [tuple(row) for row in result]
+
+    async def first(self, query: Query, **params: Any) -> Row | None:
+        found = await self.rows(query, **params)
+        return found[0] if found else None
+
     async def sqlite_connection(self) -> sqlite3.Connection | None:
         """This unit of work's SQLite connection, inside its transaction (begun if it was
-        not) and after flushing pending ORM changes, for a statement compiled once
-        (``core.snapshots.rows``); None on PostgreSQL, or when cursor events are listened
-        to. What runs there is consistent with, and part of, what this unit commits."""
+        not) and after flushing pending ORM changes; None on PostgreSQL, or when cursor
+        events are listened to. What runs there is part of what this unit commits."""
         session = self.session
         if session.new or session.dirty or session.deleted:
             await session.flush()
@@ -84,13 +108,7 @@ class UnitOfWork:
             return self._raw[1]
         connection = (await session.connection()).sync_connection
         assert connection is not None
-        dispatch = connection.dispatch
-        raw = None
-        if not (dispatch.before_cursor_execute or dispatch.after_cursor_execute):
-            # (When someone watches every statement, tests checking query plans or
-            # tracing, SQLAlchemy's path runs it, which tells them.)
-            driver = connection.connection.driver_connection
-            raw = driver._conn if isinstance(driver, InlineConnection) else None
+        raw = raw_connection(connection)
         self._raw = (session.sync_session.get_transaction(), raw)
         return raw
 
@@ -99,34 +117,28 @@ class UnitOfWork:
         """Do slow work that needs no database (Argon2 hashing) without holding it.
 
         Ends the transaction (anything uncommitted is discarded: commit first), gives
-        the connection and this unit's place in the queue back, and takes a place again
-        afterwards. Objects loaded before are detached: read again what you need, since
-        another process may have changed it meanwhile. On SQLite every transaction holds
-        the write lock, so an Argon2 hash inside one made every other request wait ~70 ms.
+        the connection and this unit's turn back, and waits for a turn again afterwards.
+        Objects loaded before are detached: read again what you need, since another
+        process may have changed it meanwhile. On SQLite every transaction holds the
+        write lock, so an Argon2 hash inside one made every other request wait ~70 ms.
         """
         await self.session.close()
-        if self._gate is not None:
-            self._gate.release()
+        if self._queue is not None:
+            self._queue.release()
         try:
             yield
         finally:
-            if self._gate is not None:
-                await asyncio.wait_for(self._gate.acquire(), timeout=GATE_TIMEOUT_SECONDS)
-
-    async def rollback(self) -> None:
-        await self.session.rollback()
+            if self._queue is not None:
+                await self._queue.acquire(self._priority)
 
 
 class Core:
     """What the composition root builds once and hands to every door.
 
     ``core.uow()`` opens a unit of work; the doors never touch engines or sessions.
-
-    Units of work queue first-come, first-served on a semaphore as wide as the
-    connection pool. SQLAlchemy's async pool is not fair: a task that has just returned
-    the connection takes it straight back ahead of the waiters, and with SQLite's single
-    connection that starved some requests for seconds at 16 concurrent users (measured
-    by bench/scale.py). asyncio's semaphore wakes waiters in arrival order.
+    Every transaction (and every PostgreSQL snapshot) waits for its turn in one queue
+    as wide as the connection pool (``core.storage.queue``): first come, first served,
+    work somebody waits on before background work (``core.uow(background=True)``).
     """
 
     def __init__(
@@ -141,27 +153,31 @@ class Core:
         secret = settings.resolved_secret_key()
         self.hasher = Hasher(secret)
         self.sealer = Sealer(secret)
-        self._width = _pool_width(sessions)
-        self._gate: asyncio.Semaphore | None = None
+        self.engine = bound_engine(sessions)
+        self.dialect: Dialect = self.engine.dialect
+        # One writer at a time in the whole database: SQLite. Background work then keeps
+        # its transactions short while clients wait (mail processing batches).
+        self.single_writer = self.dialect.name == "sqlite"
+        self._width = pool_width(self.engine)
+        self._queue: TurnQueue | None = None
 
-    def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.sessions, self.settings, self.clock, self.hasher, self.sealer, self.queue())
+    def uow(self, *, background: bool = False) -> UnitOfWork:
+        """A unit of work; ``background=True`` for work nobody waits on, which yields its
+        turn to any waiting request."""
+        return UnitOfWork(
+            self.sessions,
+            self.settings,
+            self.clock,
+            self.hasher,
+            self.sealer,
+            self.dialect,
+            self.queue(),
+            Priority.BACKGROUND if background else Priority.INTERACTIVE,
+        )
 
-    def queue(self) -> asyncio.Semaphore | None:
-        """The first-come, first-served queue for the pool's connections (None when the
-        pool is unbounded); anything else that takes a pooled connection waits in it too."""
-        if self._gate is None and self._width is not None:
-            self._gate = asyncio.Semaphore(self._width)
-        return self._gate
-
-
-def _pool_width(sessions: async_sessionmaker[AsyncSession]) -> int | None:
-    """How many units of work can hold a connection at once; None when unbounded."""
-    bind = sessions.kw.get("bind")
-    pool = getattr(getattr(bind, "sync_engine", None), "pool", None)
-    size = getattr(pool, "size", None)
-    overflow = getattr(pool, "_max_overflow", 0)
-    if not callable(size) or overflow < 0:
-        return None
-    width = int(size()) + max(0, int(overflow))
-    return width if width > 0 else None
+    def queue(self) -> TurnQueue | None:
+        """The turn queue for the pool's connections (None when the pool is unbounded);
+        anything else that takes a pooled connection waits in it too."""
+        if self._queue is None and self._width is not None:
+            self._queue = TurnQueue(self._width)
+        return self._queue

@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from core import housekeeping, importing
 from core.actors import SYSTEM_CLI
 from core.config import Settings
-from core.db import create_engine, session_factory
 from core.messages import render
+from core.storage import create_engine, session_factory
 from core.unit_of_work import Core
 from madoguchi.progress import ProgressPrinter
 from migrations import current, upgrade

@@ -33,7 +33,7 @@ from aiosmtpd.smtp import MISSING, SMTP, Envelope, Session
 
 from core import contact_window
 from core.config import Settings
-from core.db import is_sqlite
+from core.storage import is_sqlite
 from core.unit_of_work import Core
 from mail.parse import parse
 

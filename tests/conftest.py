@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 
 from core.clock import JST, FrozenClock
 from core.config import Settings
-from core.db import create_engine, session_factory
+from core.storage import create_engine, session_factory
 from core.unit_of_work import Core
 from migrations import upgrade
 from tests import factories

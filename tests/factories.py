@@ -13,8 +13,8 @@ from sqlalchemy import text
 
 from core import normalize, support_keys
 from core.contact_details import ContactDetails
-from core.db import create_engine
 from core.models import Account, Base, Company, Contract, SupportKey
+from core.storage import create_engine
 from core.unit_of_work import UnitOfWork
 
 _seq = itertools.count(1)

@@ -22,8 +22,8 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 
-from core.db import create_engine
 from core.models import InboundMail, OutboxMessage, Request
+from core.storage import create_engine
 from madoguchi.serve import COMPONENTS, smtp_door
 from tests.e2e.serving import Burst, ServeProcess, acks_in, base_env
 

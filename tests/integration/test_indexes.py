@@ -23,9 +23,9 @@ from core import companies, importing, staff_desk, support_ids, support_keys
 from core.actors import SYSTEM_CLI, Actor
 from core.clock import FrozenClock
 from core.config import Settings
-from core.db import create_engine, session_factory
 from core.models import Account, Company, SupportId, SupportIdContact
 from core.normalize import fold
+from core.storage import create_engine, session_factory
 from core.unit_of_work import Core, UnitOfWork
 from madoguchi import datagen
 from tests import factories

@@ -10,9 +10,10 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
-from core import audit, db
+from core import audit
 from core.actors import Actor
 from core.models import AuditRecord
+from core.storage import sqlite
 from core.unit_of_work import Core
 
 pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
@@ -26,8 +27,8 @@ async def test_statements_run_on_the_loop_thread(domain: Core) -> None:
     seen: list[int] = []
     async with domain.uow() as uow:
         raw = (await uow.session.connection()).sync_connection.connection.driver_connection  # type: ignore[union-attr]
-        assert isinstance(raw, db.InlineConnection)
-        raw._conn.create_function("whoami", 0, lambda: seen.append(threading.get_ident()) or 1)
+        assert isinstance(raw, sqlite.InlineConnection)
+        raw.raw.create_function("whoami", 0, lambda: seen.append(threading.get_ident()) or 1)
         await uow.session.execute(select(func.whoami()))
     assert seen == [threading.get_ident()]
 
@@ -65,7 +66,7 @@ async def test_waiting_for_another_writer_keeps_the_loop_serving(domain: Core) -
 
 
 async def test_gives_up_after_the_lock_wait(domain: Core, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(db, "LOCK_WAIT_SECONDS", 0.2)
+    monkeypatch.setattr(sqlite, "LOCK_WAIT_SECONDS", 0.2)
     other = sqlite3.connect(_path(domain), isolation_level=None)
     other.execute("BEGIN IMMEDIATE")
     try:
@@ -92,9 +93,9 @@ async def test_checkpoints_run_off_the_loop_not_inside_commits(domain: Core) -> 
 
     async with domain.uow() as uow:
         raw = (await uow.session.connection()).sync_connection.connection.driver_connection  # type: ignore[union-attr]
-        assert raw._conn.execute("PRAGMA wal_autocheckpoint").fetchone() == (0,)
+        assert raw.raw.execute("PRAGMA wal_autocheckpoint").fetchone() == (0,)
     # Hold the checkpoint thread off while writing, to see what the commit alone does.
-    with db.checkpoints._checkpointing:
+    with sqlite.checkpoints.checkpointing:
         async with domain.uow() as uow:
             for n in range(3000):
                 audit.record(uow, Actor(kind="system", ref="cli", door="cli"), "fill", n=n, pad="x" * 200)

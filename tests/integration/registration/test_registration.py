@@ -347,7 +347,7 @@ async def test_a_second_process_continues_the_conversation(
     domain: Core, seeded: Seeded, clock: FrozenClock
 ) -> None:
     """Another instance: its own engine and Core on the same database, nothing shared."""
-    from core.db import create_engine, session_factory
+    from core.storage import create_engine, session_factory
 
     view = await to_company(domain, seeded)
     engine = create_engine(domain.settings.database_url)
@@ -385,7 +385,7 @@ async def test_two_instances_submitting_at_once_create_one_account(domain: Core,
     """A double click handled by two processes: real concurrent connections, one winner."""
     import asyncio
 
-    from core.db import create_engine, session_factory
+    from core.storage import create_engine, session_factory
 
     view = await to_confirm(domain, seeded)
     engine = create_engine(domain.settings.database_url)

@@ -20,10 +20,10 @@ from sqlalchemy.util import await_only
 
 from core import support_ids
 from core.config import Settings
-from core.db import create_engine, session_factory
 from core.errors import DomainError
 from core.messages import render
 from core.models import SupportId, SupportKey
+from core.storage import create_engine, session_factory
 from core.unit_of_work import Core, UnitOfWork
 
 from .conftest import World, outbox_rows

@@ -1,20 +1,19 @@
-"""Engines and sessions for SQLite (a laptop) and PostgreSQL (production).
+"""SQLite on the event loop's own thread: the driver internals madoguchi relies on.
 
-SQLite: WAL, foreign keys on, every transaction opened with ``BEGIN IMMEDIATE`` (no
-SQLITE_BUSY when a read transaction tries to become a write one) and one pooled
-connection per process, so concurrent tasks queue in the pool. Never open a second unit
-of work while holding one on SQLite: it would wait for itself.
+Mirrors aiosqlite 0.22.x (``Connection._execute``, ``_thread``, ``_conn``, ``_running``,
+``_connection``) and SQLAlchemy 2.1.x (``sqlalchemy.util.concurrency.await_`` inside a
+sync ``begin`` event, ``driver_connection`` of the pooled connection); pyproject pins
+both below their next minor release. tests/integration/test_sqlite_lock_wait.py and
+tests/integration/test_snapshots.py compare this path with SQLAlchemy's stock one.
 
-SQLite statements run on the event loop's own thread ("inline"), not on aiosqlite's
-worker thread. The service's statements are index lookups of a few rows that SQLite
-answers in microseconds, while each hand-off to the worker thread and back cost more
-than the statement (4-6 hand-offs per statement): the Slack door's `/support id list`
-went from 294 to 610 req/s at 16 concurrent users (bench/slack.py, docs/performance.md).
-The price is that a statement blocks the loop while it runs, so the one wait that can
-be long, for another process's write lock, is never spent inside SQLite: BEGIN
-IMMEDIATE is tried without SQLite's busy handler and retried with asyncio sleeps.
-PostgreSQL: a fixed-size pool; overflow connections were measured to be closed and
-reopened under load (../shared/PERFORMANCE-BASELINES.md).
+Why inline: the service's statements are index lookups of a few rows that SQLite
+answers in microseconds, while each hand-off to aiosqlite's worker thread and back cost
+more than the statement (4-6 hand-offs per statement; docs/performance.md, "Slack
+door"). The price is that a statement blocks the loop while it runs, so the one wait
+that can be long — for another process's write lock — is never spent inside SQLite:
+``BEGIN IMMEDIATE`` is tried without SQLite's busy handler and retried with asyncio
+sleeps. Checkpoints run on a thread of their own (``Checkpointer``), and read-only
+snapshots read beside the writer on connections of their own (``ReaderConnections``).
 """
 
 from __future__ import annotations
@@ -30,8 +29,8 @@ from typing import Any
 
 import aiosqlite
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.util.concurrency import await_, in_greenlet
 
 DEFERRED_BEGIN = "sqlite_deferred_begin"
@@ -42,37 +41,6 @@ LOCK_WAIT_SECONDS = 30.0
 # SQLite's own busy handler, for the rare lock a read meets in WAL mode (recovery after
 # a crash); it blocks the loop, so it stays short.
 BUSY_TIMEOUT_MS = 200
-
-
-def is_sqlite(url: str) -> bool:
-    return make_url(url).get_backend_name() == "sqlite"
-
-
-def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        database = parsed.database
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
-        # One connection: every transaction is BEGIN IMMEDIATE anyway, so a second
-        # connection only waits in SQLite's busy handler, whose back-off sleeps grew a
-        # registration step's p99 to seconds at 16 concurrent users. Waiting in the pool's
-        # queue instead is first-come, first-served and wakes at once.
-        engine = create_async_engine(
-            url,
-            echo=echo,
-            async_creator=_inline_connector(database or ":memory:"),
-            pool_size=1,
-            max_overflow=0,
-            pool_timeout=60,
-        )
-        _tune_sqlite(engine)
-        if database and database != ":memory:":
-            checkpoints.watch(engine, database)
-        return engine
-    return create_async_engine(
-        url, echo=echo, pool_size=pool_size, max_overflow=0, pool_timeout=30, pool_pre_ping=False
-    )
 
 
 class InlineConnection(aiosqlite.Connection):
@@ -88,8 +56,13 @@ class InlineConnection(aiosqlite.Connection):
             raise ValueError("Connection closed")
         return fn(*args, **kwargs)
 
+    @property
+    def raw(self) -> sqlite3.Connection:
+        """The sqlite3 connection itself, for statements compiled once."""
+        return self._conn
 
-def _inline_connector(database: str) -> Any:
+
+def inline_connector(database: str) -> Any:
     async def connect() -> aiosqlite.Connection:
         connection = InlineConnection(
             functools.partial(
@@ -101,6 +74,18 @@ def _inline_connector(database: str) -> Any:
         return await connection
 
     return connect
+
+
+def raw_connection(connection: Connection) -> sqlite3.Connection | None:
+    """The sqlite3 connection under a SQLAlchemy connection running inline, or None.
+
+    None too when someone listens to every statement (tests checking query plans,
+    tracing): SQLAlchemy's own path then runs it, which tells them."""
+    dispatch = connection.dispatch
+    if dispatch.before_cursor_execute or dispatch.after_cursor_execute:
+        return None
+    driver = connection.connection.driver_connection
+    return driver.raw if isinstance(driver, InlineConnection) else None
 
 
 def _begin_immediate(raw: sqlite3.Connection) -> None:
@@ -126,15 +111,46 @@ def _begin_immediate(raw: sqlite3.Connection) -> None:
         raw.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
 
+def tune(engine: AsyncEngine) -> None:
+    """WAL, foreign keys, our own checkpoints, and every transaction BEGIN IMMEDIATE (no
+    SQLITE_BUSY when a read transaction tries to become a write one)."""
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control from the driver so we can say BEGIN IMMEDIATE.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        # Checkpoints run on a thread of their own (Checkpointer), not inside a commit.
+        cursor.execute("PRAGMA wal_autocheckpoint=0")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        # A connection that only fills TEMP tables (the import's staging phase) opts out
+        # with execution_options(sqlite_deferred_begin=True), so it does not hold the
+        # database's write lock while it reads a large file.
+        if conn.get_execution_options().get(DEFERRED_BEGIN, False):
+            conn.exec_driver_sql("BEGIN")
+            return
+        driver = conn.connection.driver_connection
+        if isinstance(driver, InlineConnection):
+            _begin_immediate(driver.raw)
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 class Checkpointer:
     """Folds SQLite's write-ahead log back into the database file from a thread of its own.
 
     Left to itself, SQLite checkpoints inside whichever commit crosses 1,000 log pages;
     statements run inline, so that commit stalled the event loop for the copy and its
-    fsync: with automatic checkpoints off in paired runs, the mail door's p99 DATA→250 at
-    8 clients went from 19.4 / 18.6 / 23.2 to 14.7 / 15.2 / 15.3 ms (docs/performance.md).
-    PASSIVE checkpoints never wait for readers or the writer, and the thread spends its
-    time in SQLite's C code (no GIL). One thread per process serves every database file.
+    fsync (docs/performance.md, "Contact window by mail"). PASSIVE checkpoints never wait
+    for readers or the writer, and the thread spends its time in SQLite's C code (no
+    GIL). One thread per process serves every database file.
     """
 
     INTERVAL_SECONDS = 0.25
@@ -144,7 +160,7 @@ class Checkpointer:
         self._watchers: dict[str, int] = {}
         self._connections: dict[str, sqlite3.Connection] = {}
         self._thread: threading.Thread | None = None
-        self._checkpointing = threading.Lock()
+        self.checkpointing = threading.Lock()
         self.runs = 0
 
     def watch(self, engine: AsyncEngine, path: str) -> None:
@@ -166,7 +182,7 @@ class Checkpointer:
                 self._watchers.pop(path, None)
 
     def checkpoint_now(self) -> None:
-        with self._checkpointing:
+        with self.checkpointing:
             self._checkpoint()
 
     def _checkpoint(self) -> None:
@@ -199,34 +215,35 @@ class Checkpointer:
 checkpoints = Checkpointer()
 
 
-def _tune_sqlite(engine: AsyncEngine) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Take transaction control from the driver so we can say BEGIN IMMEDIATE.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        # Checkpoints run on a thread of their own (Checkpointer), not inside a commit.
-        cursor.execute("PRAGMA wal_autocheckpoint=0")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.close()
+class ReaderConnections:
+    """Reader connections of one SQLite file, reused; one per snapshot in progress.
 
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(conn: Any) -> None:
-        # A connection that only fills TEMP tables (the import's staging phase) opts out
-        # with execution_options(sqlite_deferred_begin=True), so it does not hold the
-        # database's write lock while it reads a large file.
-        if conn.get_execution_options().get(DEFERRED_BEGIN, False):
-            conn.exec_driver_sql("BEGIN")
-            return
-        driver = conn.connection.driver_connection
-        if isinstance(driver, InlineConnection):
-            _begin_immediate(driver._conn)
+    ``query_only`` and a deferred transaction each: WAL lets them read beside the one
+    writer without waiting for it, seeing everything committed before they began."""
+
+    KEEP = 4
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._idle: list[sqlite3.Connection] = []
+
+    def take(self) -> sqlite3.Connection:
+        if self._idle:
+            return self._idle.pop()
+        # Inline on the event loop like the writer. A read in WAL mode does not wait for
+        # the writer; the short busy timeout covers recovery after a crash.
+        connection = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
+        )
+        connection.execute("PRAGMA query_only=ON")
+        return connection
+
+    def give_back(self, connection: sqlite3.Connection) -> None:
+        if len(self._idle) < self.KEEP:
+            self._idle.append(connection)
         else:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            connection.close()
 
-
-def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
+    def close(self) -> None:
+        while self._idle:
+            self._idle.pop().close()
