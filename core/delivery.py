@@ -3,7 +3,7 @@ of the outbox worker (``core.outbox_worker`` runs them through the ports of ``co
 
 A row goes ``pending → sending → sent | failed``. Claiming is one short transaction:
 ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so instances never take the same row; on
-SQLite every write transaction is ``BEGIN IMMEDIATE`` (``core.db``), which makes the
+SQLite every write transaction is ``BEGIN IMMEDIATE`` (``core.storage``), which makes the
 claim single-writer by construction. A worker that dies while "sending" leaves the row
 claimed; after ``STALE_AFTER`` any worker puts it back to "pending". Delivery is
 therefore at least once; the Message-ID fixed at enqueue time lets receivers de-duplicate.
@@ -210,12 +210,13 @@ async def post_for_staff(core: Core, staff: StaffChannel, row: Claimed) -> None:
     Rows are claimed oldest first, but a request's post may fail and come back after its
     follow-up: the follow-up then raises ``ParentNotPosted`` and is retried later. The
     parent's place comes from the row (known when it was queued) or else from the request.
+    Its transactions are the worker's: background work.
     """
     context = row.context
     if row.template == REQUEST_FOLLOWUP:
         parent = _post_ref(context.get("channel"), context.get("thread_ts"))
         if parent is None:
-            async with core.uow() as uow:
+            async with core.uow(background=True) as uow:
                 parent = _post_ref(*await contact_window.slack_thread(uow, int(context["number"])))
         if parent is None:
             raise ParentNotPosted("parent post not delivered yet")
@@ -223,7 +224,7 @@ async def post_for_staff(core: Core, staff: StaffChannel, row: Claimed) -> None:
         return
     posted = await staff.post(row.template, row.locale, context)
     if row.template == REQUEST_NEW:
-        async with core.uow() as uow:
+        async with core.uow(background=True) as uow:
             await contact_window.record_slack_post(uow, int(context["number"]), posted.channel, posted.ts)
 
 

@@ -15,8 +15,9 @@ configured, ``bot.staff_posts``). Per row:
   times, then failed and staff alerted.
 
 Without a staff channel the worker claims only mail: staff posts wait in the outbox
-until Slack is configured. Sends run a few at a time; every transaction is short and none
-is held across a send.
+until Slack is configured. Sends run a few at a time; every transaction is short, none
+is held across a send, and each is background work (``core.uow(background=True)``): a
+request somebody waits on (an SMTP client, a Slack command) goes first.
 """
 
 from __future__ import annotations
@@ -76,9 +77,9 @@ class OutboxWorker:
     async def run_once(self) -> int:
         """Re-queue stale rows, claim a batch, deliver it; returns rows handled."""
         self.last_tick = time.monotonic()
-        async with self.core.uow() as uow:
+        async with self.core.uow(background=True) as uow:
             await delivery.requeue_stale(uow)
-        async with self.core.uow() as uow:
+        async with self.core.uow(background=True) as uow:
             rows = await delivery.claim(uow, self.worker_id, self.channels, self.batch)
         if rows:
             await asyncio.gather(*(self._deliver(row) for row in rows))
@@ -102,7 +103,7 @@ class OutboxWorker:
             except Exception as exc:  # 4xx, network, Slack down, template error: retry later
                 log.warning("outbox %s (%s) attempt %s failed: %s", row.id, row.template, row.attempts, exc)
                 self.metrics.mail_out(row.channel, "retry")
-                async with self.core.uow() as uow:
+                async with self.core.uow(background=True) as uow:
                     await delivery.mark_retry(uow, row.id, self.worker_id, f"{type(exc).__name__}: {exc}")
                 return
             await self._settle(row, outcome)
@@ -110,15 +111,15 @@ class OutboxWorker:
     async def _settle(self, row: Claimed, outcome: MailOutcome) -> None:
         if outcome.status == "refused":
             self.metrics.mail_out(row.channel, "failed")
-            async with self.core.uow() as uow:
+            async with self.core.uow(background=True) as uow:
                 await delivery.mark_failed(uow, row.id, self.worker_id, outcome.detail, row.recipients)
             return
         if outcome.refused:
-            async with self.core.uow() as uow:
+            async with self.core.uow(background=True) as uow:
                 await delivery.record_refused(uow, row.template, list(outcome.refused), outcome.detail)
         deferred = outcome.status == "deferred"
         self.metrics.mail_out(row.channel, "retry" if deferred else "sent")
-        async with self.core.uow() as uow:
+        async with self.core.uow(background=True) as uow:
             if deferred:
                 # Delivered to the others (if any); only ``retry`` is tried again.
                 retry = None if outcome.retry is None else list(outcome.retry)
