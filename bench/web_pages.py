@@ -25,7 +25,7 @@ from core import accounts, throttle
 from core.actors import Actor
 from core.config import Settings
 from core.models import OutboxMessage
-from madoguchi.serve import Server
+from madoguchi.serve import Server, web_pages
 from tests import factories
 
 
@@ -78,7 +78,7 @@ async def main(count: int) -> None:
             MADOGUCHI_HTTP_PORT="0",
             _env_file=None,
         )
-        server = Server(settings, components=["web.pages:build"])
+        server = Server(settings, components=[web_pages])
         await server.start()
         try:
             base = f"http://127.0.0.1:{server.http_port}"

@@ -1,28 +1,37 @@
-"""The Slack door's hook into ``madoguchi serve`` (see ``madoguchi.components``)."""
+"""The Slack door's component in ``madoguchi serve``: ``build(core, app=..., metrics=...)``.
+
+The staff channel the outbox worker posts to is ``bot.staff_posts.build_staff_channel``;
+the composition root builds both.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+
+from aiohttp import web
 
 from bot.app import SlackDoor, slack_configured
+from core.ports import Metrics
+from core.unit_of_work import Core
+
+log = logging.getLogger("madoguchi")
 
 
-def build(rt: Any) -> SlackDoor | None:
+def build(core: Core, *, app: web.Application, metrics: Metrics) -> SlackDoor | None:
     """Add /slack/events (and the OAuth pages) to the one aiohttp app; None, said once in
     the log, when no Slack credentials are set."""
-    if not slack_configured(rt.core):
-        rt.log.warning(
+    if not slack_configured(core):
+        log.warning(
             "Slack door is off: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (or SLACK_CLIENT_ID, "
             "SLACK_CLIENT_SECRET and SLACK_SIGNING_SECRET; SLACK_APP_TOKEN for Socket Mode)"
         )
         return None
-    door = SlackDoor(rt.core)
-    door.metrics = getattr(rt, "metrics", None)
+    door = SlackDoor(core)
+    door.metrics = metrics
     routes = door.routes()
-    if rt.core.settings.slack_app_token:  # Socket Mode: no event URL, OAuth pages still served
+    socket_mode = bool(core.settings.slack_app_token)
+    if socket_mode:  # Socket Mode: no event URL, OAuth pages still served
         routes = [r for r in routes if r.method == "GET"]
-    rt.app.add_routes(routes)
-    rt.log.info(
-        "Slack door is on (%s)", "Socket Mode" if rt.core.settings.slack_app_token else "HTTP /slack/events"
-    )
+    app.add_routes(routes)
+    log.info("Slack door is on (%s)", "Socket Mode" if socket_mode else "HTTP /slack/events")
     return door

@@ -1,16 +1,19 @@
-"""Posts to the staff channel for outbox rows of channel "slack" (SPEC §4.6).
+"""The staff channel in Slack (``core.ports.StaffChannel``, SPEC §4.6).
 
-The outbox worker (mail door) claims the row and calls ``deliver(template, locale,
-context)``; this module renders it into Block Kit and posts it. A new request is a
-channel message with reply/close(/resend activation) buttons; a follow-up is a reply in
-that message's thread. Raising makes the worker retry with backoff; 429s are already
-retried here by slack_sdk's rate-limit handler (Retry-After).
+The outbox worker (``core.outbox_worker``) decides what goes where: a new request's post
+first, its follow-ups in that post's thread (``core.delivery.post_for_staff``). This
+module renders a kind of post (the outbox row's template: ``request_new``,
+``request_followup``, ``staff_alert``) into Block Kit and sends it with
+``chat.postMessage`` / ``chat.update``. A new request is a channel message with
+reply/close(/resend activation) buttons; a follow-up has no buttons. Raising makes the
+worker retry with backoff; 429s are already retried here by slack_sdk's rate-limit
+handler (Retry-After).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Mapping
 from typing import Any
 
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
@@ -20,11 +23,10 @@ from sqlalchemy import select
 from bot import blocks as bk
 from core.messages import in_locale, render
 from core.models import SlackInstallation
+from core.ports import PostRef
 from core.unit_of_work import Core
 
 log = logging.getLogger("madoguchi.slack")
-
-SlackDeliver = Callable[[str, str, dict[str, Any]], Awaitable[dict[str, Any] | None]]
 
 ACTION_IDS = {
     "reply": "staff_request_reply",
@@ -34,10 +36,22 @@ ACTION_IDS = {
 
 
 class RetryLater(RuntimeError):
-    """Raised when a row cannot be posted yet (its parent post is not delivered)."""
+    """Raised when nothing can be posted yet (no Slack installation): the worker retries."""
 
 
-def request_blocks(context: dict[str, Any], locale: str, *, followup: bool = False) -> list[bk.Block]:
+def post_blocks(kind: str, locale: str, context: Mapping[str, Any]) -> list[bk.Block]:
+    """How each kind of staff post looks."""
+    if kind == "request_new":
+        return request_blocks(context, locale)
+    if kind == "request_followup":
+        return request_blocks(context, locale, followup=True)
+    if kind == "staff_alert":
+        text = render(str(context["message_id"]), locale, **(context.get("params") or {}))
+        return [bk.section(f"⚠️ {text}")]
+    raise ValueError(f"unknown slack template {kind!r}")
+
+
+def request_blocks(context: Mapping[str, Any], locale: str, *, followup: bool = False) -> list[bk.Block]:
     t = in_locale(locale)
     request = str(context.get("request", ""))
     category = str(context.get("category") or "")
@@ -67,9 +81,11 @@ def request_blocks(context: dict[str, Any], locale: str, *, followup: bool = Fal
 
 
 class StaffPoster:
+    """Posts, thread replies and updates in ``MADOGUCHI_STAFF_CHANNEL``."""
+
     def __init__(self, core: Core, client: AsyncWebClient | None = None) -> None:
         self.core = core
-        # Set whenever this deliverer exists (build_deliver).
+        # Set whenever this poster exists (build_staff_channel).
         self.channel: str = core.settings.staff_channel or ""
         self.client = client or AsyncWebClient(
             base_url=core.settings.slack_api_url,
@@ -91,35 +107,34 @@ class StaffPoster:
             self._token = str(uow.sealer.open(row.sealed_bot_token)["bot_token"])
         return self._token
 
-    async def __call__(self, template: str, locale: str, context: dict[str, Any]) -> dict[str, Any] | None:
-        token = await self.token()
-        if template == "request_new":
-            blocks = request_blocks(context, locale)
-            answer = await self.client.chat_postMessage(
-                token=token, channel=self.channel, text=bk.plain(blocks), blocks=blocks
-            )
-            return {"channel": answer["channel"], "ts": answer["ts"]}
-        if template == "request_followup":
-            channel, thread = context.get("channel"), context.get("thread_ts")
-            if not channel or not thread:
-                raise RetryLater("parent post not delivered yet")
-            blocks = request_blocks(context, locale, followup=True)
-            answer = await self.client.chat_postMessage(
-                token=token, channel=channel, thread_ts=thread, text=bk.plain(blocks), blocks=blocks
-            )
-            return {"channel": answer["channel"], "ts": answer["ts"]}
-        if template == "staff_alert":
-            text = render(str(context["message_id"]), locale, **(context.get("params") or {}))
-            blocks = [bk.section(f"⚠️ {text}")]
-            answer = await self.client.chat_postMessage(
-                token=token, channel=self.channel, text=bk.plain(blocks), blocks=blocks
-            )
-            return {"channel": answer["channel"], "ts": answer["ts"]}
-        raise ValueError(f"unknown slack template {template!r}")
+    async def post(self, kind: str, locale: str, context: Mapping[str, Any]) -> PostRef:
+        blocks = post_blocks(kind, locale, context)
+        answer = await self.client.chat_postMessage(
+            token=await self.token(), channel=self.channel, text=bk.plain(blocks), blocks=blocks
+        )
+        return PostRef(str(answer["channel"]), str(answer["ts"]))
+
+    async def reply(self, parent: PostRef, kind: str, locale: str, context: Mapping[str, Any]) -> PostRef:
+        blocks = post_blocks(kind, locale, context)
+        answer = await self.client.chat_postMessage(
+            token=await self.token(),
+            channel=parent.channel,
+            thread_ts=parent.ts,
+            text=bk.plain(blocks),
+            blocks=blocks,
+        )
+        return PostRef(str(answer["channel"]), str(answer["ts"]))
+
+    async def update(self, post: PostRef, kind: str, locale: str, context: Mapping[str, Any]) -> PostRef:
+        blocks = post_blocks(kind, locale, context)
+        answer = await self.client.chat_update(
+            token=await self.token(), channel=post.channel, ts=post.ts, text=bk.plain(blocks), blocks=blocks
+        )
+        return PostRef(str(answer["channel"]), str(answer["ts"]))
 
 
-def build_deliver(core: Core, client: AsyncWebClient | None = None) -> SlackDeliver | None:
-    """The outbox worker's Slack sender, or None when the staff channel cannot be reached."""
+def build_staff_channel(core: Core, client: AsyncWebClient | None = None) -> StaffPoster | None:
+    """The staff channel for the outbox worker, or None when it cannot be reached."""
     s = core.settings
     if not s.staff_channel or not (s.slack_bot_token or (s.slack_client_id and s.slack_client_secret)):
         return None

@@ -1,11 +1,16 @@
-"""Claiming and settling outbox rows (SPEC §6, §9): the rules of the outbox worker.
+"""Claiming and settling outbox rows (SPEC §6, §9), and where staff posts go: the rules
+of the outbox worker (``core.outbox_worker`` runs them through the ports of ``core.ports``).
 
 A row goes ``pending → sending → sent | failed``. Claiming is one short transaction:
 ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so instances never take the same row; on
-SQLite every write transaction is ``BEGIN IMMEDIATE`` (``core.db``), which makes the
+SQLite every write transaction is ``BEGIN IMMEDIATE`` (``core.storage``), which makes the
 claim single-writer by construction. A worker that dies while "sending" leaves the row
 claimed; after ``STALE_AFTER`` any worker puts it back to "pending". Delivery is
 therefore at least once; the Message-ID fixed at enqueue time lets receivers de-duplicate.
+
+Staff posts (channel "slack", SPEC §4.6): a new request is a post of its own, and where
+it landed is remembered on the request; a follow-up is a reply in that post's thread, so
+it waits (retried with backoff) until its parent is posted (``post_for_staff``).
 """
 
 from __future__ import annotations
@@ -17,18 +22,26 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from core import audit
+from core import audit, contact_window
 from core.actors import Actor
 from core.clock import aware
 from core.models import MailAddressState, OutboxMessage
 from core.outbox import enqueue_slack
-from core.unit_of_work import UnitOfWork
+from core.ports import PostRef, StaffChannel
+from core.unit_of_work import Core, UnitOfWork
 
 STALE_AFTER = timedelta(minutes=5)
 MAX_ATTEMPTS = 10
 BASE_DELAY_SECONDS = 30.0
 MAX_DELAY_SECONDS = 3600.0
 SYSTEM_OUTBOX = Actor(kind="system", ref="outbox", door="mail")
+# The staff posts of a contact-window request (``core.contact_window`` queues them).
+REQUEST_NEW = "request_new"
+REQUEST_FOLLOWUP = "request_followup"
+
+
+class ParentNotPosted(RuntimeError):
+    """Raised when a follow-up's request has no post in the staff channel yet (retried)."""
 
 
 @dataclass
@@ -186,3 +199,34 @@ async def _alert_refused(uow: UnitOfWork, template: str, recipients: list[str], 
             },
             locale=uow.settings.locale,
         )
+
+
+# -- staff posts --------------------------------------------------------------------------
+
+
+async def post_for_staff(core: Core, staff: StaffChannel, row: Claimed) -> None:
+    """One claimed row of channel "slack" into the staff channel.
+
+    Rows are claimed oldest first, but a request's post may fail and come back after its
+    follow-up: the follow-up then raises ``ParentNotPosted`` and is retried later. The
+    parent's place comes from the row (known when it was queued) or else from the request.
+    Its transactions are the worker's: background work.
+    """
+    context = row.context
+    if row.template == REQUEST_FOLLOWUP:
+        parent = _post_ref(context.get("channel"), context.get("thread_ts"))
+        if parent is None:
+            async with core.uow(background=True) as uow:
+                parent = _post_ref(*await contact_window.slack_thread(uow, int(context["number"])))
+        if parent is None:
+            raise ParentNotPosted("parent post not delivered yet")
+        await staff.reply(parent, row.template, row.locale, context)
+        return
+    posted = await staff.post(row.template, row.locale, context)
+    if row.template == REQUEST_NEW:
+        async with core.uow(background=True) as uow:
+            await contact_window.record_slack_post(uow, int(context["number"]), posted.channel, posted.ts)
+
+
+def _post_ref(channel: Any, ts: Any) -> PostRef | None:
+    return PostRef(str(channel), str(ts)) if channel and ts else None

@@ -1,10 +1,12 @@
-"""How a door plugs into ``madoguchi serve``.
+"""How a part of ``madoguchi serve`` plugs in: the ``Component`` shape and ``Runtime``.
 
-Each door exposes one factory ``build(rt: Runtime) -> Component | None``, named in
-``madoguchi.serve.COMPONENTS`` as ``"package.module:function"``. The factory runs once,
-before anything listens: it may add routes to ``rt.app`` (the one aiohttp application)
-and returns an object with ``start``/``stop``, or ``None`` when the settings or the
-role switches (``rt.smtp``, ``rt.worker``) turn it off — say why in one log line.
+Each door has one factory that builds it from what it needs (``web.pages.build``,
+``bot.serve.build``, ``mail.serve.build``: core, the aiohttp app where it serves HTTP,
+metrics) and returns an object with ``start``/``stop``/``healthy`` (structural typing:
+doors never import this module) or ``None`` when it is off, saying why in one log line.
+``madoguchi.serve`` imports those factories and lists them, each behind a one-line
+adapter from ``Runtime``, in ``COMPONENTS``; it also builds the ports core's outbox
+worker uses (the staff channel from ``bot``, the mail transport from ``mail``).
 
 Lifecycle, in this order:
     migrate → every factory → HTTP listens → ``start()`` of each component in list order
@@ -19,6 +21,7 @@ has not ticked for a while); ``/healthz`` answers 503 when any component is unhe
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -47,30 +50,18 @@ class Component(Protocol):
 
 @dataclass
 class Runtime:
-    """What the composition root hands every door's factory."""
+    """What the composition root has when it builds the components."""
 
     settings: Settings
     core: Core
     app: web.Application
     metrics: Metrics
-    # A name unique to this process (host:pid:random); use it for outbox ``claimed_by``.
+    # A name unique to this process (host:pid:random); the outbox worker's ``claimed_by``.
     instance: str
     smtp: bool = True
     worker: bool = True
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("madoguchi"))
 
 
-class RoutesOnly:
-    """A component that only adds HTTP routes (start/stop have nothing to do)."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    async def start(self) -> None:
-        return None
-
-    async def stop(self) -> None:
-        return None
-
-    def healthy(self) -> bool:
-        return True
+# One entry of ``madoguchi.serve.COMPONENTS``.
+Factory = Callable[[Runtime], Component | None]

@@ -9,7 +9,6 @@ import logging
 
 from core import housekeeping
 from core.unit_of_work import Core
-from madoguchi.components import Runtime
 
 log = logging.getLogger("madoguchi.housekeeping")
 
@@ -71,7 +70,3 @@ class Housekeeping:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
         return self._stopping.is_set()
-
-
-def build(rt: Runtime) -> Housekeeping:
-    return Housekeeping(rt.core)

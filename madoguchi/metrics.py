@@ -1,8 +1,11 @@
 """Prometheus metrics of one ``serve`` process, exposed on ``/metrics``.
 
 A registry per process object (not prometheus-client's global one), so tests can build
-several servers in one interpreter. Doors increment the counters; the outbox depth is
-read from the database at scrape time, because the outbox is shared by every instance.
+several servers in one interpreter. ``Metrics`` implements core's ``Metrics`` port
+(``mail_in``, ``mail_out``, ``throttle_hit``, ``error``), which is how core and the doors
+count; HTTP requests and component health are counted here by the composition root. The
+outbox depth is read from the database at scrape time, because the outbox is shared by
+every instance.
 
 Labels are small fixed sets (route templates, never raw paths: a path may carry a token).
 """
@@ -60,6 +63,20 @@ class Metrics:
             ["component"],
             registry=self.registry,
         )
+
+    # -- core.ports.Metrics ------------------------------------------------------------
+
+    def mail_in(self, result: str) -> None:
+        self.mails_in.labels(result=result).inc()
+
+    def mail_out(self, channel: str, result: str) -> None:
+        self.mails_out.labels(channel=channel, result=result).inc()
+
+    def throttle_hit(self, door: str, scope: str) -> None:
+        self.throttle_hits.labels(door=door, scope=scope).inc()
+
+    def error(self, where: str) -> None:
+        self.errors.labels(where=where).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

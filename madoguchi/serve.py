@@ -1,17 +1,19 @@
 """``madoguchi serve``: one asyncio process with every door the settings enable.
 
-The shape is in ``madoguchi.components`` (read it before adding a door): each door names
-one factory in ``COMPONENTS``; the factory adds HTTP routes and/or returns a component
-with start/stop. This module owns the order of things: migrate (under PostgreSQL's
-advisory lock, so several instances can start together), build, listen, and on
-SIGTERM stop accepting, let every component finish what is in flight, then exit.
+The shape is in ``madoguchi.components`` (read it before adding a door): each door has a
+factory, imported here and listed in ``COMPONENTS`` behind a one-line adapter; it adds
+HTTP routes and/or returns a component with start/stop. The outbox worker is core's,
+built here with the ports the doors implement (the staff channel from ``bot``, the mail
+transport from ``mail``), so no door reaches another. This module owns the order of
+things: migrate (under PostgreSQL's advisory lock, so several instances can start
+together), build, listen, and on SIGTERM stop accepting, let every component finish
+what is in flight, then exit.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
-import importlib
 import logging
 import os
 import signal
@@ -24,27 +26,62 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 from sqlalchemy import func, select, text
 
+from bot import serve as slack
+from bot.staff_posts import build_staff_channel
 from core.clock import Clock
 from core.config import Settings
 from core.models import OutboxMessage
+from core.outbox_worker import OutboxWorker
 from core.unit_of_work import Core
-from madoguchi.components import Component, Runtime
+from madoguchi.components import Component, Factory, Runtime
+from madoguchi.housekeeping import Housekeeping
 from madoguchi.metrics import CONTENT_TYPE, Metrics
 from madoguchi.runtime import build_core
+from mail import serve as smtp
+from mail.transport import build_transport, describe
 from migrations import upgrade
+from web import pages
 
 log = logging.getLogger("madoguchi.serve")
 
-# One line per door: "module:factory", factory(rt: Runtime) -> Component | None.
+
+def web_pages(rt: Runtime) -> Component | None:
+    return pages.build(rt.core, app=rt.app, metrics=rt.metrics)
+
+
+def slack_door(rt: Runtime) -> Component | None:
+    return slack.build(rt.core, app=rt.app, metrics=rt.metrics)
+
+
+def outbox_worker(rt: Runtime) -> Component | None:
+    """Core's outbox worker, delivering through the mail door's transport and, when Slack
+    is configured, the Slack door's staff channel."""
+    if not rt.worker:
+        log.info("outbox worker off (--no-worker)")
+        return None
+    staff = build_staff_channel(rt.core)
+    if staff is None:
+        log.info("outbox worker: Slack delivery off; staff posts wait in the outbox until it is configured")
+    transport = build_transport(rt.settings)
+    worker = OutboxWorker(rt.core, transport, staff=staff, metrics=rt.metrics, worker_id=rt.instance)
+    log.info("outbox worker delivers mail to %s", describe(rt.settings))
+    return worker
+
+
+def smtp_door(rt: Runtime) -> Component | None:
+    if not rt.smtp:
+        log.info("mail door: inbound SMTP off (--no-smtp)")
+        return None
+    return smtp.build(rt.core, metrics=rt.metrics)
+
+
+def housekeeping(rt: Runtime) -> Component | None:
+    return Housekeeping(rt.core)
+
+
 # Started in this order, stopped in reverse: SMTP stops (and drains) before the outbox
 # worker, so acknowledgements of the last accepted mails can still go out on the way down.
-COMPONENTS: tuple[str, ...] = (
-    "web.pages:build",
-    "bot.serve:build",
-    "mail.serve:build_worker",
-    "mail.serve:build_smtp",
-    "madoguchi.housekeeping:build",
-)
+COMPONENTS: tuple[Factory, ...] = (web_pages, slack_door, outbox_worker, smtp_door, housekeeping)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -75,7 +112,7 @@ def _middleware(metrics: Metrics) -> Middleware:
             status = 499
             raise
         except Exception:
-            metrics.errors.labels(where="http").inc()
+            metrics.error("http")
             log.exception("unhandled error", extra={"route": route, "method": request.method})
             return web.Response(status=500, text="internal error\n")
         finally:
@@ -93,12 +130,6 @@ def _middleware(metrics: Metrics) -> Middleware:
     return observe
 
 
-def load_factory(spec: str) -> Callable[[Runtime], Component | None]:
-    module_name, _, attr = spec.partition(":")
-    factory: Callable[[Runtime], Component | None] = getattr(importlib.import_module(module_name), attr)
-    return factory
-
-
 class Server:
     """Everything ``serve`` runs, startable and stoppable from a test on free ports."""
 
@@ -109,7 +140,7 @@ class Server:
         smtp: bool = True,
         worker: bool = True,
         migrate: bool = True,
-        components: Sequence[str] = COMPONENTS,
+        components: Sequence[Factory] = COMPONENTS,
         clock: Clock | None = None,
     ) -> None:
         self.settings = settings
@@ -129,7 +160,7 @@ class Server:
             smtp=smtp,
             worker=worker,
         )
-        self._specs = tuple(components)
+        self._factories = tuple(components)
         self.components: list[Component] = []
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
@@ -141,17 +172,17 @@ class Server:
         if self.migrate:
             await upgrade(self.engine)
             log.info("schema at head")
-        for spec in self._specs:
-            component = load_factory(spec)(self.runtime)
+        for factory in self._factories:
+            component = factory(self.runtime)
             if component is not None:
                 self.components.append(component)
         self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=30)
         await self._runner.setup()
         self._site = web.TCPSite(self._runner, self.settings.http_host, self.settings.http_port)
         await self._site.start()
-        server = self._site._server
-        sockets = getattr(server, "sockets", None) or []
-        self.http_port = sockets[0].getsockname()[1] if sockets else self.settings.http_port
+        # The bound address (port 0 in tests means "any free port").
+        addresses = self._runner.addresses
+        self.http_port = int(addresses[0][1]) if addresses else self.settings.http_port
         log.info("http listening", extra={"host": self.settings.http_host, "port": self.http_port})
         for component in self.components:
             await component.start()
@@ -166,7 +197,7 @@ class Server:
                 await component.stop()
                 log.info("component stopped", extra={"component": component.name})
             except Exception:
-                self.metrics.errors.labels(where="shutdown").inc()
+                self.metrics.error("shutdown")
                 log.exception("component failed to stop cleanly", extra={"component": component.name})
         if self._runner is not None:
             await self._runner.cleanup()
@@ -205,7 +236,7 @@ class Server:
             for channel, status, count in rows:
                 self.metrics.outbox_depth.labels(channel=channel, status=status).set(count)
         except Exception:
-            self.metrics.errors.labels(where="metrics").inc()
+            self.metrics.error("metrics")
             log.exception("metrics: outbox depth unavailable")
         for component in self.components:
             self.metrics.up.labels(component=component.name).set(1 if component.healthy() else 0)
@@ -215,9 +246,8 @@ class Server:
 def settle_heap() -> None:
     """Move what start-up built (models, statements built once, Bolt, templates) out of
     the garbage collector's reach: it lives as long as the process, and every full
-    collection walked it again. Under load those pauses were the registration key
-    step's p99 at 16 concurrent users (bench/slack.py, back-to-back runs: 38 → 16 ms
-    and 46 → 25 ms)."""
+    collection walked it again: under load those pauses were the registration key step's
+    p99 (docs/performance.md, "Slack door", item 4)."""
     gc.collect()
     gc.freeze()
 

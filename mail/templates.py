@@ -1,9 +1,9 @@
-"""The one Jinja2 environment for mail, and turning an outbox row into a MIME message.
+"""Rendering a mail (subject, text, HTML) and turning it into a MIME message.
 
-``templates/mail/<locale>/<name>.{subject,txt,html}.j2``: StrictUndefined, so a context
-key missing from a row fails the send loudly (and is retried/alerted) instead of mailing
-a blank; autoescape for ``.html.j2`` only. Services hand plain dicts; nothing here
-touches the ORM.
+``templates/mail/<locale>/<name>.{subject,txt,html}.j2`` through the one Jinja2
+environment of ``core.templates``: StrictUndefined, so a context key missing from a row
+fails the send loudly (and is retried/alerted) instead of mailing a blank; autoescape for
+``.html.j2`` only. Services hand plain dicts; nothing here touches the ORM.
 """
 
 from __future__ import annotations
@@ -13,14 +13,11 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
-from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-
 from core.config import Settings
+from core.templates import environment
 
-TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"
 # Every template the outbox may name; a test renders each in each locale.
 MAIL_TEMPLATES = (
     "account_welcome",
@@ -47,15 +44,9 @@ class Rendered:
 
 
 class MailTemplates:
-    def __init__(self, settings: Settings, directory: Path = TEMPLATES_DIR) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.env = Environment(
-            loader=FileSystemLoader(directory / "mail"),
-            autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
-            undefined=StrictUndefined,
-            keep_trailing_newline=True,
-            auto_reload=False,
-        )
+        self.env = environment()
 
     def render(self, name: str, locale: str, context: dict[str, Any]) -> Rendered:
         locale = locale if locale in ("ja", "en") else self.settings.locale
@@ -66,12 +57,12 @@ class MailTemplates:
             "contact_address": self.settings.contact_address,
             **context,
         }
-        subject = self.env.get_template(f"{locale}/{name}.subject.j2").render(values)
+        subject = self.env.get_template(f"mail/{locale}/{name}.subject.j2").render(values)
         subject = " ".join(subject.split())
         # Not "subject": request mails use that key for the customer's own subject.
         values["mail_subject"] = subject
-        text = self.env.get_template(f"{locale}/{name}.txt.j2").render(values)
-        html = self.env.get_template(f"{locale}/{name}.html.j2").render(values)
+        text = self.env.get_template(f"mail/{locale}/{name}.txt.j2").render(values)
+        html = self.env.get_template(f"mail/{locale}/{name}.html.j2").render(values)
         return Rendered(subject, text, html)
 
 

@@ -31,7 +31,8 @@ from core.actors import Actor
 from core.config import SUPPORTED_LOCALES
 from core.errors import DomainError, Throttled, ValidationFailed
 from core.messages import render
-from madoguchi.components import Component, RoutesOnly, Runtime
+from core.ports import Metrics
+from core.unit_of_work import Core
 from web.templating import render_page
 
 log = logging.getLogger("madoguchi.web")
@@ -50,12 +51,28 @@ _PROBLEM_STATUS = {
 }
 
 
-def build(rt: Runtime) -> Component | None:
-    pages = Pages(rt)
+class PagesComponent:
+    """The pages only add routes: nothing to start or stop (shown in /healthz as "web")."""
+
+    name = "web"
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    def healthy(self) -> bool:
+        return True
+
+
+def build(core: Core, *, app: web.Application, metrics: Metrics) -> PagesComponent:
+    """The pages' routes on serve's HTTP app (``madoguchi serve`` calls this)."""
+    pages = Pages(core, metrics)
     for kind in KINDS:
-        rt.app.router.add_get(f"/{kind}/{{token}}", pages.show)
-        rt.app.router.add_post(f"/{kind}/{{token}}", pages.submit)
-    return RoutesOnly("web")
+        app.router.add_get(f"/{kind}/{{token}}", pages.show)
+        app.router.add_post(f"/{kind}/{{token}}", pages.submit)
+    return PagesComponent()
 
 
 def pick_locale(request: web.Request, default: str) -> tuple[str, bool]:
@@ -98,11 +115,11 @@ class PageContext:
 
 
 class Pages:
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
-        self.core = rt.core
-        self.settings = rt.settings
-        self.base = rt.settings.public_url.rstrip("/")
+    def __init__(self, core: Core, metrics: Metrics) -> None:
+        self.core = core
+        self.metrics = metrics
+        self.settings = core.settings
+        self.base = core.settings.public_url.rstrip("/")
         origin = urlsplit(self.base)
         self.origin = f"{origin.scheme}://{origin.netloc}"
         self.in_flight = 0
@@ -154,7 +171,7 @@ class Pages:
         return response
 
     def _throttled(self, ctx: PageContext, exc: Throttled, scope: str) -> web.Response:
-        self.rt.metrics.throttle_hits.labels(door="web", scope=scope).inc()
+        self.metrics.throttle_hit("web", scope)
         log.info("web throttled", extra={"scope": scope, "ip": ctx.ip})
         return self._page(
             ctx, "throttled.html.j2", status=429, message=render(exc.message_id, ctx.locale, **exc.params)

@@ -17,7 +17,7 @@ import pytest
 from core.clock import FrozenClock
 from core.config import Settings
 from core.unit_of_work import Core
-from madoguchi.serve import Server
+from madoguchi.serve import Server, web_pages
 from tests.e2e.conftest import free_port
 from tests.integration.web.conftest import Site
 
@@ -41,7 +41,7 @@ pytestmark = pytest.mark.slow
 async def live_site(settings: Settings, clock: FrozenClock, domain: Core) -> AsyncIterator[Site]:
     port = free_port()
     settings = settings.model_copy(update={"http_port": port, "public_url": f"http://127.0.0.1:{port}"})
-    server = Server(settings, components=["web.pages:build"], migrate=False, clock=clock)
+    server = Server(settings, components=[web_pages], migrate=False, clock=clock)
     await server.start()
     try:
         yield Site(server, server.core)

@@ -24,13 +24,13 @@ from sqlalchemy.engine import make_url
 
 from core.models import InboundMail, OutboxMessage, Request
 from core.storage import create_engine
-from madoguchi.serve import COMPONENTS
+from madoguchi.serve import COMPONENTS, smtp_door
 from tests.e2e.serving import Burst, ServeProcess, acks_in, base_env
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(
-        not any(spec.startswith("mail.") for spec in COMPONENTS),
+        smtp_door not in COMPONENTS,
         reason="the mail door is not wired into serve",
     ),
 ]

@@ -29,9 +29,10 @@ from core.clock import FrozenClock
 from core.errors import InvalidSupportKey, ValidationFailed
 from core.models import Base, OutboxMessage
 from core.normalize import support_key as canonical
+from core.outbox_worker import OutboxWorker
 from core.unit_of_work import Core
 from mail.inbound import InboundProcessor
-from mail.worker import OutboxWorker
+from mail.transport import build_transport
 
 CUSTOMER = Actor(kind="anonymous", ref="slack:T1:U1", door="slack", slack_user=("T1", "U1"))
 WEB = Actor(kind="anonymous", ref="ip:192.0.2.1", door="web")
@@ -201,7 +202,7 @@ async def test_no_table_holds_a_key_token_or_password_in_plaintext(
     links = await _links(domain)
     assert len(links) == 4 and "/reset/" in links[-1]
     secrets.append(links[-1].rsplit("/", 1)[1])
-    await OutboxWorker(domain).drain()
+    await OutboxWorker(domain, build_transport(domain.settings)).drain()
     assert await _links(domain) == []  # every sealed link erased once its mail went out
     assert any(links[-1] in _mail_text(f) for f in Path(domain.settings.outbox_dir).rglob("*.eml"))
 

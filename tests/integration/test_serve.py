@@ -37,9 +37,7 @@ def build_second(rt: Runtime) -> Recorder | None:
 
 def _server(settings: Settings, **kw: bool) -> Server:
     settings = settings.model_copy(update={"http_port": 0})
-    return Server(
-        settings, components=[f"{__name__}:build_first", f"{__name__}:build_second"], migrate=False, **kw
-    )
+    return Server(settings, components=[build_first, build_second], migrate=False, **kw)
 
 
 async def test_components_start_in_order_and_stop_in_reverse(settings: Settings) -> None:

@@ -17,9 +17,10 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from core.models import InboundMail, OutboxMessage, Request
+from core.outbox_worker import OutboxWorker
 from core.unit_of_work import Core
 from mail.smtp import SMTPServer
-from mail.worker import OutboxWorker
+from mail.transport import build_transport
 
 CONTACT = "contact@support.example.com"
 
@@ -138,6 +139,8 @@ def sink() -> Iterator[Sink]:
 
 
 def worker_for(core: Core, sink: Sink | None = None, **kwargs: Any) -> OutboxWorker:
+    """Core's outbox worker with the mail door's transport (the relay ``sink``, else what
+    the settings say), as ``madoguchi serve`` wires it."""
     if sink is not None:
         core.settings.relay_url = f"smtp://127.0.0.1:{sink.port}"
-    return OutboxWorker(core, **kwargs)
+    return OutboxWorker(core, build_transport(core.settings), **kwargs)

@@ -1,9 +1,11 @@
-"""The outbox worker against a real SMTP relay stand-in (an aiosmtpd sink)."""
+"""The outbox worker (core) with the mail door's transport against a real SMTP relay
+stand-in (an aiosmtpd sink), and with a recording staff channel."""
 
 from __future__ import annotations
 
 import asyncio
 import email
+from collections.abc import Mapping
 from datetime import timedelta
 from email.policy import default
 from typing import Any
@@ -13,9 +15,9 @@ import pytest
 from core import contact_window
 from core.clock import FrozenClock
 from core.outbox import enqueue_mail, enqueue_slack
+from core.ports import PostRef
 from core.unit_of_work import Core
 from mail.templates import MAIL_TEMPLATES, MailTemplates
-from mail.worker import OutboxWorker
 from tests.integration.mail.conftest import Sink, outbox_of, start_sink, worker_for
 
 CONTEXTS: dict[str, dict[str, Any]] = {
@@ -125,7 +127,7 @@ async def test_mail_goes_to_the_relay_with_headers_parts_and_encoded_japanese(
 
 async def test_without_a_relay_mail_is_written_as_eml_files(domain: Core) -> None:
     await _enqueue(domain, "username_reminder")
-    await OutboxWorker(domain).drain()
+    await worker_for(domain).drain()
     [path] = list(domain.settings.outbox_dir.glob("*.eml"))
     msg = _parsed(path.read_bytes())
     assert msg["Subject"] == "[Example Solutions]ユーザー名のお知らせ"
@@ -170,10 +172,42 @@ async def test_a_5xx_at_data_stops_too(domain: Core, sink: Sink) -> None:
     assert row.status == "failed"
 
 
+async def test_a_partly_refused_mail_is_delivered_to_the_others_and_retried_for_the_deferred(
+    domain: Core, sink: Sink
+) -> None:
+    async with domain.uow() as uow:
+        enqueue_mail(
+            uow,
+            "username_reminder",
+            ["ok@customer.example", "later@customer.example", "gone@customer.example"],
+            CONTEXTS["username_reminder"],
+        )
+        await uow.commit()
+    sink.rcpt_replies["later@customer.example"] = "450 4.2.1 Mailbox busy"
+    sink.rcpt_replies["gone@customer.example"] = "550 5.1.1 User unknown"
+    await worker_for(domain, sink).drain()
+    assert [rcpts for _f, rcpts, _raw in sink.messages] == [["ok@customer.example"]]
+    [row] = await outbox_of(domain, channel="mail")
+    assert row.status == "pending" and row.recipients == ["later@customer.example"]
+    assert "450" in row.last_error and "550" in row.last_error
+    [alert] = await outbox_of(domain, channel="slack")
+    assert alert.context["params"]["address"] == "gone@customer.example"
+
+
+async def test_recipients_all_deferred_or_refused_retry_the_whole_mail(domain: Core, sink: Sink) -> None:
+    await _enqueue(domain, to="later@customer.example")
+    sink.rcpt_replies["later@customer.example"] = "450 4.2.1 Mailbox busy"
+    await worker_for(domain, sink).drain()
+    [row] = await outbox_of(domain, channel="mail")
+    assert row.status == "pending" and row.recipients == ["later@customer.example"]
+    assert "recipients deferred" in row.last_error
+    assert await outbox_of(domain, channel="slack") == []
+
+
 async def test_an_unreachable_relay_is_a_retry_not_a_failure(domain: Core) -> None:
     await _enqueue(domain)
     domain.settings.relay_url = "smtp://127.0.0.1:1"
-    await OutboxWorker(domain).drain()
+    await worker_for(domain).drain()
     [row] = await outbox_of(domain)
     assert row.status == "pending" and row.attempts == 1
 
@@ -229,54 +263,106 @@ async def test_two_workers_never_send_the_same_row_twice(domain: Core, sink: Sin
     assert sorted(delivered) == sorted(f"user{n}@customer.example" for n in range(30))
 
 
-async def test_slack_rows_go_to_the_slack_door_and_follow_ups_thread_under_the_post(domain: Core) -> None:
-    posted: list[tuple[str, dict[str, Any]]] = []
+class RecordingStaff:
+    """A staff channel that records what it was asked; ``down`` calls raise first."""
 
-    async def slack_deliver(template: str, locale: str, context: dict[str, Any]) -> dict[str, Any] | None:
-        posted.append((template, context))
-        return {"channel": "CSTAFF", "ts": "1700000000.000100"} if template == "request_new" else None
+    def __init__(self, down: int = 0) -> None:
+        self.calls: list[tuple[str, str, PostRef | None, dict[str, Any]]] = []
+        self.down = down
 
-    async with domain.uow() as uow:
+    def _record(self, what: str, kind: str, where: PostRef | None, context: Mapping[str, Any]) -> PostRef:
+        self.calls.append((what, kind, where, dict(context)))
+        if self.down:
+            self.down -= 1
+            raise ConnectionError("slack is down")
+        return PostRef("CSTAFF", f"1700000000.{len(self.calls):06d}")
+
+    async def post(self, kind: str, locale: str, context: Mapping[str, Any]) -> PostRef:
+        return self._record("post", kind, None, context)
+
+    async def reply(self, parent: PostRef, kind: str, locale: str, context: Mapping[str, Any]) -> PostRef:
+        return self._record("reply", kind, parent, context)
+
+    async def update(self, post: PostRef, kind: str, locale: str, context: Mapping[str, Any]) -> PostRef:
+        return self._record("update", kind, post, context)
+
+
+async def _request_7(core: Core) -> None:
+    async with core.uow() as uow:
         from core.models import Request
 
         uow.session.add(
             Request(number=7, sender="a@customer.example", subject="s", created_at=uow.clock.now())
         )
-        await uow.session.flush()
-        enqueue_slack(uow, "request_new", {"number": 7, "request": "REQ-000007"})
-        enqueue_slack(
-            uow,
-            "request_followup",
-            {"number": 7, "request": "REQ-000007", "channel": None, "thread_ts": None},
-        )
         await uow.commit()
-    worker = OutboxWorker(domain, slack_deliver=slack_deliver, concurrency=1, batch=1)
-    await worker.drain()
-    assert [t for t, _c in posted] == ["request_new", "request_followup"]
-    assert posted[1][1]["thread_ts"] == "1700000000.000100"
+
+
+NEW_7 = {"number": 7, "request": "REQ-000007"}
+FOLLOWUP_7 = {"number": 7, "request": "REQ-000007", "channel": None, "thread_ts": None}
+
+
+async def test_slack_rows_go_to_the_staff_channel_and_follow_ups_thread_under_the_post(domain: Core) -> None:
+    await _request_7(domain)
     async with domain.uow() as uow:
-        assert await contact_window.slack_thread(uow, 7) == ("CSTAFF", "1700000000.000100")
+        enqueue_slack(uow, "request_new", NEW_7)
+        enqueue_slack(uow, "request_followup", FOLLOWUP_7)
+        await uow.commit()
+    staff = RecordingStaff()
+    worker = worker_for(domain, staff=staff, concurrency=1, batch=1)
+    await worker.drain()
+    parent = PostRef("CSTAFF", "1700000000.000001")
+    assert [(what, kind, where) for what, kind, where, _c in staff.calls] == [
+        ("post", "request_new", None),
+        ("reply", "request_followup", parent),
+    ]
+    async with domain.uow() as uow:
+        assert await contact_window.slack_thread(uow, 7) == ("CSTAFF", "1700000000.000001")
 
 
-async def test_a_slack_outage_is_retried_and_loses_nothing(domain: Core, clock: FrozenClock) -> None:
-    calls: list[str] = []
+async def test_a_follow_up_before_its_parent_is_posted_waits_for_it(domain: Core, clock: FrozenClock) -> None:
+    await _request_7(domain)
+    async with domain.uow() as uow:
+        enqueue_slack(uow, "request_followup", FOLLOWUP_7)
+        await uow.commit()
+    clock.advance(timedelta(seconds=1))
+    async with domain.uow() as uow:
+        enqueue_slack(uow, "request_new", NEW_7)
+        await uow.commit()
+    staff = RecordingStaff()
+    worker = worker_for(domain, staff=staff, concurrency=1, batch=1)
+    await worker.drain()
+    assert [(what, kind) for what, kind, _w, _c in staff.calls] == [("post", "request_new")]
+    followup = next(r for r in await outbox_of(domain) if r.template == "request_followup")
+    assert followup.status == "pending" and "ParentNotPosted" in followup.last_error
+    clock.advance(timedelta(minutes=2))
+    await worker.drain()
+    assert staff.calls[-1][:3] == ("reply", "request_followup", PostRef("CSTAFF", "1700000000.000001"))
+    assert [r.status for r in await outbox_of(domain)] == ["sent", "sent"]
 
-    async def down(template: str, locale: str, context: dict[str, Any]) -> dict[str, Any] | None:
-        calls.append(template)
-        if len(calls) == 1:
-            raise ConnectionError("slack is down")
-        return None
 
+async def test_without_a_staff_channel_staff_posts_wait_in_the_outbox(domain: Core) -> None:
     async with domain.uow() as uow:
         enqueue_slack(
             uow, "staff_alert", {"message_id": "contact.alert.processing_failed", "params": {"id": 1}}
         )
         await uow.commit()
-    worker = OutboxWorker(domain, slack_deliver=down)
+    await worker_for(domain).drain()
+    [row] = await outbox_of(domain)
+    assert row.status == "pending" and row.attempts == 0
+
+
+async def test_a_slack_outage_is_retried_and_loses_nothing(domain: Core, clock: FrozenClock) -> None:
+    async with domain.uow() as uow:
+        enqueue_slack(
+            uow, "staff_alert", {"message_id": "contact.alert.processing_failed", "params": {"id": 1}}
+        )
+        await uow.commit()
+    staff = RecordingStaff(down=1)
+    worker = worker_for(domain, staff=staff)
     await worker.drain()
     clock.advance(timedelta(minutes=5))
     await worker.drain()
-    assert calls == ["staff_alert", "staff_alert"]
+    assert [kind for _w, kind, _p, _c in staff.calls] == ["staff_alert", "staff_alert"]
     [row] = await outbox_of(domain)
     assert row.status == "sent"
 
@@ -332,7 +418,7 @@ async def test_relay_credentials_from_the_url_are_used_for_smtp_auth(domain: Cor
     try:
         await _enqueue(domain)
         domain.settings.relay_url = f"smtp://mado:p%40ss%3Aword@127.0.0.1:{handler.port}"
-        await OutboxWorker(domain).drain()
+        await worker_for(domain).drain()
     finally:
         controller.stop()
     assert seen == [(b"mado", b"p@ss:word")]

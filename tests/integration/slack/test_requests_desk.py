@@ -163,9 +163,10 @@ async def test_a_non_staff_user_pressing_a_staff_button_is_refused_and_audited(
 async def test_the_outbox_worker_posts_a_new_request_then_threads_its_followup(
     slack: Slack, request_123: int
 ) -> None:
-    from bot.staff_posts import build_deliver
+    from bot.staff_posts import build_staff_channel
     from core.outbox import enqueue_slack
-    from mail.worker import OutboxWorker
+    from core.outbox_worker import OutboxWorker
+    from mail.transport import build_transport
 
     base = {"number": 123, "request": "REQ-000123", "sender": "customer@customer-a.example.jp"}
     async with slack.door.core.uow() as uow:
@@ -181,7 +182,8 @@ async def test_the_outbox_worker_posts_a_new_request_then_threads_its_followup(
             },
         )
         await uow.commit()
-    worker = OutboxWorker(slack.door.core, slack_deliver=build_deliver(slack.door.core))
+    core = slack.door.core
+    worker = OutboxWorker(core, build_transport(core.settings), staff=build_staff_channel(core))
     await worker.run_once()
     posted = slack.fake.of("chat.postMessage")[-1]
     assert posted.body["channel"] == "CSTAFF" and "thread_ts" not in posted.body

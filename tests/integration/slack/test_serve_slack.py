@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 
 from core.config import Settings
-from madoguchi.serve import Server
+from madoguchi.serve import Server, slack_door
 from tests.fakeslack import FakeSlack
 from tests.integration.slack.conftest import BOT_TOKEN, SIGNING_SECRET, sign
 
@@ -18,9 +18,7 @@ async def test_serve_without_slack_credentials_says_once_that_the_door_is_off(
     settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
-    server = Server(
-        settings.model_copy(update={"http_port": 0}), components=["bot.serve:build"], migrate=False
-    )
+    server = Server(settings.model_copy(update={"http_port": 0}), components=[slack_door], migrate=False)
     await server.start()
     try:
         async with (
@@ -42,7 +40,7 @@ async def test_serve_with_credentials_answers_slash_commands(settings: Settings,
             "slack_api_url": fake.url,
         }
     )
-    server = Server(configured, components=["bot.serve:build"], migrate=False)
+    server = Server(configured, components=[slack_door], migrate=False)
     await server.start()
     try:
         body = urlencode({"command": "/support", "text": "help", "team_id": "T1", "user_id": "U1"})

@@ -14,7 +14,7 @@ from core.clock import FrozenClock
 from core.config import Settings
 from core.models import OutboxMessage
 from core.unit_of_work import Core
-from madoguchi.serve import Server
+from madoguchi.serve import Server, web_pages
 from tests import factories
 
 PUBLIC_URL = "https://support.example.test"
@@ -51,7 +51,7 @@ class Site:
 @pytest.fixture
 async def site(settings: Settings, clock: FrozenClock, domain: Core) -> AsyncIterator[Site]:
     settings = settings.model_copy(update={"http_port": 0, "public_url": PUBLIC_URL})
-    server = Server(settings, components=["web.pages:build"], migrate=False, clock=clock)
+    server = Server(settings, components=[web_pages], migrate=False, clock=clock)
     await server.start()
     try:
         yield Site(server, server.core)
