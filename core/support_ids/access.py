@@ -80,6 +80,7 @@ async def is_contact(uow: UnitOfWork, support_id_id: int, account_id: int | None
 
 
 async def contacts_of(uow: UnitOfWork, support_id_id: int) -> list[Account]:
+    """The contacts' accounts, the earliest added first."""
     rows = await uow.session.scalars(
         select(Account)
         .join(SupportIdContact, SupportIdContact.account_id == Account.id)
@@ -90,6 +91,7 @@ async def contacts_of(uow: UnitOfWork, support_id_id: int) -> list[Account]:
 
 
 async def commit_or(uow: UnitOfWork, on_conflict: Conflict | InvalidSupportKey) -> None:
+    """Commit; a unique constraint another session won meanwhile raises ``on_conflict``."""
     try:
         await uow.commit()
     except IntegrityError:

@@ -29,6 +29,7 @@ def name_key(name: str) -> str:
 
 
 def validate_name(name: str) -> str:
+    """A typed name as it is stored (NFKC-folded, trimmed), or the field's refusal."""
     cleaned = unicodedata.normalize("NFKC", name).strip()
     if not cleaned:
         raise ValidationFailed({"name": "support_id.name_required"})

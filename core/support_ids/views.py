@@ -61,10 +61,12 @@ class SupportIdDetail:
 
 
 def display_name(account: Account) -> str:
+    """A person as the answers and mails name them: family name first."""
     return f"{account.last_name} {account.first_name}".strip()
 
 
 def actor_name(account: Account | None, locale: str) -> str:
+    """Who made a change, in a mail: the person, or staff by their role (they have no account)."""
     return display_name(account) if account else render("support_id.staff_actor", locale)
 
 
