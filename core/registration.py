@@ -43,7 +43,7 @@ from core.actors import Actor
 from core.clock import aware
 from core.errors import Conflict, Forbidden, InvalidSupportKey, NotFound, Throttled, ValidationFailed
 from core.models import Company, Contract, Conversation, SupportKey
-from core.snapshots import Query, rows
+from core.snapshots import Query
 from core.unit_of_work import UnitOfWork
 
 KIND = "registration"
@@ -179,7 +179,7 @@ async def submit_key(uow: UnitOfWork, actor: Actor, conversation_id: str, suppor
     except (Throttled, InvalidSupportKey) as refused:
         # Shown on the key field; a throttle's params carry the minutes to wait.
         raise ValidationFailed(fields={"support_key": refused.message_id}, **refused.params) from refused
-    company = await rows(uow, _COMPANY, company_id=usable.contract.company_id)
+    company = await uow.rows(_COMPANY, company_id=usable.contract.company_id)
     if not company:  # a contract always has a company; guard against a broken import
         raise ValidationFailed(fields={"support_key": "support_key.invalid"})
     snapshot = CompanyView(*company[0]).as_data()
@@ -363,7 +363,7 @@ async def _load(uow: UnitOfWork, actor: Actor, conversation_id: str, *steps: str
     Read as columns into a ``Conversation`` the session does not track: a step only
     reads it and writes it back with ``_advance``, and an ORM load cost several times
     the statement (bench/slack.py)."""
-    found = await rows(uow, _LOAD, cid=str(conversation_id), kind=KIND)
+    found = await uow.rows(_LOAD, cid=str(conversation_id), kind=KIND)
     if not found:
         raise NotFound(EXPIRED)
     cid, owner, kind, step, data, created_at, updated_at, expires_at = found[0]
@@ -416,8 +416,7 @@ async def _advance(uow: UnitOfWork, row: Conversation, step: str, **data: Any) -
         "updated_at": now,
         "expires_at": now + IDLE_TIMEOUT,
     }
-    await rows(
-        uow,
+    await uow.rows(
         _ADVANCE,
         cid=row.id,
         new_step=step,

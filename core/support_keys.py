@@ -24,7 +24,7 @@ from core.errors import InvalidSupportKey
 from core.hashing import Hasher
 from core.models import Contract, SupportKey
 from core.normalize import support_key as canonical
-from core.snapshots import Query, rows
+from core.snapshots import Query
 from core.unit_of_work import UnitOfWork
 
 MAX_LENGTH = 30
@@ -103,7 +103,7 @@ async def _read(uow: UnitOfWork, raw: str) -> UsableKey | None:
     bench/slack.py). Changing them changes nothing; use ``find`` for that."""
     if not is_well_formed(raw):
         return None
-    found = await rows(uow, _READ, key_hash=digest(uow.hasher, raw))
+    found = await uow.rows(_READ, key_hash=digest(uow.hasher, raw))
     if not found:
         return None
     values = found[0]

@@ -25,7 +25,7 @@ from core.clock import aware
 from core.errors import DomainError, Forbidden, ValidationFailed
 from core.messages import render
 from core.models import Contract, SupportId, SupportIdContact, SupportKey, TermsAgreement
-from core.snapshots import Query, Snapshot, rows
+from core.snapshots import Query, Reader, reads
 from core.unit_of_work import UnitOfWork
 
 
@@ -68,14 +68,16 @@ _PENDING = Query(
 )
 
 
-async def pending_for_account(source: UnitOfWork | Snapshot, account_id: int) -> list[str]:
+@reads
+async def pending_for_account(source: Reader, account_id: int) -> list[str]:
     """Names of the account's support IDs still waiting for agreement, in one query;
     from a unit of work or a snapshot (the notice on a read-only answer)."""
-    found = await rows(source, _PENDING, account_id=account_id, version=source.settings.terms_version)
+    found = await source.rows(_PENDING, account_id=account_id, version=source.settings.terms_version)
     return [name for (name,) in found]
 
 
-async def notice_for_account(source: UnitOfWork | Snapshot, account_id: int) -> TermsNotice | None:
+@reads
+async def notice_for_account(source: Reader, account_id: int) -> TermsNotice | None:
     pending = await pending_for_account(source, account_id)
     if not pending:
         return None
