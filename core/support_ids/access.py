@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from core.actors import Actor
 from core.errors import Conflict, Forbidden, InvalidSupportKey, NotFound
 from core.models import Account, SupportId, SupportIdContact
-from core.snapshots import Query, Reader, rows
+from core.snapshots import Query, Reader
 from core.support_ids.names import name_key
 from core.unit_of_work import UnitOfWork
 
@@ -31,7 +31,7 @@ async def acting_account_id(source: Reader, actor: Actor) -> int | None:
         return None
     if actor.kind != "account" or actor.account_id is None:
         raise Forbidden("support_id.account_required")
-    found = await rows(source, _ACCOUNT_STATUS, account_id=actor.account_id)
+    found = await source.rows(_ACCOUNT_STATUS, account_id=actor.account_id)
     if not found or found[0][0] == "disabled":
         raise Forbidden("support_id.account_required")
     return actor.account_id

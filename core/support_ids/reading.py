@@ -25,7 +25,7 @@ from core.models import (
     SupportKey,
     TermsAgreement,
 )
-from core.snapshots import Query, Reader, reads, rows
+from core.snapshots import Query, Reader, reads
 from core.support_ids.access import acting_account, acting_account_id, contacts_of, visible
 from core.support_ids.views import ContactView, SupportIdDetail, SupportIdSummary, display_name, key_view
 from core.unit_of_work import UnitOfWork
@@ -79,7 +79,7 @@ async def list_for_account(
     families: dict[int, set[str]] = {}
     end_users: dict[int, set[str]] = {}
     ends: dict[int, date] = {}
-    for sid, name, description, family, end_user, ends_on in await rows(source, _LIST, account_id=account_id):
+    for sid, name, description, family, end_user, ends_on in await source.rows(_LIST, account_id=account_id):
         found.setdefault(sid, (name, description))
         if family:
             families.setdefault(sid, set()).add(family)
