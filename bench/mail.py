@@ -11,7 +11,7 @@ raw asyncio SMTP client (lighter than aiosmtplib) from this process:
   before ``250`` (group commit), then parsed, threaded, classified, acknowledged (the ack
   row queued in the outbox) and posted (Slack row queued) by the processor. The server
   is two OS processes, as in ``madoguchi serve``: the service and the parser process it
-  starts (parsing and assessing stored mail, see ``mail.smtp.InboundProcessor``).
+  starts (parsing and assessing stored mail, see ``mail.inbound.InboundProcessor``).
 - ``bare``: aiosmtpd on the same loop setup with a handler that only answers ``250``.
 
 Reported per server and client count: accepted mails/s (first MAIL to last 250), p50/p99

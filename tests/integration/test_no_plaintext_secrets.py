@@ -30,7 +30,7 @@ from core.errors import InvalidSupportKey, ValidationFailed
 from core.models import Base, OutboxMessage
 from core.normalize import support_key as canonical
 from core.unit_of_work import Core
-from mail.smtp import InboundProcessor
+from mail.inbound import InboundProcessor
 from mail.worker import OutboxWorker
 
 CUSTOMER = Actor(kind="anonymous", ref="slack:T1:U1", door="slack")

@@ -8,7 +8,7 @@ from aiosmtpd.smtp import SMTP
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mail.smtp import _CappedSMTP
+from mail.smtp_protocol import CappedSMTP
 
 SAMPLES = [
     "<user@x.jp>",
@@ -40,8 +40,8 @@ class _Handler:
     pass
 
 
-def _pair() -> tuple[SMTP, _CappedSMTP]:
-    return SMTP(_Handler()), _CappedSMTP(_Handler())  # type: ignore[arg-type]
+def _pair() -> tuple[SMTP, CappedSMTP]:
+    return SMTP(_Handler()), CappedSMTP(_Handler())  # type: ignore[arg-type]
 
 
 def _read(server: SMTP, arg: str) -> object:

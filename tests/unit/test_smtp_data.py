@@ -12,14 +12,14 @@ from aiosmtpd.smtp import SMTP
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mail.smtp import _CappedSMTP
+from mail.smtp_protocol import CappedSMTP
 
 SIZE = 4096
 LINE = 512
 
 
 class _Handler:
-    """What _CappedSMTP needs of its handler, plus a record of what DATA received."""
+    """What CappedSMTP needs of its handler, plus a record of what DATA received."""
 
     def __init__(self) -> None:
         self.sessions = 0
@@ -37,7 +37,7 @@ class _Stock(SMTP):
     line_length_limit = LINE
 
 
-class _Ours(_CappedSMTP):
+class _Ours(CappedSMTP):
     line_length_limit = LINE
 
 

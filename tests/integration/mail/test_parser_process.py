@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[3]
 SERVICE = """
 import asyncio, os, sys
 from core.config import Settings
-from mail.smtp import _parse_batch, _parser_pool
+from mail.inbound import _parse_batch, _parser_pool
 
 async def main() -> None:
     settings = Settings(DATABASE_URL="sqlite+aiosqlite:///unused.db", MADOGUCHI_SECRET_KEY="k", _env_file=None)

@@ -8,8 +8,10 @@ import smtplib
 import pytest
 
 from core import contact_window
+from core.contact_window import intake
 from core.unit_of_work import Core
-from mail.smtp import InboundProcessor, SMTPServer
+from mail.inbound import InboundProcessor
+from mail.smtp import SMTPServer
 from tests.integration.mail.conftest import CONTACT, inbound_of, make_mail, outbox_of, requests_of, send
 
 
@@ -214,14 +216,14 @@ async def test_stopping_says_421_to_idle_sessions_and_takes_no_new_mail(domain: 
 async def test_a_mail_that_cannot_be_processed_is_flagged_alone_and_the_rest_of_its_batch_goes_through(
     domain: Core, smtp: SMTPServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = contact_window._thread
+    real = intake._thread
 
     def thread(settings: object, state: object, mail: contact_window.IncomingMail, *rest: object) -> object:
         if mail.subject == "poison":
             raise RuntimeError("cannot process this one")
         return real(settings, state, mail, *rest)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(contact_window, "_thread", thread)
+    monkeypatch.setattr(intake, "_thread", thread)
     for subject in ("first", "poison", "third"):
         await send(smtp.port, make_mail(subject=subject))
     outcomes = await smtp.processor.run_once()

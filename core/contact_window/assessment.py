@@ -1,0 +1,230 @@
+"""What can be decided about one mail without the database: what it is (a delivery report,
+an automatic mail that must not be answered), what it asks (``classify``), who sent it,
+whether an automatic mail may go back to that address, in which language.
+
+The mail door parses stored bytes into an ``IncomingMail`` and calls ``assess`` in its
+parser process, beside the parsing: classification and address checks are most of a
+mail's CPU, and there they neither hold the GIL against the SMTP answers nor lengthen the
+intake transaction. Separate so that the verdicts stay pure functions of the mail and the
+settings, and intake only does what needs the database.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+
+from core.config import Settings
+from core.contact_window.addresses import (
+    DAEMON_LOCALS,
+    accepts_recipient,
+    own_addresses,
+    valid_recipient,
+)
+
+CATEGORIES = ("forgot_username", "forgot_password", "activation", "company_not_found", "question", "other")
+EXCERPT_CHARS = 400
+
+
+@dataclass
+class DeliveryFailure:
+    """One recipient a delivery report says could not be reached."""
+
+    address: str
+    status: str
+    diagnostic: str = ""
+
+
+@dataclass
+class IncomingMail:
+    """What the mail door read from a stored message; plain data, already decoded."""
+
+    message_id: str
+    sender: str
+    sender_name: str
+    subject: str
+    text: str
+    in_reply_to: list[str] = field(default_factory=list)
+    references: list[str] = field(default_factory=list)
+    # Lower-cased names → decoded values of the headers the rules look at.
+    headers: dict[str, str] = field(default_factory=dict)
+    envelope_from: str = ""
+    rcpt_tos: list[str] = field(default_factory=list)
+    recipient_count: int = 0
+    is_report: bool = False
+    failures: list[DeliveryFailure] = field(default_factory=list)
+    malformed: bool = False
+    defects: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Assessed:
+    """A parsed mail with everything that can be decided about it without the database.
+
+    ``assess`` is pure and costs most of a mail's CPU (classification, address checks),
+    so the mail door runs it where it parses, in another process, and the transaction
+    only does what needs the database. The rules stay here either way.
+    """
+
+    mail: IncomingMail  # NUL-free (storable)
+    sender: str
+    bounce: bool
+    category: str
+    automatic: str | None  # why RFC 3834 & co. forbid answering it, if they do
+    sender_valid: bool  # may an automatic mail go to the sender at all
+    locale: str  # guessed from the text; a registered sender's own locale wins
+    excerpt: str
+
+
+def assess(settings: Settings, mail: IncomingMail) -> Assessed:
+    """Every verdict on ``mail`` that needs no database (see ``Assessed``)."""
+    mail = _storable(mail)
+    sender = mail.sender if "@" in mail.sender else mail.envelope_from.lower()
+    return Assessed(
+        mail=mail,
+        sender=sender,
+        bounce=bool(mail.failures) and _is_delivery_report(mail),
+        category=classify(mail.subject, mail.text),
+        automatic=_automatic_reason(settings, mail, sender),
+        sender_valid=valid_recipient(settings, sender),
+        locale=_guess_locale(settings, mail),
+        excerpt=_excerpt(mail.text),
+    )
+
+
+_RULES: list[tuple[str, re.Pattern[str]]] = [
+    (
+        "forgot_username",
+        re.compile(
+            r"(ユーザー?名|ユーザー?ID|ログインID|アカウント名|ユーザー?ネーム).{0,20}"
+            r"(忘れ|わか[らり]|分か[らり]|不明|教えて|確認し)|"
+            r"(forg[oe]t\w*|lost|don'?t know|remind\w*).{0,30}(user\s?name|login id|account name)|"
+            r"user\s?name.{0,20}(reminder|forgotten)",
+            re.I | re.S,
+        ),
+    ),
+    (
+        "forgot_password",
+        re.compile(
+            r"パスワード.{0,20}(忘れ|わか[らり]|分か[らり]|リセット|再設定|再発行|変更でき|通ら)|"
+            r"(ログインでき(ない|ません))|"
+            r"(forg[oe]t\w*|lost|reset\w*|can'?t remember).{0,30}password|password.{0,20}(reset|forgotten)|"
+            r"(can'?t|cannot|unable to) (log ?in|sign ?in)",
+            re.I | re.S,
+        ),
+    ),
+    (
+        "activation",
+        re.compile(
+            r"(有効化|アクティベーション|アクティベート|登録完了|登録の?(案内|通知|メール)|パスワード設定|ようこそ).{0,30}"
+            r"(届[かきい]|来ない|来ません|受信でき|期限|切れ|無効)|"
+            r"(リンク|URL).{0,20}(期限|切れ|無効)|"
+            r"activat\w*.{0,40}(not|never|didn'?t|expired|invalid|resend)|"
+            r"(not|never|didn'?t) (receive|get)\w*.{0,40}(activation|welcome|registration|confirmation)|"
+            r"(link|activation).{0,20}(has )?expired",
+            re.I | re.S,
+        ),
+    ),
+    (
+        "company_not_found",
+        re.compile(
+            r"(会社|企業|法人|社名).{0,20}(見つか[らり]|見当たら|表示され|出てこ|出て来|検索でき|ない|ありません)|"
+            r"(company|organi[sz]ation).{0,30}(not (found|listed|shown)|missing|can'?t find|cannot find)|"
+            r"(can'?t|cannot|unable to) find (my|our) (company|organi[sz]ation)",
+            re.I | re.S,
+        ),
+    ),
+    (
+        "question",
+        re.compile(
+            r"質問|お?問い?合わせ|教えて|でしょうか|ですか|ますか|[?？]|"
+            r"\bquestion\b|\bhow (do|can|to)\b|\bwhat\b|\bwhy\b|\bis it possible\b",
+            re.I | re.S,
+        ),
+    ),
+]
+
+
+def classify(subject: str, body: str) -> str:
+    """The request's category from its subject and the first lines of its text."""
+    head = "\n".join(line for line in body.splitlines() if not line.startswith(">"))[:2000]
+    sample = f"{subject}\n{head}"
+    for category, pattern in _RULES:
+        if pattern.search(sample):
+            return category
+    return "other"
+
+
+def _guess_locale(settings: Settings, mail: IncomingMail) -> str:
+    sample = mail.subject + mail.text[:500]
+    if re.search(r"[\u3040-\u30ff\u4e00-\u9fff]", sample):
+        return "ja"
+    if sample.strip() and sample.isascii():
+        return "en"
+    return settings.locale
+
+
+def _excerpt(text: str) -> str:
+    lines = [line.rstrip() for line in text.splitlines() if line.strip() and not line.startswith(">")]
+    return "\n".join(lines)[:EXCERPT_CHARS]
+
+
+def nul_free(value: str) -> str:
+    """PostgreSQL text cannot hold NUL; real mail (and an SMTP envelope) sometimes does."""
+    return value.replace("\x00", "") if "\x00" in value else value
+
+
+def _storable(mail: IncomingMail) -> IncomingMail:
+    """PostgreSQL text cannot hold NUL; real mail sometimes does."""
+    return replace(
+        mail,
+        message_id=nul_free(mail.message_id),
+        sender=nul_free(mail.sender),
+        sender_name=nul_free(mail.sender_name),
+        subject=nul_free(mail.subject),
+        text=nul_free(mail.text),
+        in_reply_to=[nul_free(v) for v in mail.in_reply_to],
+        references=[nul_free(v) for v in mail.references],
+        headers={k: nul_free(v) for k, v in mail.headers.items()},
+        envelope_from=nul_free(mail.envelope_from),
+        defects=[nul_free(v) for v in mail.defects],
+    )
+
+
+def _is_delivery_report(mail: IncomingMail) -> bool:
+    local = (mail.sender or mail.envelope_from).partition("@")[0].lower()
+    return (
+        mail.is_report
+        or not mail.envelope_from
+        or local in ("mailer-daemon", "postmaster")
+        or bool(mail.headers.get("x-failed-recipients"))
+    )
+
+
+def _automatic_reason(settings: Settings, mail: IncomingMail, sender: str) -> str | None:
+    """Why RFC 3834 (and common sense about loops) forbids answering this mail, if it does."""
+    h = mail.headers
+    auto_submitted = h.get("auto-submitted", "").strip().lower()
+    if auto_submitted and not auto_submitted.startswith("no"):
+        return "auto-submitted"
+    if h.get("precedence", "").strip().lower() in ("bulk", "list", "junk"):
+        return "precedence"
+    if any(h.get(name) for name in ("list-id", "list-unsubscribe", "list-post", "mailing-list")):
+        return "list"
+    if h.get("x-autoreply") or h.get("x-autorespond"):
+        return "auto-reply"
+    suppress = h.get("x-auto-response-suppress", "").lower()
+    if "all" in suppress or "autoreply" in suppress or "oof" in suppress:
+        return "x-auto-response-suppress"
+    if h.get("x-madoguchi-loop") or "madoguchi" in h.get("x-loop", "").lower():
+        return "loop"
+    if mail.is_report or h.get("feedback-type"):
+        return "report"
+    if not mail.envelope_from.strip():
+        return "null-sender"
+    for address in (sender, mail.envelope_from.lower()):
+        if address and DAEMON_LOCALS.match(address.partition("@")[0]):
+            return "daemon"
+        if address in own_addresses(settings) or accepts_recipient(settings, address):
+            return "ourselves"
+    return None
