@@ -11,7 +11,8 @@ from core import support_ids
 from core.errors import Conflict, Forbidden, InvalidSupportKey, NotFound, ValidationFailed
 from core.messages import render
 from core.models import SupportKey
-from core.unit_of_work import Core
+from core.snapshots import Snapshot, open_for
+from core.unit_of_work import Core, UnitOfWork
 from tests import factories
 
 from .conftest import STAFF, World, audit_actions, outbox_rows
@@ -156,6 +157,30 @@ async def test_the_list_shows_family_end_user_and_the_latest_maintenance_end(
     assert zeta.maintenance_ends_on == date(2027, 3, 31)
     async with domain.uow() as uow:
         assert await support_ids.list_for_account(uow, world.c) == []
+
+
+async def test_the_list_is_answered_from_a_snapshot_and_every_other_service_from_a_unit_of_work(
+    domain: Core, world: World
+) -> None:
+    async with domain.uow() as uow:
+        await support_ids.issue(uow, world.a, world.keys["k1a"], "ONE", "one")
+    async with domain.uow() as uow:
+        in_transaction = await support_ids.list_for_account(uow, world.a)
+    source = open_for(domain, support_ids.list_for_account)
+    assert isinstance(source, Snapshot)
+    async with source as snap:
+        assert await support_ids.list_for_account(snap, world.a) == in_transaction
+    for writes in (
+        support_ids.show,
+        support_ids.issue,
+        support_ids.add_key,
+        support_ids.remove_key,
+        support_ids.add_contact,
+        support_ids.remove_contact,
+        support_ids.add_cc,
+        support_ids.remove_cc,
+    ):
+        assert isinstance(open_for(domain, support_ids.list_for_account, writes), UnitOfWork), writes
 
 
 async def test_the_list_takes_the_same_number_of_queries_for_one_or_many_support_ids(
