@@ -37,6 +37,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import stores
 from bot.listeners import register
+from core.ports import Metrics, NoMetrics
 from core.unit_of_work import Core
 
 log = logging.getLogger("madoguchi.slack")
@@ -78,8 +79,8 @@ class SlackDoor:
         self.tasks: set[asyncio.Task[Any]] = set()
         self._locale_misses: dict[tuple[str, str], float] = {}
         self.name = "slack"
-        # madoguchi.metrics.Metrics when run by serve; None in bare tests and benches.
-        self.metrics: Any = None
+        # The service's counters when run by serve; nothing counted in bare tests and benches.
+        self.metrics: Metrics = NoMetrics()
         self._bot_identity: AuthorizeResult | None = None
         self.verifier = SignatureVerifier(settings.slack_signing_secret or "unused-in-socket-mode")
         self.client = AsyncWebClient(

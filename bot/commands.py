@@ -16,7 +16,7 @@ from bot.who import Who
 from core.messages import render
 
 Blocks = list[bk.Block]
-# A handler gets the request's unit of work, or a snapshot when its Sub only reads.
+# A handler gets the request's unit of work, or a snapshot when every use case only reads.
 Handler = Callable[[Any, Who, list[str], Any], Awaitable[Blocks]]
 
 
@@ -27,9 +27,10 @@ class Sub:
     min_args: int
     max_args: int | None  # None: the rest of the text is free (a description)
     handler: Handler
-    # Answers that change nothing are read from a snapshot (core/snapshots.py): no unit
-    # of work, no ORM session, no turn in the writer's queue.
-    reads_only: bool = False
+    # The core use cases the handler calls: core decides from them whether the request
+    # reads a snapshot or needs a unit of work (core.snapshots.open_for). None: it only
+    # renders.
+    uses: tuple[Callable[..., Any], ...] = ()
 
 
 def usage_blocks(command: str, sub: Sub, locale: str) -> Blocks:

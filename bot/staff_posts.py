@@ -18,11 +18,10 @@ from typing import Any
 
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import select
 
 from bot import blocks as bk
+from core import workspaces
 from core.messages import in_locale, render
-from core.models import SlackInstallation
 from core.ports import PostRef
 from core.unit_of_work import Core
 
@@ -98,14 +97,12 @@ class StaffPoster:
         if self._token:
             return self._token
         # OAuth mode: the vendor's own workspace is the latest installation.
-        async with self.core.uow() as uow:
-            row = await uow.session.scalar(
-                select(SlackInstallation).order_by(SlackInstallation.installed_at.desc()).limit(1)
-            )
-            if row is None:
-                raise RetryLater("no Slack installation yet")
-            self._token = str(uow.sealer.open(row.sealed_bot_token)["bot_token"])
-        return self._token
+        async with self.core.uow(background=True) as uow:
+            token = await workspaces.latest_bot_token(uow)
+        if token is None:
+            raise RetryLater("no Slack installation yet")
+        self._token = token
+        return token
 
     async def post(self, kind: str, locale: str, context: Mapping[str, Any]) -> PostRef:
         blocks = post_blocks(kind, locale, context)

@@ -19,9 +19,8 @@ from typing import TYPE_CHECKING, Any
 from core import accounts, workspaces
 from core.actors import Actor, ActorKind
 from core.config import SUPPORTED_LOCALES
-from core.snapshots import Snapshot
+from core.snapshots import Reader
 from core.staff import is_staff_slack_user
-from core.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
     from bot.app import SlackDoor
@@ -83,7 +82,7 @@ def slack_locale(value: str | None) -> str | None:
 
 async def identify(
     door: SlackDoor,
-    source: UnitOfWork | Snapshot,
+    source: Reader,
     body: dict[str, Any],
     context: Any,
     *,

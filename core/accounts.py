@@ -26,7 +26,7 @@ from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from core.hashing import new_token
 from core.models import Account, AccountToken, PendingContact, SlackUser, SupportIdContact
 from core.outbox import enqueue_mail
-from core.snapshots import Query, Snapshot, rows
+from core.snapshots import Query, Reader, reads
 from core.unit_of_work import UnitOfWork
 
 LINK_LIFETIME = timedelta(days=7)
@@ -64,11 +64,12 @@ _SLACK_IDENTITY = Query(
 )
 
 
-async def slack_identity(source: UnitOfWork | Snapshot, team_id: str, user_id: str) -> SlackIdentity:
+@reads
+async def slack_identity(source: Reader, team_id: str, user_id: str) -> SlackIdentity:
     """The account linked to a Slack user (SPEC §5: the user registered it from Slack);
     read in the request's unit of work, or in a snapshot when the answer changes nothing."""
     account_id, account_locale, client_locale = (
-        await rows(source, _SLACK_IDENTITY, team=team_id, user=user_id)
+        await source.rows(_SLACK_IDENTITY, team=team_id, user=user_id)
     )[0]
     return SlackIdentity(account_id, account_locale, client_locale)
 

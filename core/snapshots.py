@@ -34,7 +34,7 @@ from core.storage.compiled import Query, Row, run_sqlite
 from core.storage.sqlite import ReaderConnections
 from core.unit_of_work import Core, UnitOfWork
 
-__all__ = ["Query", "Reader", "Row", "Snapshot", "open_for", "reads", "rows", "snapshot"]
+__all__ = ["Query", "Reader", "Row", "Snapshot", "open_for", "reads", "snapshot"]
 
 
 class Reader(Protocol):
@@ -109,12 +109,6 @@ class Snapshot:
     async def first(self, query: Query, **params: Any) -> Row | None:
         found = await self.rows(query, **params)
         return found[0] if found else None
-
-
-async def rows(source: Reader, query: Query, **params: Any) -> list[Row]:
-    """The same question inside a unit of work (consistent with what it will write) or
-    from a snapshot (fast, read-only)."""
-    return await source.rows(query, **params)
 
 
 # One set of reader connections per Core (per database), gone with it.

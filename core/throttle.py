@@ -19,7 +19,7 @@ from sqlalchemy import bindparam, delete, func, select
 from core.clock import aware
 from core.errors import Throttled
 from core.models import ThrottleFailure
-from core.snapshots import Query, rows
+from core.snapshots import Query
 from core.unit_of_work import UnitOfWork
 
 MAX_FAILURES = 5
@@ -49,7 +49,7 @@ _RECENT = Query(
 async def check(uow: UnitOfWork, scope: str, actor: str) -> None:
     """Raise ``Throttled`` (with the minutes to wait) if the actor is over the limit."""
     since = uow.clock.now() - WINDOW
-    count, oldest = (await rows(uow, _RECENT, scope=scope, actor=actor, since=since))[0]
+    count, oldest = (await uow.rows(_RECENT, scope=scope, actor=actor, since=since))[0]
     if count >= LIMITS.get(scope, MAX_FAILURES) and oldest is not None:
         wait = aware(oldest) + WINDOW - uow.clock.now()
         raise Throttled(minutes=max(1, math.ceil(wait.total_seconds() / 60)))

@@ -24,13 +24,12 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
-from sqlalchemy import func, select, text
 
 from bot import serve as slack
 from bot.staff_posts import build_staff_channel
+from core import health
 from core.clock import Clock
 from core.config import Settings
-from core.models import OutboxMessage
 from core.outbox_worker import OutboxWorker
 from core.unit_of_work import Core
 from madoguchi.components import Component, Factory, Runtime
@@ -207,8 +206,8 @@ class Server:
     async def _healthz(self, _request: web.Request) -> web.Response:
         try:
             async with self.core.uow() as uow:
-                await uow.session.execute(text("SELECT 1"))
-            database = "ok"
+                answered = await health.database_answers(uow)
+            database = "ok" if answered else "unreachable"
         except Exception:  # any failure means "not reachable"; the reason goes to the log
             log.exception("healthz: database check failed")
             database = "unreachable"
@@ -222,18 +221,9 @@ class Server:
     async def _metrics(self, _request: web.Request) -> web.Response:
         try:
             async with self.core.uow() as uow:
-                rows = (
-                    await uow.session.execute(
-                        select(OutboxMessage.channel, OutboxMessage.status, func.count())
-                        .where(OutboxMessage.status.in_(("pending", "sending")))
-                        .group_by(OutboxMessage.channel, OutboxMessage.status)
-                    )
-                ).all()
+                depth = await health.outbox_depth(uow)
             self.metrics.outbox_depth.clear()
-            for channel in ("mail", "slack"):
-                for status in ("pending", "sending"):
-                    self.metrics.outbox_depth.labels(channel=channel, status=status).set(0)
-            for channel, status, count in rows:
+            for (channel, status), count in depth.items():
                 self.metrics.outbox_depth.labels(channel=channel, status=status).set(count)
         except Exception:
             self.metrics.error("metrics")

@@ -24,11 +24,11 @@ import asyncio
 import logging
 from collections.abc import Callable
 from functools import partial
-from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from core import contact_window
+from core.ports import Metrics, NoMetrics
 from core.unit_of_work import Core
 from mail.inbound import InboundProcessor, InboundStore
 from mail.smtp_protocol import CappedSMTP
@@ -59,10 +59,10 @@ class ContactWindowHandler:
         max_recipients: int = 20,
         max_sessions: int = 100,
         on_stored: Callable[[], None] | None = None,
-        metrics: Any = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.core = core
-        self.metrics = metrics
+        self.metrics: Metrics = metrics or NoMetrics()
         self.store = store
         self.max_recipients = max_recipients
         self.max_sessions = max_sessions
@@ -72,8 +72,7 @@ class ContactWindowHandler:
         self.on_stored = on_stored
 
     def _count(self, result: str) -> None:
-        if self.metrics is not None:
-            self.metrics.mails_in.labels(result=result).inc()
+        self.metrics.mail_in(result)
 
     async def handle_MAIL(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, mail_options: list[str]
@@ -115,8 +114,7 @@ class ContactWindowHandler:
     async def handle_exception(self, error: Exception) -> str:
         """aiosmtpd's default answers 500 with the exception text; we leak nothing."""
         log.error("SMTP session error: %s", type(error).__name__, exc_info=error)
-        if self.metrics is not None:
-            self.metrics.errors.labels(where="smtp").inc()
+        self.metrics.error("smtp")
         return TEMPFAIL
 
 
@@ -133,7 +131,7 @@ class SMTPServer:
         max_recipients: int = 20,
         idle_timeout: float = 60.0,
         process: bool = True,
-        metrics: Any = None,
+        metrics: Metrics | None = None,
         drain_seconds: float = 10.0,
     ) -> None:
         settings = core.settings

@@ -41,13 +41,12 @@ def register(door: SlackDoor) -> None:
         locale = context.get("locale") or settings.locale
         if isinstance(error, DomainError):
             text = error_text(error, locale)
-            if door.metrics is not None and error.message_id == "throttle.wait":
-                door.metrics.throttle_hits.labels(door="slack", scope="slack").inc()
+            if error.message_id == "throttle.wait":
+                door.metrics.throttle_hit("slack", "slack")
         else:
             where = "".join(traceback.format_tb(error.__traceback__, limit=-3))
             log.error("slack: listener failed with %s\n%s", type(error).__name__, where)
-            if door.metrics is not None:
-                door.metrics.errors.labels(where="slack.listener").inc()
+            door.metrics.error("slack.listener")
             text = render("slack.error.internal", locale)
         answer = [bk.section(text)]
         who = context.get("who")

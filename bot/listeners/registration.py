@@ -17,10 +17,11 @@ from bot import blocks as bk
 from bot.views.errors import error_text
 from bot.views.registration import CALLBACK_ID, STEP_PREFIX, message_modal, modal
 from bot.who import Who, identify
+from core import accounts
 from core import registration as reg
 from core.errors import DomainError, ValidationFailed
 from core.messages import render
-from core.snapshots import snapshot
+from core.snapshots import open_for
 
 if TYPE_CHECKING:
     from bot.app import SlackDoor
@@ -82,17 +83,17 @@ def register(door: SlackDoor) -> None:
         cid = str(view.get("private_metadata") or "")
         step = submitted_step(view)
         values = submitted_values(view)
-        # Who is asking changes nothing: read from a snapshot, cheaper than the unit of
-        # work's ORM session (bench/slack.py).
-        async with snapshot(door.core) as snap:
-            who = await identify(door, snap, body, context)
+        # Who is asking changes nothing, so core answers it from a snapshot, cheaper
+        # than the unit of work's ORM session (docs/performance.md).
+        async with open_for(door.core, accounts.slack_identity) as source:
+            who = await identify(door, source, body, context)
         context["who"] = who
         async with door.core.uow() as uow:
             try:
                 result = await _step(uow, who, cid, step, values)
             except ValidationFailed as error:
-                if "throttle.wait" in error.fields.values() and door.metrics is not None:
-                    door.metrics.throttle_hits.labels(door="slack", scope="support_key").inc()
+                if "throttle.wait" in error.fields.values():
+                    door.metrics.throttle_hit("slack", "support_key")
                 errors = {
                     field: render(mid, who.locale, **error.params)
                     for field, mid in error.fields.items()

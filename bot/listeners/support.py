@@ -15,9 +15,9 @@ from bot.views.registration import open_registration
 from bot.views.support_ids import support_id_detail, support_id_table
 from bot.views.terms import declaration_blocks, terms_blocks
 from bot.who import Who, identify
-from core import support_ids
+from core import accounts, support_ids, terms
 from core.messages import render
-from core.snapshots import Snapshot, snapshot
+from core.snapshots import Snapshot, open_for
 from core.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
@@ -86,18 +86,21 @@ async def h_agree(snap: Snapshot, who: Who, args: list[str], context: Any) -> Bl
 
 
 SUBS = [
-    Sub(("help",), "", 0, None, h_help, reads_only=True),
-    Sub(("id", "list"), "", 0, 0, h_id_list, reads_only=True),
-    Sub(("id", "show"), "ID", 1, 1, h_id_show),
-    Sub(("id", "new"), "KEY ID [description…]", 2, None, h_id_new),
-    Sub(("key", "add"), "ID KEY", 2, 2, h_key_add),
-    Sub(("key", "remove"), "ID KEY", 2, 2, h_key_remove),
-    Sub(("contact", "add"), "ID EMAIL", 2, 2, h_contact_add),
-    Sub(("contact", "remove"), "ID EMAIL", 2, 2, h_contact_remove),
-    Sub(("cc", "add"), "ID EMAIL", 2, 2, h_cc_add),
-    Sub(("cc", "remove"), "ID EMAIL", 2, 2, h_cc_remove),
-    Sub(("agree",), "ID", 1, 1, h_agree, reads_only=True),
+    Sub(("help",), "", 0, None, h_help),
+    Sub(("id", "list"), "", 0, 0, h_id_list, uses=(support_ids.list_for_account,)),
+    Sub(("id", "show"), "ID", 1, 1, h_id_show, uses=(support_ids.show,)),
+    Sub(("id", "new"), "KEY ID [description…]", 2, None, h_id_new, uses=(support_ids.issue,)),
+    Sub(("key", "add"), "ID KEY", 2, 2, h_key_add, uses=(support_ids.add_key,)),
+    Sub(("key", "remove"), "ID KEY", 2, 2, h_key_remove, uses=(support_ids.remove_key,)),
+    Sub(("contact", "add"), "ID EMAIL", 2, 2, h_contact_add, uses=(support_ids.add_contact,)),
+    Sub(("contact", "remove"), "ID EMAIL", 2, 2, h_contact_remove, uses=(support_ids.remove_contact,)),
+    Sub(("cc", "add"), "ID EMAIL", 2, 2, h_cc_add, uses=(support_ids.add_cc,)),
+    Sub(("cc", "remove"), "ID EMAIL", 2, 2, h_cc_remove, uses=(support_ids.remove_cc,)),
+    Sub(("agree",), "ID", 1, 1, h_agree),
 ]
+
+# What every answer reads besides its subcommand: who is asking, and the terms notice.
+EVERY_ANSWER = (accounts.slack_identity, terms.notice_for_account)
 
 
 def register(door: SlackDoor) -> None:
@@ -108,8 +111,8 @@ def register(door: SlackDoor) -> None:
             await open_registration(door, ack, body, context)
             return
         sub, args = route(SUBS, words) if words else (SUBS[0], [])
-        writes = sub is not None and arity_ok(sub, args) and not sub.reads_only
-        async with door.core.uow() if writes else snapshot(door.core) as source:
+        uses = sub.uses if sub is not None and arity_ok(sub, args) else ()
+        async with open_for(door.core, *EVERY_ANSWER, *uses) as source:
             who = await identify(door, source, body, context)
             context["who"] = who
             if sub is None:

@@ -7,15 +7,14 @@ from bot import blocks as bk
 from bot.who import Who
 from core import terms
 from core.messages import render
-from core.snapshots import Snapshot
-from core.unit_of_work import UnitOfWork
+from core.snapshots import Reader
 
 # The notice's buttons open the declaration; the declaration's button records the agreement.
 TERMS_AGREE_ACTION = "terms_agree_start"
 TERMS_CONFIRM_ACTION = "terms_agree"
 
 
-async def terms_blocks(source: UnitOfWork | Snapshot, who: Who) -> list[bk.Block]:
+async def terms_blocks(source: Reader, who: Who) -> list[bk.Block]:
     """The notice while any of the user's support IDs awaits agreement, else nothing."""
     if who.account_id is None:
         return []

@@ -13,7 +13,7 @@ from sqlalchemy import bindparam, select
 from core import audit
 from core.actors import Actor
 from core.models import Account, AuditRecord, Contract
-from core.snapshots import Query, rows, snapshot
+from core.snapshots import Query, snapshot
 from core.unit_of_work import Core
 from tests import factories
 
@@ -48,10 +48,10 @@ async def test_a_snapshot_answers_like_the_unit_of_work_with_the_same_types(doma
     account_id = await _world(domain)
     params = {"email": "taro@customer-a.example.jp", "on": date(2026, 11, 26)}
     async with domain.uow() as uow:
-        in_uow = await rows(uow, CONTRACTS, **params)
-        trail_in_uow = await rows(uow, TRAIL, id=account_id)
+        in_uow = await uow.rows(CONTRACTS, **params)
+        trail_in_uow = await uow.rows(TRAIL, id=account_id)
     async with snapshot(domain) as snap:
-        fast = await rows(snap, CONTRACTS, **params)
+        fast = await snap.rows(CONTRACTS, **params)
         trail = await snap.rows(TRAIL, id=account_id)
         nothing = await snap.first(TRAIL, id=account_id + 1)
     assert fast == in_uow
