@@ -9,8 +9,8 @@ One place for both rules, so every door and every staff service answers the same
   ``Forbidden("staff.forbidden")`` and the attempt is audited (``staff.refused``, which
   action, never its arguments) and committed at once, so the trail keeps it although the
   caller's transaction ends in the error.
-- ``require_staff_or_system``: the unaudited check of the services the staff desk calls
-  after its own ``admit`` (and the command line may call directly).
+- ``require_staff`` / ``require_staff_or_system``: the unaudited checks of the services
+  the staff desk calls after its own ``admit`` (the second also lets the command line in).
 """
 
 from __future__ import annotations
@@ -44,6 +44,13 @@ async def admit(uow: UnitOfWork, actor: Actor, attempted: str) -> None:
     a subcommand or a button, never its arguments, which may be an address or a key)."""
     if not actor.is_staff:
         await refuse(uow, actor, attempted)
+
+
+def require_staff(actor: Actor) -> None:
+    """Raise ``Forbidden`` unless staff is acting (services behind the staff desk, which
+    the doors reach only after ``admit``)."""
+    if not actor.is_staff:
+        raise Forbidden(REFUSED)
 
 
 def require_staff_or_system(actor: Actor) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import or_, select
 
-from core import audit
+from core import audit, staff
 from core.actors import Actor
 from core.clock import aware
 from core.contact_window.addresses import (
@@ -26,7 +26,7 @@ from core.contact_window.addresses import (
     thread_headers,
     valid_recipient,
 )
-from core.errors import Forbidden, NotFound
+from core.errors import NotFound
 from core.models import Request, RequestMessage
 from core.outbox import enqueue_mail, enqueue_slack, new_message_id
 from core.unit_of_work import UnitOfWork
@@ -93,11 +93,6 @@ def alert_staff(uow: UnitOfWork, message_id: str, **params: Any) -> None:
     )
 
 
-def _require_staff(actor: Actor) -> None:
-    if not actor.is_staff:
-        raise Forbidden("access.forbidden")
-
-
 def _summary(request: Request) -> RequestSummary:
     return RequestSummary(
         number=request.number,
@@ -123,7 +118,7 @@ async def _get(uow: UnitOfWork, req: str | int) -> Request:
 
 
 async def list_open(uow: UnitOfWork, actor: Actor, limit: int = 50) -> list[RequestSummary]:
-    _require_staff(actor)
+    staff.require_staff(actor)
     rows = await uow.session.scalars(
         select(Request).where(Request.status == "open").order_by(Request.number).limit(limit)
     )
@@ -131,7 +126,7 @@ async def list_open(uow: UnitOfWork, actor: Actor, limit: int = 50) -> list[Requ
 
 
 async def show(uow: UnitOfWork, actor: Actor, req: str | int) -> RequestDetail:
-    _require_staff(actor)
+    staff.require_staff(actor)
     request = await _get(uow, req)
     rows = await uow.session.scalars(
         select(RequestMessage)
@@ -146,7 +141,7 @@ async def show(uow: UnitOfWork, actor: Actor, req: str | int) -> RequestDetail:
 
 
 async def assign(uow: UnitOfWork, actor: Actor, req: str | int, assignee: str) -> RequestSummary:
-    _require_staff(actor)
+    staff.require_staff(actor)
     request = await _get(uow, req)
     request.assignee = assignee[:64]
     audit.record(
@@ -162,7 +157,7 @@ async def assign(uow: UnitOfWork, actor: Actor, req: str | int, assignee: str) -
 
 
 async def close(uow: UnitOfWork, actor: Actor, req: str | int) -> RequestSummary:
-    _require_staff(actor)
+    staff.require_staff(actor)
     request = await _get(uow, req)
     if request.status != "closed":
         request.status = "closed"
@@ -175,7 +170,7 @@ async def close(uow: UnitOfWork, actor: Actor, req: str | int) -> RequestSummary
 async def reply(uow: UnitOfWork, actor: Actor, req: str | int, body: str) -> RequestSummary:
     """Staff answer by mail, threaded under the customer's last message, ``[REQ-…]`` in
     the subject and our signed reply address, so the customer's answer comes back here."""
-    _require_staff(actor)
+    staff.require_staff(actor)
     request = await _get(uow, req)
     if not valid_recipient(uow.settings, request.sender):
         raise NotFound("contact.no_reply_address", request=format_number(request.number))
