@@ -12,7 +12,8 @@ Why the request path is ours and not Bolt's:
   ``context["after_ack"]``; it starts once the HTTP response has been written.
 
 ``process_before_response=True`` (the default) answers with whatever the listener
-acked, after it finished: no polling loop (Bolt's otherwise adds ~10 ms), and listeners
+acked, after it finished: no polling loop (Bolt's otherwise adds its poll interval to
+every answer; docs/performance.md), and listeners
 keep their pre-ack work to a few database round trips (see docs/performance.md).
 """
 

@@ -120,7 +120,7 @@ class UnitOfWork:
         the connection and this unit's turn back, and waits for a turn again afterwards.
         Objects loaded before are detached: read again what you need, since another
         process may have changed it meanwhile. On SQLite every transaction holds the
-        write lock, so an Argon2 hash inside one made every other request wait ~70 ms.
+        write lock, so an Argon2 hash inside one made every other request wait for it.
         """
         await self.session.close()
         if self._queue is not None:

@@ -190,7 +190,7 @@ class InboundProcessor:
         """Smaller batches on SQLite while SMTP clients are being answered: a store waits
         for the processing transaction in progress, so its length is the 250's tail
         latency. Otherwise (PostgreSQL, or a quiet door) bigger batches: ~14 statements a
-        batch, so 50 mails cost ~30 % less CPU each than 20 (measured)."""
+        batch, so bigger batches cost less CPU per mail (docs/performance.md)."""
         if self.core.single_writer and self.busy is not None and self.busy():
             return min(self.busy_batch_size, self.batch_size)
         return self.batch_size

@@ -67,8 +67,8 @@ class CappedSMTP(SMTP):
         super().connection_lost(error)
 
     def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
-        """aiosmtpd's address parser (RFC 5322's full grammar, ~36 µs per call, a third of
-        a bare server's CPU per address) is kept for anything unusual; the everyday
+        """aiosmtpd's address parser (RFC 5322's full grammar, a large share of a bare
+        server's CPU per address; docs/performance.md) is kept for anything unusual; the everyday
         ``<local@domain>`` of a MAIL or RCPT command is read with one regular expression
         and gives the same address and rest (tests/unit/test_smtp_addresses.py)."""
         match = _PLAIN_PATH.match(arg)

@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from core import normalize, support_keys
 from core.contact_details import ContactDetails
-from core.models import Account, Base, Company, Contract, SupportKey
+from core.models import Account, Base, Company, Contract, Request, RequestMessage, SupportKey
 from core.storage import create_engine
 from core.unit_of_work import UnitOfWork
 
@@ -101,6 +101,36 @@ async def account(
     )
     uow.session.add(row)
     await uow.session.flush()
+    return row
+
+
+async def request(
+    uow: UnitOfWork, number: int, sender: str, subject: str, body: str, category: str = "other"
+) -> Request:
+    """An open contact-window request with the customer's first mail (staff desk tests)."""
+    now = uow.clock.now()
+    row = Request(
+        number=number,
+        status="open",
+        category=category,
+        sender=sender,
+        subject=subject,
+        locale="ja",
+        created_at=now,
+    )
+    uow.session.add(row)
+    await uow.session.flush()
+    uow.session.add(
+        RequestMessage(
+            request_id=row.id,
+            direction="in",
+            message_id="<m1@customer-a.example.jp>",
+            sender=sender,
+            subject=subject,
+            body=body,
+            created_at=now,
+        )
+    )
     return row
 
 

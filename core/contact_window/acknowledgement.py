@@ -77,13 +77,13 @@ async def _alert_breaker_once(uow: UnitOfWork, window: timedelta) -> None:
 
 @cache
 def _calendar(closures: frozenset[date]) -> BusinessCalendar:
-    """Built once per closure set: a new calendar recomputes the year's holidays (~8 ms)."""
+    """Built once per closure set: a new calendar recomputes the year's holidays."""
     return BusinessCalendar(closures)
 
 
 def warm_up(settings: Settings) -> None:
-    """Build at start-up what the first acknowledgement would otherwise build (~90 ms on
-    the event loop while SMTP clients wait for their 250)."""
+    """Build at start-up what the first acknowledgement would otherwise build, on the
+    event loop while SMTP clients wait for their 250 (docs/performance.md)."""
     _calendar(frozenset(settings.closures))
 
 

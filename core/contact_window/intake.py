@@ -65,8 +65,8 @@ async def process_inbound_batch(
 
     The mails are decided one by one in the order they arrived, against what the
     database holds plus what the earlier mails of the batch did (``Batch``); the rows go
-    in with one statement per table. Measured on SQLite: ~13 ORM statements per mail
-    cost ~3 ms of CPU per mail, batches of 20 a fraction of that. A mail that makes the
+    in with one statement per table: a batch costs about what one mail did statement by
+    statement (docs/performance.md, "Contact window by mail"). A mail that makes the
     batch fail is found by the caller processing the batch's mails one at a time.
     """
     session = uow.session

@@ -172,23 +172,29 @@ async def add_key(uow: UnitOfWork, actor: Actor, name: str, key: str) -> KeyView
         raise InvalidSupportKey()
 
     view = await key_view(uow, usable.key, usable.contract)
+    await _announce(uow, actor, account, sid, view, "key_added")
+    await commit_or(uow, InvalidSupportKey())
+    return view
+
+
+async def _announce(
+    uow: UnitOfWork, actor: Actor, account: Account | None, sid: SupportId, view: KeyView, change: str
+) -> None:
+    """A key came or went: the audit trail, and a mail to the support ID's people."""
     audit.record(
         uow,
         actor,
-        "support_id.key_added",
+        f"support_id.{change}",
         support_id_id=sid.id,
         key=view.masked,
         contract=view.contract_number,
     )
-    await notify(
-        uow,
-        sid,
-        "key_added",
-        {"key": view.masked, "contract_number": view.contract_number, "product_family": view.product_family},
-        account,
-    )
-    await commit_or(uow, InvalidSupportKey())
-    return view
+    details = {
+        "key": view.masked,
+        "contract_number": view.contract_number,
+        "product_family": view.product_family,
+    }
+    await notify(uow, sid, change, details, account)
 
 
 async def remove_key(uow: UnitOfWork, actor: Actor, name: str, key: str) -> KeyView:
@@ -220,20 +226,6 @@ async def remove_key(uow: UnitOfWork, actor: Actor, name: str, key: str) -> KeyV
     if cast(CursorResult[Any], result).rowcount != 1:
         raise not_here
     view = await key_view(uow, found, contract)
-    audit.record(
-        uow,
-        actor,
-        "support_id.key_removed",
-        support_id_id=sid.id,
-        key=view.masked,
-        contract=view.contract_number,
-    )
-    await notify(
-        uow,
-        sid,
-        "key_removed",
-        {"key": view.masked, "contract_number": view.contract_number, "product_family": view.product_family},
-        account,
-    )
+    await _announce(uow, actor, account, sid, view, "key_removed")
     await uow.commit()
     return view

@@ -10,7 +10,7 @@ from core import staff, staff_desk
 from core.actors import SYSTEM_CLI, Actor
 from core.config import Settings
 from core.errors import Forbidden
-from core.models import AuditRecord, OutboxMessage, Request, RequestMessage
+from core.models import AuditRecord, OutboxMessage
 from core.unit_of_work import Core
 from tests import factories
 
@@ -57,29 +57,7 @@ def test_only_staff_and_the_system_pass_the_unaudited_check() -> None:
 
 async def _request(domain: Core) -> None:
     async with domain.uow() as uow:
-        now = uow.clock.now()
-        row = Request(
-            number=123,
-            status="open",
-            category="activation",
-            sender=SENDER,
-            subject="有効化メールが届きません",
-            locale="ja",
-            created_at=now,
-        )
-        uow.session.add(row)
-        await uow.session.flush()
-        uow.session.add(
-            RequestMessage(
-                request_id=row.id,
-                direction="in",
-                message_id="<m1@customer-a.example.jp>",
-                sender=SENDER,
-                subject=row.subject,
-                body="届きません。",
-                created_at=now,
-            )
-        )
+        await factories.request(uow, 123, SENDER, "有効化メールが届きません", "届きません。", "activation")
         company = await factories.company(uow)
         await factories.account(uow, company, SENDER, status="pending")
         await uow.commit()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from core.models import AuditRecord, OutboxMessage, Request, RequestMessage
+from core.models import AuditRecord, OutboxMessage, Request
 from tests import factories
 from tests.integration.slack.conftest import Slack
 
@@ -20,28 +20,13 @@ def text_of(answer: dict) -> str:
 @pytest.fixture
 async def request_123(slack: Slack) -> int:
     async with slack.door.core.uow() as uow:
-        now = uow.clock.now()
-        row = Request(
-            number=123,
-            status="open",
-            category="forgot_password",
-            sender="customer@customer-a.example.jp",
-            subject="パスワードを忘れました",
-            locale="ja",
-            created_at=now,
-        )
-        uow.session.add(row)
-        await uow.session.flush()
-        uow.session.add(
-            RequestMessage(
-                request_id=row.id,
-                direction="in",
-                message_id="<m1@customer-a.example.jp>",
-                sender="customer@customer-a.example.jp",
-                subject="パスワードを忘れました",
-                body="ログインできません。",
-                created_at=now,
-            )
+        await factories.request(
+            uow,
+            123,
+            "customer@customer-a.example.jp",
+            "パスワードを忘れました",
+            "ログインできません。",
+            "forgot_password",
         )
         company = await factories.company(uow)
         await factories.account(uow, company, "customer@customer-a.example.jp", status="pending")
