@@ -41,9 +41,11 @@ from core.contact_window.acknowledgement import (
 from core.contact_window.addresses import (
     SYSTEM_MAIL,
     accepts_recipient,
+    bounced_outbox_id,
     format_number,
     parse_number,
     reply_address,
+    return_path,
     valid_recipient,
 )
 from core.contact_window.assessment import (
@@ -101,6 +103,7 @@ __all__ = [
     "answer_date",
     "assess",
     "assign",
+    "bounced_outbox_id",
     "classify",
     "close",
     "digest",
@@ -116,6 +119,7 @@ __all__ = [
     "record_slack_post",
     "reply",
     "reply_address",
+    "return_path",
     "show",
     "slack_thread",
     "store_inbound",

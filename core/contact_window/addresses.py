@@ -78,13 +78,43 @@ def tagged_number(settings: Settings, address: str) -> int | None:
     return number if hmac.compare_digest(sig, expected) else None
 
 
+def _bounce_signature(secret: str, outbox_id: int) -> str:
+    return hmac.new(secret.encode(), f"bounce:{outbox_id}".encode(), hashlib.sha256).hexdigest()[:10]
+
+
+def return_path(settings: Settings, outbox_id: int) -> str:
+    """The envelope sender of one outbox mail (VERP): the contact address with a signed
+    ``+b<outbox id>-<sig>`` tag. A delivery report comes back to it, so the report names
+    the mail it is about and nobody can make us believe a report for mail we never sent
+    (SPEC §4.6: bounces *of our own mail*)."""
+    local, _, domain = settings.contact_address.partition("@")
+    sig = _bounce_signature(settings.resolved_secret_key(), outbox_id)
+    return f"{local}+b{outbox_id}-{sig}@{domain}"
+
+
+def bounced_outbox_id(settings: Settings, address: str) -> int | None:
+    """The outbox row one of our signed return paths names; ``None`` for any other
+    address, a forged signature included."""
+    local, _, domain = address.strip().lower().partition("@")
+    base_local, _, base_domain = settings.contact_address.lower().partition("@")
+    if domain != base_domain or not local.startswith(base_local + "+b"):
+        return None
+    id_text, _, sig = local[len(base_local) + 2 :].partition("-")
+    if not id_text.isdigit() or len(id_text) > 18:
+        return None
+    outbox_id = int(id_text)
+    expected = _bounce_signature(settings.resolved_secret_key(), outbox_id)
+    return outbox_id if hmac.compare_digest(sig, expected) else None
+
+
 def accepts_recipient(settings: Settings, address: str) -> bool:
-    """RCPT policy: the contact address, our sender address (bounces of our own mail come
-    back to it) and reply addresses we generated; anything else is refused."""
+    """RCPT policy: the contact address, our sender address, the signed return paths of
+    our own mail (delivery reports come back to them) and reply addresses we generated;
+    anything else is refused."""
     lowered = address.strip().lower()
     if lowered in (settings.contact_address.lower(), settings.mail_from.lower()):
         return True
-    return tagged_number(settings, lowered) is not None
+    return tagged_number(settings, lowered) is not None or bounced_outbox_id(settings, lowered) is not None
 
 
 def own_addresses(settings: Settings) -> set[str]:
