@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     outbox_dir: Path = Field(default=Path("./var/outbox"), alias="MADOGUCHI_OUTBOX_DIR")
     ack_breaker_limit: int = Field(default=1000, alias="MADOGUCHI_ACK_BREAKER_LIMIT")
     ack_breaker_window_minutes: int = Field(default=10, alias="MADOGUCHI_ACK_BREAKER_WINDOW_MINUTES")
+    # How long one batch of stored mail may take to parse before the parser process is
+    # killed and the mail that holds it is kept as unreadable (docs/mail.md).
+    parse_timeout_seconds: float = Field(default=30.0, gt=0, alias="MADOGUCHI_PARSE_TIMEOUT_SECONDS")
 
     secret_key: str | None = Field(default=None, alias="MADOGUCHI_SECRET_KEY")
     var_dir: Path = Field(default=Path("./var"), alias="MADOGUCHI_VAR_DIR")

@@ -56,6 +56,7 @@ from core.contact_window.assessment import (
     IncomingMail,
     assess,
     classify,
+    unreadable,
 )
 from core.contact_window.inbox import (
     digest,
@@ -124,6 +125,7 @@ __all__ = [
     "slack_thread",
     "store_inbound",
     "store_inbound_many",
+    "unreadable",
     "valid_recipient",
     "warm_up",
 ]

@@ -21,6 +21,7 @@ from core.contact_window.addresses import (
     own_addresses,
     valid_recipient,
 )
+from core.messages import in_locale
 
 CATEGORIES = ("forgot_username", "forgot_password", "activation", "company_not_found", "question", "other")
 EXCERPT_CHARS = 400
@@ -228,3 +229,38 @@ def _automatic_reason(settings: Settings, mail: IncomingMail, sender: str) -> st
         if address in own_addresses(settings) or accepts_recipient(settings, address):
             return "ourselves"
     return None
+
+
+def unreadable(
+    settings: Settings,
+    envelope_from: str,
+    rcpt_tos: list[str],
+    defect: str,
+    *,
+    timed_out_after: float | None = None,
+) -> Assessed:
+    """A stored mail the door could not read: parsing it overran the time limit
+    (``timed_out_after`` seconds) or failed (``defect`` says how, for the inbox record).
+
+    It still becomes a request (or a follow-up, by its signed reply address), so staff see
+    that it came; its raw bytes stay in its inbox record, flagged. Nothing automatic
+    answers it: none of its headers (Auto-Submitted, the receiving MTA's verdicts) could
+    be checked and its sender is only the envelope's.
+    """
+    t = in_locale(settings.locale)
+    if timed_out_after is None:
+        reason = t("contact.unreadable.crashed")
+    else:
+        reason = t("contact.unreadable.timed_out", seconds=f"{timed_out_after:g}")
+    mail = IncomingMail(
+        message_id="",
+        sender="",
+        sender_name="",
+        subject=t("contact.unreadable.subject"),
+        text=t("contact.unreadable.body", reason=reason),
+        envelope_from=envelope_from,
+        rcpt_tos=list(rcpt_tos),
+        malformed=True,
+        defects=[defect],
+    )
+    return replace(assess(settings, mail), category="other", automatic="unreadable")
