@@ -36,6 +36,7 @@ class InboundStore:
         self._pending: list[tuple[tuple[bytes, str, list[str]], asyncio.Future[bool]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._last_at = float("-inf")
+        self._logging: set[asyncio.Task[None]] = set()
 
     async def store_many(self, items: list[tuple[bytes, str, list[str]]]) -> list[bool]:
         async with self.core.uow() as uow:
@@ -69,6 +70,18 @@ class InboundStore:
             for (_item, future), fresh in zip(batch, results, strict=True):
                 if not future.done():
                     future.set_result(fresh)
+            resent = [item[0] for (item, _f), fresh in zip(batch, results, strict=True) if not fresh]
+            if resent:  # logged after the 250s, in the background (core.contact_window.log_resent)
+                task = asyncio.create_task(self._log_resent(resent))
+                self._logging.add(task)
+                task.add_done_callback(self._logging.discard)
+
+    async def _log_resent(self, raws: list[bytes]) -> None:
+        try:
+            async with self.core.uow(background=True) as uow:
+                await contact_window.log_resent(uow, raws)
+        except Exception:
+            log.warning("logging %d resent mail(s) failed", len(raws), exc_info=True)
 
 
 Row = tuple[int, bytes, str, list[str]]  # a stored mail: inbox id, raw bytes, envelope
