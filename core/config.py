@@ -64,6 +64,13 @@ class Settings(BaseSettings):
     outbox_dir: Path = Field(default=Path("./var/outbox"), alias="MADOGUCHI_OUTBOX_DIR")
     ack_breaker_limit: int = Field(default=1000, alias="MADOGUCHI_ACK_BREAKER_LIMIT")
     ack_breaker_window_minutes: int = Field(default=10, alias="MADOGUCHI_ACK_BREAKER_WINDOW_MINUTES")
+    # New requests one sender may open per hour; more are kept but make no request (0: no cap).
+    requests_per_sender_hour: int = Field(default=10, ge=0, alias="MADOGUCHI_REQUESTS_PER_SENDER_HOUR")
+    # The authserv-ids (RFC 8601) of the MTA in front whose Authentication-Results and spam
+    # verdicts are believed; empty: none is (core/contact_window/authentication.py).
+    trusted_authserv_ids: Annotated[frozenset[str], NoDecode] = Field(
+        default=frozenset(), alias="MADOGUCHI_TRUSTED_AUTHSERV_IDS"
+    )
 
     secret_key: str | None = Field(default=None, alias="MADOGUCHI_SECRET_KEY")
     var_dir: Path = Field(default=Path("./var"), alias="MADOGUCHI_VAR_DIR")
@@ -81,6 +88,22 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return frozenset(part.strip() for part in value.split(",") if part.strip())
         return value
+
+    @field_validator("trusted_authserv_ids", mode="before")
+    @classmethod
+    def _split_authserv_ids(cls, value: object) -> object:
+        """authserv-ids compare case-insensitively (RFC 8601 §2.5: they are domain names)."""
+        if isinstance(value, str):
+            return frozenset(part.strip().lower() for part in value.split(",") if part.strip())
+        if isinstance(value, (set, frozenset, list, tuple)):
+            return frozenset(str(part).strip().lower() for part in value if str(part).strip())
+        return value
+
+    @property
+    def slack_multi_workspace(self) -> bool:
+        """OAuth installation into many workspaces (SLACK_CLIENT_ID and _SECRET) rather
+        than one workspace's bot token; decides what a plain staff entry means (core.staff)."""
+        return bool(self.slack_client_id and self.slack_client_secret)
 
     @field_validator("closures", mode="before")
     @classmethod

@@ -57,6 +57,7 @@ class InboundStore:
         self._pending: deque[_Waiting] = deque()
         self._flusher: asyncio.Task[None] | None = None
         self._last_at = float("-inf")
+        self._logging: set[asyncio.Task[None]] = set()
 
     async def store_many(self, items: list[tuple[bytes, str, list[str]]]) -> list[bool]:
         async with self.core.uow() as uow:
@@ -107,16 +108,30 @@ class InboundStore:
             try:
                 results = await self.store_many(items)
             except Exception as exc:  # every waiter answers 451; the client retries
+                del items
                 log.exception("storing %d inbound mail(s) failed", len(batch))
                 for *_item, future in batch:
                     if not future.done():
                         future.set_exception(exc)
                 continue
-            finally:
-                del items
+            # The bytes go now (the next batch is read only after this one is let go),
+            # but for the duplicates', which are logged below.
+            resent = [raw for (raw, _from, _rcpts), fresh in zip(items, results, strict=True) if not fresh]
+            del items
             for (*_item, future), fresh in zip(batch, results, strict=True):
                 if not future.done():
                     future.set_result(fresh)
+            if resent:  # logged after the 250s, in the background (core.contact_window.log_resent)
+                task = asyncio.create_task(self._log_resent(resent))
+                self._logging.add(task)
+                task.add_done_callback(self._logging.discard)
+
+    async def _log_resent(self, raws: list[bytes]) -> None:
+        try:
+            async with self.core.uow(background=True) as uow:
+                await contact_window.log_resent(uow, raws)
+        except Exception:
+            log.warning("logging %d resent mail(s) failed", len(raws), exc_info=True)
 
 
 def _parse_batch(

@@ -15,7 +15,7 @@ from email.message import Message
 from email.policy import compat32
 from email.utils import getaddresses, parseaddr
 
-from core.contact_window import DeliveryFailure, IncomingMail
+from core.contact_window import MAX_TRACE_HEADERS, TRACE_HEADERS, DeliveryFailure, IncomingMail
 from mail.decoding import decode_bytes, decode_header, decode_payload
 
 MAX_HEADER_BYTES = 64 * 1024
@@ -89,6 +89,17 @@ def _get_all(msg: Message, name: str) -> list[str]:
 def _text(value: str) -> str:
     """Raw header text (8-bit kept as surrogates by compat32) made storable."""
     return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def _trace(msg: Message) -> list[tuple[str, str]]:
+    """The trace headers the assessment judges (Authentication-Results, spam verdicts),
+    top first, unfolded; which of them to believe is core's rule."""
+    found = [
+        (key.lower(), re.sub(r"\r\n|\r|\n", " ", _text(str(value)))[:2000])
+        for key, value in msg.raw_items()
+        if key.lower() in TRACE_HEADERS
+    ]
+    return found[:MAX_TRACE_HEADERS]
 
 
 def _ids(value: str | None) -> list[str]:
@@ -315,4 +326,5 @@ def _parse(raw: bytes, mail_from: str, rcpt_tos: list[str]) -> IncomingMail:
         failures=failures,
         malformed=bool(defects),
         defects=defects,
+        trace=_trace(msg),
     )

@@ -21,6 +21,7 @@ from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
 
+from core import contact_window
 from core.config import Settings
 from core.delivery import Claimed
 from core.ports import MailOutcome, MailTransport
@@ -95,7 +96,9 @@ class RelayTransport(_Rendering):
         try:
             refused, _reply = await aiosmtplib.send(
                 msg,
-                sender=self.settings.mail_from,
+                # The row's signed return path: a delivery report about this mail comes
+                # back naming it, and only such a report is believed (core.contact_window).
+                sender=contact_window.return_path(self.settings, mail.id),
                 recipients=mail.recipients,
                 hostname=relay.host,
                 port=relay.port,

@@ -11,6 +11,7 @@ only part of the window on the SMTP answer's path.
 from __future__ import annotations
 
 import hashlib
+import logging
 from typing import cast
 
 from sqlalchemy import BigInteger, Table, bindparam, func, insert, select
@@ -19,13 +20,15 @@ from sqlalchemy.dialects.sqlite import insert as _sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from core import audit
-from core.contact_window.addresses import SYSTEM_MAIL
+from core.contact_window.addresses import SYSTEM_MAIL, format_number
 from core.contact_window.assessment import nul_free
-from core.models import InboundMail
+from core.models import InboundMail, Request
 from core.outbox import enqueue_slack
 from core.unit_of_work import UnitOfWork
 
+log = logging.getLogger("madoguchi.contact_window")
 _INBOUND = cast(Table, InboundMail.__table__)
+_REQUESTS = cast(Table, Request.__table__)
 
 # The hot path's statements, built once: SQLAlchemy caches their compiled form, but
 # building and coercing a statement object per call was ~5 % of a mail's CPU.
@@ -54,6 +57,14 @@ _PENDING = (
     .join(_RUNNING, _RUNNING.c.id == _INBOUND.c.id)
     .where((_RUNNING.c.upto <= bindparam("budget", type_=BigInteger)) | (_RUNNING.c.upto == _RUNNING.c.size))
     .order_by(_INBOUND.c.id)
+)
+
+
+# A message stored before, byte for byte: which record, and the request it made.
+_RESENT = (
+    select(_INBOUND.c.id, _INBOUND.c.digest, _INBOUND.c.state, _REQUESTS.c.number)
+    .select_from(_INBOUND.outerjoin(_REQUESTS, _REQUESTS.c.id == _INBOUND.c.request_id))
+    .where(_INBOUND.c.digest.in_(bindparam("digests", expanding=True)))
 )
 
 
@@ -127,6 +138,30 @@ async def store_inbound_many(uow: UnitOfWork, items: list[tuple[bytes, str, list
         fresh.append(d in stored)
         stored.discard(d)  # a second copy in the same batch is a duplicate
     return fresh
+
+
+async def log_resent(uow: UnitOfWork, raws: list[bytes]) -> None:
+    """One log line per message whose exact bytes were stored before (a client retrying
+    after a lost ``250``, or the same message sent twice), naming the stored record and
+    the request it made. Read after the ``250`` (the door calls it in the background),
+    and only for such duplicates: nothing is added to the answer's path."""
+    digests = [digest(raw) for raw in raws]
+    rows = await uow.session.execute(_RESENT, {"digests": list(set(digests))})
+    found = {d: (inbound_id, state, number) for inbound_id, d, state, number in rows.all()}
+    for d in digests:
+        inbound_id, state, number = found.get(d, (None, "unknown", None))
+        request = format_number(number) if number is not None else "-"
+        log.info(
+            "inbound mail resent: duplicate of #%s %s",
+            inbound_id if inbound_id is not None else "?",
+            request,
+            extra={
+                "inbound_id": inbound_id,
+                "outcome": "duplicate",
+                "request": request,
+                "stored_state": state,
+            },
+        )
 
 
 async def pending_inbound(uow: UnitOfWork, limit: int = 100) -> list[int]:
