@@ -55,7 +55,8 @@ async def _serve_madoguchi(url: str, port: int) -> None:
     engine = create_engine(url)
     await upgrade(engine)
     core = Core(session_factory(engine), settings)
-    server = SMTPServer(core, host="127.0.0.1", port=port, max_sessions=200)
+    # Every bench client connects from 127.0.0.1: no per-client cap here (default 10).
+    server = SMTPServer(core, host="127.0.0.1", port=port, max_sessions=200, max_sessions_per_client=0)
     await server.start()
     print(f"READY {server.port}", flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)

@@ -13,13 +13,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Callable
 
 from core import contact_window
 from core.unit_of_work import Core
 from mail.parser_process import ParserDied, ParserUnavailable, parse_batch, parse_in_process
+from mail.spool import Spool
 
 log = logging.getLogger("madoguchi.mail.smtp")  # the door's log, as before inbound.py was split off
+
+# A message waiting for its group commit: its bytes (or spool), envelope, and its waiter.
+_Waiting = tuple[bytes | Spool, str, list[str], "asyncio.Future[bool]"]
 
 
 class InboundStore:
@@ -28,12 +33,20 @@ class InboundStore:
     The first message to arrive is written at once; messages arriving while that commit
     runs wait and go together in the next one. One session at a time keeps SQLite to a
     single writer (measured: several writers collide on the file lock).
+
+    A transaction takes at most ``max_batch`` messages and, after the first, at most
+    ``max_batch_bytes``: a message spooled to disk (``mail.spool.Spool``) is read back
+    into memory only when its transaction is built, so however many large messages wait,
+    only about ``max_batch_bytes`` of them are in memory (and in the driver) at a time.
+    A message whose client left before its turn came is not stored: it was never
+    answered ``250``, so the client sends it again.
     """
 
-    def __init__(self, core: Core, max_batch: int = 64) -> None:
+    def __init__(self, core: Core, max_batch: int = 64, max_batch_bytes: int = 16 * 1024 * 1024) -> None:
         self.core = core
         self.max_batch = max_batch
-        self._pending: list[tuple[tuple[bytes, str, list[str]], asyncio.Future[bool]]] = []
+        self.max_batch_bytes = max_batch_bytes
+        self._pending: deque[_Waiting] = deque()
         self._flusher: asyncio.Task[None] | None = None
         self._last_at = float("-inf")
         self._logging: set[asyncio.Task[None]] = set()
@@ -46,31 +59,60 @@ class InboundStore:
         """Did a client hand over a message in the last 100 ms?"""
         return asyncio.get_running_loop().time() - self._last_at < 0.1
 
-    async def store(self, raw: bytes, mail_from: str, rcpt_tos: list[str]) -> bool:
+    async def store(self, message: bytes | Spool, mail_from: str, rcpt_tos: list[str]) -> bool:
+        """Commit ``message`` (its bytes, or its spool: kept open by the caller until this
+        returns); ``False`` if these exact bytes were stored before."""
         loop = asyncio.get_running_loop()
         self._last_at = loop.time()
         future: asyncio.Future[bool] = loop.create_future()
-        self._pending.append(((raw, mail_from, rcpt_tos), future))
+        self._pending.append((message, mail_from, rcpt_tos, future))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
         return await future
 
+    def _next_batch(self) -> list[_Waiting]:
+        """The next transaction's messages: oldest first, within both caps."""
+        batch: list[_Waiting] = []
+        total = 0
+        while self._pending and len(batch) < self.max_batch:
+            message, _from, _rcpts, future = self._pending[0]
+            if future.done():  # its client is gone (the waiter was cancelled)
+                self._pending.popleft()
+                continue
+            size = message.size if isinstance(message, Spool) else len(message)
+            if batch and total + size > self.max_batch_bytes:
+                break
+            batch.append(self._pending.popleft())
+            total += size
+        return batch
+
     async def _flush(self) -> None:
         while self._pending:
-            batch = self._pending[: self.max_batch]
-            del self._pending[: self.max_batch]
+            batch = self._next_batch()
+            if not batch:
+                continue
+            # Read spooled messages now, in the same step as choosing them: their sessions
+            # keep the spools open until their futures are done, and none is done yet.
+            items = [
+                (message.read() if isinstance(message, Spool) else message, mail_from, rcpt_tos)
+                for message, mail_from, rcpt_tos, _future in batch
+            ]
             try:
-                results = await self.store_many([item for item, _f in batch])
+                results = await self.store_many(items)
             except Exception as exc:  # every waiter answers 451; the client retries
+                del items
                 log.exception("storing %d inbound mail(s) failed", len(batch))
-                for _item, future in batch:
+                for *_item, future in batch:
                     if not future.done():
                         future.set_exception(exc)
                 continue
-            for (_item, future), fresh in zip(batch, results, strict=True):
+            # The bytes go now (the next batch is read only after this one is let go),
+            # but for the duplicates', which are logged below.
+            resent = [raw for (raw, _from, _rcpts), fresh in zip(items, results, strict=True) if not fresh]
+            del items
+            for (*_item, future), fresh in zip(batch, results, strict=True):
                 if not future.done():
                     future.set_result(fresh)
-            resent = [item[0] for (item, _f), fresh in zip(batch, results, strict=True) if not fresh]
             if resent:  # logged after the 250s, in the background (core.contact_window.log_resent)
                 task = asyncio.create_task(self._log_resent(resent))
                 self._logging.add(task)
@@ -116,7 +158,8 @@ class InboundProcessor:
 
     A batch that fails to process is done again one mail per transaction, so a mail that
     cannot be processed (a "poison" mail) is marked failed on its own and the others go
-    through.
+    through. A batch holds at most ``batch_size`` mails and ``batch_bytes`` bytes (one
+    larger mail goes alone).
     """
 
     def __init__(
@@ -129,10 +172,12 @@ class InboundProcessor:
         parse_processes: int = 1,
         busy: Callable[[], bool] | None = None,
         busy_batch_size: int = 10,
+        batch_bytes: int = 8 * 1024 * 1024,
     ) -> None:
         self.core = core
         self.poll_seconds = poll_seconds
         self.batch_size = batch_size
+        self.batch_bytes = batch_bytes
         self.busy = busy
         self.busy_batch_size = busy_batch_size
         self.gather_seconds = gather_seconds
@@ -195,8 +240,12 @@ class InboundProcessor:
         return self.batch_size
 
     async def _load(self, after: int, limit: int | None = None) -> list[tuple[int, bytes, str, list[str]]]:
+        """The next batch, bounded by count and by bytes (``batch_bytes``; a larger mail
+        comes alone): a batch is in memory here, pickled to the parser process and read
+        there, and the next one is read ahead meanwhile, so its bytes are what the
+        processor's memory is made of."""
         async with self.core.uow(background=True) as uow:
-            return await contact_window.load_pending(uow, limit or self._limit(), after)
+            return await contact_window.load_pending(uow, limit or self._limit(), after, self.batch_bytes)
 
     async def _read_ahead(self, after: int) -> _Ahead | None:
         """The next batch after ``after``, its parsing started (it runs meanwhile)."""

@@ -14,7 +14,7 @@ import hashlib
 import logging
 from typing import cast
 
-from sqlalchemy import Table, bindparam, insert, select
+from sqlalchemy import BigInteger, Table, bindparam, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as _pg_insert
 from sqlalchemy.dialects.sqlite import insert as _sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -36,11 +36,27 @@ _STORE = {
     name: insert_of(_INBOUND).on_conflict_do_nothing(index_elements=["digest"]).returning(_INBOUND.c.digest)
     for name, insert_of in (("postgresql", _pg_insert), ("sqlite", _sqlite_insert))
 }
-_PENDING = (
-    select(_INBOUND.c.id, _INBOUND.c.raw, _INBOUND.c.mail_from, _INBOUND.c.rcpt_tos)
+# Pending mail, oldest first: at most ``limit`` mails, and only as many as fit in
+# ``budget`` bytes (the first always does: its running total is its own size). The
+# sizes come from ``length(raw)``, which neither SQLite nor PostgreSQL answers by
+# reading the bytes; only the chosen rows' bytes are read.
+_HEAD = (
+    select(_INBOUND.c.id, func.length(_INBOUND.c.raw).label("size"))
     .where(_INBOUND.c.state == "received", _INBOUND.c.id > bindparam("after"))
     .order_by(_INBOUND.c.id)
     .limit(bindparam("limit"))
+    .subquery("head")
+)
+_RUNNING = select(
+    _HEAD.c.id,
+    _HEAD.c.size,
+    func.sum(_HEAD.c.size).over(order_by=_HEAD.c.id).label("upto"),
+).subquery("running")
+_PENDING = (
+    select(_INBOUND.c.id, _INBOUND.c.raw, _INBOUND.c.mail_from, _INBOUND.c.rcpt_tos)
+    .join(_RUNNING, _RUNNING.c.id == _INBOUND.c.id)
+    .where((_RUNNING.c.upto <= bindparam("budget", type_=BigInteger)) | (_RUNNING.c.upto == _RUNNING.c.size))
+    .order_by(_INBOUND.c.id)
 )
 
 
@@ -170,11 +186,13 @@ async def load_inbound(uow: UnitOfWork, inbound_id: int) -> tuple[bytes, str, li
 
 
 async def load_pending(
-    uow: UnitOfWork, limit: int = 20, after: int = 0
+    uow: UnitOfWork, limit: int = 20, after: int = 0, max_bytes: int = 1 << 62
 ) -> list[tuple[int, bytes, str, list[str]]]:
     """The oldest stored mails not processed yet (with ids above ``after``), with their
-    bytes, in one query."""
-    rows = await uow.session.execute(_PENDING, {"after": after, "limit": limit})
+    bytes, in one query: at most ``limit`` of them and, after the first, only while they
+    total ``max_bytes`` or less — a batch of fifty 10 MiB mails is half a gigabyte here,
+    again pickled for the parser process, and again there."""
+    rows = await uow.session.execute(_PENDING, {"after": after, "limit": limit, "budget": max(max_bytes, 1)})
     return [(r[0], bytes(r[1]), r[2], list(r[3] or [])) for r in rows.all()]
 
 
