@@ -25,6 +25,7 @@ from core.storage import create_engine, session_factory
 from core.unit_of_work import Core
 from migrations import upgrade
 from tests import factories
+from tests.fakeslack import FakeSlack
 
 # Thursday 2026-11-26 10:00 in Tokyo: a business day, well inside the demo contracts.
 TEST_NOW = datetime(2026, 11, 26, 10, 0, tzinfo=JST)
@@ -121,3 +122,13 @@ async def domain(settings: Settings, clock: FrozenClock) -> AsyncIterator[Core]:
     finally:
         await engine.dispose()
         await factories.empty_all_tables(settings.database_url)
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeSlack]:
+    """A fake Slack Web API on a loopback port, recording every call (tests/fakeslack.py)."""
+    server = await FakeSlack().start()
+    try:
+        yield server
+    finally:
+        await server.stop()

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
-
-import pytest
 
 from bot.staff_posts import StaffPoster
 from core.outbox_worker import OutboxWorker
@@ -21,15 +18,6 @@ from tests.integration.mail.conftest import Sink
 
 # What Slack would act on in mrkdwn: <!channel>, <!here>, <@U…>, <#C…>, <http…|…>, <mailto:…>.
 LIVE_MARKUP = re.compile(r"<[!@#]|<(?:https?|mailto):", re.I)
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeSlack]:
-    server = await FakeSlack().start()
-    try:
-        yield server
-    finally:
-        await server.stop()
 
 
 def staff_core(core: Core, fake: FakeSlack) -> Core:

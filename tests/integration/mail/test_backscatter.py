@@ -12,9 +12,7 @@ from core.unit_of_work import Core
 from mail.smtp import SMTPServer
 from tests.fakeslack import FakeSlack
 from tests.integration.mail.conftest import inbound_of, make_mail, outbox_of, requests_of, send
-from tests.integration.mail.staff_room import LIVE_MARKUP, deliver_outbox, fake, posted
-
-__all__ = ["fake"]
+from tests.integration.mail.staff_room import LIVE_MARKUP, deliver_outbox, posted
 
 MX = "mx.support.example.com"
 

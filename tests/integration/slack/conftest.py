@@ -25,15 +25,6 @@ TEAM = "T1"
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeSlack]:
-    server = await FakeSlack().start()
-    try:
-        yield server
-    finally:
-        await server.stop()
-
-
-@pytest.fixture
 def slack_core(domain: Core, fake: FakeSlack) -> Core:
     settings = domain.settings.model_copy(
         update={
