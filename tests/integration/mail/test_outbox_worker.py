@@ -109,7 +109,8 @@ async def test_mail_goes_to_the_relay_with_headers_parts_and_encoded_japanese(
     worker = worker_for(domain, sink)
     await worker.drain()
     [(mail_from, rcpts, raw)] = sink.messages
-    assert mail_from == domain.settings.mail_from and rcpts == ["taro@customer.example"]
+    assert mail_from == contact_window.return_path(domain.settings, row_id)
+    assert rcpts == ["taro@customer.example"]
     assert raw.isascii(), "headers and bodies are 7-bit encoded for any relay"
     msg = _parsed(raw)
     assert msg["Subject"] == "[Example Solutions]サポート・お問い合わせにようこそ"
