@@ -17,7 +17,7 @@ or cannot be folded) is left to ``build_message``.
 
 from __future__ import annotations
 
-import base64
+import binascii
 import re
 import uuid
 from collections.abc import Iterable
@@ -93,11 +93,12 @@ def _write(
     if template not in PERSONAL_TEMPLATES and "Auto-Submitted" not in headers:
         lines.append("Auto-Submitted: auto-generated")
     for name, value in headers.items():
-        if value is None or any(c in str(value) for c in "\r\n"):
+        text = "" if value is None else str(value)
+        if value is None or "\r" in text or "\n" in text:
             continue  # as build_message: a value that would break the header block is left out
         if not _PLAIN.fullmatch(name) or ":" in name or " " in name or name.lower() in _OURS:
             raise _Unusual(name)
-        lines.append(_fold(name, _plain(str(value))))
+        lines.append(_fold(name, _plain(text)))
     boundary = f"=_madoguchi_{uuid.uuid4().hex}"
     lines += [
         "MIME-Version: 1.0",
@@ -117,12 +118,14 @@ def _part(subtype: str, text: str) -> Iterable[str]:
     # As the stdlib's set_content: every line ends in CRLF (bytes.splitlines: \n, \r,
     # \r\n), then base64 in lines of 76 characters.
     data = b"\r\n".join(text.encode("utf-8").splitlines()) + b"\r\n"
-    body = base64.encodebytes(data).decode("ascii").replace("\n", "\r\n")
+    encoded = binascii.b2a_base64(data, newline=False).decode("ascii")
+    lines = [encoded[i : i + 76] for i in range(0, len(encoded), 76)]
     return (
         f'Content-Type: text/{subtype}; charset="utf-8"',
         "Content-Transfer-Encoding: base64",
         "",
-        body,  # ends with CRLF: a blank line before the boundary, as the stdlib writes
+        *lines,
+        "",  # a blank line before the boundary, as the stdlib writes
     )
 
 
@@ -164,21 +167,20 @@ def _text(value: str) -> str:
 
 
 def _words(value: str) -> list[str]:
+    """RFC 2047 words of at most 45 UTF-8 bytes each, never splitting a character."""
+    data = value.encode("utf-8")
     words: list[str] = []
-    chunk = bytearray()
-    for char in value:
-        encoded = char.encode("utf-8")
-        if len(chunk) + len(encoded) > _WORD_BYTES:
-            words.append(_word(chunk))
-            chunk = bytearray()
-        chunk += encoded
-    if chunk or not words:
-        words.append(_word(chunk))
-    return words
-
-
-def _word(chunk: bytes | bytearray) -> str:
-    return "=?utf-8?b?" + base64.b64encode(chunk).decode("ascii") + "?="
+    start = 0
+    while True:
+        end = min(start + _WORD_BYTES, len(data))
+        while end < len(data) and data[end] & 0xC0 == 0x80:  # inside a character: step back
+            end -= 1
+        words.append(
+            "=?utf-8?b?" + binascii.b2a_base64(data[start:end], newline=False).decode("ascii") + "?="
+        )
+        if end >= len(data):
+            return words
+        start = end
 
 
 def _fold(name: str, value: str) -> str:

@@ -273,3 +273,27 @@ async def test_without_a_relay_eml_files_name_the_return_path(domain: Core) -> N
     msg = email.message_from_bytes(path.read_bytes(), policy=default)
     assert msg["Return-Path"] == f"<{contact_window.return_path(domain.settings, row_id)}>"
     assert msg["From"].addresses[0].addr_spec == domain.settings.mail_from
+
+
+async def test_a_relay_that_stops_answering_costs_one_retry_and_the_session(domain: Core) -> None:
+    class Silent(Sink):
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            if not self.messages and not getattr(self, "stalled", False):
+                self.stalled = True
+                await asyncio.sleep(3)
+            return await super().handle_DATA(server, session, envelope)
+
+    handler = Silent()
+    controller = start_sink(handler)
+    try:
+        await _queue(domain, *_users(3))
+        domain.settings.relay_connections = 1
+        domain.settings.relay_timeout_seconds = 0.5
+        await worker_for(domain, handler).drain()
+    finally:
+        controller.stop()
+    rows = await outbox_of(domain)
+    assert sorted(r.status for r in rows) == ["pending", "sent", "sent"]
+    [stalled] = [r for r in rows if r.status == "pending"]
+    assert "TimeoutError" in stalled.last_error
+    assert handler.connections == 2, "the stalled session is dropped, a new one carries the rest"
