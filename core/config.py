@@ -54,6 +54,7 @@ class Settings(BaseSettings):
         default=100, ge=1, alias="MADOGUCHI_RELAY_MESSAGES_PER_CONNECTION"
     )
     relay_idle_seconds: float = Field(default=30.0, gt=0, alias="MADOGUCHI_RELAY_IDLE_SECONDS")
+    # The longest one mail may take at the relay, a new session's greeting included.
     relay_timeout_seconds: float = Field(default=30.0, gt=0, alias="MADOGUCHI_RELAY_TIMEOUT_SECONDS")
     outbox_batch: int = Field(default=100, ge=1, le=1000, alias="MADOGUCHI_OUTBOX_BATCH")
     ack_breaker_limit: int = Field(default=1000, alias="MADOGUCHI_ACK_BREAKER_LIMIT")
