@@ -29,13 +29,15 @@ it waits (retried with backoff) until its parent is posted (``post_for_staff``).
 
 from __future__ import annotations
 
+import json
 import random
+import typing
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, Text, bindparam, cast, select, update
 
 from core import audit, contact_window
 from core.actors import Actor
@@ -54,16 +56,18 @@ SYSTEM_OUTBOX = Actor(kind="system", ref="outbox", door="mail")
 REQUEST_NEW = "request_new"
 REQUEST_FOLLOWUP = "request_followup"
 
-_OUTBOX = cast(Table, OutboxMessage.__table__)
+_OUTBOX = typing.cast(Table, OutboxMessage.__table__)
+# The JSON columns come as their text and are read after the claim's commit: on SQLite
+# the claim holds the one writer, and SMTP clients wait for it.
 _COLUMNS = (
     _OUTBOX.c.id,
     _OUTBOX.c.channel,
     _OUTBOX.c.template,
     _OUTBOX.c.locale,
-    _OUTBOX.c.recipients,
-    _OUTBOX.c.context,
+    cast(_OUTBOX.c.recipients, Text).label("recipients"),
+    cast(_OUTBOX.c.context, Text).label("context"),
     _OUTBOX.c.sealed,
-    _OUTBOX.c.headers,
+    cast(_OUTBOX.c.headers, Text).label("headers"),
     _OUTBOX.c.message_id,
     _OUTBOX.c.attempts,
     _OUTBOX.c.created_at,
@@ -164,17 +168,18 @@ async def claim(uow: UnitOfWork, worker: str, channels: tuple[str, ...], limit: 
         .where(_OUTBOX.c.id.in_([row.id for row in rows]))
         .values(status="sending", claimed_at=now, claimed_by=worker, attempts=_OUTBOX.c.attempts + 1)
     )
+    await uow.commit()
     settings = uow.settings
-    claimed = [
+    return [
         Claimed(
             id=row.id,
             channel=row.channel,
             template=row.template,
             locale=row.locale,
-            recipients=list(row.recipients or []),
-            context=dict(row.context or {}),
+            recipients=list(_json(row.recipients) or []),
+            context=dict(_json(row.context) or {}),
             secrets=uow.sealer.open(row.sealed),
-            headers=dict(row.headers or {}),
+            headers=dict(_json(row.headers) or {}),
             message_id=row.message_id,
             attempts=row.attempts + 1,
             created_at=aware(row.created_at),
@@ -182,8 +187,10 @@ async def claim(uow: UnitOfWork, worker: str, channels: tuple[str, ...], limit: 
         )
         for row in rows
     ]
-    await uow.commit()
-    return claimed
+
+
+def _json(text: str | None) -> Any:
+    return json.loads(text) if text else None
 
 
 # -- settling -----------------------------------------------------------------------------
