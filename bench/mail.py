@@ -240,6 +240,9 @@ def _start_madoguchi(
             "MADOGUCHI_ACK_BREAKER_LIMIT": "10000000",
             "MADOGUCHI_RELAY_URL": f"smtp://127.0.0.1:{relay_port}",
             "MADOGUCHI_SMTP_PORT": str(smtp_port),
+            # Every bench client connects from 127.0.0.1: no per-client session cap here.
+            "MADOGUCHI_SMTP_MAX_SESSIONS": "200",
+            "MADOGUCHI_SMTP_MAX_SESSIONS_PER_CLIENT": "0",
             "MADOGUCHI_HTTP_PORT": str(_free_port()),
             "MADOGUCHI_VAR_DIR": str(workdir / "var"),
             "MADOGUCHI_OUTBOX_DIR": str(workdir / "outbox"),

@@ -1,8 +1,19 @@
 """Block Kit builders. Every sentence comes from the catalog (``core.messages``); this
-module only arranges it, escapes user data for mrkdwn and keeps within Slack's limits."""
+module only arranges it, escapes user data for mrkdwn and keeps within Slack's limits.
+
+Escaping happens here and nowhere else. ``say`` is the door's one way to render a catalog
+sentence: every parameter goes through ``esc``, so a customer's ``<!channel>``, ``<@U…>``
+or ``<http://…|link>`` reaches Slack as text, whoever passed it. Markup the door means
+(a mention of a user id it checked, a code span around a value it made) is ``Mrkdwn``,
+which ``esc`` leaves alone, and so is text already escaped: nothing is escaped twice.
+No other module of the door imports the catalog's ``render`` (tests/unit/
+test_slack_door_structure.py).
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from typing import Any
 
 from core.messages import render
@@ -13,15 +24,55 @@ BLOCK_LIMIT = 50
 Block = dict[str, Any]
 
 
-def esc(text: object) -> str:
-    """Escape user data for mrkdwn (Slack's three control characters)."""
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+class Mrkdwn(str):
+    """Text that is mrkdwn already: escaped data, or markup the door wrote on purpose."""
+
+    __slots__ = ()
 
 
-def section(text: str) -> Block:
+_SLACK_ID = re.compile(r"^[A-Z0-9]{2,32}$")
+
+
+def esc(text: object) -> Mrkdwn:
+    """Escape data for mrkdwn (Slack's three control characters); ``Mrkdwn`` as it is."""
+    if isinstance(text, Mrkdwn):
+        return text
+    return Mrkdwn(str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"))
+
+
+def mention(user_id: str) -> Mrkdwn:
+    """``<@U…>`` for a well-formed Slack user id; anything else stays text."""
+    return Mrkdwn(f"<@{user_id}>") if _SLACK_ID.match(user_id) else esc(user_id)
+
+
+def code(text: object) -> Mrkdwn:
+    """A code span around a value (backticks inside cannot end it early)."""
+    return Mrkdwn("`" + esc(text).replace("`", "ˋ") + "`")
+
+
+def say(message_id: str, locale: str, /, **params: Any) -> Mrkdwn:
+    """A catalog sentence with every parameter escaped: the door's only ``render``."""
+    return Mrkdwn(render(message_id, locale, **{k: esc(v) for k, v in params.items()}))
+
+
+def speaker(locale: str) -> Callable[..., Mrkdwn]:
+    """``say`` with the locale fixed: ``t = speaker(who.locale); t("slack.id.none")``."""
+
+    def t(message_id: str, /, **params: Any) -> Mrkdwn:
+        return say(message_id, locale, **params)
+
+    return t
+
+
+def section(text: str, *, verbatim: bool = False) -> Block:
+    """A mrkdwn section; ``verbatim`` for text that carries someone else's words (a
+    customer's mail): Slack then links no bare URL, channel or name in it by itself."""
     if len(text) > SECTION_LIMIT:
         text = text[: SECTION_LIMIT - 1] + "…"
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+    body: Block = {"type": "mrkdwn", "text": text}
+    if verbatim:
+        body["verbatim"] = True
+    return {"type": "section", "text": body}
 
 
 def context_block(text: str) -> Block:
@@ -53,7 +104,7 @@ def actions(*elements: Block, block_id: str | None = None) -> Block:
 
 
 def message(locale: str, message_id: str, **params: Any) -> list[Block]:
-    return [section(render(message_id, locale, **params))]
+    return [section(say(message_id, locale, **params))]
 
 
 def fields_table(rows: list[tuple[str, str]]) -> Block:

@@ -13,7 +13,6 @@ from typing import Any
 
 from bot import blocks as bk
 from bot.who import Who
-from core.messages import render
 
 Blocks = list[bk.Block]
 # A handler gets the request's unit of work, or a snapshot when every use case only reads.
@@ -34,8 +33,8 @@ class Sub:
 
 
 def usage_blocks(command: str, sub: Sub, locale: str) -> Blocks:
-    usage = f"`{command} {' '.join(sub.words)} {sub.usage}`".replace(" `", "`").strip()
-    return [bk.section(render("slack.usage.prefix", locale, usage=usage))]
+    usage = bk.code(" ".join(part for part in (command, *sub.words, sub.usage) if part))
+    return [bk.section(bk.say("slack.usage.prefix", locale, usage=usage))]
 
 
 def route(subs: list[Sub], words: list[str]) -> tuple[Sub | None, list[str]]:

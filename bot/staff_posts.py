@@ -5,13 +5,16 @@ first, its follow-ups in that post's thread (``core.delivery.post_for_staff``). 
 module renders a kind of post (the outbox row's template: ``request_new``,
 ``request_followup``, ``staff_alert``) into Block Kit and sends it with
 ``chat.postMessage`` / ``chat.update``. A new request is a channel message with
-reply/close(/resend activation) buttons; a follow-up has no buttons. Raising makes the
+reply/close(/resend activation) buttons; a follow-up has no buttons. Every value from a
+mail or an alert goes through ``bot.blocks.esc`` / ``say`` (a customer's ``<!channel>``
+stays text), in sections Slack takes verbatim. Raising makes the
 worker retry with backoff; 429s are already retried here by slack_sdk's rate-limit
 handler (Retry-After).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -21,7 +24,6 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import blocks as bk
 from core import workspaces
-from core.messages import in_locale, render
 from core.ports import PostRef
 from core.unit_of_work import Core
 
@@ -45,13 +47,13 @@ def post_blocks(kind: str, locale: str, context: Mapping[str, Any]) -> list[bk.B
     if kind == "request_followup":
         return request_blocks(context, locale, followup=True)
     if kind == "staff_alert":
-        text = render(str(context["message_id"]), locale, **(context.get("params") or {}))
-        return [bk.section(f"⚠️ {text}")]
+        text = bk.say(str(context["message_id"]), locale, **(context.get("params") or {}))
+        return [bk.section(f"⚠️ {text}", verbatim=True)]
     raise ValueError(f"unknown slack template {kind!r}")
 
 
 def request_blocks(context: Mapping[str, Any], locale: str, *, followup: bool = False) -> list[bk.Block]:
-    t = in_locale(locale)
+    t = bk.speaker(locale)
     request = str(context.get("request", ""))
     category = str(context.get("category") or "")
     title = t("slack.staff.followup" if followup else "slack.staff.new_request", request=request)
@@ -64,10 +66,15 @@ def request_blocks(context: Mapping[str, Any], locale: str, *, followup: bool = 
             rows.insert(0, f"*{t('slack.staff.category')}*: {t(f'contact.category.{category}')}")
         except KeyError:
             rows.insert(0, f"*{t('slack.staff.category')}*: {bk.esc(category)}")
-    blocks: list[bk.Block] = [bk.section(f"*{bk.esc(title)}*"), bk.section("\n".join(rows))]
+    blocks: list[bk.Block] = [bk.section(f"*{bk.esc(title)}*"), bk.section("\n".join(rows), verbatim=True)]
+    notice = context.get("notice")
+    if notice:
+        # A notice this version does not know: the post goes out without it.
+        with contextlib.suppress(KeyError):
+            blocks.append(bk.context_block(t(f"slack.staff.notice.{notice}")))
     excerpt = str(context.get("excerpt") or "").strip()
     if excerpt:
-        blocks.append(bk.section("```" + bk.esc(excerpt[:1500]) + "```"))
+        blocks.append(bk.section("```" + bk.esc(excerpt[:1500]) + "```", verbatim=True))
     if not followup:
         buttons = [
             bk.button(t(f"slack.staff.action.{name}"), ACTION_IDS[name], request)

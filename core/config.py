@@ -11,7 +11,7 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SUPPORTED_LOCALES = ("ja", "en")
@@ -43,6 +43,21 @@ class Settings(BaseSettings):
     smtp_host: str = Field(default="127.0.0.1", alias="MADOGUCHI_SMTP_HOST")
     smtp_port: int = Field(default=8025, alias="MADOGUCHI_SMTP_PORT")
     smtp_max_message_size: int = Field(default=10 * 1024 * 1024, alias="MADOGUCHI_SMTP_MAX_SIZE")
+    # Who may hold the SMTP door, and for how long: sessions in all, sessions per client
+    # (remote IP; 0 = no per-client cap), and a session's whole life however busy it is.
+    smtp_max_sessions: int = Field(default=100, ge=1, alias="MADOGUCHI_SMTP_MAX_SESSIONS")
+    smtp_max_sessions_per_client: int = Field(
+        default=10, ge=0, alias="MADOGUCHI_SMTP_MAX_SESSIONS_PER_CLIENT"
+    )
+    smtp_session_seconds: float = Field(default=600.0, gt=0, alias="MADOGUCHI_SMTP_SESSION_SECONDS")
+    # A message larger than this is spooled to a temporary file under var/ while DATA is
+    # read, so concurrent large messages are not all held in memory at once.
+    smtp_spool_bytes: int = Field(default=256 * 1024, ge=0, alias="MADOGUCHI_SMTP_SPOOL_BYTES")
+    # Inbound STARTTLS: PEM certificate chain and key; both or neither. REQUIRE_TLS refuses
+    # mail (530) from a client that has not said STARTTLS.
+    smtp_tls_cert: Path | None = Field(default=None, alias="MADOGUCHI_SMTP_TLS_CERT")
+    smtp_tls_key: Path | None = Field(default=None, alias="MADOGUCHI_SMTP_TLS_KEY")
+    smtp_require_tls: bool = Field(default=False, alias="MADOGUCHI_SMTP_REQUIRE_TLS")
     contact_address: str = Field(default="contact@support.example.com", alias="MADOGUCHI_CONTACT_ADDRESS")
     mail_from: str = Field(default="support@support.example.com", alias="MADOGUCHI_MAIL_FROM")
     relay_url: str | None = Field(default=None, alias="MADOGUCHI_RELAY_URL")
@@ -59,6 +74,16 @@ class Settings(BaseSettings):
     outbox_batch: int = Field(default=100, ge=1, le=1000, alias="MADOGUCHI_OUTBOX_BATCH")
     ack_breaker_limit: int = Field(default=1000, alias="MADOGUCHI_ACK_BREAKER_LIMIT")
     ack_breaker_window_minutes: int = Field(default=10, alias="MADOGUCHI_ACK_BREAKER_WINDOW_MINUTES")
+    # How long one batch of stored mail may take to parse before the parser process is
+    # killed and the mail that holds it is kept as unreadable (docs/mail.md).
+    parse_timeout_seconds: float = Field(default=30.0, gt=0, alias="MADOGUCHI_PARSE_TIMEOUT_SECONDS")
+    # New requests one sender may open per hour; more are kept but make no request (0: no cap).
+    requests_per_sender_hour: int = Field(default=10, ge=0, alias="MADOGUCHI_REQUESTS_PER_SENDER_HOUR")
+    # The authserv-ids (RFC 8601) of the MTA in front whose Authentication-Results and spam
+    # verdicts are believed; empty: none is (core/contact_window/authentication.py).
+    trusted_authserv_ids: Annotated[frozenset[str], NoDecode] = Field(
+        default=frozenset(), alias="MADOGUCHI_TRUSTED_AUTHSERV_IDS"
+    )
 
     secret_key: str | None = Field(default=None, alias="MADOGUCHI_SECRET_KEY")
     var_dir: Path = Field(default=Path("./var"), alias="MADOGUCHI_VAR_DIR")
@@ -77,6 +102,22 @@ class Settings(BaseSettings):
             return frozenset(part.strip() for part in value.split(",") if part.strip())
         return value
 
+    @field_validator("trusted_authserv_ids", mode="before")
+    @classmethod
+    def _split_authserv_ids(cls, value: object) -> object:
+        """authserv-ids compare case-insensitively (RFC 8601 §2.5: they are domain names)."""
+        if isinstance(value, str):
+            return frozenset(part.strip().lower() for part in value.split(",") if part.strip())
+        if isinstance(value, (set, frozenset, list, tuple)):
+            return frozenset(str(part).strip().lower() for part in value if str(part).strip())
+        return value
+
+    @property
+    def slack_multi_workspace(self) -> bool:
+        """OAuth installation into many workspaces (SLACK_CLIENT_ID and _SECRET) rather
+        than one workspace's bot token; decides what a plain staff entry means (core.staff)."""
+        return bool(self.slack_client_id and self.slack_client_secret)
+
     @field_validator("closures", mode="before")
     @classmethod
     def _split_closures(cls, value: object) -> object:
@@ -93,6 +134,16 @@ class Settings(BaseSettings):
             else:
                 days.add(date.fromisoformat(part))
         return frozenset(days)
+
+    @model_validator(mode="after")
+    def _tls_files_together(self) -> Settings:
+        """A certificate without its key (or REQUIRE_TLS without either) would fail at the
+        first STARTTLS, long after start-up; say so now."""
+        if (self.smtp_tls_cert is None) != (self.smtp_tls_key is None):
+            raise ValueError("MADOGUCHI_SMTP_TLS_CERT and MADOGUCHI_SMTP_TLS_KEY go together")
+        if self.smtp_require_tls and self.smtp_tls_cert is None:
+            raise ValueError("MADOGUCHI_SMTP_REQUIRE_TLS needs MADOGUCHI_SMTP_TLS_CERT and _KEY")
+        return self
 
     @field_validator("locale")
     @classmethod

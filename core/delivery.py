@@ -42,8 +42,7 @@ from sqlalchemy import Table, Text, bindparam, cast, select, update
 from core import audit, contact_window
 from core.actors import Actor
 from core.clock import aware
-from core.models import MailAddressState, OutboxMessage
-from core.outbox import enqueue_slack
+from core.models import OutboxMessage
 from core.ports import MailOutcome, PostRef, StaffChannel
 from core.unit_of_work import Core, UnitOfWork
 
@@ -307,24 +306,13 @@ async def _give_up(uow: UnitOfWork, failures: Sequence[tuple[Claimed, str, list[
 
 
 async def _alert_refused(uow: UnitOfWork, template: str, recipients: list[str], error: str) -> None:
-    now = uow.clock.now()
-    for address in recipients[:20]:
-        lowered = address.lower()[:320]
-        state = await uow.session.get(MailAddressState, lowered)
-        if state is None:
-            uow.session.add(MailAddressState(email=lowered, bounced_at=now, bounce_reason=error[:2000]))
-        else:
-            state.bounced_at = now
-            state.bounce_reason = error[:2000]
-        enqueue_slack(
-            uow,
-            "staff_alert",
-            {
-                "message_id": "contact.alert.delivery_failed",
-                "params": {"template": template, "address": lowered, "reason": error[:300]},
-            },
-            locale=uow.settings.locale,
-        )
+    """Recipients refused for good are marked bouncing, and staff are told: one alert
+    naming a few of them, at most one per window (``core.contact_window.bounces``), so a
+    relay refusing a burst of mail does not become a burst of posts."""
+    marked = await contact_window.mark_bouncing(uow, SYSTEM_OUTBOX, [(a, error) for a in recipients[:100]])
+    await contact_window.alert_bounces(
+        uow, SYSTEM_OUTBOX, "contact.alert.delivery_failed", marked, template=template, reason=error[:300]
+    )
 
 
 # -- staff posts --------------------------------------------------------------------------

@@ -285,6 +285,9 @@ class Request(Base):
     created_at: Mapped[datetime]
     closed_at: Mapped[datetime | None]
 
+    # Each sender's requests of the last hour: the per-sender cap (contact window).
+    __table_args__ = (Index("ix_requests_sender_created_at", "sender", "created_at"),)
+
 
 class RequestMessage(Base):
     """One message of a request's thread, inbound (customer) or outbound (staff reply)."""

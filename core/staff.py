@@ -2,9 +2,9 @@
 
 One place for both rules, so every door and every staff service answers the same:
 
-- ``is_staff_slack_user``: whether a Slack identity speaks for the vendor's staff. The
-  Slack door asks it while building the request's ``Actor`` (kind ``staff``); everything
-  after that reads ``actor.is_staff``.
+- ``is_staff_slack_user``: whether a Slack identity (team and user) speaks for the
+  vendor's staff. The Slack door asks it while building the request's ``Actor`` (kind
+  ``staff``); everything after that reads ``actor.is_staff``.
 - ``admit``: a staff action by somebody who is not staff is refused with
   ``Forbidden("staff.forbidden")`` and the attempt is audited (``staff.refused``, which
   action, never its arguments) and committed at once, so the trail keeps it although the
@@ -27,9 +27,21 @@ REFUSED = "staff.forbidden"
 
 
 def is_staff_slack_user(settings: Settings, team_id: str, user_id: str) -> bool:
-    """MADOGUCHI_STAFF_USERS lists Slack user ids; the user id alone decides today. The
-    team is passed so the rule can take it into account without changing any door."""
-    return user_id in settings.staff_users
+    """Whether MADOGUCHI_STAFF_USERS names this Slack user.
+
+    A Slack user id is only unique within its workspace, so an entry names both:
+    ``T0123:U0456`` is user U0456 of workspace T0123, in any mode. A plain ``U0456``
+    (the older form) is read as "U0456 of the one workspace" and so counts only while
+    the service serves one workspace (a bot token, no OAuth client): there every
+    request comes from the workspace the token belongs to. With OAuth installations
+    (many workspaces) a plain entry names nobody; write it with its team.
+    """
+    if not user_id:
+        return False
+    entries = settings.staff_users
+    if team_id and f"{team_id}:{user_id}" in entries:
+        return True
+    return user_id in entries and not settings.slack_multi_workspace
 
 
 async def refuse(uow: UnitOfWork, actor: Actor, attempted: str) -> NoReturn:

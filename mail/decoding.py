@@ -1,9 +1,10 @@
 """Turning the bytes of real-world mail into text the way a Japanese reader's client would.
 
 Declared charsets lie (Shift_JIS that is really CP932, ISO-2022-JP carrying NEC
-specials such as ①), encoded-words split one character across two words, and 8-bit
-bytes appear undeclared in headers. Python's ``email`` decoders give up with ``=?`` or
-U+FFFD in those cases; these functions try what the sender most likely meant first.
+specials such as ①, read by mail/iso2022jp.py), encoded-words split one character across
+two words, and 8-bit bytes appear undeclared in headers. Python's ``email`` decoders
+give up with ``=?`` or U+FFFD in those cases; these functions try what the sender most
+likely meant first.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import base64
 import binascii
 import quopri
 import re
+
+from mail import iso2022jp
 
 # Names seen in the wild mapped to the codec that actually decodes them.
 _ALIASES = {
@@ -29,6 +32,9 @@ _ALIASES = {
     "iso-2022-jp-2": "iso-2022-jp",
     "iso-2022-jp-3": "iso-2022-jp",
     "csiso2022jp": "iso-2022-jp",
+    "cp50220": "iso-2022-jp",
+    "cp50221": "iso-2022-jp",
+    "cp50222": "iso-2022-jp",
     "euc-jp": "euc_jp",
     "x-euc-jp": "euc_jp",
     "eucjp": "euc_jp",
@@ -61,67 +67,16 @@ def normalise_charset(charset: str | None) -> str:
     return name
 
 
-def _jis_to_cp932(data: bytes) -> str:
-    """ISO-2022-JP read through CP932, so NEC and IBM extensions (①, ㈱) survive.
-
-    Python's iso2022_jp codecs reject those rows; mail clients on Windows wrote them
-    anyway (the "CP50220" reality), so we convert JIS X 0208 pairs to Shift_JIS bytes.
-    """
-    out = bytearray()
-    mode = "ascii"
-    i = 0
-    n = len(data)
-    while i < n:
-        b = data[i]
-        if b == 0x1B and i + 2 < n:
-            seq = data[i + 1 : i + 3]
-            if seq in (b"$B", b"$@"):
-                mode = "jis"
-                i += 3
-                continue
-            if seq in (b"(B", b"(J"):
-                mode = "ascii"
-                i += 3
-                continue
-            if seq == b"(I":
-                mode = "kana"
-                i += 3
-                continue
-            if data[i + 1 : i + 4] == b"$(D" or data[i + 1 : i + 4] == b"$(Q":
-                mode = "jis"
-                i += 4
-                continue
-        if mode == "jis" and b not in (0x0A, 0x0D):
-            if i + 1 >= n:
-                raise UnicodeDecodeError("iso-2022-jp", data, i, n, "truncated pair")
-            j1, j2 = b, data[i + 1]
-            if not (0x21 <= j1 <= 0x7E and 0x21 <= j2 <= 0x7E):
-                raise UnicodeDecodeError("iso-2022-jp", data, i, i + 2, "bad pair")
-            s1 = (j1 + 1) // 2 + (0x70 if j1 <= 0x5E else 0xB0)
-            s2 = j2 + (0x1F if j1 % 2 else 0x7D)
-            if j1 % 2 and s2 >= 0x7F:
-                s2 += 1
-            out += bytes((s1, s2))
-            i += 2
-            continue
-        if mode == "kana" and 0x21 <= b <= 0x5F:
-            out.append(b + 0x80)
-        else:
-            out.append(b)
-        i += 1
-    return bytes(out).decode("cp932")
-
-
 def _try(data: bytes, codec: str) -> str | None:
-    try:
-        if codec == "iso-2022-jp":
-            try:
-                return data.decode("iso2022_jp_ext")
-            except UnicodeDecodeError:
-                return _jis_to_cp932(data)
-        return data.decode(codec)
-    except (UnicodeDecodeError, LookupError):
-        return None
+    """``data`` read strictly as ``codec``, or None. ISO-2022-JP is ours (mail/iso2022jp.py),
+    then Python's codecs for the ISO-2022-JP-2 sets (Chinese, Korean, Latin) ours leaves out."""
+    candidates = ("cp50220", "iso2022_jp_2", "iso2022_jp_2004") if codec == "iso-2022-jp" else (codec,)
+    for candidate in candidates:
+        try:
+            return iso2022jp.decode(data) if candidate == "cp50220" else data.decode(candidate)
+        except (UnicodeDecodeError, LookupError):
+            continue
+    return None
 
 
 def decode_bytes(data: bytes, declared: str | None = None) -> str:

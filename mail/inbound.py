@@ -13,21 +13,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import multiprocessing
-import os
-import signal
-import threading
-import time
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 
 from core import contact_window
-from core.config import Settings
 from core.unit_of_work import Core
-from mail.parse import parse
+from mail.parser_process import ParserDied, ParserUnavailable, parse_batch, parse_in_process
+from mail.spool import Spool
 
 log = logging.getLogger("madoguchi.mail.smtp")  # the door's log, as before inbound.py was split off
+
+# A message waiting for its group commit: its bytes (or spool), envelope, and its waiter.
+_Waiting = tuple[bytes | Spool, str, list[str], "asyncio.Future[bool]"]
 
 
 class InboundStore:
@@ -36,14 +33,23 @@ class InboundStore:
     The first message to arrive is written at once; messages arriving while that commit
     runs wait and go together in the next one. One session at a time keeps SQLite to a
     single writer (measured: several writers collide on the file lock).
+
+    A transaction takes at most ``max_batch`` messages and, after the first, at most
+    ``max_batch_bytes``: a message spooled to disk (``mail.spool.Spool``) is read back
+    into memory only when its transaction is built, so however many large messages wait,
+    only about ``max_batch_bytes`` of them are in memory (and in the driver) at a time.
+    A message whose client left before its turn came is not stored: it was never
+    answered ``250``, so the client sends it again.
     """
 
-    def __init__(self, core: Core, max_batch: int = 64) -> None:
+    def __init__(self, core: Core, max_batch: int = 64, max_batch_bytes: int = 16 * 1024 * 1024) -> None:
         self.core = core
         self.max_batch = max_batch
-        self._pending: list[tuple[tuple[bytes, str, list[str]], asyncio.Future[bool]]] = []
+        self.max_batch_bytes = max_batch_bytes
+        self._pending: deque[_Waiting] = deque()
         self._flusher: asyncio.Task[None] | None = None
         self._last_at = float("-inf")
+        self._logging: set[asyncio.Task[None]] = set()
 
     async def store_many(self, items: list[tuple[bytes, str, list[str]]]) -> list[bool]:
         async with self.core.uow() as uow:
@@ -53,80 +59,84 @@ class InboundStore:
         """Did a client hand over a message in the last 100 ms?"""
         return asyncio.get_running_loop().time() - self._last_at < 0.1
 
-    async def store(self, raw: bytes, mail_from: str, rcpt_tos: list[str]) -> bool:
+    async def store(self, message: bytes | Spool, mail_from: str, rcpt_tos: list[str]) -> bool:
+        """Commit ``message`` (its bytes, or its spool: kept open by the caller until this
+        returns); ``False`` if these exact bytes were stored before."""
         loop = asyncio.get_running_loop()
         self._last_at = loop.time()
         future: asyncio.Future[bool] = loop.create_future()
-        self._pending.append(((raw, mail_from, rcpt_tos), future))
+        self._pending.append((message, mail_from, rcpt_tos, future))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
         return await future
 
+    def _next_batch(self) -> list[_Waiting]:
+        """The next transaction's messages: oldest first, within both caps."""
+        batch: list[_Waiting] = []
+        total = 0
+        while self._pending and len(batch) < self.max_batch:
+            message, _from, _rcpts, future = self._pending[0]
+            if future.done():  # its client is gone (the waiter was cancelled)
+                self._pending.popleft()
+                continue
+            size = message.size if isinstance(message, Spool) else len(message)
+            if batch and total + size > self.max_batch_bytes:
+                break
+            batch.append(self._pending.popleft())
+            total += size
+        return batch
+
     async def _flush(self) -> None:
         while self._pending:
-            batch = self._pending[: self.max_batch]
-            del self._pending[: self.max_batch]
+            batch = self._next_batch()
+            if not batch:
+                continue
+            # Read spooled messages now, in the same step as choosing them: their sessions
+            # keep the spools open until their futures are done, and none is done yet.
+            items = [
+                (message.read() if isinstance(message, Spool) else message, mail_from, rcpt_tos)
+                for message, mail_from, rcpt_tos, _future in batch
+            ]
             try:
-                results = await self.store_many([item for item, _f in batch])
+                results = await self.store_many(items)
             except Exception as exc:  # every waiter answers 451; the client retries
+                del items
                 log.exception("storing %d inbound mail(s) failed", len(batch))
-                for _item, future in batch:
+                for *_item, future in batch:
                     if not future.done():
                         future.set_exception(exc)
                 continue
-            for (_item, future), fresh in zip(batch, results, strict=True):
+            # The bytes go now (the next batch is read only after this one is let go),
+            # but for the duplicates', which are logged below.
+            resent = [raw for (raw, _from, _rcpts), fresh in zip(items, results, strict=True) if not fresh]
+            del items
+            for (*_item, future), fresh in zip(batch, results, strict=True):
                 if not future.done():
                     future.set_result(fresh)
+            if resent:  # logged after the 250s, in the background (core.contact_window.log_resent)
+                task = asyncio.create_task(self._log_resent(resent))
+                self._logging.add(task)
+                task.add_done_callback(self._logging.discard)
+
+    async def _log_resent(self, raws: list[bytes]) -> None:
+        try:
+            async with self.core.uow(background=True) as uow:
+                await contact_window.log_resent(uow, raws)
+        except Exception:
+            log.warning("logging %d resent mail(s) failed", len(raws), exc_info=True)
 
 
-def _parse_batch(
-    settings: Settings, records: list[tuple[bytes, str, list[str]]]
-) -> list[contact_window.Assessed]:
-    """Parse and assess stored mails; runs in the parser process (or a thread)."""
-    return [contact_window.assess(settings, parse(raw, frm, rcpts)) for raw, frm, rcpts in records]
+Row = tuple[int, bytes, str, list[str]]  # a stored mail: inbox id, raw bytes, envelope
+_Ahead = tuple[list[Row], "asyncio.Future[list[contact_window.Assessed]]"]
 
 
-def _parser_init(service_pid: int) -> None:
-    """In the parser process: leave Ctrl-C to the service (it stops us in order), and end
-    when the service is gone. A service killed outright (SIGKILL, the OOM killer) runs no
-    clean-up, and the executor's worker would wait for work forever: it holds both ends
-    of its own call queue, so it never sees end-of-file."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-    def watch() -> None:
-        while os.getppid() == service_pid:
-            time.sleep(1.0)
-        os._exit(0)
-
-    threading.Thread(target=watch, name="madoguchi-parser-watch", daemon=True).start()
-
-
-_parsers: ProcessPoolExecutor | None = None
-_Ahead = tuple[list[tuple[int, bytes, str, list[str]]], "asyncio.Future[list[contact_window.Assessed]]"]
-
-
-def _parser_pool(processes: int) -> ProcessPoolExecutor:
-    """One pool per OS process, shared by every processor in it, started on first use.
-
-    "spawn", not fork: the service has threads (the SQLite driver's, the loop's
-    executor) and forking a threaded process can copy a held lock into the child.
-    """
-    global _parsers
-    if _parsers is None:
-        _parsers = ProcessPoolExecutor(
-            max_workers=processes,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_parser_init,
-            initargs=(os.getpid(),),
-        )
-    return _parsers
-
-
-def _drop_parser_pool() -> None:
-    global _parsers
-    if _parsers is not None:
-        _parsers.shutdown(wait=False, cancel_futures=True)
-        _parsers = None
+def _failure(error: Exception, limit: float) -> str:
+    """What went wrong with a parse, for the log and the inbox record (no mail content)."""
+    if isinstance(error, TimeoutError):
+        return f"parsing timed out after {limit:g} s"
+    if isinstance(error, ParserDied):
+        return f"the parser process died ({error})"
+    return f"parsing failed: {type(error).__name__}: {error}"[:500]
 
 
 class InboundProcessor:
@@ -136,11 +146,20 @@ class InboundProcessor:
     Parsing and assessing (classification, address checks) are most of a mail's CPU and
     need no database: in a separate process they neither hold the GIL against the SMTP
     answers on this loop (a thread did: the loop waited up to the interpreter's 5 ms
-    switch interval) nor lengthen the transaction. ``parse_processes=0``, or a broken
-    pool, parses in a thread instead.
+    switch interval) nor lengthen the transaction (mail/parser_process.py).
+    ``parse_processes=0``, or a machine where no process starts, parses in a thread.
 
-    A batch that fails is done again one mail per transaction, so a mail that cannot be
-    processed (a "poison" mail) is marked failed on its own and the others go through.
+    Each batch's parse has a time limit (``MADOGUCHI_PARSE_TIMEOUT_SECONDS``). Past it, or
+    when the parser process dies or raises, the process is killed (a new one starts for
+    the next call) and the batch is parsed again one mail at a time; the mail that fails
+    alone is kept as unreadable (``contact_window.unreadable``): a request staff see, its
+    raw bytes in its flagged inbox record, processed once and never parsed again. The
+    other mails of the batch go through.
+
+    A batch that fails to process is done again one mail per transaction, so a mail that
+    cannot be processed (a "poison" mail) is marked failed on its own and the others go
+    through. A batch holds at most ``batch_size`` mails and ``batch_bytes`` bytes (one
+    larger mail goes alone).
     """
 
     def __init__(
@@ -153,14 +172,17 @@ class InboundProcessor:
         parse_processes: int = 1,
         busy: Callable[[], bool] | None = None,
         busy_batch_size: int = 10,
+        batch_bytes: int = 8 * 1024 * 1024,
     ) -> None:
         self.core = core
         self.poll_seconds = poll_seconds
         self.batch_size = batch_size
+        self.batch_bytes = batch_bytes
         self.busy = busy
         self.busy_batch_size = busy_batch_size
         self.gather_seconds = gather_seconds
         self.parse_processes = parse_processes
+        self._parsing = asyncio.Semaphore(max(1, parse_processes))
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -168,23 +190,45 @@ class InboundProcessor:
     def wake(self) -> None:
         self._wake.set()
 
-    async def _parse(self, records: list[tuple[bytes, str, list[str]]]) -> list[contact_window.Assessed]:
+    async def _parse(self, batch: list[Row]) -> list[contact_window.Assessed]:
+        """Parse and assess ``batch`` within the time limit (see the class docstring)."""
+        try:
+            return await self._parse_within_limit(batch)
+        except Exception as exc:  # timed out, the process died, or parse_batch raised
+            error = exc
+        limit = self.core.settings.parse_timeout_seconds
+        why = _failure(error, limit)
+        if len(batch) > 1:
+            log.warning("parsing a batch of %d mails failed (%s); one at a time now", len(batch), why)
+            return [item for row in batch for item in await self._parse([row])]
+        if not batch:
+            return []
+        [(inbound_id, raw, mail_from, rcpt_tos)] = batch
+        log.error("inbound mail %s (%d bytes) kept unread for staff: %s", inbound_id, len(raw), why)
+        timed_out = limit if isinstance(error, TimeoutError) else None
+        return [
+            contact_window.unreadable(self.core.settings, mail_from, rcpt_tos, why, timed_out_after=timed_out)
+        ]
+
+    async def _parse_within_limit(self, batch: list[Row]) -> list[contact_window.Assessed]:
         settings = self.core.settings
-        if self.parse_processes > 0:
-            try:
-                pool = _parser_pool(self.parse_processes)
-                return await asyncio.get_running_loop().run_in_executor(pool, _parse_batch, settings, records)
-            except BrokenProcessPool:
-                log.warning("the parser process died; parsing in a thread until it is restarted")
-                _drop_parser_pool()
-        return await asyncio.to_thread(_parse_batch, settings, records)
+        records = [row[1:] for row in batch]
+        limit = settings.parse_timeout_seconds
+        async with self._parsing:  # the limit counts this batch's parse, not a wait for another
+            if self.parse_processes > 0:
+                try:
+                    return await parse_in_process(settings, records, limit)
+                except ParserUnavailable:
+                    log.error("no parser process could be started; parsing in a thread", exc_info=True)
+            # A thread cannot be stopped: past the limit we stop waiting, and it runs on.
+            return await asyncio.wait_for(asyncio.to_thread(parse_batch, settings, records), limit)
 
     async def run_once(self, limit: int | None = None) -> list[contact_window.Outcome]:
         """Process a batch of what is stored now; returns what was done."""
         batch = await self._load(0, limit)
         if not batch:
             return []
-        return await self._process_batch(batch, await self._parse([r[1:] for r in batch]))
+        return await self._process_batch(batch, await self._parse(batch))
 
     def _limit(self) -> int:
         """Smaller batches on SQLite while SMTP clients are being answered: a store waits
@@ -196,15 +240,19 @@ class InboundProcessor:
         return self.batch_size
 
     async def _load(self, after: int, limit: int | None = None) -> list[tuple[int, bytes, str, list[str]]]:
+        """The next batch, bounded by count and by bytes (``batch_bytes``; a larger mail
+        comes alone): a batch is in memory here, pickled to the parser process and read
+        there, and the next one is read ahead meanwhile, so its bytes are what the
+        processor's memory is made of."""
         async with self.core.uow(background=True) as uow:
-            return await contact_window.load_pending(uow, limit or self._limit(), after)
+            return await contact_window.load_pending(uow, limit or self._limit(), after, self.batch_bytes)
 
     async def _read_ahead(self, after: int) -> _Ahead | None:
         """The next batch after ``after``, its parsing started (it runs meanwhile)."""
         batch = await self._load(after)
         if not batch:
             return None
-        return batch, asyncio.ensure_future(self._parse([r[1:] for r in batch]))
+        return batch, asyncio.ensure_future(self._parse(batch))
 
     async def _pass(self) -> int:
         """Process everything stored now, oldest first; returns how many mails.
@@ -249,7 +297,7 @@ class InboundProcessor:
         if record is None:
             return contact_window.Outcome("skipped")
         raw, mail_from, rcpt_tos = record
-        [item] = await self._parse([(raw, mail_from, rcpt_tos)])
+        [item] = await self._parse([(inbound_id, raw, mail_from, rcpt_tos)])
         return await self._process(inbound_id, item)
 
     async def _process(self, inbound_id: int, item: contact_window.Assessed) -> contact_window.Outcome:

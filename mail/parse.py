@@ -9,14 +9,14 @@ stdlib parser sees it: CPython's header handling is super-linear on huge folded 
 from __future__ import annotations
 
 import email
-import html
 import re
 from email.message import Message
 from email.policy import compat32
 from email.utils import getaddresses, parseaddr
 
-from core.contact_window import DeliveryFailure, IncomingMail
+from core.contact_window import MAX_TRACE_HEADERS, TRACE_HEADERS, DeliveryFailure, IncomingMail
 from mail.decoding import decode_bytes, decode_header, decode_payload
+from mail.html_text import html_to_text
 
 MAX_HEADER_BYTES = 64 * 1024
 MAX_HEADER_FIELDS = 1000
@@ -91,6 +91,17 @@ def _text(value: str) -> str:
     return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
+def _trace(msg: Message) -> list[tuple[str, str]]:
+    """The trace headers the assessment judges (Authentication-Results, spam verdicts),
+    top first, unfolded; which of them to believe is core's rule."""
+    found = [
+        (key.lower(), re.sub(r"\r\n|\r|\n", " ", _text(str(value)))[:2000])
+        for key, value in msg.raw_items()
+        if key.lower() in TRACE_HEADERS
+    ]
+    return found[:MAX_TRACE_HEADERS]
+
+
 def _ids(value: str | None) -> list[str]:
     if not value:
         return []
@@ -105,23 +116,6 @@ def _text_of(part: Message) -> str:
         raw.encode("utf-8", "surrogateescape"), _get(part, "content-transfer-encoding") or ""
     )
     return decode_bytes(data, part.get_content_charset())
-
-
-class _HTMLText:
-    """Just enough HTML-to-text for an HTML-only mail: drop tags and scripts, keep lines."""
-
-    _drop = re.compile(r"<(script|style|head)\b.*?</\1\s*>", re.I | re.S)
-    _breaks = re.compile(r"<\s*(br|/p|/div|/tr|/li|/h\d)\b[^>]*>", re.I)
-    _tags = re.compile(r"<[^>]*>", re.S)
-
-    @classmethod
-    def convert(cls, markup: str) -> str:
-        text = cls._drop.sub("", markup)
-        text = cls._breaks.sub("\n", text)
-        text = cls._tags.sub("", text)
-        text = html.unescape(text)
-        lines = [" ".join(line.split()) for line in text.splitlines()]
-        return "\n".join(line for line in lines if line).strip()
 
 
 def _walk(root: Message) -> list[Message]:
@@ -287,7 +281,7 @@ def _parse(raw: bytes, mail_from: str, rcpt_tos: list[str]) -> IncomingMail:
             break
     if not plain and not msg.is_multipart() and msg.get_content_maintype() != "text":
         plain = ""
-    text = plain or (_HTMLText.convert(markup) if markup else "")
+    text = plain or (html_to_text(markup) if markup else "")
     text = text.replace("\r\n", "\n").replace("\r", "\n")[:MAX_BODY_CHARS]
 
     failures: list[DeliveryFailure] = []
@@ -315,4 +309,5 @@ def _parse(raw: bytes, mail_from: str, rcpt_tos: list[str]) -> IncomingMail:
         failures=failures,
         malformed=bool(defects),
         defects=defects,
+        trace=_trace(msg),
     )

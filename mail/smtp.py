@@ -4,16 +4,22 @@ answers each command and the listener's lifecycle.
 Protocol only: the RCPT policy, storing and every decision about a mail live in
 ``core.contact_window``. The order of events for one message is the safety argument:
 
+0. The connection: at most ``max_sessions`` at once, ``max_sessions_per_client`` from
+   one IP, each for at most ``session_seconds`` (421 over any of them).
 1. ``RCPT``: our addresses only (550 otherwise), at most ``max_recipients`` (452).
-2. ``DATA``: aiosmtpd enforces SIZE (552); the raw bytes are committed (group commit
-   across concurrent sessions); only then ``250``. A storage failure answers ``451`` so
-   the client retries; an unexpected error answers ``451 4.3.0`` without details.
+2. ``DATA``: aiosmtpd enforces SIZE (552); a large message is spooled to disk while it
+   is read; the raw bytes are committed (group commit across concurrent sessions, bounded
+   by bytes); only then ``250``. A storage failure answers ``451`` so the client retries;
+   an unexpected error answers ``451 4.3.0`` without details. The null reverse-path
+   (``MAIL FROM:<>``, which aiosmtpd hands on as ``"<>"``) is stored as ``""``, the
+   contact window's name for it (never answered: RFC 5321 §4.5.5).
 3. ``InboundProcessor`` parses and assesses stored records in batches in a separate
    process and processes each batch in one transaction. A crash after ``250`` leaves
    the record "received"; the next start resumes it.
 
 The pieces: mail/smtp_protocol.py (aiosmtpd's SMTP with our overrides, the only module
-touching its internals), mail/inbound.py (the group-commit store and the processor). Which transaction goes
+touching its internals), mail/inbound.py (the group-commit store and the processor),
+mail/smtp_log.py (one log line per transaction), mail/tls.py (STARTTLS's context). Which transaction goes
 first is Core's turn queue (core/storage/queue.py): a store that a client waits on goes
 before background processing.
 """
@@ -30,15 +36,18 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from core import contact_window
 from core.ports import Metrics, NoMetrics
 from core.unit_of_work import Core
+from mail import smtp_log
 from mail.inbound import InboundProcessor, InboundStore
-from mail.smtp_protocol import CappedSMTP
+from mail.smtp_protocol import SHUTTING_DOWN, CappedSMTP, MessageEnvelope
+from mail.spool import Spool
+from mail.tls import server_context
 
 __all__ = ["SHUTTING_DOWN", "TEMPFAIL", "ContactWindowHandler", "SMTPServer"]
 
 log = logging.getLogger("madoguchi.mail.smtp")
 
 TEMPFAIL = "451 4.3.0 Temporary failure, please try again later"
-SHUTTING_DOWN = "421 4.3.2 Service shutting down, try again later"
+NULL_PATH = "<>"  # what aiosmtpd hands on for MAIL FROM:<>
 
 
 def _close(server: SMTP) -> None:
@@ -46,10 +55,28 @@ def _close(server: SMTP) -> None:
         server.transport.close()
 
 
+def _client(server: SMTP) -> str:
+    return server.client if isinstance(server, CappedSMTP) else ""
+
+
+def _refuse(envelope: Envelope, reason: str) -> None:
+    """Remember why this transaction was refused something, for its log line."""
+    if isinstance(envelope, MessageEnvelope):
+        envelope.refusal = reason
+
+
+def reverse_path(envelope: Envelope) -> str:
+    """The envelope sender as stored: the null reverse-path is ``""``. aiosmtpd keeps
+    ``"<>"`` in the envelope (its RCPT needs a true ``mail_from``), so it is changed here,
+    on its way out of the door, and nowhere else."""
+    mail_from = envelope.mail_from or ""
+    return "" if mail_from == NULL_PATH else mail_from
+
+
 class ContactWindowHandler:
     """aiosmtpd's handler for the contact address: MAIL, RCPT (our policy, a recipient
     cap), DATA (stored before ``250``), errors answered without details; and the session
-    count and cap ``CappedSMTP`` keeps on it."""
+    counts and caps ``CappedSMTP`` keeps on it."""
 
     def __init__(
         self,
@@ -58,6 +85,8 @@ class ContactWindowHandler:
         *,
         max_recipients: int = 20,
         max_sessions: int = 100,
+        max_sessions_per_client: int = 10,
+        session_seconds: float = 600.0,
         on_stored: Callable[[], None] | None = None,
         metrics: Metrics | None = None,
     ) -> None:
@@ -66,7 +95,10 @@ class ContactWindowHandler:
         self.store = store
         self.max_recipients = max_recipients
         self.max_sessions = max_sessions
+        self.max_sessions_per_client = max_sessions_per_client
+        self.session_seconds = session_seconds
         self.sessions = 0
+        self.clients: dict[str, int] = {}
         self.protocols: set[CappedSMTP] = set()
         self.stopping = False
         self.on_stored = on_stored
@@ -79,6 +111,7 @@ class ContactWindowHandler:
     ) -> str:
         if self.stopping:
             # Shutting down: no new transaction; the client retries elsewhere or later.
+            smtp_log.session_closed(_client(server), "shutting_down")
             asyncio.get_running_loop().call_soon(_close, server)
             return SHUTTING_DOWN
         envelope.mail_from = address
@@ -90,23 +123,34 @@ class ContactWindowHandler:
     ) -> str:
         if len(envelope.rcpt_tos) >= self.max_recipients:
             self._count("too_many_recipients")
+            _refuse(envelope, "too_many_recipients")
             return "452 4.5.3 Too many recipients"
         if not contact_window.accepts_recipient(self.core.settings, address):
             self._count("rejected_rcpt")
+            _refuse(envelope, "rejected_rcpt")
             return "550 5.1.1 Recipient address rejected: no such mailbox here"
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        raw = envelope.original_content
-        if isinstance(raw, str):  # only with decode_data=True, which we never set
-            raw = raw.encode("utf-8", "surrogateescape")
+        message: bytes | Spool
+        if isinstance(envelope, MessageEnvelope) and envelope.spool is not None and envelope.spool.spooled:
+            message = envelope.spool  # on disk; read back when its turn to be committed comes
+        else:
+            raw = envelope.original_content
+            if isinstance(raw, str):  # only with decode_data=True, which we never set
+                raw = raw.encode("utf-8", "surrogateescape")
+            message = raw or b""
+        size = message.size if isinstance(message, Spool) else len(message)
+        client = _client(server)
         try:
-            fresh = await self.store.store(raw or b"", envelope.mail_from or "", list(envelope.rcpt_tos))
+            fresh = await self.store.store(message, reverse_path(envelope), list(envelope.rcpt_tos))
         except Exception:
             self._count("tempfail")
+            smtp_log.transaction(client, "refused", reason="tempfail", size=size)
             return TEMPFAIL
         self._count("accepted" if fresh else "duplicate")
+        smtp_log.transaction(client, "accepted" if fresh else "duplicate", size=size)
         if self.on_stored is not None:
             self.on_stored()
         return "250 2.0.0 OK: queued"
@@ -119,7 +163,8 @@ class ContactWindowHandler:
 
 
 class SMTPServer:
-    """The listener plus its processor; ``start``/``stop`` for the composition root."""
+    """The listener plus its processor; ``start``/``stop`` for the composition root.
+    Limits not given here come from the settings (``MADOGUCHI_SMTP_*``)."""
 
     def __init__(
         self,
@@ -127,7 +172,9 @@ class SMTPServer:
         *,
         host: str | None = None,
         port: int | None = None,
-        max_sessions: int = 100,
+        max_sessions: int | None = None,
+        max_sessions_per_client: int | None = None,
+        session_seconds: float | None = None,
         max_recipients: int = 20,
         idle_timeout: float = 60.0,
         process: bool = True,
@@ -144,32 +191,49 @@ class SMTPServer:
             core,
             self.store,
             max_recipients=max_recipients,
-            max_sessions=max_sessions,
+            max_sessions=max_sessions if max_sessions is not None else settings.smtp_max_sessions,
+            max_sessions_per_client=(
+                max_sessions_per_client
+                if max_sessions_per_client is not None
+                else settings.smtp_max_sessions_per_client
+            ),
+            session_seconds=session_seconds if session_seconds is not None else settings.smtp_session_seconds,
             on_stored=self.processor.wake if process else None,
             metrics=metrics,
         )
         self.drain_seconds = drain_seconds
         self.idle_timeout = idle_timeout
         self.process = process
+        # Read now: a certificate that cannot be loaded stops the start, not the first STARTTLS.
+        self.tls_context = server_context(settings)
+        self.spool_dir = settings.var_dir / "spool"
         self.server: asyncio.Server | None = None
 
     def _protocol(self) -> SMTP:
+        settings = self.core.settings
         return CappedSMTP(
             self.handler,
-            data_size_limit=self.core.settings.smtp_max_message_size,
+            spool_threshold=settings.smtp_spool_bytes,
+            spool_dir=self.spool_dir,
+            data_size_limit=settings.smtp_max_message_size,
             enable_SMTPUTF8=True,
             decode_data=False,
-            hostname=self.core.settings.contact_address.partition("@")[2] or "madoguchi",
+            hostname=settings.contact_address.partition("@")[2] or "madoguchi",
             ident="madoguchi",
             timeout=self.idle_timeout,
+            tls_context=self.tls_context,
+            require_starttls=settings.smtp_require_tls,
         )
 
     async def start(self) -> None:
+        self.spool_dir.mkdir(parents=True, exist_ok=True)
         loop = asyncio.get_running_loop()
         self.server = await loop.create_server(partial(self._protocol), self.host, self.port)
         sock = self.server.sockets[0].getsockname()
         self.port = sock[1]
-        log.info("smtp listening on %s:%s", self.host, self.port)
+        log.info(
+            "smtp listening on %s:%s", self.host, self.port, extra={"starttls": self.tls_context is not None}
+        )
         if self.process:
             self.processor.start()
             self.processor.wake()
@@ -185,9 +249,7 @@ class SMTPServer:
                 if protocol.envelope is None or protocol.envelope.mail_from is None:
                     # Idle between messages: say goodbye now. Mid-message: it finishes
                     # (stored, 250) and gets the 421 at its next MAIL.
-                    if isinstance(protocol.transport, asyncio.WriteTransport):
-                        protocol.transport.write(SHUTTING_DOWN.encode() + b"\r\n")
-                    _close(protocol)
+                    protocol.goodbye(SHUTTING_DOWN, "shutting_down")
             loop = asyncio.get_running_loop()
             deadline = loop.time() + self.drain_seconds
             while self.handler.sessions > 0 and loop.time() < deadline:

@@ -15,7 +15,6 @@ from bot.who import Who, identify
 from core import contact_window, staff, staff_desk
 from core.clock import JST
 from core.errors import Forbidden
-from core.messages import render
 from core.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
@@ -30,7 +29,7 @@ def _d(value: Any) -> str:
 
 
 def _t(who: Who, message_id: str, **params: Any) -> str:
-    return render(message_id, who.locale, **params)
+    return bk.say(message_id, who.locale, **params)
 
 
 async def h_help(uow: UnitOfWork, who: Who, args: list[str]) -> Blocks:
@@ -69,12 +68,11 @@ async def h_find(uow: UnitOfWork, who: Who, args: list[str]) -> Blocks:
 
 async def h_key_issue(uow: UnitOfWork, who: Who, args: list[str]) -> Blocks:
     issued = await staff_desk.issue_key(uow, who.actor, args[0])
-    key = f"`{issued.raw}`"
     text = _t(
         who,
         "staff.key_issued",
-        number=bk.esc(issued.contract_number),
-        key=key,
+        number=issued.contract_number,
+        key=bk.code(issued.raw),
         usable_from=_d(issued.usable_from),
     )
     return [bk.section(text)]
@@ -102,7 +100,7 @@ async def h_account_enable(uow: UnitOfWork, who: Who, args: list[str]) -> Blocks
 
 def request_line(who: Who, s: Any) -> str:
     category = _t(who, f"contact.category.{s.category}") if s.category else ""
-    assignee = f"<@{s.assignee}>" if s.assignee else "—"
+    assignee = bk.mention(s.assignee) if s.assignee else "—"
     return (
         f"*{s.request}* [{bk.esc(s.status)}] {bk.esc(category)} — {bk.esc(s.sender)}: {bk.esc(s.subject)} "
         f"({_d(s.created_at.date() if s.created_at else None)}, {assignee})"
@@ -135,7 +133,7 @@ async def h_request_assign(uow: UnitOfWork, who: Who, args: list[str]) -> Blocks
     match = USER_MENTION.match(args[1])
     assignee = match.group(1) if match else args[1].lstrip("@")
     s = await contact_window.assign(uow, who.actor, args[0], assignee)
-    return [bk.section(_t(who, "slack.admin.assigned", request=s.request, user=f"<@{assignee}>"))]
+    return [bk.section(_t(who, "slack.admin.assigned", request=s.request, user=bk.mention(assignee)))]
 
 
 async def h_reply(uow: UnitOfWork, who: Who, args: list[str]) -> Blocks:

@@ -15,7 +15,6 @@ from bot import blocks as bk
 from bot.views.errors import error_text
 from bot.views.terms import terms_blocks
 from core.errors import DomainError
-from core.messages import render
 
 if TYPE_CHECKING:
     from bot.app import SlackDoor
@@ -47,7 +46,7 @@ def register(door: SlackDoor) -> None:
             where = "".join(traceback.format_tb(error.__traceback__, limit=-3))
             log.error("slack: listener failed with %s\n%s", type(error).__name__, where)
             door.metrics.error("slack.listener")
-            text = render("slack.error.internal", locale)
+            text = bk.say("slack.error.internal", locale)
         answer = [bk.section(text)]
         who = context.get("who")
         if who is not None and who.account_id is not None:

@@ -19,7 +19,6 @@ from bot import blocks as bk
 from bot.views.home import publish_home
 from bot.who import identify
 from core import workspaces
-from core.messages import render
 
 if TYPE_CHECKING:
     from bot.app import SlackDoor
@@ -66,7 +65,7 @@ def register(door: SlackDoor) -> None:
             return
         async with door.core.uow() as uow:
             who = await identify(door, uow, body, context)
-        text = render("slack.help.support", who.locale)
+        text = bk.say("slack.help.support", who.locale)
         channel = event.get("channel")
 
         async def answer() -> None:

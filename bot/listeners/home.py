@@ -11,7 +11,6 @@ from bot.views.registration import open_registration
 from bot.views.terms import TERMS_AGREE_ACTION, TERMS_CONFIRM_ACTION, declaration_blocks, terms_blocks
 from bot.who import Who, identify
 from core import terms
-from core.messages import render
 
 if TYPE_CHECKING:
     from bot.app import SlackDoor
@@ -43,11 +42,11 @@ def register(door: SlackDoor) -> None:
             done = "terms.already_agreed" if agreement.already else "terms.agreed"
             answer = [
                 bk.section(
-                    render(
+                    bk.say(
                         done,
                         who.locale,
-                        support_id=bk.esc(agreement.support_id),
-                        terms_version=bk.esc(agreement.terms_version),
+                        support_id=agreement.support_id,
+                        terms_version=agreement.terms_version,
                     )
                 )
             ]

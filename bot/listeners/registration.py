@@ -20,7 +20,6 @@ from bot.who import Who, identify
 from core import accounts
 from core import registration as reg
 from core.errors import DomainError, ValidationFailed
-from core.messages import render
 from core.snapshots import open_for
 
 if TYPE_CHECKING:
@@ -95,7 +94,7 @@ def register(door: SlackDoor) -> None:
                 if "throttle.wait" in error.fields.values():
                     door.metrics.throttle_hit("slack", "support_key")
                 errors = {
-                    field: render(mid, who.locale, **error.params)
+                    field: bk.say(mid, who.locale, **error.params)
                     for field, mid in error.fields.items()
                     if field in values
                 }
@@ -111,11 +110,11 @@ def register(door: SlackDoor) -> None:
                 return
         await ack(response_action="update", view=modal(result, who.locale))
         if result.step == "done":
-            text = render(result.message_id or "registration.done", who.locale, **result.params)
+            text = bk.say(result.message_id or "registration.done", who.locale, **result.params)
             username = str(result.values.get("username") or result.values.get("email") or "")
             dm = [
                 bk.section(text),
-                bk.section(f"*{render('registration.field.username', who.locale)}*: {bk.esc(username)}"),
+                bk.section(f"*{bk.say('registration.field.username', who.locale)}*: {bk.esc(username)}"),
             ]
             client = context["client"]
 

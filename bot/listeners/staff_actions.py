@@ -14,7 +14,6 @@ from bot.views.errors import error_text
 from bot.who import Who, identify
 from core import contact_window, staff, staff_desk
 from core.errors import Forbidden
-from core.messages import in_locale, render
 
 if TYPE_CHECKING:
     from bot.app import SlackDoor
@@ -68,7 +67,9 @@ def register(door: SlackDoor) -> None:
         note_in_thread(
             body,
             context,
-            render("slack.staff.closed_by", who.locale, request=summary.request, user=f"<@{who.user_id}>"),
+            bk.say(
+                "slack.staff.closed_by", who.locale, request=summary.request, user=bk.mention(who.user_id)
+            ),
         )
 
     @app.action("staff_request_resend")
@@ -85,11 +86,11 @@ def register(door: SlackDoor) -> None:
         note_in_thread(
             body,
             context,
-            render(
+            bk.say(
                 "slack.staff.resent_by",
                 who.locale,
-                username=bk.esc(account.username),
-                user=f"<@{who.user_id}>",
+                username=account.username,
+                user=bk.mention(who.user_id),
             ),
         )
 
@@ -102,7 +103,7 @@ def register(door: SlackDoor) -> None:
         request = str(action.get("value", ""))
         channel = (body.get("channel") or {}).get("id") or ""
         ts = (body.get("message") or {}).get("ts") or ""
-        t = in_locale(who.locale)
+        t = bk.speaker(who.locale)
         view = {
             "type": "modal",
             "callback_id": REPLY_CALLBACK,
@@ -144,15 +145,15 @@ def register(door: SlackDoor) -> None:
         )
         if not text.strip():
             await ack(
-                response_action="errors", errors={"reply_text": render("validation.required", who.locale)}
+                response_action="errors", errors={"reply_text": bk.say("validation.required", who.locale)}
             )
             return
         async with door.core.uow() as uow:
             summary = await contact_window.reply(uow, who.actor, request, text)
         await ack(response_action="clear")
         if channel and ts:
-            note = render(
-                "slack.staff.replied_by", who.locale, request=summary.request, user=f"<@{who.user_id}>"
+            note = bk.say(
+                "slack.staff.replied_by", who.locale, request=summary.request, user=bk.mention(who.user_id)
             )
             client = context["client"]
 

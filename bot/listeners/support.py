@@ -16,7 +16,6 @@ from bot.views.support_ids import support_id_detail, support_id_table
 from bot.views.terms import declaration_blocks, terms_blocks
 from bot.who import Who, identify
 from core import accounts, support_ids, terms
-from core.messages import render
 from core.snapshots import Snapshot, open_for
 from core.unit_of_work import UnitOfWork
 
@@ -28,11 +27,11 @@ if TYPE_CHECKING:
 
 
 def _done(locale: str, message_id: str, **params: Any) -> Blocks:
-    return [bk.section(render(message_id, locale, **{k: bk.esc(v) for k, v in params.items()}))]
+    return [bk.section(bk.say(message_id, locale, **params))]
 
 
 async def h_help(snap: Snapshot, who: Who, args: list[str], context: Any) -> Blocks:
-    return [bk.section(render("slack.help.support", who.locale))]
+    return [bk.section(bk.say("slack.help.support", who.locale))]
 
 
 async def h_id_list(snap: Snapshot, who: Who, args: list[str], context: Any) -> Blocks:
@@ -116,7 +115,7 @@ def register(door: SlackDoor) -> None:
             who = await identify(door, source, body, context)
             context["who"] = who
             if sub is None:
-                answer = [bk.section(render("slack.usage.unknown", who.locale, command="/support"))]
+                answer = [bk.section(bk.say("slack.usage.unknown", who.locale, command="/support"))]
             elif not arity_ok(sub, args):
                 answer = usage_blocks("/support", sub, who.locale)
             else:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from bot import blocks as bk
 from core.errors import DomainError, ValidationFailed
-from core.messages import render
 
 
 def error_text(error: DomainError, locale: str) -> str:
-    """The error's catalog message; for a validation error, each field's (once each)."""
+    """The error's catalog message; for a validation error, each field's (once each).
+    Its parameters often echo what the user typed (a support ID, an address), so they
+    are escaped like every other value (``bk.say``)."""
     if isinstance(error, ValidationFailed) and error.fields:
-        lines = [render(mid, locale, **error.params) for mid in error.fields.values()]
-        return "\n".join(dict.fromkeys(lines))
-    return render(error.message_id, locale, **error.params)
+        lines = [bk.say(mid, locale, **error.params) for mid in error.fields.values()]
+        return bk.Mrkdwn("\n".join(dict.fromkeys(lines)))
+    return bk.say(error.message_id, locale, **error.params)

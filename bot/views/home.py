@@ -10,7 +10,6 @@ from bot.views.support_ids import support_id_table
 from bot.views.terms import terms_blocks
 from bot.who import Who, identify
 from core import accounts, support_ids
-from core.messages import in_locale
 from core.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
@@ -20,7 +19,7 @@ REGISTER_ACTION = "home_register"
 
 
 async def home_view(uow: UnitOfWork, who: Who) -> dict[str, Any]:
-    t = in_locale(who.locale)
+    t = bk.speaker(who.locale)
     blocks: list[bk.Block] = [bk.header(t("slack.home.title"))]
     if who.account_id is None:
         blocks += [

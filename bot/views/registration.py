@@ -15,7 +15,6 @@ from bot import blocks as bk
 from bot.who import identify
 from core import contact_details
 from core import registration as reg
-from core.messages import in_locale, render
 
 if TYPE_CHECKING:
     from bot.app import SlackDoor
@@ -62,14 +61,14 @@ def text_input(block_id: str, locale: str, value: str = "", *, optional: bool = 
         "type": "input",
         "block_id": block_id,
         "optional": optional,
-        "label": _pt(render(f"registration.field.{block_id}", locale), 2000),
+        "label": _pt(bk.say(f"registration.field.{block_id}", locale), 2000),
         "element": element,
     }
 
 
 def checkbox_input(block_id: str, locale: str, checked: bool, *, optional: bool) -> bk.Block:
     option = {
-        "text": {"type": "mrkdwn", "text": render(f"registration.field.{block_id}", locale)},
+        "text": {"type": "mrkdwn", "text": bk.say(f"registration.field.{block_id}", locale)},
         "value": "yes",
     }
     element: dict[str, Any] = {"type": "checkboxes", "action_id": "value", "options": [option]}
@@ -79,13 +78,13 @@ def checkbox_input(block_id: str, locale: str, checked: bool, *, optional: bool)
         "type": "input",
         "block_id": block_id,
         "optional": optional,
-        "label": _pt(render(f"registration.field.{block_id}", locale), 2000),
+        "label": _pt(bk.say(f"registration.field.{block_id}", locale), 2000),
         "element": element,
     }
 
 
 def _company_lines(company: Any, locale: str) -> str:
-    t = in_locale(locale)
+    t = bk.speaker(locale)
     return (
         f"*{bk.esc(company.name)}*\n"
         f"{t('registration.field.company_postal_code')}: {bk.esc(company.postal_code)}\n"
@@ -96,7 +95,7 @@ def _company_lines(company: Any, locale: str) -> str:
 
 def modal(view: reg.View, locale: str) -> dict[str, Any]:
     """The Block Kit modal for one step of the conversation."""
-    t = in_locale(locale)
+    t = bk.speaker(locale)
     step = view.step
     params = {k: bk.esc(v) for k, v in view.params.items()}
     blocks: list[bk.Block] = []
@@ -178,12 +177,12 @@ def modal(view: reg.View, locale: str) -> dict[str, Any]:
 def message_modal(locale: str, text: str, *, restart: bool = False) -> dict[str, Any]:
     blocks = [bk.section(text)]
     if restart:
-        blocks.append(bk.actions(bk.button(render("registration.action.start", locale), "register_restart")))
+        blocks.append(bk.actions(bk.button(bk.say("registration.action.start", locale), "register_restart")))
     return {
         "type": "modal",
         "callback_id": CALLBACK_ID,
-        "title": _pt(render("slack.modal.title", locale), 24),
-        "close": _pt(render("slack.modal.close", locale)),
+        "title": _pt(bk.say("slack.modal.title", locale), 24),
+        "close": _pt(bk.say("slack.modal.close", locale)),
         "blocks": blocks,
     }
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from bot import blocks as bk
-from core.messages import in_locale, render
 
 Blocks = list[bk.Block]
 
@@ -17,9 +16,9 @@ def _date(value: Any) -> str:
 
 def support_id_table(items: list[Any], locale: str) -> Blocks:
     if not items:
-        return [bk.section(render("slack.id.none", locale))]
+        return [bk.section(bk.say("slack.id.none", locale))]
     head = " | ".join(
-        render(f"slack.id.column.{c}", locale)
+        bk.say(f"slack.id.column.{c}", locale)
         for c in ("support_id", "description", "product_family", "end_user", "ends_on")
     )
     lines = [f"*{head}*"]
@@ -48,13 +47,14 @@ def support_id_table(items: list[Any], locale: str) -> Blocks:
 
 
 def support_id_detail(d: Any, locale: str) -> Blocks:
-    t = in_locale(locale)
+    t = bk.speaker(locale)
     keys = "\n".join(
         f"• `{k.masked}` {bk.esc(k.contract_number)} {bk.esc(k.product_family)} ({_date(k.ends_on)})"
         + ("" if k.usable else f" — {t('slack.id.key_unusable')}")
         for k in d.keys
     )
-    contacts = "\n".join(f"• {bk.esc(c.display_name)} <{bk.esc(c.email)}>" for c in d.contacts)
+    # "<address>" written out: a bare < > pair would be Slack markup, not text.
+    contacts = "\n".join(f"• {bk.esc(c.display_name)} &lt;{bk.esc(c.email)}&gt;" for c in d.contacts)
     if d.pending_contacts:
         contacts += "\n" + "\n".join(
             f"• {bk.esc(e)} ({t('slack.id.pending_contact')})" for e in d.pending_contacts

@@ -6,7 +6,6 @@ from __future__ import annotations
 from bot import blocks as bk
 from bot.who import Who
 from core import terms
-from core.messages import render
 from core.snapshots import Reader
 
 # The notice's buttons open the declaration; the declaration's button records the agreement.
@@ -22,23 +21,34 @@ async def terms_blocks(source: Reader, who: Who) -> list[bk.Block]:
     if notice is None:
         return []
     buttons = [
-        bk.button(render("slack.terms.agree_button", who.locale, support_id=name), TERMS_AGREE_ACTION, name)
+        bk.button(bk.say("slack.terms.agree_button", who.locale, support_id=name), TERMS_AGREE_ACTION, name)
         for name in notice.support_ids[:5]
     ]
-    return [bk.divider(), bk.section(terms.render_notice(notice, who.locale)), bk.actions(*buttons)]
+    # The notice's catalog texts in the door's own rendering (core.terms.render_notice
+    # is the same text unescaped).
+    t = bk.speaker(who.locale)
+    text = "\n".join(
+        [
+            t("terms.notice.title"),
+            t("terms.notice.body", support_ids=", ".join(notice.support_ids), url=notice.terms_url),
+            t("terms.notice.agree_hint", support_id=notice.support_ids[0]),
+        ]
+    )
+    return [bk.divider(), bk.section(text), bk.actions(*buttons)]
 
 
 def declaration_blocks(support_id: str, locale: str) -> list[bk.Block]:
     """The declaration that the user may bind the customer, with the button that agrees."""
+    declaration: str
     try:
-        declaration = render("terms.declaration", locale, support_id=bk.esc(support_id))
+        declaration = bk.say("terms.declaration", locale, support_id=support_id)
     except KeyError:
         declaration = ""
     return [
         bk.section(declaration),
         bk.actions(
             bk.button(
-                render("slack.terms.confirm_button", locale),
+                bk.say("slack.terms.confirm_button", locale),
                 TERMS_CONFIRM_ACTION,
                 support_id,
                 style="primary",

@@ -16,11 +16,14 @@ One job per module, each depending only on those above it:
 
     addresses        a request's names in mail (REQ-000123, [REQ-…], signed reply
                      address), RCPT policy, who may get an automatic mail
+    authentication   what the trusted MTA in front says (Authentication-Results, spam
+                     verdicts): whether an automatic answer could be backscatter
     assessment       IncomingMail → Assessed: database-free verdicts (classification,
                      automatic mail, bounces, locale), run in the mail door's parser process
     inbox            raw mail stored before 250, read back for processing, marked failed
     batch            what the database says about a batch of mail; its rows written at once
     acknowledgement  may this sender get an acknowledgement now; the request_ack mail
+    bounces          addresses our mail cannot reach: marked, staff told (grouped, capped)
     self_service     the accounts area's use case for each self-service category
     intake           a batch of stored mail → requests, follow-ups, bounces, duplicates
     requests         the staff desk (list, show, assign, reply, close) and each request's
@@ -56,11 +59,15 @@ from core.contact_window.assessment import (
     IncomingMail,
     assess,
     classify,
+    unreadable,
 )
+from core.contact_window.authentication import MAX_TRACE_HEADERS, TRACE_HEADERS
+from core.contact_window.bounces import alert_bounces, mark_bouncing
 from core.contact_window.inbox import (
     digest,
     load_inbound,
     load_pending,
+    log_resent,
     mark_failed,
     pending_inbound,
     store_inbound,
@@ -89,8 +96,10 @@ __all__ = [
     "CATEGORIES",
     "EXCERPT_CHARS",
     "LOOP_HEADER",
+    "MAX_TRACE_HEADERS",
     "SELF_SERVICE",
     "SYSTEM_MAIL",
+    "TRACE_HEADERS",
     "Assessed",
     "DeliveryFailure",
     "IncomingMail",
@@ -99,6 +108,7 @@ __all__ = [
     "RequestDetail",
     "RequestSummary",
     "accepts_recipient",
+    "alert_bounces",
     "alert_staff",
     "answer_date",
     "assess",
@@ -111,6 +121,8 @@ __all__ = [
     "list_open",
     "load_inbound",
     "load_pending",
+    "log_resent",
+    "mark_bouncing",
     "mark_failed",
     "parse_number",
     "pending_inbound",
@@ -124,6 +136,7 @@ __all__ = [
     "slack_thread",
     "store_inbound",
     "store_inbound_many",
+    "unreadable",
     "valid_recipient",
     "warm_up",
 ]

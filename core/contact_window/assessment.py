@@ -18,9 +18,12 @@ from core.config import Settings
 from core.contact_window.addresses import (
     DAEMON_LOCALS,
     accepts_recipient,
+    bounced_outbox_id,
     own_addresses,
     valid_recipient,
 )
+from core.contact_window.authentication import suspicion
+from core.messages import in_locale
 
 CATEGORIES = ("forgot_username", "forgot_password", "activation", "company_not_found", "question", "other")
 EXCERPT_CHARS = 400
@@ -55,6 +58,9 @@ class IncomingMail:
     failures: list[DeliveryFailure] = field(default_factory=list)
     malformed: bool = False
     defects: list[str] = field(default_factory=list)
+    # (lower-cased name, value) of the trace headers an MTA adds on the way in
+    # (``authentication.TRACE_HEADERS``: Authentication-Results, spam verdicts), top first.
+    trace: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -66,29 +72,47 @@ class Assessed:
     only does what needs the database. The rules stay here either way.
     """
 
-    mail: IncomingMail  # NUL-free (storable)
+    mail: IncomingMail  # NUL-free (storable); subject and names on one line
     sender: str
-    bounce: bool
+    bounce: bool  # addressed to one of our signed return paths: about mail we sent
+    bounce_of: int | None  # the outbox row that return path names
+    unverified_report: bool  # looks like a delivery report, but not to a return path of ours
     category: str
     automatic: str | None  # why RFC 3834 & co. forbid answering it, if they do
     sender_valid: bool  # may an automatic mail go to the sender at all
     locale: str  # guessed from the text; a registered sender's own locale wins
     excerpt: str
+    # Why the trusted MTA in front says not to answer automatically (``dmarc_fail``,
+    # ``spam``; core.contact_window.authentication), or None.
+    suspect: str | None = None
 
 
 def assess(settings: Settings, mail: IncomingMail) -> Assessed:
-    """Every verdict on ``mail`` that needs no database (see ``Assessed``)."""
+    """Every verdict on ``mail`` that needs no database (see ``Assessed``).
+
+    A delivery report is believed only when it comes back to one of our signed return
+    paths (``bounce_of``): anybody can write a report to the contact address, naming
+    any address. One that does is an ordinary request (``unverified_report``), which no
+    rule lets us answer (it is a report, from a daemon or a null sender).
+    """
     mail = _storable(mail)
-    sender = mail.sender if "@" in mail.sender else mail.envelope_from.lower()
+    sender = _one_line(mail.sender if "@" in mail.sender else mail.envelope_from.lower())
+    bounce_of = next(
+        (n for n in (bounced_outbox_id(settings, r) for r in mail.rcpt_tos) if n is not None), None
+    )
+    unverified_report = bounce_of is None and bool(mail.failures) and _is_delivery_report(mail)
     return Assessed(
         mail=mail,
         sender=sender,
-        bounce=bool(mail.failures) and _is_delivery_report(mail),
+        bounce=bounce_of is not None,
+        bounce_of=bounce_of,
+        unverified_report=unverified_report,
         category=classify(mail.subject, mail.text),
-        automatic=_automatic_reason(settings, mail, sender),
+        automatic=_automatic_reason(settings, mail, sender) or ("report" if unverified_report else None),
         sender_valid=valid_recipient(settings, sender),
         locale=_guess_locale(settings, mail),
         excerpt=_excerpt(mail.text),
+        suspect=suspicion(settings, mail.trace),
     )
 
 
@@ -174,20 +198,33 @@ def nul_free(value: str) -> str:
     return value.replace("\x00", "") if "\x00" in value else value
 
 
+# Line breaks and other control characters, with the blanks around them: an encoded word
+# (=?UTF-8?B?…?=) can carry CR/LF, and a subject shown with them prints extra lines.
+_BREAKS = re.compile(r"[ \t]*[\x00-\x1f\x7f-\x9f\u2028\u2029]+[ \t]*")
+
+
+def _one_line(value: str) -> str:
+    """A header value as one line: each run of control characters becomes one space."""
+    return _BREAKS.sub(" ", value).strip() if _BREAKS.search(value) else value
+
+
 def _storable(mail: IncomingMail) -> IncomingMail:
-    """PostgreSQL text cannot hold NUL; real mail sometimes does."""
+    """PostgreSQL text cannot hold NUL; real mail sometimes does. The values shown on one
+    line (subject, sender, name) are made one line here, once, for every place that
+    shows them (staff posts, the staff desk, acknowledgements)."""
     return replace(
         mail,
         message_id=nul_free(mail.message_id),
-        sender=nul_free(mail.sender),
-        sender_name=nul_free(mail.sender_name),
-        subject=nul_free(mail.subject),
+        sender=_one_line(mail.sender),
+        sender_name=_one_line(mail.sender_name),
+        subject=_one_line(mail.subject),
         text=nul_free(mail.text),
         in_reply_to=[nul_free(v) for v in mail.in_reply_to],
         references=[nul_free(v) for v in mail.references],
         headers={k: nul_free(v) for k, v in mail.headers.items()},
         envelope_from=nul_free(mail.envelope_from),
         defects=[nul_free(v) for v in mail.defects],
+        trace=[(k, nul_free(v)) for k, v in mail.trace],
     )
 
 
@@ -228,3 +265,46 @@ def _automatic_reason(settings: Settings, mail: IncomingMail, sender: str) -> st
         if address in own_addresses(settings) or accepts_recipient(settings, address):
             return "ourselves"
     return None
+
+
+def unreadable(
+    settings: Settings,
+    envelope_from: str,
+    rcpt_tos: list[str],
+    defect: str,
+    *,
+    timed_out_after: float | None = None,
+) -> Assessed:
+    """A stored mail the door could not read: parsing it overran the time limit
+    (``timed_out_after`` seconds) or failed (``defect`` says how, for the inbox record).
+
+    It still becomes a request (or a follow-up, by its signed reply address), so staff see
+    that it came; its raw bytes stay in its inbox record, flagged. Nothing automatic
+    answers it: none of its headers (Auto-Submitted, the receiving MTA's verdicts) could
+    be checked and its sender is only the envelope's.
+    """
+    t = in_locale(settings.locale)
+    if timed_out_after is None:
+        reason = t("contact.unreadable.crashed")
+    else:
+        reason = t("contact.unreadable.timed_out", seconds=f"{timed_out_after:g}")
+    mail = IncomingMail(
+        message_id="",
+        sender="",
+        sender_name="",
+        subject=t("contact.unreadable.subject"),
+        text=t("contact.unreadable.body", reason=reason),
+        envelope_from=envelope_from,
+        rcpt_tos=list(rcpt_tos),
+        malformed=True,
+        defects=[defect],
+    )
+    # Even at one of our signed return paths it is no delivery report we could read.
+    return replace(
+        assess(settings, mail),
+        category="other",
+        automatic="unreadable",
+        bounce=False,
+        bounce_of=None,
+        unverified_report=False,
+    )

@@ -77,6 +77,19 @@ _SENDER_ACKS = (
 _SENDER_BOUNCES = select(_ADDRESSES.c.email, _ADDRESSES.c.bounced_at).where(
     _ADDRESSES.c.email.in_(bindparam("emails", expanding=True))
 )
+# New requests per sender in the last hour (the per-sender cap; ix_requests_sender_created_at).
+_SENDER_REQUESTS = (
+    select(_REQUESTS.c.sender, func.count(_REQUESTS.c.id))
+    .where(
+        _REQUESTS.c.sender.in_(bindparam("emails", expanding=True)),
+        _REQUESTS.c.created_at > bindparam("since"),
+    )
+    .group_by(_REQUESTS.c.sender)
+)
+# The recipients of the mails that delivery reports came back about (signed return paths).
+_REPORTED = select(_OUTBOX.c.id, _OUTBOX.c.recipients).where(
+    _OUTBOX.c.id.in_(bindparam("ids", expanding=True)), _OUTBOX.c.channel == "mail"
+)
 # Counting stops at the breaker's limit: the answer is only ever compared with it.
 _RECENT_ACKS = select(func.count()).select_from(
     select(_ACKS.c.id).where(_ACKS.c.at > bindparam("since")).limit(bindparam("cap")).subquery()
@@ -129,6 +142,8 @@ class Batch:
         self.accounts: dict[str, tuple[int, str]] = {}  # email → (id, locale)
         self.acks: dict[str, list[int]] = {}  # sender → [last hour, last day]
         self.bounced: dict[str, datetime | None] = {}
+        self.recent_requests: dict[str, int] = {}  # sender → new requests in the last hour
+        self.outbox_recipients: dict[int, set[str]] = {}  # reported outbox row → its recipients
         self.recent_acks = 0
         self.new_requests: list[BatchRequest] = []
         self.messages: list[tuple[BatchRequest, dict[str, Any]]] = []
@@ -143,6 +158,19 @@ class Batch:
         wanted: set[str] = set()
         numbers: set[int] = set()
         senders = {item.sender for _id, item in work if item.sender}
+        reported = {item.bounce_of for _id, item in work if item.bounce_of is not None}
+        if reported:
+            sent = await session.execute(_REPORTED, {"ids": list(reported)})
+            self.outbox_recipients = {
+                outbox_id: {str(r).lower() for r in recipients or []} for outbox_id, recipients in sent.all()
+            }
+        if settings.requests_per_sender_hour:
+            asking = list({item.sender for _id, item in work if not item.bounce})
+            if asking:
+                counted = await session.execute(
+                    _SENDER_REQUESTS, {"emails": asking, "since": self.now - timedelta(hours=1)}
+                )
+                self.recent_requests = {sender: int(count) for sender, count in counted.all()}
         for _id, item in work:
             mail = item.mail
             wanted.update(answered_message_ids(mail))

@@ -11,21 +11,24 @@ only part of the window on the SMTP answer's path.
 from __future__ import annotations
 
 import hashlib
+import logging
 from typing import cast
 
-from sqlalchemy import Table, bindparam, insert, select
+from sqlalchemy import BigInteger, Table, bindparam, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as _pg_insert
 from sqlalchemy.dialects.sqlite import insert as _sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from core import audit
-from core.contact_window.addresses import SYSTEM_MAIL
+from core.contact_window.addresses import SYSTEM_MAIL, format_number
 from core.contact_window.assessment import nul_free
-from core.models import InboundMail
+from core.models import InboundMail, Request
 from core.outbox import enqueue_slack
 from core.unit_of_work import UnitOfWork
 
+log = logging.getLogger("madoguchi.contact_window")
 _INBOUND = cast(Table, InboundMail.__table__)
+_REQUESTS = cast(Table, Request.__table__)
 
 # The hot path's statements, built once: SQLAlchemy caches their compiled form, but
 # building and coercing a statement object per call was ~5 % of a mail's CPU.
@@ -33,11 +36,35 @@ _STORE = {
     name: insert_of(_INBOUND).on_conflict_do_nothing(index_elements=["digest"]).returning(_INBOUND.c.digest)
     for name, insert_of in (("postgresql", _pg_insert), ("sqlite", _sqlite_insert))
 }
-_PENDING = (
-    select(_INBOUND.c.id, _INBOUND.c.raw, _INBOUND.c.mail_from, _INBOUND.c.rcpt_tos)
+# Pending mail, oldest first: at most ``limit`` mails, and only as many as fit in
+# ``budget`` bytes (the first always does: its running total is its own size). The
+# sizes come from ``length(raw)``, which neither SQLite nor PostgreSQL answers by
+# reading the bytes; only the chosen rows' bytes are read.
+_HEAD = (
+    select(_INBOUND.c.id, func.length(_INBOUND.c.raw).label("size"))
     .where(_INBOUND.c.state == "received", _INBOUND.c.id > bindparam("after"))
     .order_by(_INBOUND.c.id)
     .limit(bindparam("limit"))
+    .subquery("head")
+)
+_RUNNING = select(
+    _HEAD.c.id,
+    _HEAD.c.size,
+    func.sum(_HEAD.c.size).over(order_by=_HEAD.c.id).label("upto"),
+).subquery("running")
+_PENDING = (
+    select(_INBOUND.c.id, _INBOUND.c.raw, _INBOUND.c.mail_from, _INBOUND.c.rcpt_tos)
+    .join(_RUNNING, _RUNNING.c.id == _INBOUND.c.id)
+    .where((_RUNNING.c.upto <= bindparam("budget", type_=BigInteger)) | (_RUNNING.c.upto == _RUNNING.c.size))
+    .order_by(_INBOUND.c.id)
+)
+
+
+# A message stored before, byte for byte: which record, and the request it made.
+_RESENT = (
+    select(_INBOUND.c.id, _INBOUND.c.digest, _INBOUND.c.state, _REQUESTS.c.number)
+    .select_from(_INBOUND.outerjoin(_REQUESTS, _REQUESTS.c.id == _INBOUND.c.request_id))
+    .where(_INBOUND.c.digest.in_(bindparam("digests", expanding=True)))
 )
 
 
@@ -113,6 +140,30 @@ async def store_inbound_many(uow: UnitOfWork, items: list[tuple[bytes, str, list
     return fresh
 
 
+async def log_resent(uow: UnitOfWork, raws: list[bytes]) -> None:
+    """One log line per message whose exact bytes were stored before (a client retrying
+    after a lost ``250``, or the same message sent twice), naming the stored record and
+    the request it made. Read after the ``250`` (the door calls it in the background),
+    and only for such duplicates: nothing is added to the answer's path."""
+    digests = [digest(raw) for raw in raws]
+    rows = await uow.session.execute(_RESENT, {"digests": list(set(digests))})
+    found = {d: (inbound_id, state, number) for inbound_id, d, state, number in rows.all()}
+    for d in digests:
+        inbound_id, state, number = found.get(d, (None, "unknown", None))
+        request = format_number(number) if number is not None else "-"
+        log.info(
+            "inbound mail resent: duplicate of #%s %s",
+            inbound_id if inbound_id is not None else "?",
+            request,
+            extra={
+                "inbound_id": inbound_id,
+                "outcome": "duplicate",
+                "request": request,
+                "stored_state": state,
+            },
+        )
+
+
 async def pending_inbound(uow: UnitOfWork, limit: int = 100) -> list[int]:
     """Stored mails not processed yet, oldest first (after a crash: the backlog)."""
     result = await uow.session.scalars(
@@ -135,11 +186,13 @@ async def load_inbound(uow: UnitOfWork, inbound_id: int) -> tuple[bytes, str, li
 
 
 async def load_pending(
-    uow: UnitOfWork, limit: int = 20, after: int = 0
+    uow: UnitOfWork, limit: int = 20, after: int = 0, max_bytes: int = 1 << 62
 ) -> list[tuple[int, bytes, str, list[str]]]:
     """The oldest stored mails not processed yet (with ids above ``after``), with their
-    bytes, in one query."""
-    rows = await uow.session.execute(_PENDING, {"after": after, "limit": limit})
+    bytes, in one query: at most ``limit`` of them and, after the first, only while they
+    total ``max_bytes`` or less — a batch of fifty 10 MiB mails is half a gigabyte here,
+    again pickled for the parser process, and again there."""
+    rows = await uow.session.execute(_PENDING, {"after": after, "limit": limit, "budget": max(max_bytes, 1)})
     return [(r[0], bytes(r[1]), r[2], list(r[3] or [])) for r in rows.all()]
 
 

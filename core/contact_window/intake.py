@@ -1,20 +1,28 @@
 """Intake: a batch of stored mail becomes requests, follow-ups, bounces and duplicates, in
 one transaction that also marks the stored records processed.
 
-For each mail, in arrival order: a delivery report marks addresses bouncing; a Message-ID
-seen before is a duplicate; a mail that threads (signed reply address, In-Reply-To /
-References, a ``[REQ-…]`` tag from the request's own sender) is a follow-up and reopens a
-closed request; anything else opens a new request, numbered by its stored record's id,
-posted to staff, self-served and acknowledged where the rules allow. Separate because
-this is the window's one write path for incoming mail; the verdicts it reads come from
-``assessment``, its state from ``batch``, its limits from ``acknowledgement``.
+For each mail, in arrival order: a delivery report to one of our signed return paths
+marks bouncing the recipients of the mail it is about (``bounces``), one staff alert per
+batch at most; a Message-ID seen before is a duplicate; a mail that threads (signed
+reply address, In-Reply-To / References, a ``[REQ-…]`` tag from the request's own
+sender) is a follow-up and reopens a closed request; a sender over the per-sender cap
+on new requests is kept but makes no request (staff told once per sender per hour);
+anything else opens a new request, numbered by its stored record's id, posted to staff,
+self-served and acknowledged where the rules allow. Each mail leaves one log line.
+Separate because this is the window's one write path for incoming mail; the verdicts it
+reads come from ``assessment``, its state from ``batch``, its limits from
+``acknowledgement``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, select, text
@@ -23,12 +31,15 @@ from core import audit
 from core.config import Settings
 from core.contact_window.acknowledgement import ack_refusal, acknowledge
 from core.contact_window.addresses import SUBJECT_TAG, SYSTEM_MAIL, format_number, tagged_number
-from core.contact_window.assessment import Assessed, IncomingMail, assess, nul_free
+from core.contact_window.assessment import Assessed, IncomingMail, assess
 from core.contact_window.batch import DIRECTION_IN, Batch, BatchRequest, answered_message_ids
+from core.contact_window.bounces import alert_bounces, mark_bouncing
 from core.contact_window.self_service import SELF_SERVICE, self_serve
-from core.models import InboundMail, MailAddressState
+from core.models import AuditRecord, InboundMail
 from core.outbox import enqueue_slack, slack_values
 from core.unit_of_work import UnitOfWork
+
+log = logging.getLogger("madoguchi.contact_window")
 
 _INBOUND = cast(Table, InboundMail.__table__)
 # Built once, like the inbox's statements (core/contact_window/inbox.py).
@@ -37,17 +48,24 @@ _CLAIM = (
     .where(_INBOUND.c.id.in_(bindparam("ids", expanding=True)), _INBOUND.c.state == "received")
     .with_for_update(skip_locked=True)
 )
+CAP_WINDOW = timedelta(hours=1)  # MADOGUCHI_REQUESTS_PER_SENDER_HOUR counts per hour
+CAPPED = "contact.sender_capped"
+_CAPPED_TOLD = select(AuditRecord.details).where(
+    AuditRecord.action == CAPPED, AuditRecord.at > bindparam("since")
+)
 
 
 @dataclass
 class Outcome:
     """What processing did with one stored mail (for logs, tests and the benchmark)."""
 
-    kind: str  # "request", "followup", "duplicate", "bounce", "skipped"
-    number: int | None = None
+    # "request", "followup", "duplicate", "bounce", "capped", "skipped", "failed"
+    kind: str
+    number: int | None = None  # the request it made, continued or (a duplicate) made before
     category: str | None = None
     acknowledged: bool = False
     ack_refused: str | None = None
+    marked: int = 0  # a bounce: how many of the reported recipients were marked bouncing
 
 
 async def process_inbound(uow: UnitOfWork, inbound_id: int, mail: IncomingMail | Assessed) -> Outcome:
@@ -100,6 +118,8 @@ async def process_inbound_batch(
             )
     if work:
         await state.load(work)
+    bounced: list[str] = []
+    capped: dict[str, int] = {}  # sender → the first capped mail's id
     for n, (inbound_id, item) in enumerate(work):
         if postgres and n % 10 == 9:
             # Let the SMTP sessions on this loop move on meanwhile. (On SQLite they would
@@ -108,15 +128,17 @@ async def process_inbound_batch(
         mail, sender = item.mail, item.sender
         error = "; ".join(mail.defects)[:2000]
         if item.bounce:
-            await _record_bounces(uow, mail, state)
+            marked = await _record_bounces(uow, item, state)
+            bounced.extend(a for a in marked if a not in bounced)
             state.inbound.append((inbound_id, None, mail.malformed, error))
-            outcomes[inbound_id] = Outcome("bounce")
+            outcomes[inbound_id] = Outcome("bounce", marked=len(marked))
             continue
         stored_id = mail.message_id or f"<inbound-{inbound_id}@madoguchi.invalid>"
         # The same Message-ID stored already (the same message through another hop)?
         if mail.message_id and state.known.get(mail.message_id, (None, ""))[1] == DIRECTION_IN:
-            state.inbound.append((inbound_id, state.known[mail.message_id][0], mail.malformed, error))
-            outcomes[inbound_id] = Outcome("duplicate")
+            before = state.known[mail.message_id][0]
+            state.inbound.append((inbound_id, before, mail.malformed, error))
+            outcomes[inbound_id] = Outcome("duplicate", number=before.number, category=before.category)
             continue
         references = answered_message_ids(mail)
         parent = next((state.known[i][0] for i in references if i in state.known), None)
@@ -163,9 +185,27 @@ async def process_inbound_batch(
             )
             outcomes[inbound_id] = Outcome("followup", number=request.number, category=request.category)
             continue
+        limit = settings.requests_per_sender_hour
+        if limit and state.recent_requests.get(sender, 0) >= limit:
+            # Kept (the raw bytes stay), flagged, and nothing else: no request, no post.
+            note = f"capped: over {limit} new requests from this sender in an hour; no request made"
+            state.inbound.append(
+                (inbound_id, None, mail.malformed, f"{note}; {error}"[:2000] if error else note)
+            )
+            capped.setdefault(sender, inbound_id)
+            outcomes[inbound_id] = Outcome("capped", category=item.category)
+            continue
         outcomes[inbound_id] = await _new_request(uow, state, inbound_id, item, message, error)
+    if bounced:
+        await alert_bounces(uow, SYSTEM_MAIL, "contact.alert.bounce", bounced)
+    if capped:
+        await _tell_capped(uow, state, capped)
     await state.write()
     await uow.commit()
+    key = settings.resolved_secret_key().encode()
+    for inbound_id, item in assessed:
+        if outcomes[inbound_id].kind != "skipped":  # another instance took it, and logs it
+            _log(key, inbound_id, item, outcomes[inbound_id])
     return [outcomes[i] for i, _m in assessed]
 
 
@@ -193,6 +233,7 @@ async def _new_request(
     )
     state.new_requests.append(request)
     state.by_number[request.number] = request
+    state.recent_requests[sender] = state.recent_requests.get(sender, 0) + 1
     state.add_message(request, message)
     state.inbound.append((inbound_id, request, mail.malformed, error))
     outcome = Outcome("request", number=request.number, category=category)
@@ -214,14 +255,18 @@ async def _new_request(
                 "excerpt": item.excerpt,
                 "malformed": mail.malformed,
                 "actions": actions,
+                # Why nothing automatic went back, when staff should know before answering.
+                "notice": "unverified_report" if item.unverified_report else item.suspect,
             },
             locale=settings.locale,
         )
     )
-    if account is not None and automatic is None and category in SELF_SERVICE:
+    # A sender the trusted MTA says is forged or spam gets nothing automatic, self-service
+    # mail to a registered address included (core.contact_window.authentication).
+    if account is not None and automatic is None and item.suspect is None and category in SELF_SERVICE:
         await self_serve(uow, category, sender)
 
-    refused = automatic or await ack_refusal(uow, state, sender, item.sender_valid)
+    refused = automatic or item.suspect or await ack_refusal(uow, state, sender, item.sender_valid)
     if refused is None:
         acknowledge(uow, state, request, mail, sender)
         outcome.acknowledged = True
@@ -242,27 +287,67 @@ async def _new_request(
     return outcome
 
 
-async def _record_bounces(uow: UnitOfWork, mail: IncomingMail, batch: Batch) -> None:
-    now = uow.clock.now()
-    for failure in mail.failures[:100]:
-        address = nul_free(failure.address.lower())[:320]
-        state = await uow.session.get(MailAddressState, address)
-        if state is None:
-            state = MailAddressState(email=address, bounced_at=now, bounce_reason="")
-            uow.session.add(state)
-        state.bounced_at = now
-        batch.bounced[address] = now
-        state.bounce_reason = nul_free(f"{failure.status} {failure.diagnostic}")[:2000]
+async def _record_bounces(uow: UnitOfWork, item: Assessed, state: Batch) -> list[str]:
+    """A report that came back to the signed return path of outbox row ``bounce_of``:
+    only that mail's recipients can be marked, whatever else the report names."""
+    recipients = state.outbox_recipients.get(item.bounce_of or 0, set())
+    failures = [
+        (f.address, f"{f.status} {f.diagnostic}")
+        for f in item.mail.failures[:100]
+        if f.address.lower() in recipients
+    ]
+    marked = await mark_bouncing(uow, SYSTEM_MAIL, failures)
+    for address in marked:
+        state.bounced[address] = state.now
+    return marked
+
+
+async def _tell_capped(uow: UnitOfWork, state: Batch, capped: dict[str, int]) -> None:
+    """Staff hear of a sender over the cap once per ``CAP_WINDOW``: the audit trail says
+    whom they were told of lately (a handful of rows, read only when a batch caps)."""
+    rows = await uow.session.scalars(_CAPPED_TOLD, {"since": state.now - CAP_WINDOW})
+    told = {str((details or {}).get("sender", "")) for details in rows.all()}
+    limit = uow.settings.requests_per_sender_hour
+    for sender, inbound_id in capped.items():
+        if sender in told:
+            continue
         enqueue_slack(
             uow,
             "staff_alert",
             {
-                "message_id": "contact.alert.bounce",
-                "params": {"address": address, "status": nul_free(failure.status)},
+                "message_id": "contact.alert.sender_capped",
+                "params": {"sender": sender or "—", "limit": limit, "id": inbound_id},
             },
             locale=uow.settings.locale,
         )
-        audit.record(uow, SYSTEM_MAIL, "contact.bounce", address=address, status=failure.status)
+        state.audit.append(audit.values(uow, SYSTEM_MAIL, CAPPED, sender=sender, inbound_id=inbound_id))
+
+
+def _log(key: bytes, inbound_id: int, item: Assessed, outcome: Outcome) -> None:
+    """One line per processed mail for operators: what became of it, no personal data
+    beyond the sender's domain (and a short keyed hash, to tell senders of one domain
+    apart without naming them)."""
+    sender = item.sender
+    domain = sender.rpartition("@")[2][:253] if "@" in sender else "-"
+    request = format_number(outcome.number) if outcome.number is not None else "-"
+    log.info(
+        "inbound mail #%d: %s %s",
+        inbound_id,
+        outcome.kind,
+        request,
+        extra={
+            "inbound_id": inbound_id,
+            "outcome": outcome.kind,
+            "request": request,
+            "category": outcome.category or item.category,
+            "acknowledged": outcome.acknowledged,
+            "ack_refused": outcome.ack_refused,
+            "suspect": item.suspect,
+            "marked": outcome.marked,
+            "sender_domain": domain,
+            "sender_hash": hmac.new(key, sender.encode(), hashlib.sha256).hexdigest()[:12] if sender else "-",
+        },
+    )
 
 
 def _thread(

@@ -22,7 +22,7 @@ SENDER = "customer@customer-a.example.jp"
 def test_a_slack_user_is_staff_when_its_user_id_is_in_staff_users(settings: Settings) -> None:
     assert settings.staff_users == frozenset({"USTAFF1"})
     assert staff.is_staff_slack_user(settings, "T1", "USTAFF1")
-    assert staff.is_staff_slack_user(settings, "T9", "USTAFF1")  # the team does not decide (yet)
+    assert staff.is_staff_slack_user(settings, "T9", "USTAFF1")  # single-workspace mode: the one workspace
     assert not staff.is_staff_slack_user(settings, "T1", "U1")
 
 

@@ -1,5 +1,6 @@
 """The Slack door's own layout: listeners share code through ``bot.commands`` and
-``bot.views`` only, and imports are at the top of a module unless a comment says why."""
+``bot.views`` only, imports are at the top of a module unless a comment says why, and
+only ``bot.blocks`` renders the catalog (so every parameter is escaped in one place)."""
 
 from __future__ import annotations
 
@@ -52,6 +53,20 @@ def hidden_imports(source: str) -> list[int]:
     return found
 
 
+def catalog_imports(source: str) -> list[str]:
+    """What a module imports from the message catalog (its unescaped ``render``)."""
+    return sorted({name for name in imported_modules(source) if name.startswith("core.messages")})
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted(p for p in BOT.rglob("*.py") if p != BOT / "blocks.py"),
+    ids=lambda p: str(p.relative_to(ROOT)),
+)
+def test_only_bot_blocks_renders_the_catalog(path: Path) -> None:
+    assert catalog_imports(path.read_text(encoding="utf-8")) == []
+
+
 @pytest.mark.parametrize("path", LISTENERS, ids=lambda p: p.name)
 def test_no_listener_imports_another_listener(path: Path) -> None:
     assert listener_imports(path.read_text(encoding="utf-8"), path.stem) == []
@@ -78,4 +93,8 @@ def test_the_rules_catch_planted_violations() -> None:
         "bot.listeners.support",
     ]
     assert hidden_imports(planted) == [4]
+    assert catalog_imports("from core.messages import render\nimport core.messages\n") == [
+        "core.messages",
+        "core.messages.render",
+    ]
     assert len(LISTENERS) >= 5

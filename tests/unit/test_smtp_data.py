@@ -1,5 +1,6 @@
-"""The SMTP door reads DATA in chunks instead of aiosmtpd's line at a time; it must end,
-unstuff, size-check and answer every message exactly as aiosmtpd does."""
+"""The SMTP door reads DATA in chunks instead of aiosmtpd's line at a time, and spools a
+large message to disk as it reads; it must end, unstuff, size-check and answer every
+message exactly as aiosmtpd does, in memory and spooled."""
 
 from __future__ import annotations
 
@@ -24,12 +25,20 @@ class _Handler:
     def __init__(self) -> None:
         self.sessions = 0
         self.protocols: set[Any] = set()
+        self.clients: dict[str, int] = {}
         self.stopping = False
         self.max_sessions = 10
+        self.max_sessions_per_client = 0
+        self.session_seconds = 60.0
         self.received: list[bytes] = []
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.received.append(envelope.original_content)
+        spool = getattr(envelope, "spool", None)
+        if spool is not None and spool.spooled:
+            assert envelope.original_content is None  # not held in memory as well
+            self.received.append(spool.read())
+        else:
+            self.received.append(envelope.original_content)
         return "250 stored"
 
 
@@ -39,6 +48,15 @@ class _Stock(SMTP):
 
 class _Ours(CappedSMTP):
     line_length_limit = LINE
+
+
+class _Spooling(CappedSMTP):
+    """Ours with every message over 16 bytes spooled to a temporary file."""
+
+    line_length_limit = LINE
+
+    def __init__(self, handler: Any, **kwargs: Any) -> None:
+        super().__init__(handler, spool_threshold=16, **kwargs)
 
 
 class _Client:
@@ -69,9 +87,9 @@ async def _start(cls: type[SMTP]) -> tuple[asyncio.Server, _Handler, _Client]:
     return server, handler, client
 
 
-@pytest.fixture
-async def both() -> AsyncIterator[list[tuple[_Handler, _Client]]]:
-    started = [await _start(_Stock), await _start(_Ours)]
+@pytest.fixture(params=[_Ours, _Spooling], ids=["in-memory", "spooled"])
+async def both(request: pytest.FixtureRequest) -> AsyncIterator[list[tuple[_Handler, _Client]]]:
+    started = [await _start(_Stock), await _start(request.param)]
     yield [(handler, client) for _server, handler, client in started]
     for server, _handler, client in started:
         client.writer.close()

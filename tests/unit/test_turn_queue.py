@@ -81,3 +81,27 @@ async def test_a_turn_waited_for_too_long_fails_instead_of_hanging(monkeypatch: 
     assert q.waiting() == 0
     q.release()
     await asyncio.wait_for(q.acquire(), 1)
+
+
+async def test_background_work_lets_a_request_that_is_ready_ask_first() -> None:
+    q = TurnQueue(1)
+    order: list[str] = []
+    background = asyncio.create_task(_holders(q, order, "background", Priority.BACKGROUND))
+    request = asyncio.create_task(_holders(q, order, "request", Priority.INTERACTIVE))
+    await asyncio.gather(background, request)
+    assert order == ["request", "background"]
+
+
+async def test_a_free_turn_waits_a_moment_for_a_request_before_background_work_takes_it() -> None:
+    q = TurnQueue(1)
+    await q.acquire()
+    order: list[str] = []
+    background = asyncio.create_task(_holders(q, order, "background", Priority.BACKGROUND))
+    await asyncio.sleep(0.01)  # queued behind the holder
+    q.release()  # nobody interactive is waiting: the turn is free for a moment ...
+    await q.acquire()  # ... and the SMTP door's next group commit takes it at once
+    order.append("store")
+    q.release()
+    await background
+    assert order == ["store", "background"]
+    assert q.waiting() == 0

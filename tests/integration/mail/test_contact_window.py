@@ -14,6 +14,7 @@ from core.clock import FrozenClock
 from core.contact_window import self_service
 from core.errors import Forbidden, NotFound
 from core.models import MailAddressState, OutboxMessage
+from core.outbox import enqueue_mail
 from core.unit_of_work import Core
 from mail.inbound import InboundProcessor
 from mail.smtp import SMTPServer
@@ -195,12 +196,20 @@ def _dsn(recipient: str) -> bytes:
     ).encode()
 
 
+async def _sent_to(core: Core, address: str) -> str:
+    """The signed return path of a mail we sent to ``address`` (delivery reports about it
+    come back there, and only there are they believed)."""
+    async with core.uow() as uow:
+        row = enqueue_mail(uow, "username_reminder", [address], {"username": address})
+        await uow.commit()
+    return contact_window.return_path(core.settings, row.id)
+
+
 async def test_a_bounce_marks_the_address_alerts_staff_and_stops_acks_for_60_days(
     domain: Core, clock: FrozenClock
 ) -> None:
-    outcome = await deliver(
-        domain, _dsn("gone@customer.example"), mail_from="", to=["support@support.example.com"]
-    )
+    return_path = await _sent_to(domain, "gone@customer.example")
+    outcome = await deliver(domain, _dsn("gone@customer.example"), mail_from="", to=[return_path])
     assert outcome.kind == "bounce"
     assert await requests_of(domain) == []
     async with domain.uow() as uow:
@@ -229,8 +238,8 @@ async def test_a_vendor_bounce_without_a_report_is_recognised(domain: Core) -> N
         b"  gone@customer.example\r\n    SMTP error from remote mail server after RCPT TO:<gone@customer.example>:\r\n"
         b"    550 5.1.1 User unknown\r\n"
     )
-    outcome = await deliver(domain, raw, mail_from="")
-    assert outcome.kind == "bounce"
+    outcome = await deliver(domain, raw, mail_from="", to=[await _sent_to(domain, "gone@customer.example")])
+    assert outcome.kind == "bounce" and outcome.marked == 1
 
 
 def _fake_accounts(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:

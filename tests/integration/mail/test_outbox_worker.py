@@ -109,10 +109,13 @@ async def test_mail_goes_to_the_relay_with_headers_parts_and_encoded_japanese(
     worker = worker_for(domain, sink)
     await worker.drain()
     [(mail_from, rcpts, raw)] = sink.messages
-    assert mail_from == contact_window.return_path(domain.settings, row_id)
-    assert rcpts == ["taro@customer.example"]
+    # The envelope sender is the row's signed return path; the From header stays ours.
+    assert mail_from == contact_window.return_path(domain.settings, row_id) and rcpts == [
+        "taro@customer.example"
+    ]
     assert raw.isascii(), "headers and bodies are 7-bit encoded for any relay"
     msg = _parsed(raw)
+    assert domain.settings.mail_from in msg["From"]
     assert msg["Subject"] == "[Example Solutions]サポート・お問い合わせにようこそ"
     assert "=?" in raw.split(b"\r\n\r\n", 1)[0].decode()
     assert msg["Message-ID"] and msg["Date"]

@@ -14,13 +14,12 @@ ROOT = Path(__file__).resolve().parents[3]
 SERVICE = """
 import asyncio, os, sys
 from core.config import Settings
-from mail.inbound import _parse_batch, _parser_pool
+from mail.parser_process import ParserProcess
 
 async def main() -> None:
     settings = Settings(DATABASE_URL="sqlite+aiosqlite:///unused.db", MADOGUCHI_SECRET_KEY="k", _env_file=None)
-    pool = _parser_pool(1)
-    await asyncio.get_running_loop().run_in_executor(pool, _parse_batch, settings, [])
-    print(*pool._processes, flush=True)
+    parser = await ParserProcess.start(settings)
+    print(parser.pid, flush=True)
     await asyncio.sleep(600)
 
 if __name__ == "__main__":

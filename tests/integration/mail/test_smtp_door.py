@@ -256,3 +256,42 @@ async def test_mails_processed_in_one_batch_see_each_other(domain: Core, smtp: S
     assert [r.request_id for r in rows[:3]] == [rows[0].request_id] * 3
     assert len(await requests_of(domain)) == 2
     assert len(await outbox_of(domain, template="request_ack")) == 1
+
+
+async def test_mail_from_the_null_reverse_path_makes_a_request_and_no_acknowledgement(
+    domain: Core, smtp: SMTPServer
+) -> None:
+    """``MAIL FROM:<>`` (RFC 5321 §4.5.5: bounces, other automatic mail) reaches aiosmtpd's
+    handler as ``"<>"``; the door stores the null path as ``""``, so the contact window's
+    never-answer-the-null-sender rule applies to mail that really comes through SMTP."""
+    await send(smtp.port, make_mail(subject="ヌル送信者"), mail_from="")
+    [row] = await inbound_of(domain)
+    assert row.mail_from == ""
+    [outcome] = await smtp.processor.run_once()
+    assert outcome.kind == "request" and not outcome.acknowledged
+    assert outcome.ack_refused == "null-sender"
+    assert [r.subject for r in await requests_of(domain)] == ["ヌル送信者"]
+    assert await outbox_of(domain, template="request_ack") == []
+
+
+async def test_a_null_reverse_path_with_parameters_is_the_null_path_too(
+    domain: Core, smtp: SMTPServer
+) -> None:
+    replies = await _raw_session(
+        smtp.port,
+        [
+            b"EHLO client\r\nMAIL FROM:<> SIZE=400\r\nRCPT TO:<contact@support.example.com>\r\nDATA\r\n",
+            make_mail() + b".\r\nQUIT\r\n",
+        ],
+    )
+    assert [r[:3] for r in replies if not r.startswith(b"250-")] == [
+        b"220",
+        b"250",
+        b"250",
+        b"250",
+        b"354",
+        b"250",
+        b"221",
+    ]
+    [row] = await inbound_of(domain)
+    assert row.mail_from == ""
