@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import re
 import signal
@@ -290,10 +291,10 @@ def _cpu(pid: int) -> tuple[float, float]:
             return 0.0
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-    try:
-        children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        children = []
+    children: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):  # a child started by any thread
+        with contextlib.suppress(OSError):
+            children += [int(c) for c in (task / "children").read_text().split()]
     return used(pid), sum(used(c) for c in children)
 
 
