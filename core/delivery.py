@@ -34,16 +34,19 @@ import random
 import typing
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any, Literal
 
-from sqlalchemy import Table, Text, bindparam, cast, select, update
+from sqlalchemy import Row, Table, Text, bindparam, cast, select, update
 
 from core import audit, contact_window
 from core.actors import Actor
 from core.clock import aware
+from core.config import Settings
 from core.models import OutboxMessage
 from core.ports import MailOutcome, PostRef, StaffChannel
+from core.sealing import Sealer
 from core.unit_of_work import Core, UnitOfWork
 
 STALE_AFTER = timedelta(minutes=5)
@@ -94,21 +97,50 @@ class ParentNotPosted(RuntimeError):
     """Raised when a follow-up's request has no post in the staff channel yet (retried)."""
 
 
-@dataclass
 class Claimed:
-    id: int
-    channel: str
-    template: str
-    locale: str
-    recipients: list[str]
-    context: dict[str, Any]
-    secrets: dict[str, Any]
-    headers: dict[str, Any]
-    message_id: str
-    attempts: int
-    created_at: Any
-    # The envelope sender (MAIL FROM) of a mail: its own signed return path.
-    return_path: str = ""
+    """A claimed outbox row. Its JSON columns, sealed secrets and return path are read the
+    first time they are used, after the claim: on SQLite the claim's transaction holds
+    the turn every SMTP client's ``250`` waits for, so it only fetches."""
+
+    def __init__(self, row: Row[Any], sealer: Sealer, settings: Settings) -> None:
+        self.id: int = row.id
+        self.channel: str = row.channel
+        self.template: str = row.template
+        self.locale: str = row.locale
+        self.message_id: str = row.message_id
+        self.attempts: int = row.attempts + 1  # this attempt
+        self._row = row
+        self._sealer = sealer
+        self._settings = settings
+
+    @cached_property
+    def recipients(self) -> list[str]:
+        return list(_json(self._row.recipients) or [])
+
+    @cached_property
+    def context(self) -> dict[str, Any]:
+        return dict(_json(self._row.context) or {})
+
+    @cached_property
+    def headers(self) -> dict[str, Any]:
+        return dict(_json(self._row.headers) or {})
+
+    @cached_property
+    def secrets(self) -> dict[str, Any]:
+        return self._sealer.open(self._row.sealed)
+
+    @cached_property
+    def created_at(self) -> datetime:
+        return aware(self._row.created_at)
+
+    @cached_property
+    def return_path(self) -> str:
+        """The envelope sender (MAIL FROM) of a mail: its own signed return path."""
+        return contact_window.return_path(self._settings, self.id) if self.channel == "mail" else ""
+
+
+def _json(text: str | None) -> Any:
+    return json.loads(text) if text else None
 
 
 Result = Literal["sent", "retry", "failed", "taken"]
@@ -168,28 +200,7 @@ async def claim(uow: UnitOfWork, worker: str, channels: tuple[str, ...], limit: 
         .values(status="sending", claimed_at=now, claimed_by=worker, attempts=_OUTBOX.c.attempts + 1)
     )
     await uow.commit()
-    settings = uow.settings
-    return [
-        Claimed(
-            id=row.id,
-            channel=row.channel,
-            template=row.template,
-            locale=row.locale,
-            recipients=list(_json(row.recipients) or []),
-            context=dict(_json(row.context) or {}),
-            secrets=uow.sealer.open(row.sealed),
-            headers=dict(_json(row.headers) or {}),
-            message_id=row.message_id,
-            attempts=row.attempts + 1,
-            created_at=aware(row.created_at),
-            return_path=contact_window.return_path(settings, row.id) if row.channel == "mail" else "",
-        )
-        for row in rows
-    ]
-
-
-def _json(text: str | None) -> Any:
-    return json.loads(text) if text else None
+    return [Claimed(row, uow.sealer, uow.settings) for row in rows]
 
 
 # -- settling -----------------------------------------------------------------------------

@@ -6,9 +6,10 @@ through ``core.ports`` (the composition root passes ``mail.transport`` and, when
 configured, ``bot.staff_posts``). A pass:
 
 1. claims up to ``batch`` due rows (one transaction);
-2. hands every mail row to the transport at once (it sends them over a few persistent
-   relay sessions, ``MADOGUCHI_RELAY_CONNECTIONS``) and posts staff rows a few at a
-   time; an exception from a port becomes a "try again later" outcome for its row;
+2. sends its rows in order in a few lanes, one per relay session
+   (``MADOGUCHI_RELAY_CONNECTIONS``: the transport keeps that many persistent sessions),
+   staff posts a few at a time; an exception from a port becomes a "try again later"
+   outcome for its row;
 3. settles the whole batch in one transaction (``delivery.settle``) and writes one log
    line per row: sent, retry or failed, with the outbox id and template (the recipients'
    domains only, never their addresses).
@@ -46,6 +47,8 @@ _POSTED = MailOutcome("delivered")
 _REQUEUE_EVERY_SECONDS = 30.0
 # Batches out at once: one sending while the next is claimed or the last settled.
 _IN_FLIGHT = 2
+# Log lines written between two turns of the event loop.
+_REPORTS_AT_ONCE = 16
 # The local part of an address in a relay's reply: the log keeps only the domain.
 _LOCAL_PART = re.compile(r"[^\s<>\"'@,;:()\[\]]+@(?=[A-Za-z0-9.-]+)")
 
@@ -77,7 +80,9 @@ class OutboxWorker:
         self.worker_id = (worker_id or default_id)[:64]
         self.last_tick = time.monotonic()
         self.channels: tuple[str, ...] = ("mail", "slack") if staff is not None else ("mail",)
-        # Staff posts at once (mail: as many as the transport has relay sessions).
+        # Rows out at once: as many as the transport has relay sessions; staff posts at
+        # most ``concurrency`` of them.
+        self.lanes = max(core.settings.relay_connections, concurrency)
         self._posts = asyncio.Semaphore(concurrency)
         self._wake = asyncio.Event()
         self._stopping = False
@@ -114,11 +119,23 @@ class OutboxWorker:
             return await delivery.claim(uow, self.worker_id, self.channels, self.batch)
 
     async def _deliver(self, rows: list[Claimed]) -> None:
-        outcomes = await asyncio.gather(*(self._one(row) for row in rows))
+        """A few lanes (one per relay session) take the batch's rows in order: a handful
+        of coroutines instead of a task per row, each step short, so an SMTP client of the
+        door waiting for its ``250`` is never behind a long run of outbox work."""
+        outcomes: list[MailOutcome] = [_POSTED] * len(rows)
+        queue = iter(enumerate(rows))
+
+        async def lane() -> None:
+            for index, row in queue:
+                outcomes[index] = await self._one(row)
+
+        await asyncio.gather(*(lane() for _ in range(min(self.lanes, len(rows)))))
         async with self.core.uow(background=True) as uow:
             settled = await delivery.settle(uow, self.worker_id, list(zip(rows, outcomes, strict=True)))
-        for item in settled:
+        for n, item in enumerate(settled, 1):
             self._report(item)
+            if n % _REPORTS_AT_ONCE == 0:
+                await asyncio.sleep(0)  # the door's clients between log lines
 
     async def _one(self, row: Claimed) -> MailOutcome:
         """One row through its port; anything raised means "again later"."""

@@ -79,8 +79,8 @@ class MailTransport(Protocol):
     ``mail.return_path`` (the envelope sender, which core chose) to ``mail.recipients``
     and says how that went. Raising (a network error, a 4xx for the whole mail, a
     template error) means "try the whole row again later". The worker calls ``send``
-    for every row of a batch at once; how many go out together, and over which
-    connections, is the transport's (a few persistent relay sessions). ``close`` hangs
+    for a batch's rows a few at a time (``MADOGUCHI_RELAY_CONNECTIONS``); over which
+    connections they go is the transport's (as many persistent relay sessions). ``close`` hangs
     up whatever it holds open; a later ``send`` opens again.
     """
 

@@ -47,8 +47,7 @@ class _Rendering:
 
 class RelayTransport(_Rendering):
     """Mail to the SMTP relay of ``MADOGUCHI_RELAY_URL`` over a pool of persistent
-    sessions (``MADOGUCHI_RELAY_CONNECTIONS``); every row of a batch is handed in at once
-    and each waits for a free session."""
+    sessions (``MADOGUCHI_RELAY_CONNECTIONS``); a mail waits for a free session."""
 
     def __init__(
         self,
@@ -67,8 +66,8 @@ class RelayTransport(_Rendering):
 
     async def send(self, mail: Claimed) -> MailOutcome:
         async with self.pool.session() as session:
-            # Rendered with a session in hand: one message rendered while the others'
-            # replies are on their way, not a whole batch ahead of the first send.
+            # Rendered with a session in hand: while the other sessions' replies are on
+            # their way, never a batch ahead of the first send.
             raw = self.raw(mail)
             return await session.send(mail.return_path or self.settings.mail_from, mail.recipients, raw)
 
