@@ -1,67 +1,59 @@
-"""Contact-window throughput: mails/s and DATA→250 latency at 1/8/32 SMTP clients.
+"""The contact window end to end: SMTP clients → ``madoguchi serve`` → acknowledgements
+at a relay, at 1/8/32 clients, beside the relay ceiling measured in the same run.
 
     .venv/bin/python -m bench.mail                                    # SQLite in a temp dir
     .venv/bin/python -m bench.mail --url postgresql+asyncpg://postgres@127.0.0.1:5432/bench
     .venv/bin/python -m bench.mail --messages 2000 --clients 1 8 32 --rounds 3
 
-Each round starts two servers, each in its own process, and drives them with the same
-raw asyncio SMTP client (lighter than aiosmtplib) from this process:
+Each round starts, each in its own process:
 
-- ``madoguchi``: the real contact window (``mail.smtp.SMTPServer``): raw bytes committed
-  before ``250`` (group commit), then parsed, threaded, classified, acknowledged (the ack
-  row queued in the outbox) and posted (Slack row queued) by the processor. The server
-  is two OS processes, as in ``madoguchi serve``: the service and the parser process it
-  starts (parsing and assessing stored mail, see ``mail.inbound.InboundProcessor``).
-- ``bare``: aiosmtpd on the same loop setup with a handler that only answers ``250``.
+- ``sink``: an aiosmtpd relay stand-in that answers ``250`` and notes when each message
+  arrived (``--serve sink``);
+- ``madoguchi``: ``madoguchi serve`` itself on a fresh database, its
+  ``MADOGUCHI_RELAY_URL`` pointed at the sink, without Slack: the door commits the raw
+  bytes before ``250``, the parser process and the processor make requests and queue
+  acknowledgements, the outbox worker sends them to the sink (its parser process is a
+  child of the service process);
+- ``bare``: aiosmtpd with a handler that only answers ``250``, for the door's ratio;
+- the ceiling: ``../shared/bench/relay_baseline.py`` (aiosmtplib into an aiosmtpd sink,
+  a connection per mail and persistent sessions), run as it is, once per round.
 
-Reported per server and client count: accepted mails/s (first MAIL to last 250), p50/p99
-from DATA to the final ``250``, and for madoguchi the end-to-end rate until every stored
-mail is processed. 2 KB messages, 80 % new requests from distinct senders, 20 % replies
-threaded by In-Reply-To. The PostgreSQL database must exist and be disposable.
+The same raw asyncio SMTP client (lighter than aiosmtplib) drives both servers from this
+process. Reported per client count: accepted mails/s (first MAIL to last ``250``),
+p50/p99 DATA→``250``, processed mails/s (until no stored mail waits), acknowledgements
+delivered at the sink per second (from the first DATA to the last acknowledgement
+arriving at the sink: the clock is CLOCK_MONOTONIC, shared by the processes), the
+ceiling (the best persistent-session rate of the baseline) and the ratio, and the CPU
+per mail of madoguchi's processes. 2 KB messages, 80 % new requests from distinct
+senders (each gets an acknowledgement), 20 % replies threaded by In-Reply-To (none).
+The PostgreSQL database must exist and be disposable.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
+import re
+import signal
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 CONTACT = "contact@support.example.com"
 ROOT = Path(__file__).resolve().parents[1]
+BASELINE = ROOT.parent / "shared" / "bench" / "relay_baseline.py"
+# Acknowledgements still arriving after this long without a new one: stop waiting.
+QUIET_SECONDS = 10.0
 
 
 # -- servers (run in a child process) ---------------------------------------------------
-
-
-async def _serve_madoguchi(url: str, port: int) -> None:
-    from core.config import Settings
-    from core.storage import create_engine, session_factory
-    from core.unit_of_work import Core
-    from mail.smtp import SMTPServer
-    from migrations import upgrade
-
-    settings = Settings(
-        DATABASE_URL=url,
-        MADOGUCHI_SECRET_KEY="bench",
-        MADOGUCHI_ACK_BREAKER_LIMIT=10_000_000,
-        _env_file=None,
-    )
-    engine = create_engine(url)
-    await upgrade(engine)
-    core = Core(session_factory(engine), settings)
-    # Every bench client connects from 127.0.0.1: no per-client cap here (default 10).
-    server = SMTPServer(core, host="127.0.0.1", port=port, max_sessions=200, max_sessions_per_client=0)
-    await server.start()
-    print(f"READY {server.port}", flush=True)
-    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
-    await server.stop()
-    await engine.dispose()
 
 
 async def _serve_bare(port: int) -> None:
@@ -77,6 +69,30 @@ async def _serve_bare(port: int) -> None:
     server = await loop.create_server(partial(SMTP, Handler(), hostname="bench"), "127.0.0.1", port)
     print(f"READY {server.sockets[0].getsockname()[1]}", flush=True)
     await loop.run_in_executor(None, sys.stdin.read)
+    server.close()
+
+
+async def _serve_sink() -> None:
+    """The relay: ``250`` to everything, and on each ``stats`` line from stdin the
+    messages so far with the monotonic time of the first and the last."""
+    from functools import partial
+
+    from aiosmtpd.smtp import SMTP
+
+    seen: list[float] = []
+
+    class Handler:
+        async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+            seen.append(time.monotonic())
+            return "250 OK"
+
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(partial(SMTP, Handler(), hostname="relay"), "127.0.0.1", 0)
+    print(f"READY {server.sockets[0].getsockname()[1]}", flush=True)
+    while line := await loop.run_in_executor(None, sys.stdin.readline):
+        if line.strip() == "stats":
+            first, last = (seen[0], seen[-1]) if seen else (0.0, 0.0)
+            print(f"STATS {len(seen)} {first!r} {last!r}", flush=True)
     server.close()
 
 
@@ -103,8 +119,20 @@ def _message(n: int, reply_to: int | None) -> bytes:
     return raw.ljust(2048, b"x")[:2046] + b"\r\n"
 
 
+@dataclass
+class Load:
+    elapsed: float  # first MAIL to last 250
+    first_data: float  # time.monotonic() of the first DATA
+    data_lat: list[float]
+    mail_lat: list[float]
+
+
 async def _client(
-    port: int, jobs: list[tuple[str, bytes]], data_lat: list[float], mail_lat: list[float]
+    port: int,
+    jobs: list[tuple[str, bytes]],
+    data_lat: list[float],
+    mail_lat: list[float],
+    firsts: list[float],
 ) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     await reader.readline()
@@ -118,6 +146,8 @@ async def _client(
         writer.write(f"RCPT TO:<{CONTACT}>\r\n".encode())
         assert (await reader.readline()).startswith(b"250")
         data_at = time.perf_counter()
+        if not firsts:
+            firsts.append(time.monotonic())
         writer.write(b"DATA\r\n")
         assert (await reader.readline()).startswith(b"354")
         writer.write(raw + b".\r\n")
@@ -131,20 +161,28 @@ async def _client(
     writer.close()
 
 
-async def _drive(port: int, clients: int, start: int, count: int) -> tuple[float, list[float], list[float]]:
+def _jobs(clients: int, start: int, count: int) -> tuple[list[list[tuple[str, bytes]]], int]:
+    """Each client's mails, and how many of them are new requests (acknowledged)."""
     jobs: list[list[tuple[str, bytes]]] = [[] for _ in range(clients)]
+    new = 0
     for i in range(count):
         n = start + i
         reply_to = n - 5 if i >= 5 and i % 5 == 0 else None  # every fifth mail continues an earlier one
+        new += reply_to is None
         sender_n = reply_to if reply_to is not None else n
         jobs[i % clients].append(
             (f"user{sender_n:06d}@customer{sender_n % 97}.example.jp", _message(n, reply_to))
         )
+    return jobs, new
+
+
+async def _drive(port: int, jobs: list[list[tuple[str, bytes]]]) -> Load:
     data_lat: list[float] = []
     mail_lat: list[float] = []
+    firsts: list[float] = []
     started = time.perf_counter()
-    await asyncio.gather(*(_client(port, j, data_lat, mail_lat) for j in jobs))
-    return time.perf_counter() - started, data_lat, mail_lat
+    await asyncio.gather(*(_client(port, j, data_lat, mail_lat, firsts) for j in jobs))
+    return Load(time.perf_counter() - started, firsts[0], data_lat, mail_lat)
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -152,8 +190,11 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
-def _spawn(kind: str, url: str) -> tuple[subprocess.Popen[str], int]:
-    cmd = [sys.executable, "-m", "bench.mail", "--serve", kind, "--url", url]
+# -- processes ----------------------------------------------------------------------------
+
+
+def _spawn(kind: str) -> tuple[subprocess.Popen[str], int]:
+    cmd = [sys.executable, "-m", "bench.mail", "--serve", kind]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     line = proc.stdout.readline()
@@ -172,6 +213,73 @@ def _stop(proc: subprocess.Popen[str]) -> None:
         proc.kill()
 
 
+def _sink_stats(sink: subprocess.Popen[str]) -> tuple[int, float, float]:
+    assert sink.stdin is not None and sink.stdout is not None
+    sink.stdin.write("stats\n")
+    sink.stdin.flush()
+    _word, count, first, last = sink.stdout.readline().split()
+    return int(count), float(first), float(last)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _start_madoguchi(
+    url: str, relay_port: int, workdir: Path, log_name: str
+) -> tuple[subprocess.Popen[bytes], int]:
+    """``madoguchi serve`` as an operator starts it, configured through its environment."""
+    smtp_port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "MADOGUCHI_", "DATABASE_URL"))}
+    env.update(
+        {
+            "PYTHONPATH": str(ROOT),
+            "DATABASE_URL": url,
+            "MADOGUCHI_SECRET_KEY": "bench",
+            "MADOGUCHI_ACK_BREAKER_LIMIT": "10000000",
+            "MADOGUCHI_RELAY_URL": f"smtp://127.0.0.1:{relay_port}",
+            "MADOGUCHI_SMTP_PORT": str(smtp_port),
+            # Every bench client connects from 127.0.0.1: no per-client session cap here.
+            "MADOGUCHI_SMTP_MAX_SESSIONS": "200",
+            "MADOGUCHI_SMTP_MAX_SESSIONS_PER_CLIENT": "0",
+            "MADOGUCHI_HTTP_PORT": str(_free_port()),
+            "MADOGUCHI_VAR_DIR": str(workdir / "var"),
+            "MADOGUCHI_OUTBOX_DIR": str(workdir / "outbox"),
+        }
+    )
+    with (workdir / log_name).open("wb") as log_file:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "madoguchi.cli", "serve"],
+            cwd=workdir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"madoguchi serve exited ({proc.returncode}); see {workdir / log_name}")
+        try:
+            with socket.create_connection(("127.0.0.1", smtp_port), timeout=1) as probe:
+                if probe.recv(100).startswith(b"220"):
+                    return proc, smtp_port
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit(f"madoguchi serve did not listen in 60 s; see {workdir / log_name}")
+
+
+def _stop_madoguchi(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 def _cpu(pid: int) -> tuple[float, float]:
     """CPU seconds (user + system) used so far by a server process and by its child
     processes (madoguchi's parser process), from /proc; zeros where there is none."""
@@ -183,10 +291,10 @@ def _cpu(pid: int) -> tuple[float, float]:
             return 0.0
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-    try:
-        children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        children = []
+    children: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):  # a child started by any thread
+        with contextlib.suppress(OSError):
+            children += [int(c) for c in (task / "children").read_text().split()]
     return used(pid), sum(used(c) for c in children)
 
 
@@ -222,6 +330,26 @@ async def _reset(url: str) -> None:
     await empty_all_tables(url)
 
 
+_BASELINE_LINE = re.compile(r"^(new connection per mail|persistent sessions)\s+conc=(\d+): median\s+(\d+)")
+
+
+def _ceiling(script: Path) -> dict[tuple[str, int], float]:
+    """The relay baseline's medians, by (how, concurrency); empty when it cannot run."""
+    try:
+        out = subprocess.run(
+            [sys.executable, script.name], cwd=script.parent, capture_output=True, text=True, timeout=600
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return {}
+    found: dict[tuple[str, int], float] = {}
+    for line in out.splitlines():
+        print(f"  baseline: {line}", file=sys.stderr)
+        match = _BASELINE_LINE.match(line)
+        if match:
+            found[(match.group(1), int(match.group(2)))] = float(match.group(3))
+    return found
+
+
 def _peer(python: str, messages: int) -> float | None:
     """django-helpdesk's get_email on the same messages, in its own venv (see
     bench/helpdesk_peer/run.py); None when it cannot run."""
@@ -243,77 +371,160 @@ def _peer(python: str, messages: int) -> float | None:
     return None
 
 
+# -- one measurement ----------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    accepted: float
+    p50: float
+    p99: float
+    mail_p99: float
+    processed: float
+    acks: float  # delivered at the sink per second
+    acked: int
+    expected: int
+    service_cpu: float  # µs per mail
+    parser_cpu: float
+
+
+async def _madoguchi_run(url: str, clients: int, start: int, messages: int, workdir: Path) -> Result:
+    await _reset(url)
+    sink, relay_port = _spawn("sink")
+    try:
+        proc, port = _start_madoguchi(url, relay_port, workdir, f"serve-{start}.log")
+        try:
+            await asyncio.sleep(0.5)  # the parser process starting up is not the mails' CPU
+            jobs, expected = _jobs(clients, start, messages)
+            cpu_before = _cpu(proc.pid)
+            load = await _drive(port, jobs)
+            accepted_at = time.perf_counter()
+            processed_at: float | None = None
+            acked, last_ack, progress_at = 0, 0.0, time.monotonic()
+            while True:
+                if processed_at is None and not await _pending(url):
+                    processed_at = time.perf_counter()
+                count, _first, last = _sink_stats(sink)
+                if count != acked:
+                    acked, last_ack, progress_at = count, last, time.monotonic()
+                if processed_at is not None and acked >= expected:
+                    break
+                if time.monotonic() - progress_at > QUIET_SECONDS:
+                    print(f"  only {acked} of {expected} acknowledgements arrived", file=sys.stderr)
+                    break
+                await asyncio.sleep(0.05)
+            cpu_after = _cpu(proc.pid)
+        finally:
+            _stop_madoguchi(proc)
+    finally:
+        _stop(sink)
+    processed = messages / (load.elapsed + ((processed_at or time.perf_counter()) - accepted_at))
+    service, parser = ((b - a) / messages * 1e6 for a, b in zip(cpu_before, cpu_after, strict=True))
+    return Result(
+        accepted=messages / load.elapsed,
+        p50=_pct(load.data_lat, 0.5),
+        p99=_pct(load.data_lat, 0.99),
+        mail_p99=_pct(load.mail_lat, 0.99),
+        processed=processed,
+        acks=acked / (last_ack - load.first_data) if acked else 0.0,
+        acked=acked,
+        expected=expected,
+        service_cpu=service,
+        parser_cpu=parser,
+    )
+
+
+async def _bare_run(clients: int, start: int, messages: int) -> float:
+    proc, port = _spawn("bare")
+    try:
+        jobs, _new = _jobs(clients, start, messages)
+        load = await _drive(port, jobs)
+    finally:
+        _stop(proc)
+    return messages / load.elapsed
+
+
 async def bench(
-    url: str, clients_list: list[int], messages: int, rounds: int, peer: str | None = None
+    url: str,
+    clients_list: list[int],
+    messages: int,
+    rounds: int,
+    peer: str | None = None,
+    baseline: Path | None = BASELINE,
 ) -> None:
-    results: dict[tuple[str, int], list[tuple[float, float, float, float, float]]] = {}
-    cpu: dict[int, list[tuple[float, ...]]] = {}  # µs per mail: service, parser process
+    workdir = Path(tempfile.mkdtemp(prefix="bench-mail-run-"))
+    ours: dict[int, list[Result]] = {}
+    bare: dict[int, list[float]] = {}
+    ceilings: list[dict[tuple[str, int], float]] = []
+    helpdesk: list[float] = []
     seq = 0
-    for _round in range(rounds):
+    for round_no in range(rounds):
+        if baseline is not None:
+            print(f"round {round_no + 1}: relay baseline ({baseline})", file=sys.stderr, flush=True)
+            ceilings.append(_ceiling(baseline))
         for clients in clients_list:
-            # madoguchi, on a clean database each time.
-            await _reset(url)
-            proc, port = _spawn("madoguchi", url)
-            try:
-                await asyncio.sleep(0.5)  # the parser process starting up is not the mails' CPU
-                cpu_before = _cpu(proc.pid)
-                elapsed, data_lat, mail_lat = await _drive(port, clients, seq, messages)
-                seq += messages
-                accepted = time.perf_counter()
-                while await _pending(url):
-                    await asyncio.sleep(0.05)
-                e2e = messages / (elapsed + time.perf_counter() - accepted)
-                cpu_after = _cpu(proc.pid)
-            finally:
-                _stop(proc)
-            results.setdefault(("madoguchi", clients), []).append(
-                (messages / elapsed, _pct(data_lat, 0.5), _pct(data_lat, 0.99), _pct(mail_lat, 0.99), e2e)
-            )
-            cpu.setdefault(clients, []).append(
-                tuple((b - a) / messages * 1e6 for a, b in zip(cpu_before, cpu_after, strict=True))
-            )
-            proc, port = _spawn("bare", url)
-            try:
-                elapsed, data_lat, mail_lat = await _drive(port, clients, seq, messages)
-            finally:
-                _stop(proc)
-            results.setdefault(("bare", clients), []).append(
-                (messages / elapsed, _pct(data_lat, 0.5), _pct(data_lat, 0.99), _pct(mail_lat, 0.99), 0.0)
-            )
-            print(f"round {_round + 1} clients {clients}: done", file=sys.stderr, flush=True)
+            ours.setdefault(clients, []).append(await _madoguchi_run(url, clients, seq, messages, workdir))
+            seq += messages
+            bare.setdefault(clients, []).append(await _bare_run(clients, seq, messages))
+            seq += messages
+            print(f"round {round_no + 1} clients {clients}: done", file=sys.stderr, flush=True)
         if peer:
             rate = _peer(peer, messages)
             if rate is not None:
-                results.setdefault(("helpdesk", 0), []).append((rate, 0.0, 0.0, 0.0, rate))
+                helpdesk.append(rate)
+    _report(url, messages, rounds, clients_list, ours, bare, ceilings, helpdesk)
+    print(f"\nserve logs: {workdir}")
+
+
+def _report(
+    url: str,
+    messages: int,
+    rounds: int,
+    clients_list: list[int],
+    ours: dict[int, list[Result]],
+    bare: dict[int, list[float]],
+    ceilings: list[dict[tuple[str, int], float]],
+    helpdesk: list[float],
+) -> None:
+    def med(values: list[float]) -> float:
+        return statistics.median(values) if values else 0.0
+
     backend = "PostgreSQL" if url.startswith("postgresql") else "SQLite"
+    kinds = sorted({key for found in ceilings for key in found})
+    ceiling = {key: med([found[key] for found in ceilings if key in found]) for key in kinds}
+    best = max((rate for (how, _c), rate in ceiling.items() if how == "persistent sessions"), default=0.0)
     print(f"\n{backend}, {messages} mails per run, medians of {rounds} round(s)\n")
+    for (how, conc), rate in ceiling.items():
+        print(f"relay ceiling (relay_baseline.py, same run): {how}, {conc} at once: {rate:,.0f} mails/s")
     print(
-        "| server | clients | accepted mails/s | p50 DATA→250 | p99 DATA→250 | p99 MAIL→250 | processed mails/s (end to end) | vs bare |"
+        "\n| clients | accepted mails/s | vs bare | p50 DATA→250 | p99 DATA→250 | p99 MAIL→250 "
+        "| processed mails/s | acks delivered/s | acks / ceiling | CPU per mail: service / parser |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for clients in clients_list:
-        bare_rate = statistics.median(r[0] for r in results[("bare", clients)])
-        for kind in ("madoguchi", "bare"):
-            rows = results[(kind, clients)]
-            rate, p50, p99, mp99, e2e = (statistics.median(r[i] for r in rows) for i in range(5))
-            e2e_text = f"{e2e:,.0f}" if kind == "madoguchi" else "–"
-            print(
-                f"| {kind} | {clients} | {rate:,.0f} | {p50:.1f} ms | {p99:.1f} ms | {mp99:.1f} ms | {e2e_text} | {rate / bare_rate:.2f} |"
-            )
+        rows = ours[clients]
+        accepted = med([r.accepted for r in rows])
+        acks = med([r.acks for r in rows])
+        ratio = f"{acks / best:.2f}× of {best:,.0f}" if best else "–"
+        print(
+            f"| {clients} | {accepted:,.0f} | {accepted / med(bare[clients]):.2f} "
+            f"| {med([r.p50 for r in rows]):.1f} ms | {med([r.p99 for r in rows]):.1f} ms "
+            f"| {med([r.mail_p99 for r in rows]):.1f} ms | {med([r.processed for r in rows]):,.0f} "
+            f"| {acks:,.0f} | {ratio} "
+            f"| {med([r.service_cpu for r in rows]):,.0f} / {med([r.parser_cpu for r in rows]):,.0f} µs |"
+        )
     for clients in clients_list:
-        service, parser = (statistics.median(r[i] for r in cpu[clients]) for i in range(2))
-        print(
-            f"\nmadoguchi CPU per mail at {clients} client(s), store to processed: service process "
-            f"{service:,.0f} µs, parser process {parser:,.0f} µs"
-        )
-    if ("helpdesk", 0) in results:
-        peer_rate = statistics.median(r[0] for r in results[("helpdesk", 0)])
-        print(
-            f"| django-helpdesk 2.6.1 get_email (local mailbox, WAL) | – | – | – | – | – | {peer_rate:,.0f} | – |"
-        )
+        short = [f"{r.acked}/{r.expected}" for r in ours[clients] if r.acked < r.expected]
+        if short:
+            print(f"\nat {clients} client(s) some acknowledgements did not arrive: {', '.join(short)}")
+    if helpdesk:
+        peer_rate = med(helpdesk)
+        print(f"\ndjango-helpdesk 2.6.1 get_email (local mailbox, WAL): {peer_rate:,.0f} mails/s")
         for clients in clients_list:
-            ours = statistics.median(r[4] for r in results[("madoguchi", clients)])
-            print(f"\nmadoguchi end to end at {clients} client(s) / django-helpdesk: {ours / peer_rate:.2f}x")
+            processed = med([r.processed for r in ours[clients]])
+            print(
+                f"madoguchi processed at {clients} client(s) / django-helpdesk: {processed / peer_rate:.2f}x"
+            )
 
 
 def main() -> None:
@@ -325,19 +536,21 @@ def main() -> None:
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--peer-python", default="", help="python of a venv with django-helpdesk==2.6.1")
-    parser.add_argument("--serve", choices=["madoguchi", "bare"], help=argparse.SUPPRESS)
+    parser.add_argument("--baseline", default=str(BASELINE), help="relay_baseline.py ('' to skip it)")
+    parser.add_argument("--serve", choices=["bare", "sink"], help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.serve == "madoguchi":
-        asyncio.run(_serve_madoguchi(args.url, 0))
-        return
     if args.serve == "bare":
         asyncio.run(_serve_bare(0))
+        return
+    if args.serve == "sink":
+        asyncio.run(_serve_sink())
         return
     url = args.url
     if not url:
         tmp = tempfile.mkdtemp(prefix="bench-mail-")
         url = f"sqlite+aiosqlite:///{os.path.join(tmp, 'bench.db')}"
-    asyncio.run(bench(url, args.clients, args.messages, args.rounds, args.peer_python or None))
+    baseline = Path(args.baseline) if args.baseline else None
+    asyncio.run(bench(url, args.clients, args.messages, args.rounds, args.peer_python or None, baseline))
 
 
 if __name__ == "__main__":

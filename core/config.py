@@ -62,6 +62,16 @@ class Settings(BaseSettings):
     mail_from: str = Field(default="support@support.example.com", alias="MADOGUCHI_MAIL_FROM")
     relay_url: str | None = Field(default=None, alias="MADOGUCHI_RELAY_URL")
     outbox_dir: Path = Field(default=Path("./var/outbox"), alias="MADOGUCHI_OUTBOX_DIR")
+    # Outbound mail (docs/mail.md, "Outbound"): persistent relay sessions, mail sent and
+    # settled a batch at a time.
+    relay_connections: int = Field(default=4, ge=1, le=64, alias="MADOGUCHI_RELAY_CONNECTIONS")
+    relay_messages_per_connection: int = Field(
+        default=100, ge=1, alias="MADOGUCHI_RELAY_MESSAGES_PER_CONNECTION"
+    )
+    relay_idle_seconds: float = Field(default=30.0, gt=0, alias="MADOGUCHI_RELAY_IDLE_SECONDS")
+    # The longest one mail may take at the relay, a new session's greeting included.
+    relay_timeout_seconds: float = Field(default=30.0, gt=0, alias="MADOGUCHI_RELAY_TIMEOUT_SECONDS")
+    outbox_batch: int = Field(default=100, ge=1, le=1000, alias="MADOGUCHI_OUTBOX_BATCH")
     ack_breaker_limit: int = Field(default=1000, alias="MADOGUCHI_ACK_BREAKER_LIMIT")
     ack_breaker_window_minutes: int = Field(default=10, alias="MADOGUCHI_ACK_BREAKER_WINDOW_MINUTES")
     # How long one batch of stored mail may take to parse before the parser process is

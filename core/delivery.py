@@ -1,12 +1,26 @@
 """Claiming and settling outbox rows (SPEC §6, §9), and where staff posts go: the rules
 of the outbox worker (``core.outbox_worker`` runs them through the ports of ``core.ports``).
 
-A row goes ``pending → sending → sent | failed``. Claiming is one short transaction:
-``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so instances never take the same row; on
-SQLite every write transaction is ``BEGIN IMMEDIATE`` (``core.storage``), which makes the
-claim single-writer by construction. A worker that dies while "sending" leaves the row
-claimed; after ``STALE_AFTER`` any worker puts it back to "pending". Delivery is
-therefore at least once; the Message-ID fixed at enqueue time lets receivers de-duplicate.
+A row goes ``pending → sending → sent | failed``. Rows are claimed a batch at a time and
+settled a batch at a time: one short transaction each, whatever the batch's size, so
+the database costs per batch and not per mail. Claiming takes ``FOR UPDATE SKIP LOCKED``
+on PostgreSQL, so instances never take the same row; on SQLite every write transaction
+is ``BEGIN IMMEDIATE`` (``core.storage``), which makes the claim single-writer by
+construction. A worker that dies while "sending" leaves the row claimed; after
+``STALE_AFTER`` any worker puts it back to "pending". Delivery is therefore at least
+once; the Message-ID fixed at enqueue time lets receivers de-duplicate. Settling touches
+only rows still claimed by the worker that settles them.
+
+The rules of settling (``settle``): delivered → sent (recipients refused for good among
+the others are marked bouncing and staff alerted); some recipients refused for now →
+only those are tried again, with backoff; refused for good (5xx) → failed at once,
+addresses marked, staff alerted; an error (network, 4xx for the whole mail, Slack down,
+a template error) → the whole row again with backoff; after ``MAX_ATTEMPTS`` → failed
+and staff alerted.
+
+Every mail leaves with its own signed return path as the envelope sender (VERP,
+``contact_window.return_path``): a delivery report comes back to an address that names
+the mail it is about, and one we never sent cannot name any.
 
 Staff posts (channel "slack", SPEC §4.6): a new request is a post of its own, and where
 it landed is remembered on the request; a follow-up is a reply in that post's thread, so
@@ -15,18 +29,24 @@ it waits (retried with backoff) until its parent is posted (``post_for_staff``).
 
 from __future__ import annotations
 
+import json
 import random
+import typing
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from functools import cached_property
+from typing import Any, Literal
 
-from sqlalchemy import select, update
+from sqlalchemy import Row, Table, Text, bindparam, cast, select, update
 
 from core import audit, contact_window
 from core.actors import Actor
 from core.clock import aware
+from core.config import Settings
 from core.models import OutboxMessage
-from core.ports import PostRef, StaffChannel
+from core.ports import MailOutcome, PostRef, StaffChannel
+from core.sealing import Sealer
 from core.unit_of_work import Core, UnitOfWork
 
 STALE_AFTER = timedelta(minutes=5)
@@ -38,24 +58,102 @@ SYSTEM_OUTBOX = Actor(kind="system", ref="outbox", door="mail")
 REQUEST_NEW = "request_new"
 REQUEST_FOLLOWUP = "request_followup"
 
+_OUTBOX = typing.cast(Table, OutboxMessage.__table__)
+# The JSON columns come as their text and are read after the claim's commit: on SQLite
+# the claim holds the one writer, and SMTP clients wait for it.
+_COLUMNS = (
+    _OUTBOX.c.id,
+    _OUTBOX.c.channel,
+    _OUTBOX.c.template,
+    _OUTBOX.c.locale,
+    cast(_OUTBOX.c.recipients, Text).label("recipients"),
+    cast(_OUTBOX.c.context, Text).label("context"),
+    _OUTBOX.c.sealed,
+    cast(_OUTBOX.c.headers, Text).label("headers"),
+    _OUTBOX.c.message_id,
+    _OUTBOX.c.attempts,
+    _OUTBOX.c.created_at,
+)
+# Settling many rows at once: one statement, executed for each row's parameters.
+_RETRY = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id == bindparam("b_id"))
+    .values(
+        status="pending",
+        claimed_by=None,
+        last_error=bindparam("b_error"),
+        next_attempt_at=bindparam("b_next"),
+        recipients=bindparam("b_recipients"),
+    )
+)
+_FAILED = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id == bindparam("b_id"))
+    .values(status="failed", sealed="", claimed_by=None, last_error=bindparam("b_error"))
+)
+
 
 class ParentNotPosted(RuntimeError):
     """Raised when a follow-up's request has no post in the staff channel yet (retried)."""
 
 
-@dataclass
 class Claimed:
-    id: int
-    channel: str
-    template: str
-    locale: str
-    recipients: list[str]
-    context: dict[str, Any]
-    secrets: dict[str, Any]
-    headers: dict[str, Any]
-    message_id: str
-    attempts: int
-    created_at: Any
+    """A claimed outbox row. Its JSON columns, sealed secrets and return path are read the
+    first time they are used, after the claim: on SQLite the claim's transaction holds
+    the turn every SMTP client's ``250`` waits for, so it only fetches."""
+
+    def __init__(self, row: Row[Any], sealer: Sealer, settings: Settings) -> None:
+        self.id: int = row.id
+        self.channel: str = row.channel
+        self.template: str = row.template
+        self.locale: str = row.locale
+        self.message_id: str = row.message_id
+        self.attempts: int = row.attempts + 1  # this attempt
+        self._row = row
+        self._sealer = sealer
+        self._settings = settings
+
+    @cached_property
+    def recipients(self) -> list[str]:
+        return list(_json(self._row.recipients) or [])
+
+    @cached_property
+    def context(self) -> dict[str, Any]:
+        return dict(_json(self._row.context) or {})
+
+    @cached_property
+    def headers(self) -> dict[str, Any]:
+        return dict(_json(self._row.headers) or {})
+
+    @cached_property
+    def secrets(self) -> dict[str, Any]:
+        return self._sealer.open(self._row.sealed)
+
+    @cached_property
+    def created_at(self) -> datetime:
+        return aware(self._row.created_at)
+
+    @cached_property
+    def return_path(self) -> str:
+        """The envelope sender (MAIL FROM) of a mail: its own signed return path."""
+        return contact_window.return_path(self._settings, self.id) if self.channel == "mail" else ""
+
+
+def _json(text: str | None) -> Any:
+    return json.loads(text) if text else None
+
+
+Result = Literal["sent", "retry", "failed", "taken"]
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """What became of one row, for the worker's log line and counters. ``taken``: the
+    row was re-queued meanwhile (its worker looked dead) and is another worker's now."""
+
+    row: Claimed
+    result: Result
+    detail: str
 
 
 def retry_delay(attempts: int, rng: random.Random | None = None) -> timedelta:
@@ -78,105 +176,144 @@ async def requeue_stale(uow: UnitOfWork) -> int:
 
 
 async def claim(uow: UnitOfWork, worker: str, channels: tuple[str, ...], limit: int = 20) -> list[Claimed]:
+    """Up to ``limit`` due rows, oldest first, marked "sending" by ``worker``: two
+    statements however many rows."""
     now = uow.clock.now()
     query = (
-        select(OutboxMessage)
+        select(*_COLUMNS)
         .where(
-            OutboxMessage.status == "pending",
-            OutboxMessage.next_attempt_at <= now,
-            OutboxMessage.channel.in_(channels),
+            _OUTBOX.c.status == "pending",
+            _OUTBOX.c.next_attempt_at <= now,
+            _OUTBOX.c.channel.in_(channels),
         )
-        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+        .order_by(_OUTBOX.c.next_attempt_at, _OUTBOX.c.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    rows = list((await uow.session.scalars(query)).all())
-    claimed = []
-    for row in rows:
-        row.status = "sending"
-        row.claimed_at = now
-        row.claimed_by = worker
-        row.attempts += 1
-        claimed.append(
-            Claimed(
-                id=row.id,
-                channel=row.channel,
-                template=row.template,
-                locale=row.locale,
-                recipients=list(row.recipients or []),
-                context=dict(row.context or {}),
-                secrets=uow.sealer.open(row.sealed),
-                headers=dict(row.headers or {}),
-                message_id=row.message_id,
-                attempts=row.attempts,
-                created_at=aware(row.created_at),
-            )
-        )
+    rows = (await uow.session.execute(query)).all()
+    if not rows:
+        await uow.commit()
+        return []
+    await uow.session.execute(
+        update(_OUTBOX)
+        .where(_OUTBOX.c.id.in_([row.id for row in rows]))
+        .values(status="sending", claimed_at=now, claimed_by=worker, attempts=_OUTBOX.c.attempts + 1)
+    )
     await uow.commit()
-    return claimed
+    return [Claimed(row, uow.sealer, uow.settings) for row in rows]
 
 
-async def _row(uow: UnitOfWork, row_id: int, worker: str) -> OutboxMessage | None:
-    row = await uow.session.get(OutboxMessage, row_id, with_for_update=True)
-    if row is None or row.status != "sending" or row.claimed_by != worker:
-        return None  # re-queued meanwhile and taken by someone else: theirs now
-    return row
+# -- settling -----------------------------------------------------------------------------
 
 
-async def mark_sent(uow: UnitOfWork, row_id: int, worker: str) -> None:
-    row = await _row(uow, row_id, worker)
-    if row is None:
+async def settle(uow: UnitOfWork, worker: str, done: Sequence[tuple[Claimed, MailOutcome]]) -> list[Settled]:
+    """Settle a delivered batch in this one transaction (committed here).
+
+    ``done`` pairs each claimed row with what its delivery came to; an error is a
+    ``deferred`` outcome without ``retry`` (every recipient again).
+    """
+    sent: list[Claimed] = []
+    retries: list[tuple[Claimed, str, list[str] | None]] = []
+    failures: list[tuple[Claimed, str, list[str]]] = []
+    partly_refused: list[tuple[Claimed, MailOutcome]] = []
+    for row, outcome in done:
+        if outcome.status == "refused":
+            failures.append((row, outcome.detail, row.recipients))
+            continue
+        if outcome.refused:
+            partly_refused.append((row, outcome))
+        if outcome.status == "deferred":
+            retries.append((row, outcome.detail, None if outcome.retry is None else list(outcome.retry)))
+        else:
+            sent.append(row)
+    settled = [Settled(row, "sent", "") for row in sent]
+    await mark_sent(uow, worker, [row.id for row in sent])
+    for row, outcome in partly_refused:
+        await _alert_refused(uow, row.template, list(outcome.refused), outcome.detail)
+    settled += await mark_retry(uow, worker, retries)
+    settled += await mark_failed(uow, worker, failures)
+    await uow.commit()
+    return settled
+
+
+async def mark_sent(uow: UnitOfWork, worker: str, ids: Sequence[int]) -> None:
+    """Sent: one statement for the batch. The link with its token leaves the database
+    with the mail (``sealed`` erased)."""
+    if not ids:
         return
-    row.status = "sent"
-    row.sent_at = uow.clock.now()
-    row.sealed = ""  # the link with its token leaves the database with the mail
-    row.last_error = ""
-    await uow.commit()
+    await uow.session.execute(
+        update(_OUTBOX)
+        .where(_OUTBOX.c.id.in_(ids), _OUTBOX.c.status == "sending", _OUTBOX.c.claimed_by == worker)
+        .values(status="sent", sent_at=uow.clock.now(), sealed="", last_error="")
+    )
 
 
 async def mark_retry(
-    uow: UnitOfWork, row_id: int, worker: str, error: str, *, recipients: list[str] | None = None
-) -> bool:
-    """Back off and try again later; after ``MAX_ATTEMPTS`` give up (``False``)."""
-    row = await _row(uow, row_id, worker)
-    if row is None:
-        return True
-    if row.attempts >= MAX_ATTEMPTS:
-        await _give_up(uow, row, error, row.recipients or [])
-        return False
-    row.status = "pending"
-    row.claimed_by = None
-    row.last_error = error[:2000]
-    row.next_attempt_at = uow.clock.now() + retry_delay(row.attempts)
-    if recipients is not None:
-        row.recipients = recipients
-    await uow.commit()
-    return True
+    uow: UnitOfWork, worker: str, retries: Sequence[tuple[Claimed, str, list[str] | None]]
+) -> list[Settled]:
+    """Back off and try again later (only ``recipients`` when given); a row that has had
+    ``MAX_ATTEMPTS`` is given up instead."""
+    if not retries:
+        return []
+    owned = await _still_ours(uow, worker, [row.id for row, _e, _r in retries])
+    now = uow.clock.now()
+    again: list[dict[str, Any]] = []
+    give_up: list[tuple[Claimed, str, list[str]]] = []
+    settled: list[Settled] = []
+    for row, error, recipients in retries:
+        if row.id not in owned:
+            settled.append(Settled(row, "taken", error))
+        elif row.attempts >= MAX_ATTEMPTS:
+            give_up.append((row, error, row.recipients))
+        else:
+            again.append(
+                {
+                    "b_id": row.id,
+                    "b_error": error[:2000],
+                    "b_next": now + retry_delay(row.attempts),
+                    "b_recipients": row.recipients if recipients is None else recipients,
+                }
+            )
+            settled.append(Settled(row, "retry", error))
+    if again:
+        await uow.session.execute(_RETRY, again)
+    return settled + await _give_up(uow, give_up)
 
 
-async def mark_failed(uow: UnitOfWork, row_id: int, worker: str, error: str, recipients: list[str]) -> None:
-    """A permanent refusal (5xx): stop, remember the address as bouncing, tell staff."""
-    row = await _row(uow, row_id, worker)
-    if row is None:
-        return
-    await _give_up(uow, row, error, recipients)
+async def mark_failed(
+    uow: UnitOfWork, worker: str, failures: Sequence[tuple[Claimed, str, list[str]]]
+) -> list[Settled]:
+    """Permanent refusals (5xx): stop, remember the addresses as bouncing, tell staff."""
+    if not failures:
+        return []
+    owned = await _still_ours(uow, worker, [row.id for row, _e, _r in failures])
+    taken = [Settled(row, "taken", error) for row, error, _r in failures if row.id not in owned]
+    return taken + await _give_up(uow, [f for f in failures if f[0].id in owned])
 
 
-async def record_refused(uow: UnitOfWork, template: str, recipients: list[str], error: str) -> None:
-    """Some recipients of a mail that was otherwise delivered were refused for good."""
-    await _alert_refused(uow, template, recipients, error)
-    await uow.commit()
+async def _still_ours(uow: UnitOfWork, worker: str, ids: list[int]) -> set[int]:
+    """Which of ``ids`` this worker still holds (not re-queued and taken meanwhile)."""
+    rows = await uow.session.execute(
+        select(_OUTBOX.c.id)
+        .where(_OUTBOX.c.id.in_(ids), _OUTBOX.c.status == "sending", _OUTBOX.c.claimed_by == worker)
+        .with_for_update()
+    )
+    return {row_id for (row_id,) in rows}
 
 
-async def _give_up(uow: UnitOfWork, row: OutboxMessage, error: str, recipients: list[str]) -> None:
-    row.status = "failed"
-    row.sealed = ""
-    row.last_error = error[:2000]
-    row.claimed_by = None
-    if row.channel == "mail":
-        await _alert_refused(uow, row.template, recipients, error)
-    audit.record(uow, SYSTEM_OUTBOX, "outbox.failed", outbox=row.id, template=row.template, error=error[:200])
-    await uow.commit()
+async def _give_up(uow: UnitOfWork, failures: Sequence[tuple[Claimed, str, list[str]]]) -> list[Settled]:
+    if not failures:
+        return []
+    await uow.session.execute(
+        _FAILED, [{"b_id": row.id, "b_error": error[:2000]} for row, error, _r in failures]
+    )
+    for row, error, recipients in failures:
+        if row.channel == "mail":
+            await _alert_refused(uow, row.template, recipients, error)
+        audit.record(
+            uow, SYSTEM_OUTBOX, "outbox.failed", outbox=row.id, template=row.template, error=error[:200]
+        )
+    return [Settled(row, "failed", error) for row, error, _r in failures]
 
 
 async def _alert_refused(uow: UnitOfWork, template: str, recipients: list[str], error: str) -> None:

@@ -4,6 +4,10 @@ A row names a template, a locale, recipients and a JSON context; secrets (links 
 tokens) go into ``sealed`` (see ``core.sealing``) and are erased after sending. The
 Message-ID is fixed here, when the row is created, so a retried send is the same mail.
 Sending is the mail door's job (``mail/``); Slack posts to staff use channel "slack".
+
+Queuing a row flags the unit of work, so its commit wakes this process's outbox worker
+at once (``Core.on_outbox``): an acknowledgement leaves within milliseconds of the
+transaction that queued it, not at the worker's next poll.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ def mail_values(
     insert many rows in one statement (the contact window's batch processing)."""
     now = uow.clock.now()
     secrets = options.get("secrets")
+    uow.outbox_queued = True
     return {
         "channel": "mail",
         "template": template,
@@ -65,6 +70,7 @@ def slack_values(
 ) -> dict[str, Any]:
     """The column values of a queued staff-channel post (see ``mail_values``)."""
     now = uow.clock.now()
+    uow.outbox_queued = True
     return {
         "channel": "slack",
         "template": template,

@@ -1,23 +1,26 @@
-"""The outbox worker (SPEC §6): claim due rows, deliver them through the ports, settle.
+"""The outbox worker (SPEC §6): claim a batch of due rows, deliver it through the ports,
+settle it in one transaction.
 
 The rules are ``core.delivery``'s; how a mail or a post travels is a door's, reached
 through ``core.ports`` (the composition root passes ``mail.transport`` and, when Slack is
-configured, ``bot.staff_posts``). Per row:
+configured, ``bot.staff_posts``). A pass:
 
-- mail: the transport's ``MailOutcome`` decides. Delivered → sent (recipients refused
-  for good among the others are marked bouncing and staff alerted); some recipients
-  deferred → those are tried again with backoff; refused for good → failed, addresses
-  marked, staff alerted.
-- staff posts (channel "slack"): ``delivery.post_for_staff`` (a request's post first,
-  its follow-ups in its thread).
-- anything raised (network, a 4xx for the whole mail, Slack down, a template error, a
-  parent not posted yet) → tried again with backoff, at most ``delivery.MAX_ATTEMPTS``
-  times, then failed and staff alerted.
+1. claims up to ``batch`` due rows (one transaction);
+2. sends its rows in order in a few lanes, one per relay session
+   (``MADOGUCHI_RELAY_CONNECTIONS``: the transport keeps that many persistent sessions),
+   staff posts a few at a time; an exception from a port becomes a "try again later"
+   outcome for its row;
+3. settles the whole batch in one transaction (``delivery.settle``) and writes one log
+   line per row: sent, retry or failed, with the outbox id and template (the recipients'
+   domains only, never their addresses).
 
-Without a staff channel the worker claims only mail: staff posts wait in the outbox
-until Slack is configured. Sends run a few at a time; every transaction is short, none
-is held across a send, and each is background work (``core.uow(background=True)``): a
-request somebody waits on (an SMTP client, a Slack command) goes first.
+While one batch is out, the next is claimed and sent (two in flight): the relay sessions
+never wait for a settle or a claim. Nothing holds a transaction across a send, and each
+transaction is background work (``core.uow(background=True)``): a request somebody
+waits on (an SMTP client, a Slack command) goes first. A commit that queues a row wakes
+the worker at once (``Core.on_outbox``); rows other processes queue are found by the
+poll. Without a staff channel the worker claims only mail: staff posts wait in the
+outbox until Slack is configured.
 """
 
 from __future__ import annotations
@@ -26,18 +29,28 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import socket
 import time
 import uuid
+from datetime import datetime
 
 from core import delivery
-from core.delivery import Claimed
+from core.delivery import Claimed, Settled
 from core.ports import MailOutcome, MailTransport, Metrics, NoMetrics, StaffChannel
 from core.unit_of_work import Core
 
 log = logging.getLogger("madoguchi.outbox")
 
 _POSTED = MailOutcome("delivered")
+# Stale claims are looked for at most this often (they go stale after minutes).
+_REQUEUE_EVERY_SECONDS = 30.0
+# Batches out at once: one sending while the next is claimed or the last settled.
+_IN_FLIGHT = 2
+# Log lines written between two turns of the event loop.
+_REPORTS_AT_ONCE = 16
+# The local part of an address in a relay's reply: the log keeps only the domain.
+_LOCAL_PART = re.compile(r"[^\s<>\"'@,;:()\[\]]+@(?=[A-Za-z0-9.-]+)")
 
 
 class OutboxWorker:
@@ -52,7 +65,7 @@ class OutboxWorker:
         staff: StaffChannel | None = None,
         metrics: Metrics | None = None,
         poll_seconds: float = 1.0,
-        batch: int = 20,
+        batch: int | None = None,
         concurrency: int = 4,
         worker_id: str | None = None,
     ) -> None:
@@ -61,71 +74,101 @@ class OutboxWorker:
         self.staff = staff
         self.metrics: Metrics = metrics or NoMetrics()
         self.poll_seconds = poll_seconds
-        self.batch = batch
+        self.batch = batch or core.settings.outbox_batch
         # Who claimed a row (``claimed_by``): unique per process and worker.
         default_id = f"{socket.gethostname()[:30]}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.worker_id = (worker_id or default_id)[:64]
         self.last_tick = time.monotonic()
         self.channels: tuple[str, ...] = ("mail", "slack") if staff is not None else ("mail",)
-        self._limit = asyncio.Semaphore(concurrency)
+        # Rows out at once: as many as the transport has relay sessions; staff posts at
+        # most ``concurrency`` of them.
+        self.lanes = max(core.settings.relay_connections, concurrency)
+        self._posts = asyncio.Semaphore(concurrency)
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
+        self._requeued_at: datetime | None = None
+        core.on_outbox(self.wake)
 
-    # -- one pass ------------------------------------------------------------------------
+    # -- one batch ------------------------------------------------------------------------
 
     async def run_once(self) -> int:
-        """Re-queue stale rows, claim a batch, deliver it; returns rows handled."""
-        self.last_tick = time.monotonic()
-        async with self.core.uow(background=True) as uow:
-            await delivery.requeue_stale(uow)
-        async with self.core.uow(background=True) as uow:
-            rows = await delivery.claim(uow, self.worker_id, self.channels, self.batch)
+        """Claim a batch, deliver it, settle it; returns the rows handled."""
+        rows = await self._claim()
         if rows:
-            await asyncio.gather(*(self._deliver(row) for row in rows))
+            await self._deliver(rows)
         return len(rows)
 
     async def drain(self, max_passes: int = 100) -> None:
-        """Deliver until nothing is due (tests and the CLI)."""
-        for _ in range(max_passes):
-            if not await self.run_once():
-                return
+        """Deliver until nothing is due, then hang up the relay (tests and the CLI)."""
+        try:
+            for _ in range(max_passes):
+                if not await self.run_once():
+                    return
+        finally:
+            await self.mail.close()
 
-    async def _deliver(self, row: Claimed) -> None:
-        async with self._limit:
-            try:
-                if row.channel == "slack":
-                    assert self.staff is not None  # claimed only with a staff channel
-                    await delivery.post_for_staff(self.core, self.staff, row)
-                    outcome = _POSTED
-                else:
-                    outcome = await self.mail.send(row)
-            except Exception as exc:  # 4xx, network, Slack down, template error: retry later
-                log.warning("outbox %s (%s) attempt %s failed: %s", row.id, row.template, row.attempts, exc)
-                self.metrics.mail_out(row.channel, "retry")
-                async with self.core.uow(background=True) as uow:
-                    await delivery.mark_retry(uow, row.id, self.worker_id, f"{type(exc).__name__}: {exc}")
-                return
-            await self._settle(row, outcome)
-
-    async def _settle(self, row: Claimed, outcome: MailOutcome) -> None:
-        if outcome.status == "refused":
-            self.metrics.mail_out(row.channel, "failed")
+    async def _claim(self) -> list[Claimed]:
+        self.last_tick = time.monotonic()
+        now = self.core.clock.now()
+        if self._requeued_at is None or (now - self._requeued_at).total_seconds() >= _REQUEUE_EVERY_SECONDS:
             async with self.core.uow(background=True) as uow:
-                await delivery.mark_failed(uow, row.id, self.worker_id, outcome.detail, row.recipients)
-            return
-        if outcome.refused:
-            async with self.core.uow(background=True) as uow:
-                await delivery.record_refused(uow, row.template, list(outcome.refused), outcome.detail)
-        deferred = outcome.status == "deferred"
-        self.metrics.mail_out(row.channel, "retry" if deferred else "sent")
+                await delivery.requeue_stale(uow)
+            self._requeued_at = now
         async with self.core.uow(background=True) as uow:
-            if deferred:
-                # Delivered to the others (if any); only ``retry`` is tried again.
-                retry = None if outcome.retry is None else list(outcome.retry)
-                await delivery.mark_retry(uow, row.id, self.worker_id, outcome.detail, recipients=retry)
-            else:
-                await delivery.mark_sent(uow, row.id, self.worker_id)
+            return await delivery.claim(uow, self.worker_id, self.channels, self.batch)
+
+    async def _deliver(self, rows: list[Claimed]) -> None:
+        """A few lanes (one per relay session) take the batch's rows in order: a handful
+        of coroutines instead of a task per row, each step short, so an SMTP client of the
+        door waiting for its ``250`` is never behind a long run of outbox work."""
+        outcomes: list[MailOutcome] = [_POSTED] * len(rows)
+        queue = iter(enumerate(rows))
+
+        async def lane() -> None:
+            for index, row in queue:
+                outcomes[index] = await self._one(row)
+
+        await asyncio.gather(*(lane() for _ in range(min(self.lanes, len(rows)))))
+        async with self.core.uow(background=True) as uow:
+            settled = await delivery.settle(uow, self.worker_id, list(zip(rows, outcomes, strict=True)))
+        for n, item in enumerate(settled, 1):
+            self._report(item)
+            if n % _REPORTS_AT_ONCE == 0:
+                await asyncio.sleep(0)  # the door's clients between log lines
+
+    async def _one(self, row: Claimed) -> MailOutcome:
+        """One row through its port; anything raised means "again later"."""
+        try:
+            if row.channel != "slack":
+                return await self.mail.send(row)
+            assert self.staff is not None  # claimed only with a staff channel
+            async with self._posts:
+                await delivery.post_for_staff(self.core, self.staff, row)
+            return _POSTED
+        except Exception as exc:  # 4xx, network, Slack down, template error: retry later
+            return MailOutcome("deferred", detail=f"{type(exc).__name__}: {exc}")
+
+    def _report(self, item: Settled) -> None:
+        """The row's log line and counter: what happened, which row, which template,
+        where (domains only: an operator needs no customer's address to follow a mail)."""
+        row = item.row
+        if item.result == "taken":
+            return  # another worker holds it now and will say what became of it
+        self.metrics.mail_out(row.channel, item.result)
+        extra = {
+            "outbox": row.id,
+            "template": row.template,
+            "channel": row.channel,
+            "result": item.result,
+            "attempt": row.attempts,
+            "domains": sorted({r.rpartition("@")[2].lower() for r in row.recipients}),
+        }
+        if item.result == "sent":
+            log.info("outbox %s %s sent", row.id, row.template, extra=extra)
+            return
+        extra["reason"] = _LOCAL_PART.sub("…@", item.detail)[:300]
+        log.warning("outbox %s %s %s: %s", row.id, row.template, item.result, extra["reason"], extra=extra)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -137,14 +180,33 @@ class OutboxWorker:
     def wake(self) -> None:
         self._wake.set()
 
+    async def _pump(self) -> None:
+        """Deliver until nothing is due, keeping up to ``_IN_FLIGHT`` batches out."""
+        out: set[asyncio.Task[None]] = set()
+        try:
+            while not self._stopping:
+                rows = await self._claim()
+                if not rows:
+                    break
+                out.add(asyncio.create_task(self._deliver(rows)))
+                if len(out) >= _IN_FLIGHT:
+                    done, out = await asyncio.wait(out, return_when=asyncio.FIRST_COMPLETED)
+                    for task in done:
+                        task.result()
+        finally:
+            if out:
+                await asyncio.gather(*out, return_exceptions=True)
+
     async def run(self) -> None:
         while not self._stopping:
+            # Cleared before the pass, so a row queued during it wakes the next at once.
+            self._wake.clear()
             try:
-                while not self._stopping and await self.run_once():
-                    pass
+                await self._pump()
             except Exception:  # database away: keep going, try again after the poll
                 log.exception("outbox pass failed")
-            self._wake.clear()
+            if self._stopping:
+                break
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
 
@@ -152,8 +214,11 @@ class OutboxWorker:
         self._task = asyncio.create_task(self.run(), name="madoguchi-outbox")
 
     async def stop(self) -> None:
-        """Finish the sends already claimed, then return."""
+        """Finish the batches already claimed, hang up the relay, then return."""
         self._stopping = True
         self._wake.set()
-        if self._task is not None:
-            await self._task
+        try:
+            if self._task is not None:
+                await self._task
+        finally:
+            await self.mail.close()

@@ -73,14 +73,20 @@ class MailOutcome:
 
 
 class MailTransport(Protocol):
-    """Sends one claimed mail row (``mail.transport``: a relay, or ``.eml`` files).
+    """Sends claimed mail rows (``mail.transport``: a relay, or ``.eml`` files).
 
-    Renders the row's template with its context and secrets, sends it to
-    ``mail.recipients`` and says how that went. Raising (a network error, a 4xx for
-    the whole mail, a template error) means "try the whole row again later".
+    ``send`` renders the row's template with its context and secrets, sends it from
+    ``mail.return_path`` (the envelope sender, which core chose) to ``mail.recipients``
+    and says how that went. Raising (a network error, a 4xx for the whole mail, a
+    template error) means "try the whole row again later". The worker calls ``send``
+    for a batch's rows a few at a time (``MADOGUCHI_RELAY_CONNECTIONS``); over which
+    connections they go is the transport's (as many persistent relay sessions). ``close`` hangs
+    up whatever it holds open; a later ``send`` opens again.
     """
 
     async def send(self, mail: Claimed) -> MailOutcome: ...
+
+    async def close(self) -> None: ...
 
 
 class Metrics(Protocol):

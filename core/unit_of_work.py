@@ -10,7 +10,7 @@ will write. How statements reach the database fast is behind ``core.storage``.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any
@@ -41,6 +41,7 @@ class UnitOfWork:
         dialect: Dialect,
         queue: TurnQueue | None = None,
         priority: Priority = Priority.INTERACTIVE,
+        on_outbox: Callable[[], None] | None = None,
     ) -> None:
         self._sessions = sessions
         self._queue = queue
@@ -52,6 +53,10 @@ class UnitOfWork:
         self.dialect = dialect
         # The SQLite connection of the session's current transaction (sqlite_connection).
         self._raw: tuple[object, sqlite3.Connection | None] | None = None
+        # Set by core.outbox when this unit queues a row: the commit then wakes the
+        # outbox worker of this process at once instead of at its next poll.
+        self.outbox_queued = False
+        self._on_outbox = on_outbox
 
     async def __aenter__(self) -> UnitOfWork:
         if self._queue is not None:
@@ -75,6 +80,10 @@ class UnitOfWork:
 
     async def commit(self) -> None:
         await self.session.commit()
+        if self.outbox_queued:
+            self.outbox_queued = False
+            if self._on_outbox is not None:
+                self._on_outbox()
 
     async def rollback(self) -> None:
         await self.session.rollback()
@@ -160,6 +169,16 @@ class Core:
         self.single_writer = self.dialect.name == "sqlite"
         self._width = pool_width(self.engine)
         self._queue: TurnQueue | None = None
+        self._outbox_listeners: list[Callable[[], None]] = []
+
+    def on_outbox(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` after each commit that queued an outbox row (the outbox
+        worker's wake-up; it polls anyway for rows other processes queue)."""
+        self._outbox_listeners.append(listener)
+
+    def _outbox_queued(self) -> None:
+        for listener in self._outbox_listeners:
+            listener()
 
     def uow(self, *, background: bool = False) -> UnitOfWork:
         """A unit of work; ``background=True`` for work nobody waits on, which yields its
@@ -173,6 +192,7 @@ class Core:
             self.dialect,
             self.queue(),
             Priority.BACKGROUND if background else Priority.INTERACTIVE,
+            self._outbox_queued,
         )
 
     def queue(self) -> TurnQueue | None:

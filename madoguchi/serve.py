@@ -63,7 +63,7 @@ def outbox_worker(rt: Runtime) -> Component | None:
         log.info("outbox worker: Slack delivery off; staff posts wait in the outbox until it is configured")
     transport = build_transport(rt.settings)
     worker = OutboxWorker(rt.core, transport, staff=staff, metrics=rt.metrics, worker_id=rt.instance)
-    log.info("outbox worker delivers mail to %s", describe(rt.settings))
+    log.info("outbox worker delivers mail to %s, %d rows a batch", describe(rt.settings), worker.batch)
     return worker
 
 

@@ -1,12 +1,11 @@
-"""Sending one outbox mail (``core.ports.MailTransport``): to a relay, or to ``.eml`` files.
+"""Sending outbox mail (``core.ports.MailTransport``): to a relay, or to ``.eml`` files.
 
 ``MADOGUCHI_RELAY_URL`` (``smtp://`` or ``smtp+starttls://``, optional ``user:pass@``):
-aiosmtplib, one connection per mail. Unset: one ``.eml`` file per row in
-``MADOGUCHI_OUTBOX_DIR``, written atomically. The SMTP reply codes are read here and
-told to core as a ``MailOutcome`` (per recipient, from the inner reply code: 5xx is
-for good, 4xx for now); what follows from them (retry, give up, alert) is
-``core.outbox_worker``'s. A 4xx for the whole mail or a network error raises: the row
-is tried again later.
+a few persistent sessions (``mail.relay``), each message from the row's signed return
+path (VERP, chosen by core) with ``MADOGUCHI_MAIL_FROM`` in the header From. Unset: one
+``.eml`` file per row in ``MADOGUCHI_OUTBOX_DIR``, written atomically. The SMTP reply
+codes are read in ``mail.relay`` and told to core as a ``MailOutcome``; what follows
+from them (retry, give up, alert) is ``core.delivery``'s.
 """
 
 from __future__ import annotations
@@ -14,47 +13,16 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from dataclasses import dataclass
-from email.message import EmailMessage
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
-import aiosmtplib
-
-from core import contact_window
 from core.config import Settings
 from core.delivery import Claimed
 from core.ports import MailOutcome, MailTransport
-from mail.templates import MailTemplates, build_message
+from mail.mime import message_bytes
+from mail.relay import DELIVERED, Relay, RelayPool, SessionLimits
+from mail.templates import MailTemplates
 
-DELIVERED = MailOutcome("delivered")
-
-
-@dataclass(frozen=True)
-class Relay:
-    host: str
-    port: int
-    starttls: bool
-    username: str | None
-    password: str | None
-
-    @classmethod
-    def from_url(cls, url: str) -> Relay:
-        parts = urlsplit(url)
-        if parts.scheme not in ("smtp", "smtp+starttls"):
-            raise ValueError("MADOGUCHI_RELAY_URL must start with smtp:// or smtp+starttls://")
-        starttls = parts.scheme == "smtp+starttls"
-        return cls(
-            host=parts.hostname or "127.0.0.1",
-            port=parts.port or (587 if starttls else 25),
-            starttls=starttls,
-            username=unquote(parts.username) if parts.username else None,
-            password=unquote(parts.password) if parts.password else None,
-        )
-
-
-def _permanent(code: int) -> bool:
-    return 500 <= code < 600
+__all__ = ["EmlFiles", "Relay", "RelayTransport", "build_transport", "describe"]
 
 
 class _Rendering:
@@ -62,9 +30,11 @@ class _Rendering:
         self.settings = settings
         self.templates = templates or MailTemplates(settings)
 
-    def message(self, mail: Claimed) -> EmailMessage:
+    def raw(self, mail: Claimed) -> bytes:
+        """The row rendered and written as MIME (``mail.mime``: the same mail as
+        ``mail.templates.build_message``, without the stdlib's cost per header)."""
         rendered = self.templates.render(mail.template, mail.locale, {**mail.context, **mail.secrets})
-        return build_message(
+        return message_bytes(
             self.settings,
             rendered,
             to=mail.recipients,
@@ -76,7 +46,8 @@ class _Rendering:
 
 
 class RelayTransport(_Rendering):
-    """Mail to the SMTP relay of ``MADOGUCHI_RELAY_URL``."""
+    """Mail to the SMTP relay of ``MADOGUCHI_RELAY_URL`` over a pool of persistent
+    sessions (``MADOGUCHI_RELAY_CONNECTIONS``); a mail waits for a free session."""
 
     def __init__(
         self,
@@ -84,48 +55,24 @@ class RelayTransport(_Rendering):
         relay: Relay,
         *,
         templates: MailTemplates | None = None,
-        timeout: float = 30.0,
+        connections: int | None = None,
+        limits: SessionLimits | None = None,
     ) -> None:
         super().__init__(settings, templates)
         self.relay = relay
-        self.timeout = timeout
+        self.pool = RelayPool(
+            relay, connections or settings.relay_connections, limits or SessionLimits.from_settings(settings)
+        )
 
     async def send(self, mail: Claimed) -> MailOutcome:
-        msg = self.message(mail)
-        relay = self.relay
-        try:
-            refused, _reply = await aiosmtplib.send(
-                msg,
-                # The row's signed return path: a delivery report about this mail comes
-                # back naming it, and only such a report is believed (core.contact_window).
-                sender=contact_window.return_path(self.settings, mail.id),
-                recipients=mail.recipients,
-                hostname=relay.host,
-                port=relay.port,
-                username=relay.username,
-                password=relay.password,
-                start_tls=relay.starttls,
-                use_tls=False,
-                timeout=self.timeout,
-            )
-        except aiosmtplib.SMTPRecipientsRefused as exc:  # nobody took it
-            permanent = tuple(r.recipient for r in exc.recipients if _permanent(r.code))
-            detail = "; ".join(f"{r.code} {r.message}" for r in exc.recipients)[:500]
-            if len(permanent) < len(exc.recipients):
-                return MailOutcome("deferred", permanent, None, f"recipients deferred: {detail}")
-            return MailOutcome("refused", permanent, None, detail)
-        except aiosmtplib.SMTPResponseException as exc:
-            if _permanent(exc.code):
-                return MailOutcome("refused", (), None, f"{exc.code} {exc.message}")
-            raise
-        if not refused:
-            return DELIVERED
-        permanent = tuple(addr for addr, resp in refused.items() if _permanent(resp.code))
-        temporary = tuple(addr for addr, resp in refused.items() if not _permanent(resp.code))
-        detail = "; ".join(f"{addr}: {resp.code} {resp.message}" for addr, resp in refused.items())[:500]
-        if temporary:
-            return MailOutcome("deferred", permanent, temporary, detail)
-        return MailOutcome("delivered", permanent, None, detail)
+        async with self.pool.session() as session:
+            # Rendered with a session in hand: while the other sessions' replies are on
+            # their way, never a batch ahead of the first send.
+            raw = self.raw(mail)
+            return await session.send(mail.return_path or self.settings.mail_from, mail.recipients, raw)
+
+    async def close(self) -> None:
+        await self.pool.close()
 
 
 class EmlFiles(_Rendering):
@@ -138,15 +85,21 @@ class EmlFiles(_Rendering):
         self.writer = f"{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
     async def send(self, mail: Claimed) -> MailOutcome:
-        msg = self.message(mail)
-        await asyncio.to_thread(self._write, mail, msg)
+        raw = self.raw(mail)
+        if mail.return_path:
+            # The envelope sender, where a delivering MTA puts it, for whoever reads the file.
+            raw = f"Return-Path: <{mail.return_path}>\r\n".encode() + raw
+        await asyncio.to_thread(self._write, mail, raw)
         return DELIVERED
 
-    def _write(self, mail: Claimed, msg: EmailMessage) -> None:
+    async def close(self) -> None:
+        return None
+
+    def _write(self, mail: Claimed, raw: bytes) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         name = f"{mail.id:08d}-{mail.template}.eml"
         tmp = self.directory / f".{name}.{self.writer}.tmp"
-        tmp.write_bytes(msg.as_bytes())
+        tmp.write_bytes(raw)
         os.replace(tmp, self.directory / name)
 
 
@@ -159,4 +112,6 @@ def build_transport(settings: Settings, *, templates: MailTemplates | None = Non
 
 def describe(settings: Settings) -> str:
     """Where mail goes, for the start-up log."""
-    return "the relay" if settings.relay_url else f".eml files in {settings.outbox_dir}"
+    if settings.relay_url:
+        return f"the relay ({settings.relay_connections} persistent sessions)"
+    return f".eml files in {settings.outbox_dir}"

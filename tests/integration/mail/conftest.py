@@ -98,6 +98,16 @@ class Sink:
     data_replies: list[str] = field(default_factory=list)
     rcpt_replies: dict[str, str] = field(default_factory=dict)
     port: int = 0
+    # Connections opened (one EHLO each), and the connection each message came over.
+    connections: int = 0
+    peers: list[Any] = field(default_factory=list)
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        self.connections += 1
+        return responses
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
         reply = self.rcpt_replies.get(address.lower())
@@ -110,6 +120,7 @@ class Sink:
         if self.data_replies:
             return self.data_replies.pop(0)
         self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
+        self.peers.append(session.peer)
         return "250 OK"
 
 
