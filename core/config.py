@@ -7,7 +7,7 @@ process with pydantic's message naming the variable, instead of failing later at
 from __future__ import annotations
 
 import secrets
-from datetime import date
+from datetime import date, time
 from pathlib import Path
 from typing import Annotated
 
@@ -94,6 +94,55 @@ class Settings(BaseSettings):
     terms_url: str = Field(default="http://127.0.0.1:3000/terms", alias="MADOGUCHI_TERMS_URL")
     answer_business_days: int = Field(default=3, alias="MADOGUCHI_ANSWER_BUSINESS_DAYS")
     closures: Annotated[frozenset[date], NoDecode] = Field(default=frozenset(), alias="MADOGUCHI_CLOSURES")
+    # Wave 2 (SPEC §2, §4.8–4.11).
+    # 12/29–1/3 closed every year unless turned off (core/business_days.py).
+    year_end_closure: bool = Field(default=True, alias="MADOGUCHI_YEAR_END_CLOSURE")
+    # Mail received after this JST time counts from the next business day.
+    cutoff: time = Field(default=time(17, 30), alias="MADOGUCHI_CUTOFF")
+    inquiry_address: str = Field(default="inquiry@support.example.com", alias="MADOGUCHI_INQUIRY_ADDRESS")
+    # ``製品Aファミリ=C0123,製品Bファミリ=C0456``; a family not named posts to the staff channel.
+    product_channels: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict, alias="MADOGUCHI_PRODUCT_CHANNELS"
+    )
+    inquiry_autoclose_days: int = Field(default=10, ge=1, alias="MADOGUCHI_INQUIRY_AUTOCLOSE_DAYS")
+    attachment_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1, alias="MADOGUCHI_ATTACHMENT_MAX_BYTES")
+    terms_file: Path | None = Field(default=None, alias="MADOGUCHI_TERMS_FILE")
+    privacy_url: str | None = Field(default=None, alias="MADOGUCHI_PRIVACY_URL")
+    # Addresses/CIDRs whose X-Forwarded-For / Forwarded headers are believed; empty: none.
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), alias="MADOGUCHI_TRUSTED_PROXIES"
+    )
+    log_level: str = Field(default="INFO", alias="MADOGUCHI_LOG_LEVEL")
+
+    @field_validator("product_channels", mode="before")
+    @classmethod
+    def _split_product_channels(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        channels: dict[str, str] = {}
+        for part in (p.strip() for p in value.split(",")):
+            if not part:
+                continue
+            family, sep, channel = part.partition("=")
+            if not sep or not family.strip() or not channel.strip():
+                raise ValueError(f"expected 製品ファミリ=CHANNEL, got {part!r}")
+            channels[family.strip()] = channel.strip()
+        return channels
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
 
     @field_validator("staff_users", mode="before")
     @classmethod

@@ -18,7 +18,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy import inspect as sa_inspect
 
 from core import throttle
-from core.business_days import BusinessCalendar
+from core.business_days import calendar_for
 from core.clock import JST
 from core.errors import InvalidSupportKey
 from core.hashing import Hasher
@@ -146,7 +146,7 @@ async def issue(
     raw = generate()
     usable_from = None
     if via == "mail":
-        usable_from = BusinessCalendar(uow.settings.closures).next_business_day(today(uow))
+        usable_from = calendar_for(uow.settings).next_business_day(today(uow))
     row = SupportKey(
         key_hash=digest(uow.hasher, raw),
         last4=canonical(raw)[-4:],

@@ -11,13 +11,12 @@ and the answer date (business days, in JST) are a policy of their own; intake on
 from __future__ import annotations
 
 from datetime import date, timedelta
-from functools import cache
 
 from sqlalchemy import func, select
 
 from core import audit
-from core.business_days import BusinessCalendar
-from core.clock import JST, aware
+from core.business_days import calendar_for
+from core.clock import aware
 from core.config import Settings
 from core.contact_window.addresses import SYSTEM_MAIL, format_number, reply_address, thread_headers
 from core.contact_window.assessment import IncomingMail
@@ -75,23 +74,17 @@ async def _alert_breaker_once(uow: UnitOfWork, window: timedelta) -> None:
     audit.record(uow, SYSTEM_MAIL, "contact.ack_breaker")
 
 
-@cache
-def _calendar(closures: frozenset[date]) -> BusinessCalendar:
-    """Built once per closure set: a new calendar recomputes the year's holidays."""
-    return BusinessCalendar(closures)
-
-
 def warm_up(settings: Settings) -> None:
     """Build at start-up what the first acknowledgement would otherwise build, on the
     event loop while SMTP clients wait for their 250 (docs/performance.md)."""
-    _calendar(frozenset(settings.closures))
+    calendar_for(settings).is_business_day(date.today())
 
 
 def answer_date(uow: UnitOfWork) -> str:
-    """Today (JST) plus the configured number of business days, as an ISO date."""
-    today = uow.clock.now().astimezone(JST).date()
-    calendar = _calendar(frozenset(uow.settings.closures))
-    return calendar.add_business_days(today, uow.settings.answer_business_days).isoformat()
+    """The answer date promised for a request received now (cut-off and closed days
+    counted, SPEC §4.10), as an ISO date."""
+    calendar = calendar_for(uow.settings)
+    return calendar.answer_due(uow.clock.now(), uow.settings.answer_business_days).isoformat()
 
 
 def acknowledge(
