@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot import blocks as bk
 from bot.commands import Sub, arity_ok, mail_arg, route, usage_blocks
+from bot.subcommands import STAFF
 from bot.views.errors import error_text
 from bot.who import Who, identify
 from core import contact_window, staff, staff_desk
@@ -213,6 +214,7 @@ SUBS = [
     Sub(("request", "close"), "REQ", 1, 1, _wrap(h_request_close)),
     Sub(("audit",), "EMAIL|ID", 1, 1, _wrap(h_audit)),
     Sub(("attempts",), "", 0, 0, _wrap(h_attempts)),
+    *STAFF,
 ]
 
 

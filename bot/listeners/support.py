@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot import blocks as bk
 from bot.commands import Blocks, Sub, arity_ok, mail_arg, route, usage_blocks
+from bot.subcommands import CUSTOMER
 from bot.views.registration import open_registration
 from bot.views.support_ids import support_id_detail, support_id_table
 from bot.views.terms import declaration_blocks, terms_blocks
@@ -96,6 +97,7 @@ SUBS = [
     Sub(("cc", "add"), "ID EMAIL", 2, 2, h_cc_add, uses=(support_ids.add_cc,)),
     Sub(("cc", "remove"), "ID EMAIL", 2, 2, h_cc_remove, uses=(support_ids.remove_cc,)),
     Sub(("agree",), "ID", 1, 1, h_agree),
+    *CUSTOMER,
 ]
 
 # What every answer reads besides its subcommand: who is asking, and the terms notice.
