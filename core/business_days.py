@@ -14,6 +14,7 @@ next business day and the answer date of an inquiry sent now) and :func:`closed_
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -113,7 +114,7 @@ Reason = Literal["holiday", "year_end", "closure", "weekend"]
 # Months a customer may ask for: wide enough for any plan, narrow enough that nobody
 # makes the holidays library compute year 9999.
 FIRST_YEAR, LAST_YEAR = 2000, 2099
-_MONTH = re.compile(r"^(\d{4})-(\d{1,2})$")
+_MONTH = re.compile(r"^([0-9]{4})-([0-9]{1,2})$")
 
 
 @dataclass(frozen=True)
@@ -146,8 +147,9 @@ class MonthView:
 
 
 def parse_month(text: str) -> tuple[int, int]:
-    """``YYYY-MM`` → (year, month); anything else is ``calendar.bad_month``."""
-    match = _MONTH.match(text.strip())
+    """``YYYY-MM`` → (year, month); anything else is ``calendar.bad_month``. Full-width
+    digits and dash (２０２７－０１, what a Japanese IME types) read as their ASCII."""
+    match = _MONTH.match(unicodedata.normalize("NFKC", text).strip().replace("ー", "-"))
     if match is None or not 1 <= int(match[2]) <= 12 or not FIRST_YEAR <= int(match[1]) <= LAST_YEAR:
         raise DomainError("calendar.bad_month", month=text, first=FIRST_YEAR, last=LAST_YEAR)
     return int(match[1]), int(match[2])

@@ -81,7 +81,7 @@ async def notice_for_account(source: Reader, account_id: int) -> TermsNotice | N
     pending = await pending_for_account(source, account_id)
     if not pending:
         return None
-    return TermsNotice(tuple(pending), source.settings.terms_url, source.settings.terms_version)
+    return TermsNotice(tuple(pending), source.settings.terms_link, source.settings.terms_version)
 
 
 def render_notice(notice: TermsNotice, locale: str) -> str:
@@ -133,7 +133,7 @@ async def agree(uow: UnitOfWork, actor: Actor, support_id_name: str, *, entitled
         uow,
         sid,
         "terms_agreed",
-        {"terms_version": version, "terms_url": uow.settings.terms_url},
+        {"terms_version": version, "terms_url": uow.settings.terms_link},
         account,
     )
     try:
