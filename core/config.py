@@ -137,6 +137,17 @@ class Settings(BaseSettings):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
 
+    @field_validator("terms_url", "privacy_url")
+    @classmethod
+    def _web_link(cls, value: str | None) -> str | None:
+        """Links customers are sent to: an http(s) URL or nothing (unset when empty)."""
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        if not value.startswith(("https://", "http://")) or any(c in value for c in "<>| \t\n"):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _known_level(cls, value: str) -> str:
