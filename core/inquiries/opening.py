@@ -114,9 +114,11 @@ async def open_inquiry(
     body: str,
     attachments: Sequence[object] = (),
     message_id: str | None = None,
+    commit: bool = True,
 ) -> Opened:
     """Open an inquiry and commit (see the module docstring). ``message_id``: the
-    customer's mail, when it came by mail (the acknowledgement answers it)."""
+    customer's mail, when it came by mail (the acknowledgement answers it). The mail
+    door's intake passes ``commit=False``: it commits a whole batch of mail at once."""
     account_id = await customer_account_id(uow, actor)
     errors: dict[str, str] = {}
     subject, body = check_text(subject, body, errors)
@@ -156,7 +158,8 @@ async def open_inquiry(
         attachments=attachments,
         message_id=message_id,
     )
-    await uow.commit()
+    if commit:
+        await uow.commit()
     return opened
 
 
