@@ -36,8 +36,8 @@ from core.contact_window.assessment import Assessed
 from core.contact_window.batch import answered_message_ids
 from core.errors import DomainError
 from core.inquiries.conversation import reply
-from core.inquiries.numbers import OTHER_PRODUCT, SUBJECT_TAG
-from core.inquiries.opening import MAX_SUBJECT, open_inquiry, products_for
+from core.inquiries.numbers import SUBJECT_TAG
+from core.inquiries.opening import MAX_SUBJECT, open_inquiry
 from core.inquiries.reading import threaded
 from core.inquiries.tables import InquiryMessage
 from core.models import Account, SupportId, SupportIdContact
@@ -137,14 +137,12 @@ async def take(uow: UnitOfWork, item: Assessed, message_id: str, *, may_open: bo
         if len(names) != 1:
             return Taken("none", hint="inquiry.mail.support_id_undecided")
         support_id = str(names[0])
-    products = [p for p in await products_for(uow, actor, support_id) if p != OTHER_PRODUCT]
-    product = products[0] if len(products) == 1 else OTHER_PRODUCT
     try:
         opened = await open_inquiry(
             uow,
             actor,
             support_id=support_id,
-            product=product,
+            product=None,  # the support ID's only family in force, else その他
             subject=_subject(item),
             body=mail.text,
             message_id=message_id,

@@ -109,7 +109,7 @@ async def open_inquiry(
     actor: Actor,
     *,
     support_id: str | None,
-    product: str,
+    product: str | None,
     subject: str,
     body: str,
     attachments: Sequence[object] = (),
@@ -117,13 +117,13 @@ async def open_inquiry(
     commit: bool = True,
 ) -> Opened:
     """Open an inquiry and commit (see the module docstring). ``message_id``: the
-    customer's mail, when it came by mail (the acknowledgement answers it). The mail
+    customer's mail, when it came by mail (the acknowledgement answers it); ``product``
+    None: decided as for a new inquiry by mail (see below). The mail
     door's intake passes ``commit=False``: it commits a whole batch of mail at once."""
     account_id = await customer_account_id(uow, actor)
     errors: dict[str, str] = {}
     subject, body = check_text(subject, body, errors)
     check_attachments(attachments, errors)
-    product = product.strip()
     name = (support_id or "").strip()
     sid: int | None = None
     if name:
@@ -131,6 +131,12 @@ async def open_inquiry(
             sid, name = await support_id_of(uow, actor, account_id, name)
         except NotFound:
             errors["support_id"] = "inquiry.support_id_not_found"
+    if product is None:
+        # By mail nobody chose: the support ID's only family in force, else その他 for
+        # staff to set (SPEC §4.8 "New inquiry by mail").
+        in_force = (await families(uow, sid, today(uow)))[0] if sid is not None else set()
+        product = next(iter(in_force)) if len(in_force) == 1 else OTHER_PRODUCT
+    product = product.strip()
     if not product:
         errors["product"] = "inquiry.product_required"
     elif product != OTHER_PRODUCT:
