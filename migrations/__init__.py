@@ -32,6 +32,13 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
         await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), revision))
 
 
+def head() -> str | None:
+    """The newest revision this code brings the schema to (``/readyz``, ``madoguchi check``)."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
 async def current(engine: AsyncEngine) -> str | None:
     from alembic.runtime.migration import MigrationContext
 
