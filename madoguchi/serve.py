@@ -223,17 +223,21 @@ class Server:
         return web.json_response({"status": "ok"})
 
     async def _database(self) -> tuple[str, str | None]:
-        """``ok``, ``unreachable`` or ``behind`` (schema not at this code's head), and the
-        revision found."""
+        """``ok``, ``unreachable`` or ``behind`` (schema not at this code's head, or none),
+        and the revision found."""
         try:
             async with self.core.uow() as uow:
                 answered = await health.database_answers(uow)
-                revision = await health.schema_revision(uow) if answered else None
         except Exception:  # any failure means "not reachable"; the reason goes to the log
             log.exception("health: database check failed")
             return "unreachable", None
         if not answered:
             return "unreachable", None
+        try:
+            async with self.core.uow() as uow:
+                revision = await health.schema_revision(uow)
+        except Exception:  # answers, but alembic's table is missing: never migrated
+            revision = None
         return ("ok" if revision == self.head else "behind"), revision
 
     async def _readyz(self, _request: web.Request) -> web.Response:
