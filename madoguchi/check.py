@@ -38,7 +38,7 @@ from core.messages import LOCALES, render
 from core.storage import create_engine
 from madoguchi.logs import scrub
 from mail import relay as relays
-from migrations import current, head
+from migrations import current, head, known
 
 TIMEOUT = 10.0
 
@@ -97,6 +97,8 @@ async def database(settings: Settings) -> Verdict:
     wanted = head()
     if revision is None:
         return Verdict("database", "FAIL", "check.database.empty", {})
+    if revision not in known():
+        return Verdict("database", "FAIL", "check.database.ahead", {"current": revision, "head": wanted})
     if revision != wanted:
         return Verdict("database", "FAIL", "check.database.behind", {"current": revision, "head": wanted})
     return Verdict("database", "OK", "check.database.ok", {"revision": revision})

@@ -38,7 +38,7 @@ from madoguchi.metrics import CONTENT_TYPE, Metrics
 from madoguchi.runtime import build_core
 from mail import serve as smtp
 from mail.transport import build_transport, describe
-from migrations import head, upgrade
+from migrations import head, known, upgrade
 from web import pages
 
 log = logging.getLogger("madoguchi.serve")
@@ -174,6 +174,7 @@ class Server:
         # True from the moment every component has started until stop begins (/readyz).
         self.ready = False
         self.head = head()
+        self.known_revisions = known()
         self.app.router.add_get("/livez", self._livez)
         self.app.router.add_get("/readyz", self._readyz)
         self.app.router.add_get("/healthz", self._healthz)
@@ -223,8 +224,10 @@ class Server:
         return web.json_response({"status": "ok"})
 
     async def _database(self) -> tuple[str, str | None]:
-        """``ok``, ``unreachable`` or ``behind`` (schema not at this code's head, or none),
-        and the revision found."""
+        """``ok``, ``unreachable`` or ``behind`` (schema older than this code's head, or
+        none), and the revision found. A schema ahead of this code (a newer version
+        migrated it: a rolling upgrade) is ``ok``: the instances not yet upgraded keep
+        serving until their turn, instead of all leaving the load balancer at once."""
         try:
             async with self.core.uow() as uow:
                 answered = await health.database_answers(uow)
@@ -238,7 +241,8 @@ class Server:
                 revision = await health.schema_revision(uow)
         except Exception:  # answers, but alembic's table is missing: never migrated
             revision = None
-        return ("ok" if revision == self.head else "behind"), revision
+        ahead = revision is not None and revision not in self.known_revisions
+        return ("ok" if revision == self.head or ahead else "behind"), revision
 
     async def _readyz(self, _request: web.Request) -> web.Response:
         """Ready for traffic: every component started and healthy, the database answers

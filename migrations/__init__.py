@@ -39,6 +39,14 @@ def head() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
+def known() -> frozenset[str]:
+    """Every revision this code knows. A recorded revision outside it was written by a newer
+    version (a rolling upgrade in progress): ahead, not behind."""
+    from alembic.script import ScriptDirectory
+
+    return frozenset(s.revision for s in ScriptDirectory.from_config(alembic_config()).walk_revisions())
+
+
 async def current(engine: AsyncEngine) -> str | None:
     from alembic.runtime.migration import MigrationContext
 

@@ -5,6 +5,7 @@ exports. The service runs in-process on free ports, like tests/integration/test_
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import logging
 import re
@@ -16,12 +17,14 @@ from urllib.parse import urlencode
 import aiohttp
 import pytest
 import yaml
+from sqlalchemy import text
 
 from core import outbox
 from core.clock import FrozenClock
 from core.config import Settings
 from core.storage import create_engine
 from core.unit_of_work import Core
+from madoguchi import check
 from madoguchi.serve import COMPONENTS, Server, web_pages
 from migrations import upgrade
 from tests.fakeslack import FakeSlack
@@ -277,3 +280,31 @@ async def test_every_metric_deploy_names_is_on_a_running_services_metrics(
     assert "madoguchi_not_a_metric_total" not in names  # the comparison can fail
     missing = {where: sorted(wanted - names) for where, wanted in deployed_names().items() if wanted - names}
     assert missing == {}
+
+
+async def test_readyz_stays_ready_on_a_schema_a_newer_version_migrated(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """A rolling upgrade: the first new instance migrated; the old ones keep serving."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'newer.db'}"
+    engine = create_engine(url)
+    try:
+        await upgrade(engine)
+        async with engine.begin() as conn:
+            await conn.execute(text("UPDATE alembic_version SET version_num = '9999_from_the_future'"))
+    finally:
+        await engine.dispose()
+    server = bare(settings.model_copy(update={"database_url": url}), Part("first"))
+    await server.start()
+    try:
+        status, body = await get(server, "/readyz")
+        assert status == 200, body
+        assert body["schema"]["current"] == "9999_from_the_future" != body["schema"]["head"]
+    finally:
+        await server.stop()
+    out = io.StringIO()
+    assert (
+        await check.run(lambda: settings.model_copy(update={"database_url": url, "locale": "en"}), out=out)
+        == 1
+    )
+    assert "written by a newer version than this one" in out.getvalue().splitlines()[1]

@@ -156,3 +156,27 @@ def test_the_proxy_example_terminates_tls_and_names_the_trusted_proxy_setting() 
     assert "MADOGUCHI_TRUSTED_PROXIES=127.0.0.1" in text
     assert "proxy_set_header X-Forwarded-For $remote_addr" in text
     assert text.count("{") == text.count("}")
+
+
+def test_the_deploy_guide_names_every_file_in_deploy_and_the_commands_an_operator_runs() -> None:
+    guide = (DEPLOY.parent / "docs" / "deploy.md").read_text(encoding="utf-8")
+    for path in sorted(p for p in DEPLOY.rglob("*") if p.is_file()):
+        assert f"deploy/{path.relative_to(DEPLOY)}" in guide, path
+    for command in (
+        "useradd",
+        "python3 -m venv",
+        "pip install",
+        "createdb",
+        "secrets.token_urlsafe",
+        "mdg db upgrade",
+        "systemctl enable --now madoguchi",
+        "certbot",
+        "MADOGUCHI_TRUSTED_PROXIES",
+        "slack/manifest.yml",
+        "slack/manifest.socket.yml",
+        "promtool check rules",
+        "grafana",
+        "mdg check",
+        "/readyz",
+    ):
+        assert command in guide, command
