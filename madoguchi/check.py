@@ -133,6 +133,10 @@ def _eml_folder(folder: Path) -> Verdict:
 
 
 async def slack(settings: Settings) -> Verdict:
+    credentials = settings.slack_multi_workspace or settings.slack_bot_token
+    if credentials and not (settings.slack_signing_secret or settings.slack_app_token):
+        # serve would leave the door off (said once in its log): say it here, louder.
+        return Verdict("slack", "FAIL", "check.slack.no_secret", {})
     if settings.slack_multi_workspace:
         return Verdict("slack", "OK", "check.slack.oauth", {"public_url": settings.public_url.rstrip("/")})
     if not settings.slack_bot_token:

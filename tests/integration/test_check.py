@@ -201,3 +201,13 @@ def test_the_command_exits_non_zero_on_a_fail_and_prints_the_version(tmp_path: P
     )
     assert version.returncode == 0
     assert version.stdout.startswith("madoguchi ") and len(version.stdout.split()) == 2
+
+
+async def test_a_token_without_its_signing_secret_fails_before_asking_slack(
+    settings: Settings, fake: FakeSlack
+) -> None:
+    configured = settings.model_copy(update={"slack_bot_token": BOT_TOKEN, "slack_api_url": fake.url})
+    code, lines = await run(configured)
+    assert code == 1
+    assert lines[3].startswith("FAIL") and "SLACK_SIGNING_SECRET" in lines[3]
+    assert fake.methods() == []
