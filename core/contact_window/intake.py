@@ -154,7 +154,10 @@ async def process_inbound_batch(
         if request is None:
             limit = settings.requests_per_sender_hour
             may_open = not limit or state.recent_requests.get(sender, 0) < limit
-            taken = await by_mail.take(uow, item, stored_id, may_open=may_open)
+            # Rows the inquiry path adds (audit, outbox) need not be flushed before each of
+            # its reads: it flushes the inquiry and its message itself, the rest at commit.
+            with session.no_autoflush:
+                taken = await by_mail.take(uow, item, stored_id, may_open=may_open)
             if taken.kind != "none":
                 if taken.kind == "opened":
                     state.recent_requests[sender] = state.recent_requests.get(sender, 0) + 1

@@ -36,6 +36,7 @@ from core.snapshots import Query, Reader, reads
 from core.support_ids.views import display_name
 from core.unit_of_work import UnitOfWork
 
+_COMPANY_NAME = Query(select(Company.name).where(Company.id == bindparam("company_id")))
 MAX_SUBJECT = 200
 MAX_BODY = 20_000
 
@@ -230,12 +231,12 @@ async def start(
     await notifications.queue_ack(
         uow, inquiry, support_id=support_id, name=asker, body=body, parent=message_id
     )
-    company = await uow.session.scalar(select(Company.name).where(Company.id == account.company_id))
+    company = await uow.first(_COMPANY_NAME, company_id=account.company_id)
     notifications.queue_staff_post(
         uow,
         inquiry,
         support_id=support_id,
-        company=company or "",
+        company=str(company[0]) if company else "",
         asker=asker,
         body=body,
         attachments=len(attachments),
