@@ -14,9 +14,10 @@ from sqlalchemy import select
 
 from core import inquiries
 from core.inquiries.tables import Inquiry, InquiryMessage
-from core.models import Request
+from core.models import Company, Request, SupportId, SupportKey
 from core.unit_of_work import Core
 from mail.smtp import SMTPServer
+from tests import factories
 from tests.integration.inquiries.conftest import STAFF, World, count, inquiry, outbox
 from tests.integration.mail.conftest import make_mail, send
 
@@ -228,3 +229,21 @@ async def test_rcpt_takes_the_inquiry_address_and_plus_addresses_only(
         await send(
             smtp.port, raw, mail_from="alice@customer-a.example.jp", to=["inquiryx@support.example.com"]
         )
+
+
+async def test_with_two_products_in_force_the_product_is_left_to_staff(
+    domain: Core, world: World, smtp: SMTPServer
+) -> None:
+    async with domain.uow() as uow:
+        sid = await uow.session.scalar(select(SupportId.id).where(SupportId.name == "ACME_A"))
+        company = await uow.session.get(Company, world.alice.company_id)
+        assert company is not None
+        second = await factories.contract(uow, company, number="K-0003", product_family="製品Bファミリ")
+        await factories.key(uow, second)
+        await uow.session.flush()
+        await uow.session.execute(
+            SupportKey.__table__.update().where(SupportKey.contract_id == second.id).values(support_id_id=sid)  # type: ignore[attr-defined]
+        )
+        await uow.commit()
+    await mail_in(smtp, "alice@customer-a.example.jp", subject="質問", body="どちらの製品か未定です。")
+    assert (await only_inquiry(domain)).product_family == inquiries.OTHER_PRODUCT
