@@ -75,6 +75,7 @@ def request_blocks(context: Mapping[str, Any], locale: str, *, followup: bool = 
     excerpt = str(context.get("excerpt") or "").strip()
     if excerpt:
         blocks.append(bk.section("```" + bk.esc(excerpt[:1500]) + "```", verbatim=True))
+    blocks.extend(attachment_blocks(context, locale))
     if not followup:
         buttons = [
             bk.button(t(f"slack.staff.action.{name}"), ACTION_IDS[name], request)
@@ -83,6 +84,41 @@ def request_blocks(context: Mapping[str, Any], locale: str, *, followup: bool = 
         ]
         if buttons:
             blocks.append(bk.actions(*buttons, block_id="staff_request"))
+    return blocks
+
+
+def size_text(size: int) -> str:
+    """1,234 B / 12.3 KiB / 9.0 MiB."""
+    if size < 1024:
+        return f"{size:,} B"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.1f} KiB"
+    return f"{size / (1024 * 1024):.1f} MiB"
+
+
+def attachment_blocks(context: Mapping[str, Any], locale: str) -> list[bk.Block]:
+    """The files of the mail: name (a signed download link), size and how long the links
+    work; or why none was kept, with the names and sizes of those refused."""
+    t = bk.speaker(locale)
+    files = context.get("attachments") or []
+    refused = context.get("attachments_refused")
+    lines: list[str] = []
+    for entry in files[:10]:
+        name = entry.get("name", "")
+        shown = bk.link(str(entry["url"]), name) if entry.get("url") else bk.esc(name)
+        lines.append(f"• {shown} ({size_text(int(entry.get('size', 0)))})")
+    if refused:
+        message_id = str(refused.get("message_id", ""))
+        with contextlib.suppress(KeyError):
+            lines.append("⚠️ " + t(message_id, **(refused.get("params") or {})))
+        lines.append(t("attachments.none_kept"))
+        for name, size in (refused.get("files") or [])[:20]:
+            lines.append(f"• {bk.esc(name)} ({size_text(int(size))})")
+    if not lines:
+        return []
+    blocks = [bk.section(f"*{t('attachments.heading')}*\n" + "\n".join(lines), verbatim=True)]
+    if files and context.get("attachments_until"):
+        blocks.append(bk.context_block(t("attachments.link_note", until=context["attachments_until"])))
     return blocks
 
 

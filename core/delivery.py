@@ -40,7 +40,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Row, Table, Text, bindparam, cast, select, update
 
-from core import audit, contact_window
+from core import attachments, audit, contact_window
 from core.actors import Actor
 from core.clock import aware
 from core.config import Settings
@@ -337,7 +337,7 @@ async def post_for_staff(core: Core, staff: StaffChannel, row: Claimed) -> None:
     parent's place comes from the row (known when it was queued) or else from the request.
     Its transactions are the worker's: background work.
     """
-    context = row.context
+    context = attachments.with_links(core.settings, row.context, core.clock.now(), row.locale)
     if row.template == REQUEST_FOLLOWUP:
         parent = _post_ref(context.get("channel"), context.get("thread_ts"))
         if parent is None:

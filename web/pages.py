@@ -1,4 +1,5 @@
-"""The activation and password-reset pages (SPEC §4.3), mounted on serve's HTTP app.
+"""The activation and password-reset pages (SPEC §4.3), mounted on serve's HTTP app,
+and the attachments' download links (``web/files.py``, SPEC §4.8).
 
 ``/activate/{token}`` and ``/reset/{token}`` show one form: set a password. Every rule
 (token validity, the password policy, Argon2id) is in ``core.accounts`` /
@@ -33,6 +34,7 @@ from core.errors import DomainError, Throttled, ValidationFailed
 from core.messages import render
 from core.ports import Metrics
 from core.unit_of_work import Core
+from web import files
 from web.templating import render_page
 
 log = logging.getLogger("madoguchi.web")
@@ -72,6 +74,7 @@ def build(core: Core, *, app: web.Application, metrics: Metrics) -> PagesCompone
     for kind in KINDS:
         app.router.add_get(f"/{kind}/{{token}}", pages.show)
         app.router.add_post(f"/{kind}/{{token}}", pages.submit)
+    app.router.add_get(files.ROUTE, files.FileLinks(core, metrics, pick_locale).download)
     return PagesComponent()
 
 
