@@ -135,7 +135,8 @@ def refusal(settings: Settings, files: Sequence[Incoming]) -> AttachmentsRefused
         return AttachmentsRefused("attachments.too_many", count=len(files), limit=MAX_FILES)
     for file in files:
         size = file.size if isinstance(file, Unread | Prepared) else len(file.data)
-        if size > settings.attachment_max_bytes:
+        # An ``Unread`` file has no bytes to keep, whatever limit the door counted it by.
+        if isinstance(file, Unread) or size > settings.attachment_max_bytes:
             return AttachmentsRefused(
                 "attachments.too_large",
                 name=sanitise(file.name),
