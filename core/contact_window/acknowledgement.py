@@ -121,9 +121,12 @@ def acknowledge(
             "answer_by": answer_date(uow),
             "name": mail.sender_name,
             "category": request.category,
-            "attachments_note": render(files_refused[0], request.locale, **files_refused[1])
-            if files_refused
-            else "",
+            # Only when the files were refused: otherwise the context is the same as ever.
+            **(
+                {"attachments_note": render(files_refused[0], request.locale, **files_refused[1])}
+                if files_refused
+                else {}
+            ),
         },
         locale=request.locale,
         headers=headers,

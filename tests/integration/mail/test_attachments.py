@@ -24,6 +24,7 @@ from core.config import Settings
 from core.unit_of_work import Core
 from madoguchi.serve import Server, web_pages
 from mail.smtp import SMTPServer
+from mail.templates import MailTemplates
 from tests.fakeslack import FakeSlack
 from tests.integration.mail.conftest import CONTACT, outbox_of, requests_of, send
 from tests.integration.mail.staff_room import deliver_outbox
@@ -180,6 +181,8 @@ async def test_an_oversize_attachment_is_refused_clearly_and_nothing_is_half_sto
     [ack] = await outbox_of(door.core, template="request_ack")
     assert "big.pdf" in ack.context["attachments_note"]
     assert "1 MiB以下に分けるか圧縮して、あらためてお送りください。" in ack.context["attachments_note"]
+    mailed = MailTemplates(door.core.settings).render("request_ack", ack.locale, ack.context)
+    assert ack.context["attachments_note"] in mailed.text and "big.pdf" in mailed.html
     assert request.subject == "資料の送付"
 
 
