@@ -23,7 +23,7 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import blocks as bk
-from core import workspaces
+from core import attachments, workspaces
 from core.ports import PostRef
 from core.unit_of_work import Core
 
@@ -87,15 +87,6 @@ def request_blocks(context: Mapping[str, Any], locale: str, *, followup: bool = 
     return blocks
 
 
-def size_text(size: int) -> str:
-    """1,234 B / 12.3 KiB / 9.0 MiB."""
-    if size < 1024:
-        return f"{size:,} B"
-    if size < 1024 * 1024:
-        return f"{size / 1024:.1f} KiB"
-    return f"{size / (1024 * 1024):.1f} MiB"
-
-
 def attachment_blocks(context: Mapping[str, Any], locale: str) -> list[bk.Block]:
     """The files of the mail: name (a signed download link), size and how long the links
     work; or why none was kept, with the names and sizes of those refused."""
@@ -106,14 +97,16 @@ def attachment_blocks(context: Mapping[str, Any], locale: str) -> list[bk.Block]
     for entry in files[:10]:
         name = entry.get("name", "")
         shown = bk.link(str(entry["url"]), name) if entry.get("url") else bk.esc(name)
-        lines.append(f"• {shown} ({size_text(int(entry.get('size', 0)))})")
+        lines.append(
+            f"• {shown} ({entry.get('size_text') or attachments.size_text(int(entry.get('size', 0)))})"
+        )
     if refused:
         message_id = str(refused.get("message_id", ""))
         with contextlib.suppress(KeyError):
             lines.append("⚠️ " + t(message_id, **(refused.get("params") or {})))
         lines.append(t("attachments.none_kept"))
         for name, size in (refused.get("files") or [])[:20]:
-            lines.append(f"• {bk.esc(name)} ({size_text(int(size))})")
+            lines.append(f"• {bk.esc(name)} ({attachments.size_text(int(size))})")
     if not lines:
         return []
     blocks = [bk.section(f"*{t('attachments.heading')}*\n" + "\n".join(lines), verbatim=True)]

@@ -102,7 +102,9 @@ class Claimed:
     first time they are used, after the claim: on SQLite the claim's transaction holds
     the turn every SMTP client's ``250`` waits for, so it only fetches."""
 
-    def __init__(self, row: Row[Any], sealer: Sealer, settings: Settings) -> None:
+    def __init__(
+        self, row: Row[Any], sealer: Sealer, settings: Settings, *, now: datetime | None = None
+    ) -> None:
         self.id: int = row.id
         self.channel: str = row.channel
         self.template: str = row.template
@@ -112,6 +114,7 @@ class Claimed:
         self._row = row
         self._sealer = sealer
         self._settings = settings
+        self._now = now
 
     @cached_property
     def recipients(self) -> list[str]:
@@ -119,7 +122,12 @@ class Claimed:
 
     @cached_property
     def context(self) -> dict[str, Any]:
-        return dict(_json(self._row.context) or {})
+        """The row's context; its ``attachments`` (``core.attachments``), if any, get fresh
+        signed links here, when the mail or post is rendered: no link waits in the outbox."""
+        context = dict(_json(self._row.context) or {})
+        if self._now is not None and context.get("attachments"):
+            context = attachments.with_links(self._settings, context, self._now, self.locale)
+        return context
 
     @cached_property
     def headers(self) -> dict[str, Any]:
@@ -200,7 +208,7 @@ async def claim(uow: UnitOfWork, worker: str, channels: tuple[str, ...], limit: 
         .values(status="sending", claimed_at=now, claimed_by=worker, attempts=_OUTBOX.c.attempts + 1)
     )
     await uow.commit()
-    return [Claimed(row, uow.sealer, uow.settings) for row in rows]
+    return [Claimed(row, uow.sealer, uow.settings, now=now) for row in rows]
 
 
 # -- settling -----------------------------------------------------------------------------
@@ -337,7 +345,7 @@ async def post_for_staff(core: Core, staff: StaffChannel, row: Claimed) -> None:
     parent's place comes from the row (known when it was queued) or else from the request.
     Its transactions are the worker's: background work.
     """
-    context = attachments.with_links(core.settings, row.context, core.clock.now(), row.locale)
+    context = row.context
     if row.template == REQUEST_FOLLOWUP:
         parent = _post_ref(context.get("channel"), context.get("thread_ts"))
         if parent is None:

@@ -9,6 +9,7 @@ reading the file are the core's. This module turns the answer into HTTP:
   ``Cache-Control: private`` and no referrer;
 - one 404 page (ja/en, like the password pages) for a link that is malformed, forged,
   expired, or names a file that is gone: nothing tells them apart;
+- at most ``MAX_DOWNLOADS_IN_FLIGHT`` files in memory at once in this process (more: 503);
 - a bad link counts against the visitor in the password pages' scope (``core.throttle``,
   5 in 15 minutes), so guessing links is throttled like guessing activation tokens.
 """
@@ -31,6 +32,9 @@ from web.templating import render_page
 log = logging.getLogger("madoguchi.web")
 
 ROUTE = "/files/{token}"
+# Files served at once by this process: each is in memory while it is sent (≤ 10 MiB),
+# so a burst of downloads costs at most this many files' worth; more get 503 (retry).
+MAX_DOWNLOADS_IN_FLIGHT = 8
 
 
 def content_disposition(name: str) -> str:
@@ -46,8 +50,18 @@ class FileLinks:
         self.settings = core.settings
         self.base = core.settings.public_url.rstrip("/")
         self.pick_locale = pick_locale
+        self.in_flight = 0
 
     async def download(self, request: web.Request) -> web.Response:
+        if self.in_flight >= MAX_DOWNLOADS_IN_FLIGHT:
+            return self._page(request, "busy.html.j2", 503)
+        self.in_flight += 1
+        try:
+            return await self._download(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _download(self, request: web.Request) -> web.Response:
         token = request.match_info["token"]
         ip = request.remote or "unknown"
         async with self.core.uow() as uow:

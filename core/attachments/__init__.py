@@ -13,7 +13,7 @@ Modules: ``names`` (sanitising), ``sniffing`` (types), ``tables``, ``storing``,
 ``links``. Doors call these; they never read the tables themselves.
 """
 
-from core.attachments.links import link, open_link, shown_date, staff_ttl, with_links
+from core.attachments.links import link, open_link, shown_date, size_text, staff_ttl, with_links
 from core.attachments.names import sanitise
 from core.attachments.sniffing import served_type, sniff
 from core.attachments.storing import (
@@ -46,6 +46,7 @@ __all__ = [
     "sanitise",
     "served_type",
     "shown_date",
+    "size_text",
     "sniff",
     "staff_ttl",
     "store",

@@ -77,6 +77,15 @@ async def open_link(source: Reader, hasher: Hasher, raw_token: str) -> tuple[Att
 _WEEKDAYS_JA = "月火水木金土日"
 
 
+def size_text(size: int) -> str:
+    """A size as people read it: 1,234 B / 12.3 KiB / 9.0 MiB (the same in ja and en)."""
+    if size < 1024:
+        return f"{size:,} B"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.1f} KiB"
+    return f"{size / (1024 * 1024):.1f} MiB"
+
+
 def shown_date(moment: datetime, locale: str) -> str:
     """A link's last day as people read it: 2026年12月8日（火） in Japanese (JST)."""
     day = moment.astimezone(JST)
@@ -86,9 +95,12 @@ def shown_date(moment: datetime, locale: str) -> str:
 
 
 def with_links(settings: Settings, context: Mapping[str, Any], now: datetime, locale: str) -> dict[str, Any]:
-    """``context`` (a staff post's, a mail's) with a fresh signed link for each file in its
-    ``attachments`` list and ``attachments_until``, the links' last day. Links are made
-    when the post or mail is rendered, so none waits in the outbox as a bearer token."""
+    """``context`` (a staff post's, a mail's) with a fresh signed link (``url``) and a
+    readable size (``size_text``) for each file in its ``attachments`` list (entries from
+    ``AttachmentInfo.summary``), and ``attachments_until``, the links' last day. Called
+    when the post or mail is rendered (``core.delivery.Claimed.context``), so no link
+    waits in the outbox as a bearer token. Mail templates include
+    ``<locale>/_attachments.txt.j2`` / ``.html.j2`` to list them."""
     files = context.get("attachments") or []
     if not files:
         return dict(context)
@@ -99,5 +111,6 @@ def with_links(settings: Settings, context: Mapping[str, Any], now: datetime, lo
         expires = now + ttl
         signed = f"{int(entry['id'])}.{int(expires.timestamp())}."
         signed += _signature(hasher, int(entry["id"]), int(expires.timestamp()), str(entry["sha256"]))
-        linked.append({**entry, "url": f"{settings.public_url.rstrip('/')}/files/{signed}"})
+        url = f"{settings.public_url.rstrip('/')}/files/{signed}"
+        linked.append({**entry, "url": url, "size_text": size_text(int(entry.get("size", 0)))})
     return {**context, "attachments": linked, "attachments_until": shown_date(now + ttl, locale)}

@@ -18,9 +18,12 @@ import aiohttp
 import pytest
 from sqlalchemy import func, select
 
+from core import attachments, delivery
 from core.attachments.tables import Attachment, AttachmentBlob
 from core.clock import FrozenClock
 from core.config import Settings
+from core.outbox import enqueue_mail
+from core.templates import environment
 from core.unit_of_work import Core
 from madoguchi.serve import Server, web_pages
 from mail.smtp import SMTPServer
@@ -28,6 +31,7 @@ from mail.templates import MailTemplates
 from tests.fakeslack import FakeSlack
 from tests.integration.mail.conftest import CONTACT, outbox_of, requests_of, send
 from tests.integration.mail.staff_room import deliver_outbox
+from web import files
 
 PUBLIC_URL = "https://support.example.test"
 MIB = 1024 * 1024
@@ -315,3 +319,43 @@ async def test_staff_posts_escape_file_names(make_door: MakeDoor) -> None:
     text = posted_text(post)
     assert "<!channel>" not in text and "<@U123>" not in text
     assert "|_!channel_ _@U123_ R&amp;D.pdf>" in text  # the link's text, escaped
+
+
+async def test_a_queued_mail_listing_files_gets_fresh_links_when_it_is_rendered(make_door: MakeDoor) -> None:
+    door = await make_door()
+    async with door.core.uow() as uow:
+        [info] = await attachments.store(
+            uow, "inquiry_message", 3, [attachments.NewFile("回答.pdf", pdf(3000))]
+        )
+        enqueue_mail(uow, "staff_reply", ["user@customer.example"], {"attachments": [info.summary()]})
+        await uow.commit()
+    [row] = await outbox_of(door.core, channel="mail")
+    assert "url" not in json.dumps(row.context) and not row.sealed  # no bearer link at rest
+    async with door.core.uow() as uow:
+        [claimed] = await delivery.claim(uow, "test-worker", ("mail",))
+    context = claimed.context
+    [linked] = context["attachments"]
+    assert linked["size_text"] == "2.9 KiB" and context["attachments_until"] == "2026年12月26日（土）"
+    for locale in ("ja", "en"):
+        text = environment().get_template(f"mail/{locale}/_attachments.txt.j2").render(context)
+        html = environment().get_template(f"mail/{locale}/_attachments.html.j2").render(context)
+        assert linked["url"] in text and "回答.pdf" in text and f'href="{linked["url"]}"' in html
+    [token] = LINK.findall(linked["url"])
+    status, body, _headers = await door.get(f"/files/{token}")
+    assert status == 200 and body.startswith(b"%PDF-1.7")
+
+
+async def test_downloads_beyond_the_in_flight_cap_are_told_to_retry(make_door: MakeDoor) -> None:
+    door = await make_door()
+    await door.mail(mail_with(("a.pdf", pdf(4096), "application/pdf")))
+    [token] = links_in((await door.staff_posts())[0])
+    [links] = [
+        r.handler.__self__
+        for r in door.server.app.router.routes()
+        if r.resource and r.resource.canonical == files.ROUTE and r.method == "GET"
+    ]  # type: ignore[attr-defined]
+    links.in_flight = files.MAX_DOWNLOADS_IN_FLIGHT
+    status, _body, headers = await door.get(f"/files/{token}")
+    assert status == 503 and headers["Cache-Control"] == "no-store"
+    links.in_flight = 0
+    assert (await door.get(f"/files/{token}"))[0] == 200
