@@ -91,7 +91,8 @@ def attachment_blocks(context: Mapping[str, Any], locale: str) -> list[bk.Block]
     """The files of the mail: name (a signed download link), size and how long the links
     work; or why none was kept, with the names and sizes of those refused."""
     t = bk.speaker(locale)
-    files = context.get("attachments") or []
+    listed = context.get("attachments")  # a list of files; other areas may put a count here
+    files = [f for f in listed if isinstance(f, dict)] if isinstance(listed, list) else []
     refused = context.get("attachments_refused")
     lines: list[str] = []
     for entry in files[:10]:
@@ -142,8 +143,10 @@ class StaffPoster:
 
     async def post(self, kind: str, locale: str, context: Mapping[str, Any]) -> PostRef:
         blocks = post_blocks(kind, locale, context)
+        # A post may name its channel (an inquiry: its product's channel, SPEC §4.8).
+        channel = str(context.get("channel") or self.channel)
         answer = await self.client.chat_postMessage(
-            token=await self.token(), channel=self.channel, text=bk.plain(blocks), blocks=blocks
+            token=await self.token(), channel=channel, text=bk.plain(blocks), blocks=blocks
         )
         return PostRef(str(answer["channel"]), str(answer["ts"]))
 

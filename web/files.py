@@ -27,6 +27,7 @@ from core.config import SUPPORTED_LOCALES
 from core.messages import render
 from core.ports import Metrics
 from core.unit_of_work import Core
+from web.locale import pick_locale
 from web.templating import render_page
 
 log = logging.getLogger("madoguchi.web")
@@ -43,13 +44,18 @@ def content_disposition(name: str) -> str:
     return f"attachment; filename=\"{fallback or 'attachment'}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
+def add_routes(core: Core, app: web.Application, metrics: Metrics) -> FileLinks:
+    """``GET /files/{token}`` on serve's HTTP app (``web.pages.build`` calls this)."""
+    links = FileLinks(core, metrics)
+    app.router.add_get(ROUTE, links.download)
+    return links
+
+
 class FileLinks:
-    def __init__(self, core: Core, metrics: Metrics, pick_locale: Any) -> None:
+    def __init__(self, core: Core, metrics: Metrics) -> None:
         self.core = core
         self.metrics = metrics
         self.settings = core.settings
-        self.base = core.settings.public_url.rstrip("/")
-        self.pick_locale = pick_locale
         self.in_flight = 0
 
     async def download(self, request: web.Request) -> web.Response:
@@ -97,8 +103,8 @@ class FileLinks:
         return response
 
     def _locale(self, request: web.Request) -> str:
-        locale, _remember = self.pick_locale(request, self.settings.locale)
-        return str(locale)
+        locale, _remember = pick_locale(request, self.settings.locale)
+        return locale
 
     def _page(self, request: web.Request, template: str, status: int, **values: Any) -> web.Response:
         locale = self._locale(request)

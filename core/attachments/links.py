@@ -101,13 +101,16 @@ def with_links(settings: Settings, context: Mapping[str, Any], now: datetime, lo
     when the post or mail is rendered (``core.delivery.Claimed.context``), so no link
     waits in the outbox as a bearer token. Mail templates include
     ``<locale>/_attachments.txt.j2`` / ``.html.j2`` to list them."""
-    files = context.get("attachments") or []
-    if not files:
+    files = context.get("attachments")
+    if not isinstance(files, list) or not files:  # none, or not a list of files (a count)
         return dict(context)
     hasher = Hasher(settings.resolved_secret_key())
     ttl = staff_ttl(settings)
     linked = []
     for entry in files:
+        if not isinstance(entry, dict) or "id" not in entry or "sha256" not in entry:
+            linked.append(entry)
+            continue
         expires = now + ttl
         signed = f"{int(entry['id'])}.{int(expires.timestamp())}."
         signed += _signature(hasher, int(entry["id"]), int(expires.timestamp()), str(entry["sha256"]))

@@ -4,7 +4,7 @@ Bytes live in the database (``attachment_blobs``) so every instance serves every
 and a message's files commit with it (core/attachments/tables.py, docs/attachments.md).
 
 Revision ID: 0010_attachments
-Revises: 0008_requests_by_sender
+Revises: 0009_inquiries
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010_attachments"
-down_revision = "0008_requests_by_sender"
+down_revision = "0009_inquiries"
 branch_labels = None
 depends_on = None
 

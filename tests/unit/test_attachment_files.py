@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime
 
 import pytest
 
@@ -16,6 +17,7 @@ from core.attachments import (
     sanitise,
     served_type,
     sniff,
+    with_links,
 )
 from core.config import Settings
 
@@ -88,3 +90,19 @@ def test_more_than_ten_files_are_refused_together(settings: Settings) -> None:
     assert refused is not None and refused.message_id == "attachments.too_many"
     assert refused.params == {"count": 11, "limit": 10}
     assert refusal(settings, files[:MAX_FILES]) is None
+
+
+def test_links_are_added_only_to_a_list_of_stored_files(settings: Settings) -> None:
+    now = datetime(2026, 11, 26, 1, 0, tzinfo=UTC)
+    assert with_links(settings, {"attachments": 2}, now, "ja") == {"attachments": 2}  # a count
+    assert with_links(settings, {"subject": "x"}, now, "ja") == {"subject": "x"}
+    linked = with_links(
+        settings, {"attachments": [{"id": 5, "name": "a.pdf", "size": 2048, "sha256": "ab"}, "x"]}, now, "en"
+    )
+    first, second = linked["attachments"]
+    assert (
+        first["url"].startswith(settings.public_url.rstrip("/") + "/files/5.")
+        and first["size_text"] == "2.0 KiB"
+    )
+    assert second == "x"
+    assert linked["attachments_until"] == "Sat 26 Dec 2026"
