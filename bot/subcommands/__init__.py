@@ -12,6 +12,9 @@ never a listener.
 from __future__ import annotations
 
 from bot.commands import Sub
+from bot.subcommands import inquiries
 
 CUSTOMER: list[Sub] = []
 STAFF: list[Sub] = []
+CUSTOMER += inquiries.CUSTOMER
+STAFF += inquiries.STAFF
