@@ -335,3 +335,21 @@ async def test_a_dm_is_offered_as_an_inquiry_and_the_button_opens_the_modal_pref
     view = slack.fake.of("views.open")[-1].body["view"]
     assert view["callback_id"] == "inquiry"
     assert blocks_by_id(view)["body"]["element"]["initial_value"] == "帳票が印刷できません"
+
+
+async def test_without_a_support_id_only_the_product_other_is_asked(slack: Slack, world: World) -> None:
+    view = await ask(slack, user="U3")
+    blocks = blocks_by_id(view)
+    assert "support_id" not in blocks
+    assert blocks["product"]["element"]["initial_option"]["value"] == "その他"
+    answer = await slack.interaction(
+        submission(
+            view, {"product": "その他", "subject": "請求書の送付先", "body": "変更したいです。"}, user="U3"
+        )
+    )
+    assert "INQ-000001" in text_of(answer["view"])
+    refused = await slack.interaction(
+        submission(view, {"product": "製品Aファミリ", "subject": "件名", "body": "本文"}, user="U3")
+    )
+    # The refusal about the support ID the modal does not show lands on the product.
+    assert "サポートIDを選んでください" in refused["errors"]["product"]
