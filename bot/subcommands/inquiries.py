@@ -40,24 +40,23 @@ async def h_ask(source: Reader, who: Who, args: list[str], context: Any) -> Bloc
     return [bk.section(bk.say("slack.inquiry.form_opening", who.locale))]
 
 
-def list_args(args: list[str]) -> tuple[str | None, bool, int]:
-    """``[ID] [all] [PAGE]`` in any order: the support ID, whether closed ones too, page."""
+def list_args(args: list[str]) -> tuple[str | None, bool]:
+    """``[ID] [all]`` in either order: the support ID, and whether closed ones too. Later
+    pages come from the list's button (a support ID may be all digits, so a number here
+    could not be told from a page)."""
     support_id: str | None = None
     everything = False
-    page = 1
     for arg in args:
-        if arg.lower() in ("all", "すべて"):
+        if arg.lower() in ("all", "すべて") and not everything:
             everything = True
-        elif arg.isdigit():
-            page = int(arg)
         else:
             support_id = arg
-    return support_id, everything, page
+    return support_id, everything
 
 
 async def h_list(source: Reader, who: Who, args: list[str], context: Any) -> Blocks:
-    support_id, everything, page = list_args(args)
-    found = await inquiries.list_for_user(source, who.actor, support_id, include_closed=everything, page=page)
+    support_id, everything = list_args(args)
+    found = await inquiries.list_for_user(source, who.actor, support_id, include_closed=everything)
     return inquiry_list(found, who.locale, support_id=support_id, include_closed=everything)
 
 
@@ -102,7 +101,7 @@ async def h_close(uow: UnitOfWork, who: Who, args: list[str], context: Any) -> B
 
 CUSTOMER = [
     Sub(("ask",), "", 0, 0, h_ask, uses=(support_ids.list_for_account, inquiries.products_for)),
-    Sub(("inquiries",), "[ID] [all]", 0, 3, h_list, uses=(inquiries.list_for_user,)),
+    Sub(("inquiries",), "[ID] [all]", 0, 2, h_list, uses=(inquiries.list_for_user,)),
     Sub(("inquiry", "show"), "INQ", 1, 1, h_show, uses=(inquiries.show,)),
     Sub(("inquiry", "reply"), "INQ text…", 2, None, h_reply, uses=(inquiries.reply,)),
     Sub(("inquiry", "close"), "INQ", 1, 1, h_close, uses=(inquiries.close,)),

@@ -353,3 +353,10 @@ async def test_without_a_support_id_only_the_product_other_is_asked(slack: Slack
     )
     # The refusal about the support ID the modal does not show lands on the product.
     assert "サポートIDを選んでください" in refused["errors"]["product"]
+
+
+async def test_a_support_id_of_digits_is_a_support_id_not_a_page(slack: Slack, world: World) -> None:
+    answer = await slack.command("/support", "inquiries 12345 all")
+    assert "サポートID「12345」" in text_of(answer)
+    usage = await slack.command("/support", "inquiries ACME_A all 2")
+    assert "/support inquiries [ID] [all]" in text_of(usage)
