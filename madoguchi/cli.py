@@ -1,5 +1,6 @@
 """The ``madoguchi`` command: the only place that reads settings and builds engines.
 
+madoguchi --version        print the installed version
 madoguchi db upgrade        bring the schema to the current migration
 madoguchi import FILE.json  load the vendor's companies, contracts, keys, support IDs
 madoguchi demo              load the demo data (idempotent)
@@ -14,12 +15,22 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
+from importlib import metadata
 
 from core.config import Settings
 
 
+def _version() -> str:
+    """The installed distribution's version (the wheel's, or the checkout's editable one)."""
+    try:
+        return metadata.version("madoguchi")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="madoguchi", description="madoguchi support front desk")
+    parser.add_argument("--version", action="version", version=f"madoguchi {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     db = sub.add_parser("db", help="database schema")
     db_sub = db.add_subparsers(dest="db_command", required=True)
