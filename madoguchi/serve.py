@@ -39,7 +39,7 @@ from madoguchi.runtime import build_core
 from mail import serve as smtp
 from mail.transport import build_transport, describe
 from migrations import upgrade
-from web import pages
+from web import clients, pages
 
 log = logging.getLogger("madoguchi.serve")
 
@@ -148,7 +148,9 @@ class Server:
         self.engine, self.core = build_core(settings)
         if clock is not None:
             self.core = Core(self.core.sessions, settings, clock)
-        self.app = web.Application(middlewares=[_middleware(self.metrics)])
+        self.app = web.Application(
+            middlewares=[clients.middleware(settings.trusted_proxies), _middleware(self.metrics)]
+        )
         self.instance = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.runtime = Runtime(
             settings=settings,
