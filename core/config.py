@@ -39,6 +39,14 @@ class Settings(BaseSettings):
     http_host: str = Field(default="127.0.0.1", alias="MADOGUCHI_HTTP_HOST")
     http_port: int = Field(default=3000, alias="MADOGUCHI_HTTP_PORT")
     public_url: str = Field(default="http://127.0.0.1:3000", alias="MADOGUCHI_PUBLIC_URL")
+    # Who may hold the HTTP listener, and for how long (madoguchi/listener.py): open
+    # connections in all; the time a request's line and headers may take (and a kept-alive
+    # connection may stay idle); the time its body may take once the headers are in.
+    http_max_connections: int = Field(default=512, ge=1, alias="MADOGUCHI_HTTP_MAX_CONNECTIONS")
+    http_header_timeout_seconds: float = Field(
+        default=15.0, gt=0, alias="MADOGUCHI_HTTP_HEADER_TIMEOUT_SECONDS"
+    )
+    http_body_timeout_seconds: float = Field(default=30.0, gt=0, alias="MADOGUCHI_HTTP_BODY_TIMEOUT_SECONDS")
 
     smtp_host: str = Field(default="127.0.0.1", alias="MADOGUCHI_SMTP_HOST")
     smtp_port: int = Field(default=8025, alias="MADOGUCHI_SMTP_PORT")

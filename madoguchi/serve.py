@@ -32,6 +32,7 @@ from core.clock import Clock
 from core.config import Settings
 from core.outbox_worker import OutboxWorker
 from core.unit_of_work import Core
+from madoguchi import listener
 from madoguchi.components import Component, Factory, Runtime
 from madoguchi.housekeeping import Housekeeping
 from madoguchi.metrics import CONTENT_TYPE, Metrics
@@ -149,7 +150,11 @@ class Server:
         if clock is not None:
             self.core = Core(self.core.sessions, settings, clock)
         self.app = web.Application(
-            middlewares=[clients.middleware(settings.trusted_proxies), _middleware(self.metrics)]
+            middlewares=[
+                clients.middleware(settings.trusted_proxies),
+                _middleware(self.metrics),
+                listener.body_timeout(settings.http_body_timeout_seconds),
+            ]
         )
         self.instance = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.runtime = Runtime(
@@ -164,7 +169,7 @@ class Server:
         self._factories = tuple(components)
         self.components: list[Component] = []
         self._runner: web.AppRunner | None = None
-        self._site: web.TCPSite | None = None
+        self._site: listener.HttpListener | None = None
         self.http_port: int | None = None
         self.app.router.add_get("/healthz", self._healthz)
         self.app.router.add_get("/metrics", self._metrics)
@@ -177,13 +182,13 @@ class Server:
             component = factory(self.runtime)
             if component is not None:
                 self.components.append(component)
-        self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=30)
+        self._runner = web.AppRunner(
+            self.app, access_log=None, shutdown_timeout=30, **listener.runner_options(self.settings)
+        )
         await self._runner.setup()
-        self._site = web.TCPSite(self._runner, self.settings.http_host, self.settings.http_port)
-        await self._site.start()
-        # The bound address (port 0 in tests means "any free port").
-        addresses = self._runner.addresses
-        self.http_port = int(addresses[0][1]) if addresses else self.settings.http_port
+        self._site = listener.HttpListener(self._runner, self.settings)
+        # The bound port (port 0 in tests means "any free port").
+        self.http_port = await self._site.start()
         log.info("http listening", extra={"host": self.settings.http_host, "port": self.http_port})
         for component in self.components:
             await component.start()
