@@ -14,6 +14,8 @@ from typing import Annotated
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from core.private_files import private_dir, write_private
+
 SUPPORTED_LOCALES = ("ja", "en")
 
 
@@ -218,10 +220,30 @@ class Settings(BaseSettings):
         if self.secret_key:
             return self.secret_key
         path = self.var_dir / "secret_key"
+        if not self.database_url.partition(":")[0].startswith("sqlite"):
+            raise MissingSecretKey(path)
         if path.exists():
             return path.read_text(encoding="utf-8").strip()
-        self.var_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.var_dir)
         value = secrets.token_urlsafe(48)
-        path.write_text(value, encoding="utf-8")
-        path.chmod(0o600)
+        write_private(path, value.encode())
         return value
+
+
+class MissingSecretKey(ValueError):
+    """On PostgreSQL every instance must hash and seal with the same secret: a key each
+    machine generated for itself would make one instance's key hashes, sealed tokens and
+    reply signatures unreadable to the others. So there is no generated key there."""
+
+    def __init__(self, generated: Path) -> None:
+        hint = (
+            f" This machine generated one earlier: copy the contents of {generated} into it."
+            if generated.exists()
+            else ""
+        )
+        super().__init__(
+            "MADOGUCHI_SECRET_KEY is required with PostgreSQL: set the same value for every"
+            " instance (for example the output of"
+            " `python3 -c 'import secrets; print(secrets.token_urlsafe(48))'`) and keep it"
+            f" with the database backups.{hint}"
+        )

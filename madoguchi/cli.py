@@ -13,11 +13,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from importlib import metadata
 
-from core.config import Settings
+from core.config import MissingSecretKey, Settings
 
 
 def _version() -> str:
@@ -48,6 +49,17 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # What the service writes is private to its user (core/private_files.py), including
+    # what libraries create on their own (SQLite's temporary files, spooled mail).
+    os.umask(0o077)
+    try:
+        return _command(argv)
+    except MissingSecretKey as refusal:
+        print(f"madoguchi: {refusal}", file=sys.stderr)
+        return 2
+
+
+def _command(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
