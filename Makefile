@@ -54,7 +54,7 @@ browser:
 	    || echo "browser test will skip: apt-get could not install chromium"; \
 	fi
 
-# The wheel an operator installs (docs/deploy.md, "Installing from the wheel").
+# The wheel an operator installs (docs/operations.md, "Installing from the wheel").
 wheel: | $(BIN)/python
 	$(BIN)/python -m pip wheel --no-deps -q -w dist .
 

@@ -12,7 +12,8 @@ finds a sibling folder by path (``core/templates.py``: ``core/../templates``;
 ``migrations/``: its own folder) works unchanged in both. The rewrite touches import
 statements only, found with ``ast``; an import form it does not know stops the build
 instead of shipping a module that fails later (tests/e2e/test_wheel.py installs the wheel
-outside the checkout and runs it). docs/deploy.md, "Installing from the wheel".
+outside the checkout and runs it). docs/operations.md, "Installing from the wheel", and
+docs/architecture.md, "The wheel".
 """
 
 from __future__ import annotations

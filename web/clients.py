@@ -15,7 +15,7 @@ client wrote, unless a proxy we trust wrote it. So:
 
 ``middleware`` puts that address in ``request.remote`` for every handler (and the log
 lines of the request) on serve's one HTTP app. A proxy that writes ``Forwarded`` must
-drop a client's ``X-Forwarded-For`` (docs/deploy.md shows the lines for nginx).
+drop a client's ``X-Forwarded-For`` (docs/operations.md, "Behind a reverse proxy").
 """
 
 from __future__ import annotations
