@@ -149,11 +149,12 @@ class Server:
         self.engine, self.core = build_core(settings)
         if clock is not None:
             self.core = Core(self.core.sessions, settings, clock)
+        self.listener = listener.HttpListener(settings)
         self.app = web.Application(
             middlewares=[
                 clients.middleware(settings.trusted_proxies),
                 _middleware(self.metrics),
-                listener.body_timeout(settings.http_body_timeout_seconds),
+                self.listener.middleware(),
             ]
         )
         self.instance = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -169,7 +170,6 @@ class Server:
         self._factories = tuple(components)
         self.components: list[Component] = []
         self._runner: web.AppRunner | None = None
-        self._site: listener.HttpListener | None = None
         self.http_port: int | None = None
         self.app.router.add_get("/healthz", self._healthz)
         self.app.router.add_get("/metrics", self._metrics)
@@ -186,9 +186,8 @@ class Server:
             self.app, access_log=None, shutdown_timeout=30, **listener.runner_options(self.settings)
         )
         await self._runner.setup()
-        self._site = listener.HttpListener(self._runner, self.settings)
         # The bound port (port 0 in tests means "any free port").
-        self.http_port = await self._site.start()
+        self.http_port = await self.listener.start(self._runner)
         log.info("http listening", extra={"host": self.settings.http_host, "port": self.http_port})
         for component in self.components:
             await component.start()
@@ -196,8 +195,7 @@ class Server:
 
     async def stop(self) -> None:
         log.info("stopping: no new connections")
-        if self._site is not None:
-            await self._site.stop()
+        await self.listener.stop()
         for component in reversed(self.components):
             try:
                 await component.stop()

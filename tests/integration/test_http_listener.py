@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 
 from core.config import Settings
+from madoguchi import listener
 from madoguchi.serve import Server, slack_door
 from tests.fakeslack import FakeSlack
 from tests.integration.slack.conftest import BOT_TOKEN, SIGNING_SECRET, sign
@@ -106,16 +107,37 @@ async def _until(condition: object, what: str) -> None:
     raise AssertionError(what)
 
 
-@pytest.mark.parametrize(
-    "server", [{"http_max_connections": 3, "http_header_timeout_seconds": 60.0}], indirect=True
-)
+async def _kept_alive(server: Server) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A connection that has had its request answered and stays open (keep-alive)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.http_port)
+    writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    await writer.drain()
+    await _healthz_answer(reader)
+    return reader, writer
+
+
+async def _healthz_answer(reader: asyncio.StreamReader) -> None:
+    """One whole 200 answer (headers and body) read off a kept-alive connection."""
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
+    assert head.startswith(b"HTTP/1.1 200"), head
+    length = next(
+        int(line.split(b":")[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    await reader.readexactly(length)
+
+
+CAPPED = {"http_max_connections": 3, "http_header_timeout_seconds": 60.0}
+
+
+@pytest.mark.parametrize("server", [CAPPED], indirect=True)
 async def test_connections_over_the_cap_get_503_and_one_log_line(
     server: Server, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="madoguchi.http")
-    site = server._site
-    assert site is not None
-    held = [await asyncio.open_connection("127.0.0.1", server.http_port) for _ in range(3)]
+    site = server.listener
+    held = [await _kept_alive(server) for _ in range(3)]
     await _until(lambda: site.open_connections() == 3, "the three connections are not counted")
     refused = []
     for _ in range(4):
@@ -130,5 +152,27 @@ async def test_connections_over_the_cap_get_503_and_one_log_line(
         writer.close()
     await _until(lambda: site.open_connections() == 0, "closed connections are still counted")
     assert "/support id list" in await _slack_help(server)
-    again = [r for r in caplog.records if "accepting connections again" in r.getMessage()]
+    again = [r for r in caplog.records if "below the connection cap again" in r.getMessage()]
     assert len(again) == 1 and getattr(again[0], "refused", None) == 4
+
+
+@pytest.mark.parametrize("server", [CAPPED], indirect=True)
+async def test_at_the_cap_a_silent_connection_makes_room_for_a_slack_command(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(listener, "SILENT_GRACE_SECONDS", 0.0)
+    busy = await _kept_alive(server)
+    silent = []
+    for _ in range(2):
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.http_port)
+        writer.write(b"POST /slack/events HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: a")
+        silent.append((reader, writer))
+    await _until(lambda: server.listener.open_connections() == 3, "the connections are not counted")
+
+    assert "/support id list" in await asyncio.wait_for(_slack_help(server), ANSWER_BOUND)
+    # The oldest silent connection was closed to make room; the kept-alive one was not.
+    assert await asyncio.wait_for(silent[0][0].read(), 30) == b""
+    busy[1].write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    await _healthz_answer(busy[0])
+    for _, writer in [busy, *silent]:
+        writer.close()
