@@ -10,10 +10,12 @@ accept errors. So:
   previous response on a kept-alive connection), else the connection is closed. aiohttp's
   keep-alive timer does that: it starts when a connection is made and fires when no whole
   request has arrived (``keepalive_timeout``). Request lines and header fields are capped
-  at 8190 bytes and 128 fields (aiohttp's defaults, stated here).
+  at 8190 bytes (aiohttp's defaults, stated here; aiohttp also caps a request at 128
+  header fields). Only options every aiohttp the project allows knows: with an unknown
+  one aiohttp drops them all, the timeout with them.
 - **The body within MADOGUCHI_HTTP_BODY_TIMEOUT_SECONDS** once the headers are in:
-  ``HttpListener.middleware`` reads it before the handler runs (aiohttp keeps it for the handler's
-  ``read()``/``post()``) and answers 408 otherwise. Multipart bodies are streamed by
+  ``HttpListener.middleware`` reads it before the handler runs (aiohttp keeps it for
+  the handler's ``read()``/``post()``) and answers 408 otherwise. Multipart bodies are streamed by
   their handler and not read here (none of our routes takes one).
 - **At most MADOGUCHI_HTTP_MAX_CONNECTIONS open connections.** At the cap, a new
   connection takes the place of the oldest connection that has not sent a whole request
@@ -49,7 +51,6 @@ log = logging.getLogger("madoguchi.http")
 
 MAX_LINE_SIZE = 8190
 MAX_FIELD_SIZE = 8190
-MAX_HEADERS = 128
 BACKLOG = 128
 # A connection that has sent no whole request for this long may make room for a new one.
 SILENT_GRACE_SECONDS = 1.0
@@ -66,7 +67,6 @@ def runner_options(settings: Settings) -> dict[str, Any]:
         "keepalive_timeout": settings.http_header_timeout_seconds,
         "max_line_size": MAX_LINE_SIZE,
         "max_field_size": MAX_FIELD_SIZE,
-        "max_headers": MAX_HEADERS,
     }
 
 
