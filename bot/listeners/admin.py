@@ -222,6 +222,8 @@ def register(door: SlackDoor) -> None:
     @door.app.command("/support-admin")
     async def support_admin(ack: Any, body: dict[str, Any], context: Any) -> None:
         text = str(body.get("text") or "")
+        # A subcommand that opens a modal (``account create``) needs the command's trigger.
+        context["trigger_id"] = body.get("trigger_id")
         words = [mail_arg(w) for w in text.split()]
         async with door.core.uow() as uow:
             who = await identify(door, uow, body, context, staff=True)

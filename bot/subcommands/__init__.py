@@ -12,8 +12,9 @@ never a listener.
 from __future__ import annotations
 
 from bot.commands import Sub
-from bot.subcommands import calendar
+from bot.subcommands import calendar, privacy
 
 CUSTOMER: list[Sub] = []
 STAFF: list[Sub] = []
 CUSTOMER += calendar.CUSTOMER
+STAFF += privacy.STAFF
