@@ -89,7 +89,9 @@ async def seed(core: Core) -> tuple[int, int]:
                 PendingContact(support_id_id=migrated.id, email=HANAKO.email),
                 SupportIdCc(support_id_id=shared.id, email=TARO.email),
                 SupportIdCc(support_id_id=shared.id, email=HANAKO.email),
-                TermsAgreement(support_id_id=shared.id, account_id=taro, terms_version="2026-04", agreed_at=now),
+                TermsAgreement(
+                    support_id_id=shared.id, account_id=taro, terms_version="2026-04", agreed_at=now
+                ),
                 ThrottleFailure(scope="support_key", actor=f"mail:{TARO.email}", at=now, detail=""),
                 ThrottleFailure(scope="support_key", actor=f"mail:{HANAKO.email}", at=now, detail=""),
             ]
@@ -156,7 +158,13 @@ async def seed(core: Core) -> tuple[int, int]:
             inquiries.append(row.id)
         mine_inq, theirs_inq = inquiries
         for inquiry, kind, author, account, body in (
-            (mine_inq, "customer", f"account:{taro}", taro, f"山田太郎です。{TARO.phone} までお電話ください。"),
+            (
+                mine_inq,
+                "customer",
+                f"account:{taro}",
+                taro,
+                f"山田太郎です。{TARO.phone} までお電話ください。",
+            ),
             (mine_inq, "customer", f"account:{hanako}", hanako, "佐藤です。山田さんの件、私も困っています。"),
             (mine_inq, "answer", "slack:T1:USTAFF1", None, "山田様\nご回答いたします。"),
             (mine_inq, "note", "slack:T1:USTAFF1", None, "ヤマダ タロウ様へ電話済み"),

@@ -81,7 +81,9 @@ async def test_export_holds_every_tables_rows_about_the_person_and_nothing_about
     slack: Slack, people: tuple[int, int]
 ) -> None:
     taro, hanako = people
-    answer = await slack.command("/support-admin", f"account export <mailto:{TARO.email}|{TARO.email}>", user=STAFF)
+    answer = await slack.command(
+        "/support-admin", f"account export <mailto:{TARO.email}|{TARO.email}>", user=STAFF
+    )
     assert TARO.email in text_of(answer) and "JSON" in text_of(answer)
     opened = slack.fake.of("conversations.open")
     assert opened[-1].body["users"] == STAFF
@@ -126,7 +128,9 @@ async def test_export_holds_every_tables_rows_about_the_person_and_nothing_about
     assert "privacy.exported" in await audit_of(slack, taro)
 
 
-async def test_export_of_an_unknown_address_says_nothing_is_held(slack: Slack, people: tuple[int, int]) -> None:
+async def test_export_of_an_unknown_address_says_nothing_is_held(
+    slack: Slack, people: tuple[int, int]
+) -> None:
     answer = await slack.command("/support-admin", "account export nobody@customer-z.example.jp", user=STAFF)
     assert "nobody@customer-z.example.jp について保存している個人情報はありません" in text_of(answer)
     assert "/support-admin find" in text_of(answer)
@@ -192,7 +196,9 @@ async def test_erase_is_refused_to_a_customer_by_command_and_by_button(
     before = await every_text(slack)
     answer = await slack.command("/support-admin", f"account erase {HANAKO.email}", user="UTARO")
     assert text_of(answer) == "この操作はスタッフのみ行えます。"
-    await slack.interaction(slack.block_action("staff_account_erase", HANAKO.email, user="UTARO", channel="D1"))
+    await slack.interaction(
+        slack.block_action("staff_account_erase", HANAKO.email, user="UTARO", channel="D1")
+    )
     refused = json.dumps(slack.fake.of("response_url")[-1].body, ensure_ascii=False)
     assert "スタッフのみ" in refused
     after = await every_text(slack)
@@ -207,7 +213,9 @@ async def test_erase_is_refused_to_a_customer_by_command_and_by_button(
     assert refusals == 2
 
 
-async def test_erase_of_an_unknown_address_says_nothing_is_held(slack: Slack, people: tuple[int, int]) -> None:
+async def test_erase_of_an_unknown_address_says_nothing_is_held(
+    slack: Slack, people: tuple[int, int]
+) -> None:
     before = await every_text(slack)
     answer = await slack.command("/support-admin", "account erase nobody@customer-z.example.jp", user=STAFF)
     assert "保存している個人情報はありません" in text_of(answer)
