@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from core import accounts, audit, companies, contact_details, staff
 from core.actors import Actor
@@ -22,6 +23,14 @@ from core.registration import CompanyView
 from core.unit_of_work import UnitOfWork
 
 COMPANY_REQUIRED = "privacy.create.company_required"
+
+
+@dataclass(frozen=True)
+class Created:
+    account: accounts.AccountView
+    company: str
+
+
 CHOICES_LIMIT = 20
 
 
@@ -44,7 +53,7 @@ def _company_id(value: object) -> int | None:
 
 async def create_for_customer(
     uow: UnitOfWork, actor: Actor, company_id: object, values: Mapping[str, object], locale: str = ""
-) -> accounts.AccountView:
+) -> Created:
     """A pending account for the customer, the notification mail queued, audited.
 
     Bad input (no company, any field the wizard would refuse, an address in use) raises
@@ -75,4 +84,4 @@ async def create_for_customer(
         raise ValidationFailed(fields={"email": contact_details.EMAIL_TAKEN}) from taken
     audit.record(uow, actor, "account.created_by_staff", account_id=account.id, company_id=company.id)
     await uow.commit()
-    return account
+    return Created(account, company.name)

@@ -11,11 +11,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from bot import blocks as bk
+from bot.views.errors import error_text
 from bot.views.privacy import COMPANY_ACTION, COMPANY_BLOCK, CREATE_CALLBACK, ERASE_ACTION, company_options
 from bot.who import identify
-from core import privacy, staff_accounts
-from core.errors import ValidationFailed
-from core.models import Company
+from core import accounts, privacy, staff_accounts
+from core.errors import DomainError, ValidationFailed
+from core.snapshots import open_for
 
 if TYPE_CHECKING:
     from bot.app import SlackDoor
@@ -57,7 +58,7 @@ def register(door: SlackDoor) -> None:
             who = await identify(door, uow, body, context, staff=True)
             context["who"] = who
             try:
-                account = await staff_accounts.create_for_customer(
+                created = await staff_accounts.create_for_customer(
                     uow, who.actor, company_id, values, uow.settings.locale
                 )
             except ValidationFailed as error:
@@ -67,12 +68,8 @@ def register(door: SlackDoor) -> None:
                 }
                 await ack(response_action="errors", errors=errors)
                 return
-            company = await uow.session.get(Company, account.company_id)
         text = bk.say(
-            "privacy.create.done",
-            who.locale,
-            email=account.username,
-            company=company.name if company else "—",
+            "privacy.create.done", who.locale, email=created.account.username, company=created.company
         )
         done = {
             "type": "modal",
@@ -85,23 +82,29 @@ def register(door: SlackDoor) -> None:
 
     @app.action(ERASE_ACTION)
     async def erase(ack: Any, body: dict[str, Any], context: Any, action: dict[str, Any]) -> None:
-        async with door.core.uow() as uow:
-            who = await identify(door, uow, body, context, staff=True)
-            context["who"] = who
-            email = str(action.get("value") or "")
-            erased = await privacy.erase(uow, who.actor, email)
+        """Acked at once: erasure reads every table, longer than Slack waits for an ack.
+        The outcome (or the refusal) replaces the confirmation."""
+        async with open_for(door.core, accounts.slack_identity) as source:
+            who = await identify(door, source, body, context, staff=True)
+        context["who"] = who
         await ack()
-        text = bk.say(
-            "privacy.erase.done",
-            who.locale,
-            email=email,
-            rows=sum(erased.counts.values()),
-            pseudonym=erased.pseudonym,
-        )
-        respond = context.get("respond")
-        if respond is not None and body.get("response_url"):
+        email = str(action.get("value") or "")
+        respond = context["respond"]
 
-            async def tell() -> None:
-                await respond(**bk.ephemeral([bk.section(text)]), replace_original=True)
+        async def work() -> None:
+            try:
+                async with door.core.uow() as uow:
+                    erased = await privacy.erase(uow, who.actor, email)
+            except DomainError as error:
+                text = error_text(error, who.locale)
+            else:
+                text = bk.say(
+                    "privacy.erase.done",
+                    who.locale,
+                    email=email,
+                    rows=sum(erased.counts.values()),
+                    pseudonym=erased.pseudonym,
+                )
+            await respond(**bk.ephemeral([bk.section(text)]), replace_original=True)
 
-            context["after_ack"](tell)
+        context["after_ack"](work)

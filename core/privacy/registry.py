@@ -21,6 +21,7 @@ personal (by name or by being free text, JSON or bytes) but is declared nowhere;
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -126,6 +127,20 @@ def text_contains_email(column: str) -> Condition:
 
     def condition(t: Table, p: Person, md: MetaData) -> ColumnElement[bool] | None:
         return func.lower(cast(t.c[column], Text)).contains(p.email, autoescape=True)
+
+    return condition
+
+
+def json_names_person(column: str) -> Condition:
+    """A JSON column holding one of the person's names or their phone (a staff post's
+    "asker"). Stored as JSON's ASCII escapes (``\\u5c71``), so that is what is looked for.
+    A *mention* only: another person may share a first name."""
+
+    def condition(t: Table, p: Person, md: MetaData) -> ColumnElement[bool] | None:
+        names = [json.dumps(v)[1:-1] for v in p.values if v != p.email]
+        if not names:
+            return None
+        return or_(*(cast(t.c[column], Text).contains(n, autoescape=True) for n in names))
 
     return condition
 
@@ -255,7 +270,12 @@ RULES: dict[str, Rule] = {
         delete=True,
     ),
     "outbox": Rule(
-        about=(text_contains_email("recipients"),),
+        about=(
+            text_contains_email("recipients"),
+            text_contains_email("context"),
+            text_contains_email("headers"),
+        ),
+        mentions=(json_names_person("context"),),
         personal={
             "recipients": Treatment.JSON,
             "context": Treatment.JSON,
@@ -277,6 +297,7 @@ RULES: dict[str, Rule] = {
             by_ref("actor_id"),
             text_contains_email("details"),
         ),
+        mentions=(json_names_person("details"),),
         personal={"actor_id": Treatment.TEXT, "details": Treatment.JSON},
         other={"actor_kind": "account, staff or system"},
     ),

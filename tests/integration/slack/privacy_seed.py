@@ -23,7 +23,7 @@ from core.models import (
     TermsAgreement,
     ThrottleFailure,
 )
-from core.outbox import enqueue_mail
+from core.outbox import enqueue_mail, enqueue_slack
 from core.unit_of_work import Core
 from tests import factories
 
@@ -183,6 +183,12 @@ async def seed(core: Core) -> tuple[int, int]:
                 )
             )
         enqueue_mail(uow, "inquiry_received", [TARO.email], {"name": "山田 太郎", "email": TARO.email})
+        # Staff posts name the asker, one by address, one only by name.
+        enqueue_slack(uow, "request_new", {"sender": TARO.email, "subject": "ログインできません"})
+        enqueue_slack(uow, "inquiry_new", {"number": mine_inq, "asker": "山田 太郎", "subject": "山田の質問"})
+        enqueue_slack(
+            uow, "inquiry_new", {"number": theirs_inq, "asker": "佐藤 花子", "subject": "佐藤の質問"}
+        )
         enqueue_mail(uow, "inquiry_received", [HANAKO.email], {"name": "佐藤 花子", "email": HANAKO.email})
         await uow.commit()
     return taro, hanako

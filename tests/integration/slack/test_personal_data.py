@@ -25,6 +25,22 @@ def text_of(answer: dict[str, Any]) -> str:
     return "\n".join(b["text"]["text"] for b in answer.get("blocks", []) if isinstance(b.get("text"), dict))
 
 
+def followed(slack: Slack) -> dict[str, Any]:
+    """What was posted to the command's ``response_url`` after the ack (the work's answer)."""
+    return slack.fake.of("response_url")[-1].body
+
+
+async def staff_command(slack: Slack, text: str, user: str = STAFF) -> dict[str, Any]:
+    """The command's answer: the ack says it is looking, the answer follows by response_url."""
+    before = len(slack.fake.of("response_url"))
+    ack = await slack.command("/support-admin", text, user=user)
+    if user != STAFF:
+        return ack
+    assert "調べています" in text_of(ack)
+    assert len(slack.fake.of("response_url")) == before + 1
+    return followed(slack)
+
+
 @pytest.fixture
 async def people(slack: Slack) -> tuple[int, int]:
     def upload_url(call: Call) -> dict[str, Any]:
@@ -81,9 +97,7 @@ async def test_export_holds_every_tables_rows_about_the_person_and_nothing_about
     slack: Slack, people: tuple[int, int]
 ) -> None:
     taro, hanako = people
-    answer = await slack.command(
-        "/support-admin", f"account export <mailto:{TARO.email}|{TARO.email}>", user=STAFF
-    )
+    answer = await staff_command(slack, f"account export <mailto:{TARO.email}|{TARO.email}>")
     assert TARO.email in text_of(answer) and "JSON" in text_of(answer)
     opened = slack.fake.of("conversations.open")
     assert opened[-1].body["users"] == STAFF
@@ -131,14 +145,14 @@ async def test_export_holds_every_tables_rows_about_the_person_and_nothing_about
 async def test_export_of_an_unknown_address_says_nothing_is_held(
     slack: Slack, people: tuple[int, int]
 ) -> None:
-    answer = await slack.command("/support-admin", "account export nobody@customer-z.example.jp", user=STAFF)
+    answer = await staff_command(slack, "account export nobody@customer-z.example.jp")
     assert "nobody@customer-z.example.jp について保存している個人情報はありません" in text_of(answer)
     assert "/support-admin find" in text_of(answer)
     assert not slack.fake.of("files.completeUploadExternal")
 
 
 async def test_export_is_refused_to_a_customer(slack: Slack, people: tuple[int, int]) -> None:
-    answer = await slack.command("/support-admin", f"account export {HANAKO.email}", user="UTARO")
+    answer = await staff_command(slack, f"account export {HANAKO.email}", user="UTARO")
     assert text_of(answer) == "この操作はスタッフのみ行えます。"
     assert not slack.fake.of("files.getUploadURLExternal")
 
@@ -150,7 +164,7 @@ async def test_erase_shows_what_will_go_and_changes_nothing_until_confirmed(
     slack: Slack, people: tuple[int, int]
 ) -> None:
     before = await every_text(slack)
-    answer = await slack.command("/support-admin", f"account erase {TARO.email}", user=STAFF)
+    answer = await staff_command(slack, f"account erase {TARO.email}")
     assert "元に戻せません" in text_of(answer)
     assert "`accounts`：1 件" in text_of(answer)
     button = answer["blocks"][-1]["elements"][0]
@@ -165,7 +179,7 @@ async def test_after_erase_no_personal_value_of_the_person_is_left_anywhere(
     taro, hanako = people
     assert holding(await every_text(slack), TARO.values)  # the search finds them before
     actions_before = await audit_of(slack, taro)
-    answer = await slack.command("/support-admin", f"account erase {TARO.email}", user=STAFF)
+    answer = await staff_command(slack, f"account erase {TARO.email}")
     value = answer["blocks"][-1]["elements"][0]["value"]
     await slack.interaction(slack.block_action("staff_account_erase", value, user=STAFF, channel="D1"))
     texts = await every_text(slack)
@@ -186,7 +200,7 @@ async def test_after_erase_no_personal_value_of_the_person_is_left_anywhere(
     said = slack.fake.of("response_url")[-1].body
     assert "消去しました" in json.dumps(said, ensure_ascii=False) and account.last_name in json.dumps(said)
     # Irreversible and not repeatable: the address names nobody now.
-    again = await slack.command("/support-admin", f"account erase {TARO.email}", user=STAFF)
+    again = await staff_command(slack, f"account erase {TARO.email}")
     assert "保存している個人情報はありません" in text_of(again)
 
 
@@ -194,7 +208,7 @@ async def test_erase_is_refused_to_a_customer_by_command_and_by_button(
     slack: Slack, people: tuple[int, int]
 ) -> None:
     before = await every_text(slack)
-    answer = await slack.command("/support-admin", f"account erase {HANAKO.email}", user="UTARO")
+    answer = await staff_command(slack, f"account erase {HANAKO.email}", user="UTARO")
     assert text_of(answer) == "この操作はスタッフのみ行えます。"
     await slack.interaction(
         slack.block_action("staff_account_erase", HANAKO.email, user="UTARO", channel="D1")
@@ -217,7 +231,7 @@ async def test_erase_of_an_unknown_address_says_nothing_is_held(
     slack: Slack, people: tuple[int, int]
 ) -> None:
     before = await every_text(slack)
-    answer = await slack.command("/support-admin", "account erase nobody@customer-z.example.jp", user=STAFF)
+    answer = await staff_command(slack, "account erase nobody@customer-z.example.jp")
     assert "保存している個人情報はありません" in text_of(answer)
     await slack.interaction(
         slack.block_action("staff_account_erase", "nobody@customer-z.example.jp", user=STAFF, channel="D1")
