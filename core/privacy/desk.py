@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -61,20 +62,48 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _exported_row(found: Found, row: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: _plain(v) for k, v in row.items() if k not in found.rule.secret}
+# Any address inside a value; in an exported row every one but the person's and the
+# vendor's own is someone else's (a colleague in CC) and is left out.
+_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+")
+OTHER_ADDRESS = "<other address>"
+
+
+def _redact(value: Any, keep: set[str]) -> Any:
+    if isinstance(value, str):
+        return _ADDRESS.sub(lambda m: m.group(0) if m.group(0).lower() in keep else OTHER_ADDRESS, value)
+    if isinstance(value, list):
+        return [_redact(v, keep) for v in value]
+    if isinstance(value, dict):
+        return {k: _redact(v, keep) for k, v in value.items()}
+    return value
+
+
+def _exported_row(found: Found, row: Mapping[str, Any], keep: set[str]) -> dict[str, Any]:
+    return {
+        k: _plain(_redact(v, keep) if k in found.rule.personal else v)
+        for k, v in row.items()
+        if k not in found.rule.secret
+    }
 
 
 async def export(uow: UnitOfWork, actor: Actor, email: str) -> PersonExport:
     """Every row about the person in every table (secrets left out), as one JSON file.
 
     Rows only *mentioning* the person (a colleague's message in their thread) are someone
-    else's and are not exported."""
+    else's and are not exported; other people's addresses inside exported rows (a
+    colleague in CC of a mail to the person) are replaced by ``<other address>``."""
     await staff.admit(uow, actor, "account export")
     person, _ = await person_for(uow, email)
     found = await collect(uow, person)
+    settings = uow.settings
+    keep = {
+        a.lower()
+        for a in (person.email, settings.mail_from, settings.contact_address, settings.inquiry_address)
+    }
     tables = {
-        name: [_exported_row(f, row) for row in f.about] for name, f in sorted(found.items()) if f.rule.about
+        name: [_exported_row(f, row, keep) for row in f.about]
+        for name, f in sorted(found.items())
+        if f.rule.about
     }
     now = uow.clock.now()
     document = {"format": FORMAT, "email": person.email, "exported_at": now.isoformat(), "tables": tables}

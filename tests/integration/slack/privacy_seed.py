@@ -183,6 +183,10 @@ async def seed(core: Core) -> tuple[int, int]:
                 )
             )
         enqueue_mail(uow, "inquiry_received", [TARO.email], {"name": "山田 太郎", "email": TARO.email})
+        # An answer to Taro with Hanako in CC.
+        enqueue_mail(
+            uow, "inquiry_answer", [TARO.email, HANAKO.email], {"body": "山田様\nご回答いたします。"}
+        )
         # Staff posts name the asker, one by address, one only by name.
         enqueue_slack(uow, "request_new", {"sender": TARO.email, "subject": "ログインできません"})
         enqueue_slack(uow, "inquiry_new", {"number": mine_inq, "asker": "山田 太郎", "subject": "山田の質問"})

@@ -132,6 +132,8 @@ async def test_export_holds_every_tables_rows_about_the_person_and_nothing_about
     assert all(m["author_account_id"] in (taro, None) for m in tables["inquiry_messages"])
     assert {m["kind"] for m in tables["inquiry_messages"]} == {"customer", "answer", "note"}
     flat = json.dumps(document, ensure_ascii=False)
+    # The answer with Hanako in CC is Taro's too, without her address.
+    assert any(o["recipients"] == [TARO.email, "<other address>"] for o in tables["outbox"])
     for value in HANAKO.values:
         assert value not in flat, value
     assert str(hanako) not in {str(a.get("account_id")) for a in tables["audit_log"]}
