@@ -150,6 +150,10 @@ class Account(Base):
     slack_user_id: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime]
     activated_at: Mapped[datetime | None]
+    # Shown by ``/support profile`` (SPEC §4.11); set whenever a link sets the password.
+    password_changed_at: Mapped[datetime | None]
+    # When the current product-information choice was made (registration or profile).
+    marketing_changed_at: Mapped[datetime | None]
 
     __table_args__ = (UniqueConstraint("slack_team_id", "slack_user_id", name="uq_accounts_slack_user"),)
 
@@ -417,3 +421,6 @@ class SlackOAuthState(Base):
 
     state_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     expires_at: Mapped[datetime]
+
+
+from core import account_tables as _account_tables  # noqa: E402,F401

@@ -39,12 +39,13 @@ from madoguchi.runtime import build_core
 from mail import serve as smtp
 from mail.transport import build_transport, describe
 from migrations import upgrade
-from web import pages
+from web import account_pages, pages
 
 log = logging.getLogger("madoguchi.serve")
 
 
 def web_pages(rt: Runtime) -> Component | None:
+    account_pages.add_routes(rt.core, app=rt.app, metrics=rt.metrics)
     return pages.build(rt.core, app=rt.app, metrics=rt.metrics)
 
 

@@ -31,6 +31,8 @@ MAIL_TEMPLATES = (
     "terms_agreed",
     "request_ack",
     "staff_reply",
+    "email_change_confirm",
+    "email_changed",
 )
 # Sent by a person: everything else is automatic and says so (RFC 3834).
 PERSONAL_TEMPLATES = frozenset({"staff_reply"})

@@ -15,3 +15,8 @@ from bot.commands import Sub
 
 CUSTOMER: list[Sub] = []
 STAFF: list[Sub] = []
+
+from bot.subcommands import accounts  # noqa: E402
+
+CUSTOMER += accounts.CUSTOMER
+STAFF += accounts.STAFF
