@@ -37,7 +37,9 @@ async def customer(slack: Slack, clock: FrozenClock) -> None:
     async with slack.door.core.uow() as uow:
         company = await factories.company(uow, "顧客A株式会社")
         await factories.contract(uow, company, number="K-0001")
-        await factories.account(uow, company, "me@customer-a.example.jp", slack_team_id="T1", slack_user_id="U1")
+        await factories.account(
+            uow, company, "me@customer-a.example.jp", slack_team_id="T1", slack_user_id="U1"
+        )
         await uow.commit()
 
 

@@ -16,7 +16,11 @@ from core.models import Account, AuditRecord, OutboxMessage
 from core.unit_of_work import Core
 from tests import factories
 from tests.integration.slack.conftest import Slack
-from tests.integration.web.conftest import Site, site  # noqa: F401  (the web door's fixture)
+from tests.integration.web import conftest as web_door
+from tests.integration.web.conftest import Site
+
+# The web door on a free port (tests/integration/web/conftest.py), beside the Slack door.
+web = web_door.site
 
 EMAIL = "taro.yamada@customer-a.example.jp"
 PASSWORD = "Kumquat-2026x"
@@ -59,20 +63,20 @@ def csrf_of(html: str) -> str:
     return found.group(1)
 
 
-async def get(site: Site, path: str) -> tuple[int, str]:
-    async with aiohttp.ClientSession() as http, http.get(site.base + path) as response:
+async def get(web: Site, path: str) -> tuple[int, str]:
+    async with aiohttp.ClientSession() as http, http.get(web.base + path) as response:
         return response.status, await response.text()
 
 
 async def post(
-    site: Site, path: str, username: str, password: str, csrf: str | None = None
+    web: Site, path: str, username: str, password: str, csrf: str | None = None
 ) -> tuple[int, str]:
     if csrf is None:
-        status, html = await get(site, path)
+        status, html = await get(web, path)
         assert status == 200, html
         csrf = csrf_of(html)
     data = {"csrf": csrf, "username": username, "password": password}
-    async with aiohttp.ClientSession() as http, http.post(site.base + path, data=data) as response:
+    async with aiohttp.ClientSession() as http, http.post(web.base + path, data=data) as response:
         assert response.headers["Referrer-Policy"] == "no-referrer"
         return response.status, await response.text()
 
@@ -85,13 +89,13 @@ async def linked_to(core: Core, account_id: int) -> tuple[str | None, str | None
 
 
 async def test_signing_in_links_a_slack_user_of_another_workspace_and_the_link_cannot_be_replayed(
-    slack: Slack, site: Site, active: int
+    slack: Slack, web: Site, active: int
 ) -> None:
     path = await link_path(slack, user="U9", team="T2")
-    status, html = await get(site, path)
+    status, html = await get(web, path)
     assert status == 200 and 'name="password"' in html and "サインイン" in html
     csrf = csrf_of(html)
-    status, html = await post(site, path, "Taro.Yamada@Customer-A.example.jp", PASSWORD, csrf)
+    status, html = await post(web, path, "Taro.Yamada@Customer-A.example.jp", PASSWORD, csrf)
     assert status == 200 and "このSlackユーザーをアカウントに連携しました。" in html
     assert await linked_to(slack.door.core, active) == ("T2", "U9")
     # The new Slack user now acts as the account (an active one): its commands work.
@@ -103,16 +107,16 @@ async def test_signing_in_links_a_slack_user_of_another_workspace_and_the_link_c
     assert "アカウントを登録してください" in text_of(await slack.command("/support", "id list", user="U1"))
 
     # The same form sent again (a replay of the request): the link is used up.
-    status, html = await post(site, path, EMAIL, PASSWORD, csrf)
+    status, html = await post(web, path, EMAIL, PASSWORD, csrf)
     assert status == 410 and "既に使用されています" in html
-    assert (await get(site, path))[0] == 410
+    assert (await get(web, path))[0] == 410
     async with slack.door.core.uow() as uow:
         actions = list(await uow.session.scalars(select(AuditRecord.action)))
     assert {"account.signin_link_issued", "account.signed_in", "account.slack_linked"} <= set(actions)
 
 
 async def test_a_wrong_password_and_an_unknown_address_get_the_same_answer_and_are_throttled(
-    slack: Slack, site: Site, active: int
+    slack: Slack, web: Site, active: int
 ) -> None:
     path = await link_path(slack, user="U9", team="T1")
     answers = []
@@ -123,12 +127,12 @@ async def test_a_wrong_password_and_an_unknown_address_get_the_same_answer_and_a
         ("nobody@customer-a.example.jp", "x"),
         (EMAIL, ""),
     ]:
-        status, html = await post(site, path, username, password)
+        status, html = await post(web, path, username, password)
         assert status == 400 and FAILED_JA in html
         answers.append(re.sub(r'value="[^"]*"', "", html))
     assert len(set(answers)) == 1, "no answer tells whether the address is registered"
     # Six in a row from this client: refused with the time to wait, even with the right password.
-    status, html = await post(site, path, EMAIL, PASSWORD)
+    status, html = await post(web, path, EMAIL, PASSWORD)
     assert status == 429 and "分" in html
     assert await linked_to(slack.door.core, active) == ("T1", "U1")
     async with slack.door.core.uow() as uow:
@@ -158,17 +162,17 @@ async def test_failures_count_per_account_whatever_the_client(slack: Slack, acti
 
 
 async def test_a_forged_link_and_a_form_without_its_csrf_token_are_refused(
-    slack: Slack, site: Site, active: int
+    slack: Slack, web: Site, active: int
 ) -> None:
-    assert (await get(site, "/signin/forged-token"))[0] == 404
+    assert (await get(web, "/signin/forged-token"))[0] == 404
     path = await link_path(slack, user="U9", team="T1")
-    status, _ = await post(site, path, EMAIL, PASSWORD, csrf="0" * 64)
+    status, _ = await post(web, path, EMAIL, PASSWORD, csrf="0" * 64)
     assert status == 403
     assert await linked_to(slack.door.core, active) == ("T1", "U1")
 
 
 async def test_an_account_without_a_password_cannot_be_signed_into(
-    slack: Slack, site: Site, active: int
+    slack: Slack, web: Site, active: int
 ) -> None:
     async with slack.door.core.uow() as uow:
         company = await factories.company(uow)
@@ -181,12 +185,12 @@ async def test_an_account_without_a_password_cannot_be_signed_into(
         )
         await uow.commit()
     path = await link_path(slack, user="U9", team="T1")
-    status, html = await post(site, path, "pending@customer-a.example.jp", "")
+    status, html = await post(web, path, "pending@customer-a.example.jp", "")
     assert status == 400 and FAILED_JA in html
 
 
-async def test_a_newer_link_replaces_the_older_one(slack: Slack, site: Site, active: int) -> None:
+async def test_a_newer_link_replaces_the_older_one(slack: Slack, web: Site, active: int) -> None:
     first = await link_path(slack, user="U9", team="T1")
     second = await link_path(slack, user="U9", team="T1")
-    assert (await get(site, first))[0] == 410
-    assert (await get(site, second))[0] == 200
+    assert (await get(web, first))[0] == 410
+    assert (await get(web, second))[0] == 200
