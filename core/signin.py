@@ -13,7 +13,8 @@ an account that has no password yet), and costs one Argon2id verification either
 so neither the answer nor its time tells whether an address is registered. Failures
 count per account (by the typed username, known or not) and per client address
 (``core.throttle``): after ``throttle.MAX_FAILURES`` in the window, both refuse with the
-time to wait. Success, failures and links are audited (never the password).
+time to wait. Success, failures and links are audited (never the password), and a
+success is mailed to the account (``slack_linked``: whom to contact if it was not them).
 """
 
 from __future__ import annotations
@@ -29,9 +30,11 @@ from core import accounts, audit, passwords, throttle
 from core.account_tables import SignInLink
 from core.actors import Actor
 from core.clock import aware
+from core.dates import moment_text
 from core.errors import Forbidden, NotFound
 from core.hashing import new_token
 from core.models import Account
+from core.outbox import enqueue_mail
 from core.unit_of_work import UnitOfWork
 
 LINK_LIFETIME = timedelta(minutes=15)
@@ -168,6 +171,10 @@ async def sign_in(
         kind="account", ref=actor.ref, door=actor.door, account_id=account.id, locale=actor.locale
     )
     audit.record(uow, signed_in, "account.signed_in", account_id=account.id)
+    # The owner hears of it: a password known to someone else shows up here first.
+    context = await accounts.mail_context(uow, account, None)
+    context["linked_at"] = moment_text(uow.clock.now(), account.locale)
+    enqueue_mail(uow, "slack_linked", [account.email], context, locale=account.locale)
     await accounts.link_slack_user(uow, signed_in, account.id, row.slack_team_id, row.slack_user_id)
     await uow.commit()
     return accounts.view(account)

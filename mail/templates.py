@@ -33,6 +33,7 @@ MAIL_TEMPLATES = (
     "staff_reply",
     "email_change_confirm",
     "email_changed",
+    "slack_linked",
 )
 # Sent by a person: everything else is automatic and says so (RFC 3834).
 PERSONAL_TEMPLATES = frozenset({"staff_reply"})

@@ -36,6 +36,7 @@ CONTEXTS: dict[str, dict[str, Any]] = {
         "expires_at": "2026年11月27日（金）10時00分",
         "new_email": "new@customer.example",
     },
+    "slack_linked": {**_PERSON, "linked_at": "2026年11月26日（木）10時00分"},
     "email_changed": {**_PERSON, "old_email": "taro@customer.example", "new_email": "new@customer.example"},
     "support_id_issued": {"support_id": "ACME_01", "description": "本番環境"},
     "contact_added": {"support_id": "ACME_01", "added_by": "山田 太郎"},

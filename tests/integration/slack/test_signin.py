@@ -113,6 +113,11 @@ async def test_signing_in_links_a_slack_user_of_another_workspace_and_the_link_c
     async with slack.door.core.uow() as uow:
         actions = list(await uow.session.scalars(select(AuditRecord.action)))
     assert {"account.signin_link_issued", "account.signed_in", "account.slack_linked"} <= set(actions)
+    async with slack.door.core.uow() as uow:
+        told = (
+            await uow.session.scalars(select(OutboxMessage).where(OutboxMessage.template == "slack_linked"))
+        ).one()
+    assert told.recipients == [EMAIL] and told.context["linked_at"] == "2026年11月26日（木）10時00分"
 
 
 async def test_a_wrong_password_and_an_unknown_address_get_the_same_answer_and_are_throttled(
