@@ -142,3 +142,20 @@ async def test_an_issued_by_mail_that_is_not_a_boolean_is_refused_with_its_posit
         with pytest.raises(importing.ImportRejected) as refused:
             await importing.import_file(uow, SYSTEM_CLI, path)
     assert refused.value.path == "contracts[0].issued_by_mail"
+
+
+async def test_the_registration_modal_tells_a_mailed_key_its_day_on_the_key_block(
+    slack: Slack, clock: FrozenClock, customer: None
+) -> None:
+    issued = text_of(await slack.command("/support-admin", "key issue K-0001 mail", user=STAFF))
+    raw = re.findall(r"`(SK-[A-Z0-9-]+)`", issued)[0]
+    await slack.command("/support", "register", user="U7")
+    view = slack.fake.of("views.open")[-1].body["view"]
+    answer = await slack.interaction(slack.view_submission(view, {"support_key": raw}, user="U7"))
+    assert answer["response_action"] == "errors"
+    assert NOT_YET in answer["errors"]["support_key"]
+    clock.set(TUESDAY)
+    await slack.command("/support", "register", user="U7")
+    view = slack.fake.of("views.open")[-1].body["view"]
+    answer = await slack.interaction(slack.view_submission(view, {"support_key": raw}, user="U7"))
+    assert answer["response_action"] == "update" and "顧客A株式会社" in str(answer["view"])
