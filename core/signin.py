@@ -140,8 +140,10 @@ async def sign_in(
     """
     await _row(uow, token)
     who = accounts.username_of(username)[:254]
-    await throttle.check(uow, ACCOUNT_SCOPE, who)
-    await throttle.check(uow, CLIENT_SCOPE, client)
+    # Counted by the name typed, registered or not (the throttle's actor column is 128 wide).
+    per_account, per_client = who[:128], client[:128]
+    await throttle.check(uow, ACCOUNT_SCOPE, per_account)
+    await throttle.check(uow, CLIENT_SCOPE, per_client)
     found = (
         await uow.session.execute(select(Account.id, Account.password_hash).where(Account.email == who))
     ).first()
@@ -152,8 +154,8 @@ async def sign_in(
     account = await uow.session.get(Account, account_id, populate_existing=True) if account_id else None
     if account is None or stored is None or not matches or account.password_hash != stored:
         audit.record(uow, actor, "account.signin_failed", account_id=account_id)
-        await throttle.record_failure(uow, CLIENT_SCOPE, client, "signin")
-        await throttle.record_failure(uow, ACCOUNT_SCOPE, who, "signin")
+        await throttle.record_failure(uow, CLIENT_SCOPE, per_client, "signin")
+        await throttle.record_failure(uow, ACCOUNT_SCOPE, per_account, "signin")
         raise Forbidden(FAILED)
     if account.status == "disabled":
         raise Forbidden("accounts.disabled")

@@ -199,3 +199,9 @@ async def test_a_newer_link_replaces_the_older_one(slack: Slack, web: Site, acti
     second = await link_path(slack, user="U9", team="T1")
     assert (await get(web, first))[0] == 410
     assert (await get(web, second))[0] == 200
+
+
+async def test_an_overlong_username_gets_the_same_answer(slack: Slack, web: Site, active: int) -> None:
+    path = await link_path(slack, user="U9", team="T1")
+    status, html = await post(web, path, "a" * 240 + "@customer-a.example.jp", "Wrong-1")
+    assert status == 400 and FAILED_JA in html
