@@ -44,22 +44,25 @@ def resend_button(locale: str) -> bk.Block:
     )
 
 
+def _row(label: str, value: str, locale: str) -> str:
+    """One ``label：value`` line (full-width colon in Japanese); both already mrkdwn."""
+    return bk.say("profile.row", locale, label=bk.Mrkdwn(label), value=bk.Mrkdwn(value or "—"))
+
+
 def profile_blocks(found: profiles.Profile, locale: str) -> list[bk.Block]:
     t = bk.speaker(locale)
-    rows = [f"*{t('profile.field.company')}*: {bk.esc(found.company) or '—'}"]
+    rows = [_row(t("profile.field.company"), bk.esc(found.company), locale)]
     rows += [
-        f"*{t(f'registration.field.{name}')}*: {bk.esc(found.values.get(name, '')) or '—'}"
+        _row(t(f"registration.field.{name}"), bk.esc(found.values.get(name, "")), locale)
         for name, _ in MODAL_FIELDS
     ]
     choice = t("profile.marketing.on") if found.marketing_opt_in else t("profile.marketing.off")
-    rows.append(f"*{t('profile.field.marketing')}*: {choice}")
+    rows.append(_row(t("profile.field.marketing"), choice, locale))
     changed = found.password_changed_at
-    rows.append(
-        f"*{t('profile.field.password_changed')}*: "
-        + (day_text(changed.astimezone(JST).date(), locale) if changed else t("profile.never"))
-    )
+    when = day_text(changed.astimezone(JST).date(), locale) if changed else t("profile.never")
+    rows.append(_row(t("profile.field.password_changed"), when, locale))
     if found.pending_email:
-        rows.append(f"*{t('profile.field.pending_email')}*: {bk.esc(found.pending_email)}")
+        rows.append(_row(t("profile.field.pending_email"), bk.esc(found.pending_email), locale))
     marketing = (
         bk.button(t("profile.opt_out_button"), OPT_OUT_ACTION)
         if found.marketing_opt_in

@@ -82,8 +82,8 @@ async def test_profile_shows_the_details_the_choice_and_the_last_password_change
 ) -> None:
     shown = text_of(await slack.command("/support", "profile"))
     assert "顧客A株式会社" in shown and "ヤマダ" in shown and EMAIL in shown and "東品川4-12-7" in shown
-    assert "*製品情報の受け取り*: 受け取らない" in shown
-    assert "*パスワードの最終変更日*: 2026年11月27日（金）" in shown
+    assert "*製品情報の受け取り*：受け取らない" in shown
+    assert "*パスワードの最終変更日*：2026年11月27日（金）" in shown
 
 
 async def test_the_edit_modal_is_prefilled_with_the_registration_fields(
