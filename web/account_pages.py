@@ -25,7 +25,8 @@ from core.errors import DomainError, Forbidden, NotFound, Throttled
 from core.messages import render
 from core.ports import Metrics
 from core.unit_of_work import Core
-from web.pages import LANG_COOKIE, harden, pick_locale
+from web.locale import LANG_COOKIE, pick_locale
+from web.pages import harden
 from web.templating import render_page
 
 log = logging.getLogger("madoguchi.web")

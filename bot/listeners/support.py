@@ -16,7 +16,7 @@ from bot.views.registration import open_registration
 from bot.views.support_ids import support_id_detail, support_id_table
 from bot.views.terms import declaration_blocks, terms_blocks
 from bot.who import Who, identify
-from core import accounts, activation, support_ids, terms
+from core import accounts, support_ids, terms
 from core.snapshots import Snapshot, open_for
 from core.unit_of_work import UnitOfWork
 
@@ -79,12 +79,11 @@ async def h_cc_remove(uow: UnitOfWork, who: Who, args: list[str], context: Any) 
     return _done(who.locale, "support_id.cc_removed", support_id=args[0], email=email)
 
 
-async def h_agree(snap: Snapshot, who: Who, args: list[str], context: Any) -> Blocks:
+async def h_agree(uow: UnitOfWork, who: Who, args: list[str], context: Any) -> Blocks:
     """Agreement needs the declaration that the user may bind the customer: show it with
-    a button; the button (``terms_agree``) records the agreement. A pending account is
-    refused first (SPEC §4.11)."""
-    await activation.require_active(snap, who.actor)
-    return declaration_blocks(args[0], who.locale)
+    a button, once core has checked the ID is the user's and awaits agreement; the button
+    (``terms_agree``) records the agreement."""
+    return declaration_blocks(await terms.declaration_for(uow, who.actor, args[0]), who.locale)
 
 
 SUBS = [
@@ -98,7 +97,7 @@ SUBS = [
     Sub(("contact", "remove"), "ID EMAIL", 2, 2, h_contact_remove, uses=(support_ids.remove_contact,)),
     Sub(("cc", "add"), "ID EMAIL", 2, 2, h_cc_add, uses=(support_ids.add_cc,)),
     Sub(("cc", "remove"), "ID EMAIL", 2, 2, h_cc_remove, uses=(support_ids.remove_cc,)),
-    Sub(("agree",), "ID", 1, 1, h_agree, uses=(activation.require_active,)),
+    Sub(("agree",), "ID", 1, 1, h_agree, uses=(terms.declaration_for,)),
     *CUSTOMER,
 ]
 

@@ -12,9 +12,11 @@ never a listener.
 from __future__ import annotations
 
 from bot.commands import Sub
+from bot.subcommands import calendar
 
 CUSTOMER: list[Sub] = []
 STAFF: list[Sub] = []
+CUSTOMER += calendar.CUSTOMER
 
 from bot.subcommands import accounts  # noqa: E402
 

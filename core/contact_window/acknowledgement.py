@@ -88,7 +88,13 @@ def answer_date(uow: UnitOfWork) -> str:
 
 
 def acknowledge(
-    uow: UnitOfWork, state: Batch, request: BatchRequest, mail: IncomingMail, sender: str
+    uow: UnitOfWork,
+    state: Batch,
+    request: BatchRequest,
+    mail: IncomingMail,
+    sender: str,
+    *,
+    inquiry_hint: bool = False,
 ) -> None:
     """Queue ``request_ack`` (threaded under the mail, marked automatic, answered at the
     request's signed address) and count it against the sender's limits and the breaker."""
@@ -111,6 +117,10 @@ def acknowledge(
             "answer_by": answer_date(uow),
             "name": mail.sender_name,
             "category": request.category,
+            # The mail was for the inquiry address but could not become an inquiry: the
+            # acknowledgement says how to address one (core.inquiries.by_mail).
+            "inquiry_hint": inquiry_hint,
+            "inquiry_address": uow.settings.inquiry_address,
         },
         locale=request.locale,
         headers=headers,
