@@ -425,4 +425,5 @@ class SlackOAuthState(Base):
 
 # Tables of areas that keep their own module (registered on Base.metadata by importing).
 from core import account_tables as _account_tables  # noqa: E402,F401
+from core.attachments import tables as _attachment_tables  # noqa: E402,F401
 from core.inquiries import tables as _inquiry_tables  # noqa: E402,F401

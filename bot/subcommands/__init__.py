@@ -12,13 +12,12 @@ never a listener.
 from __future__ import annotations
 
 from bot.commands import Sub
-from bot.subcommands import calendar
+from bot.subcommands import accounts, calendar, inquiries
 
 CUSTOMER: list[Sub] = []
 STAFF: list[Sub] = []
 CUSTOMER += calendar.CUSTOMER
-
-from bot.subcommands import accounts  # noqa: E402
-
+CUSTOMER += inquiries.CUSTOMER
+STAFF += inquiries.STAFF
 CUSTOMER += accounts.CUSTOMER
 STAFF += accounts.STAFF

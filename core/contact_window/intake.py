@@ -177,6 +177,7 @@ async def process_inbound_batch(
         }
         if request is not None:
             state.add_message(request, message)
+            files = _files(state, request, item)
             if request.status == "closed":
                 request.status = "open"
                 request.reopened = True
@@ -193,6 +194,7 @@ async def process_inbound_batch(
                         "excerpt": item.excerpt,
                         "channel": request.slack_channel,
                         "thread_ts": request.slack_ts,
+                        **files,
                     },
                     locale=settings.locale,
                 )
@@ -263,6 +265,7 @@ async def _new_request(
     state.add_message(request, message)
     state.inbound.append((inbound_id, request, mail.malformed, error))
     outcome = Outcome("request", number=request.number, category=category)
+    files = _files(state, request, item)
 
     actions = ["reply", "close"]
     if category == "activation":
@@ -283,6 +286,7 @@ async def _new_request(
                 "actions": actions,
                 # Why nothing automatic went back, when staff should know before answering.
                 "notice": "unverified_report" if item.unverified_report else item.suspect,
+                **files,
             },
             locale=settings.locale,
         )
@@ -294,7 +298,7 @@ async def _new_request(
 
     refused = automatic or item.suspect or await ack_refusal(uow, state, sender, item.sender_valid)
     if refused is None:
-        acknowledge(uow, state, request, mail, sender, inquiry_hint=hint is not None)
+        acknowledge(uow, state, request, mail, sender, item.files_refused, inquiry_hint=hint is not None)
         outcome.acknowledged = True
     else:
         outcome.ack_refused = refused
@@ -312,6 +316,25 @@ async def _new_request(
         )
     )
     return outcome
+
+
+def _files(state: Batch, request: BatchRequest, item: Assessed) -> dict[str, Any]:
+    """What the staff post says of the mail's files: the list the batch fills in once it
+    has stored them (``Batch.write``), or why none was kept and which they were."""
+    if item.files_refused is not None:
+        message_id, params = item.files_refused
+        return {
+            "attachments_refused": {
+                "message_id": message_id,
+                "params": params,
+                "files": [[name, size] for name, size in item.refused_files],
+            }
+        }
+    if not item.files:
+        return {}
+    shown: list[dict[str, Any]] = []
+    state.files.append((request, item.files, shown))
+    return {"attachments": shown}
 
 
 async def _record_bounces(uow: UnitOfWork, item: Assessed, state: Batch) -> list[str]:

@@ -30,6 +30,7 @@ METHOD_SCOPES: dict[str, str | None] = {
     "views_publish": None,
     "views_push": None,
     "auth_test": None,
+    "files_info": "files:read",
     "apps_connections_open": None,  # the app-level token's connections:write, not a bot scope
 }
 # Events as the code names them → the subscription in the manifest, and the scope it needs.
