@@ -40,12 +40,13 @@ from madoguchi.runtime import build_core
 from mail import serve as smtp
 from mail.transport import build_transport, describe
 from migrations import head, known, upgrade
-from web import clients, pages
+from web import account_pages, clients, pages
 
 log = logging.getLogger("madoguchi.serve")
 
 
 def web_pages(rt: Runtime) -> Component | None:
+    account_pages.add_routes(rt.core, app=rt.app, metrics=rt.metrics)
     return pages.build(rt.core, app=rt.app, metrics=rt.metrics)
 
 

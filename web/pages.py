@@ -82,6 +82,21 @@ def build(core: Core, *, app: web.Application, metrics: Metrics) -> PagesCompone
     return PagesComponent()
 
 
+def harden(response: web.Response, origin: str) -> web.Response:
+    """The headers every page behind a secret link carries: no referrer (the URL holds
+    the token), no caching, no framing, forms only to our own origin."""
+    headers = response.headers
+    headers["Referrer-Policy"] = "no-referrer"
+    headers["Cache-Control"] = "no-store"
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["X-Frame-Options"] = "DENY"
+    headers["Content-Security-Policy"] = (
+        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+        f"form-action {origin}; frame-ancestors 'none'; base-uri 'none'"
+    )
+    return response
+
+
 @dataclass
 class PageContext:
     kind: str
@@ -131,15 +146,8 @@ class Pages:
             policy=render("password.policy", ctx.locale),
             **values,
         )
-        response = web.Response(status=status, text=html, content_type="text/html", charset="utf-8")
-        headers = response.headers
-        headers["Referrer-Policy"] = "no-referrer"
-        headers["Cache-Control"] = "no-store"
-        headers["X-Content-Type-Options"] = "nosniff"
-        headers["X-Frame-Options"] = "DENY"
-        headers["Content-Security-Policy"] = (
-            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
-            f"form-action {self.origin}; frame-ancestors 'none'; base-uri 'none'"
+        response = harden(
+            web.Response(status=status, text=html, content_type="text/html", charset="utf-8"), self.origin
         )
         if ctx.remember_locale:
             response.set_cookie(

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bot.listeners import (
+    accounts,
     admin,
     errors,
     events,
@@ -31,5 +32,16 @@ def register(door: SlackDoor) -> None:
     # Bolt tries listeners in registration order, building the keyword arguments of each
     # one's matcher; the busiest requests (``/support``, the registration modal) come
     # first. No two modules listen to the same request, so the order decides nothing else.
-    for module in (support, registration, errors, events, admin, home, staff_actions, inquiries, privacy):
+    for module in (
+        support,
+        registration,
+        errors,
+        events,
+        admin,
+        home,
+        staff_actions,
+        inquiries,
+        privacy,
+        accounts,
+    ):
         module.register(door)

@@ -12,7 +12,7 @@ never a listener.
 from __future__ import annotations
 
 from bot.commands import Sub
-from bot.subcommands import calendar, inquiries, privacy
+from bot.subcommands import accounts, calendar, inquiries, privacy
 
 CUSTOMER: list[Sub] = []
 STAFF: list[Sub] = []
@@ -20,3 +20,5 @@ CUSTOMER += calendar.CUSTOMER
 CUSTOMER += inquiries.CUSTOMER
 STAFF += inquiries.STAFF
 STAFF += privacy.STAFF
+CUSTOMER += accounts.CUSTOMER
+STAFF += accounts.STAFF

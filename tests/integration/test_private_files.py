@@ -74,7 +74,12 @@ async def test_outbox_eml_files_holding_links_are_private(domain: Core) -> None:
             uow,
             "username_reminder",
             ["taro@customer.example"],
-            {"username": "taro", "name": "山田 太郎"},
+            {
+                "username": "taro@customer.example",
+                "company": "顧客A",
+                "last_name": "山田",
+                "first_name": "太郎",
+            },
             locale="ja",
         )
         await uow.commit()

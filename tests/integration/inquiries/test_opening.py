@@ -9,6 +9,7 @@ from datetime import date
 import pytest
 
 from core import inquiries
+from core.activation import AccountPending
 from core.actors import Actor
 from core.errors import Forbidden, ValidationFailed
 from core.inquiries.tables import Inquiry
@@ -164,9 +165,9 @@ async def test_exact_limits_are_accepted(domain: Core, world: World) -> None:
 
 
 async def test_a_pending_account_is_told_to_use_its_link_first(domain: Core, world: World) -> None:
-    with pytest.raises(Forbidden) as caught:
+    with pytest.raises(AccountPending) as caught:
         await _open(domain, world.d)
-    assert caught.value.message_id == "inquiry.account_pending"
+    assert caught.value.message_id == "accounts.pending"
     assert await counts(domain) == (0, 0, 0)
 
 
