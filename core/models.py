@@ -417,3 +417,6 @@ class SlackOAuthState(Base):
 
     state_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     expires_at: Mapped[datetime]
+
+
+from core.knowledge import tables as _knowledge_tables  # noqa: E402,F401  (registers the articles table)

@@ -19,8 +19,11 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     String,
+    Text,
     and_,
+    cast,
     exists,
+    func,
     insert,
     literal,
     null,
@@ -41,6 +44,7 @@ from core.importing.report import (
     ProgressCallback,
 )
 from core.importing.staging import (
+    ST_ARTICLES,
     ST_COMPANIES,
     ST_CONTACTS,
     ST_CONTRACTS,
@@ -48,6 +52,7 @@ from core.importing.staging import (
     ST_SUPPORT_ID_KEYS,
     ST_SUPPORT_IDS,
 )
+from core.knowledge.tables import Article
 from core.models import (
     Account,
     AuditRecord,
@@ -100,6 +105,7 @@ class Merger:
             self.support_ids,
             self.support_id_keys,
             self.contacts,
+            self.articles,
         ):
             await step()
             self._advance()
@@ -295,3 +301,46 @@ class Merger:
             )
         )
         self._record("contacts", created)
+
+    async def articles(self) -> None:
+        """SPEC §3 ``articles``: updated by code, never deleted (``withdrawn`` hides);
+        one audit record per article created or changed, like every other change."""
+        s, a = ST_ARTICLES, Article.__table__.c
+        match = a.code == s.c.code
+        names = ["title", "body", "product_family", "visibility", "updated_on", "withdrawn"]
+        differs = or_(
+            *(a[n].is_distinct_from(s.c[n]) for n in names),
+            cast(a.tags, Text) != cast(s.c.tags, Text),
+        )
+        await self.conn.execute(update(s).values(change="updated").where(exists().where(match, differs)))
+        await self.conn.execute(update(s).values(change="created").where(~exists().where(match)))
+        grams = ["title_grams", "body_grams"]
+        updated = await self._rows(
+            update(Article)
+            .values({**{n: s.c[n] for n in [*names, "tags", *grams]}, "changed_at": self._now()})
+            .where(match, s.c.change == "updated")
+        )
+        created = await self._rows(
+            insert(Article).from_select(
+                ["code", *names, "tags", *grams, "changed_at"],
+                select(s.c.code, *(s.c[n] for n in names), s.c.tags, *(s.c[n] for n in grams), self._now())
+                .where(s.c.change == "created")
+                .order_by(s.c.pos),
+            )
+        )
+        if created or updated:
+            build = func.json_build_object if self.conn.dialect.name == "postgresql" else func.json_object
+            await self.conn.execute(
+                insert(AuditRecord).from_select(
+                    ["at", "actor_kind", "actor_id", "door", "action", "details"],
+                    select(
+                        self._now(),
+                        literal("system", String),
+                        literal("cli", String),
+                        literal("cli", String),
+                        literal("article.imported", String),
+                        build(literal("code", String), s.c.code, literal("change", String), s.c.change),
+                    ).where(s.c.change.is_not(None)),
+                )
+            )
+        self._record("articles", created, updated)

@@ -1,0 +1,86 @@
+"""Text as the knowledge search sees it: folded, cut into character bigrams.
+
+Why bigrams: Japanese has no spaces, and its words are short — 帳票, 印刷, 帳簿 are two
+characters, which a trigram index (what the company search uses) cannot look up at all.
+Every run of letters and digits of the folded text becomes its overlapping bigrams plus
+its last character alone (``帳票出力`` → ``帳票 票出 出力 力``), so
+
+* a word of two or more characters is the *phrase* of its bigrams: consecutive tokens,
+  which is exactly "contains this substring" (and the trailing single character keeps a
+  phrase from running on into the next run of text);
+* a word of one character is a *prefix* search for tokens starting with it: every
+  character of the text starts one token.
+
+Folding is ``core.normalize.fold``'s: NFKC (full/half width), case-folded, hiragana as
+katakana — so ｲﾝｽﾄｰﾙ, いんすとーる and インストール are the same tokens.
+
+The same tokens feed both databases (FTS5 with the ``ascii`` tokenizer, which splits on
+the spaces between them; PostgreSQL's ``to_tsvector('simple', …)``), and the queries for
+both are written here, so the two indexes answer alike.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from core.normalize import fold
+
+# Runs of letters and digits (any script); punctuation, symbols and "_" separate them.
+_RUN = re.compile(r"[^\W_]+")
+# A search uses at most this many words; more only slow it down without narrowing.
+MAX_WORDS = 8
+
+
+def runs(text: str) -> list[str]:
+    """The folded runs of letters and digits of ``text``."""
+    return _RUN.findall(fold(text))
+
+
+def _tokens(run: str) -> Iterator[str]:
+    for i in range(len(run) - 1):
+        yield run[i : i + 2]
+    yield run[-1]
+
+
+def grams(text: str) -> str:
+    """The indexed form of ``text``: its tokens, separated by spaces."""
+    return " ".join(token for run in runs(text) for token in _tokens(run))
+
+
+def words(query: str) -> list[str]:
+    """The search words of a query: its folded runs, each once, in order (at most
+    ``MAX_WORDS``). ``"帳票、印刷"`` is two words like ``"帳票 印刷"``."""
+    seen: list[str] = []
+    for run in runs(query):
+        if run not in seen:
+            seen.append(run)
+    return seen[:MAX_WORDS]
+
+
+def _pairs(word: str) -> list[str]:
+    return [word[i : i + 2] for i in range(len(word) - 1)]
+
+
+def fts5_query(found: list[str], column: str | None = None) -> str:
+    """The FTS5 MATCH expression: every word (AND), a word being the phrase of its
+    bigrams or, for one character, a prefix; ``column`` limits it to one column."""
+    parts = [f'"{word}" *' if len(word) == 1 else '"' + " ".join(_pairs(word)) + '"' for word in found]
+    expression = " AND ".join(parts)
+    return f"{column} : ({expression})" if column else expression
+
+
+def tsquery(found: list[str], weight: str = "") -> str:
+    """The PostgreSQL ``to_tsquery('simple', …)`` text of the same search; ``weight``
+    (``A``) limits it to the title's lexemes."""
+    parts = []
+    for word in found:
+        if len(word) == 1:
+            parts.append(f"'{word}':*{weight}")
+        else:
+            parts.append(
+                "("
+                + " <-> ".join(f"'{pair}'" + (f":{weight}" if weight else "") for pair in _pairs(word))
+                + ")"
+            )
+    return " & ".join(parts)

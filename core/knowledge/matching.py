@@ -1,0 +1,144 @@
+"""The two halves of every knowledge query: "matches these words" answered by the
+search index, and "this reader may see it" written into the same statement.
+
+Separate because both are storage-shaped rules that every query of the area repeats
+(search, newest, show, suggest): the match is one SQL construct compiled per database
+(SQLAlchemy's public ``@compiles`` extension) so each ``Query`` is built once and still
+reads FTS5 on SQLite and the GIN ``tsvector`` on PostgreSQL (migration 0011); the
+visibility is a plain condition on bound parameters, so it is decided inside the query,
+before any ``LIMIT`` — a contract article never reaches the door to be filtered there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Integer, and_, bindparam, exists, literal_column, or_, select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql import ColumnElement
+from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.sql.sqltypes import NullType
+from sqlalchemy.sql.visitors import InternalTraversal
+
+from core.actors import Actor
+from core.clock import JST
+from core.knowledge.tables import Article
+from core.models import Account, Contract, SupportIdContact, SupportKey
+from core.snapshots import Query, Reader
+
+
+class GramMatch(ColumnElement[bool]):
+    """``articles`` rows whose bigram tokens match the search (``core.knowledge.grams``
+    writes both spellings of it: ``fts5`` an FTS5 MATCH expression for SQLite, ``ts`` a
+    ``to_tsquery`` text for PostgreSQL; each database's statement binds only its own)."""
+
+    # Not Boolean: SQLite would compare a boolean expression with ``= 1``, and then
+    # plan the IN-subquery as a filter over every row instead of a rowid lookup.
+    type = NullType()  # type: ignore[assignment]
+    inherit_cache = True
+    _traverse_internals = [  # noqa: RUF012  (SQLAlchemy's own declaration is an instance variable)
+        ("fts5", InternalTraversal.dp_clauseelement),
+        ("ts", InternalTraversal.dp_clauseelement),
+    ]
+
+    def __init__(self, fts5: BindParameter[Any], ts: BindParameter[Any]) -> None:
+        self.fts5 = fts5
+        self.ts = ts
+
+
+@compiles(GramMatch, "sqlite")
+def _fts5(element: GramMatch, compiler: Any, **kw: Any) -> str:
+    param = compiler.process(element.fts5, **kw)
+    return f"articles.id IN (SELECT rowid FROM articles_fts WHERE articles_fts MATCH {param})"
+
+
+@compiles(GramMatch, "postgresql")
+def _tsvector(element: GramMatch, compiler: Any, **kw: Any) -> str:
+    param = compiler.process(element.ts, **kw)
+    # search_doc: the stored tsvector column of migration 0011 (GIN-indexed).
+    return f"articles.search_doc @@ to_tsquery('simple'::regconfig, {param})"
+
+
+def matches(name: str) -> GramMatch:
+    """The match on parameters ``{name}_fts5`` and ``{name}_ts``."""
+    kind = Article.title_grams.type
+    return GramMatch(bindparam(f"{name}_fts5", type_=kind), bindparam(f"{name}_ts", type_=kind))
+
+
+# The product families of the keys in the reader's support IDs whose contract is in
+# force on :today (SPEC §3: contract articles are for them alone).
+_FAMILIES = (
+    select(Contract.product_family)
+    .join(SupportKey, SupportKey.contract_id == Contract.id)
+    .join(SupportIdContact, SupportIdContact.support_id_id == SupportKey.support_id_id)
+    .where(
+        SupportIdContact.account_id == bindparam("account_id", type_=Integer),
+        SupportKey.revoked_at.is_(None),
+        Contract.starts_on <= bindparam("today"),
+        Contract.ends_on >= bindparam("today"),
+    )
+)
+
+
+# Constants as SQL text: a ``Query`` binds named parameters only.
+_PUBLIC: ColumnElement[str] = literal_column("'public'")
+_CUSTOMERS: ColumnElement[str] = literal_column("'customers'")
+_CONTRACT: ColumnElement[str] = literal_column("'contract'")
+_ONE: ColumnElement[int] = literal_column("1")
+
+
+def visible() -> ColumnElement[bool]:
+    """Not withdrawn, and public, or for customers when :customer, or a contract article
+    of a family in force for :account_id (one not tied to a product: any in force)."""
+    return and_(
+        Article.withdrawn.is_(False),
+        or_(
+            Article.visibility == _PUBLIC,
+            and_(Article.visibility == _CUSTOMERS, bindparam("customer", type_=Integer) == _ONE),
+            and_(
+                Article.visibility == _CONTRACT,
+                or_(
+                    Article.product_family.in_(_FAMILIES.scalar_subquery()),
+                    and_(Article.product_family.is_(None), exists(_FAMILIES)),
+                ),
+            ),
+        ),
+    )
+
+
+def families_of_reader() -> Any:
+    """The same families as a subquery, for "the newest for their products"."""
+    return _FAMILIES.scalar_subquery()
+
+
+def families_of_reader_select() -> Any:
+    return _FAMILIES
+
+
+_STATUS = Query(select(Account.status).where(Account.id == bindparam("account_id")))
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Who reads, as the queries' parameters: ``customer`` = an active account."""
+
+    account_id: int
+    customer: bool
+    today: date
+
+    def params(self) -> dict[str, Any]:
+        return {"account_id": self.account_id, "customer": int(self.customer), "today": self.today}
+
+
+async def audience(source: Reader, actor: Actor) -> Audience:
+    """Anyone in the workspace reads public articles; an active account also those for
+    customers, and the contract articles its support IDs' keys entitle it to. A pending
+    or disabled account reads what an unregistered user reads."""
+    today = source.clock.now().astimezone(JST).date()
+    if actor.kind == "account" and actor.account_id is not None:
+        found = await source.first(_STATUS, account_id=actor.account_id)
+        if found is not None and found[0] == "active":
+            return Audience(actor.account_id, True, today)
+    return Audience(0, False, today)
