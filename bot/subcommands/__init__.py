@@ -12,6 +12,9 @@ never a listener.
 from __future__ import annotations
 
 from bot.commands import Sub
+from bot.subcommands import knowledge
 
 CUSTOMER: list[Sub] = []
 STAFF: list[Sub] = []
+CUSTOMER += knowledge.CUSTOMER
+STAFF += knowledge.STAFF

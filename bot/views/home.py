@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from bot import blocks as bk
+from bot.views.knowledge import SEARCH_OPEN_ACTION
 from bot.views.support_ids import support_id_table
 from bot.views.terms import terms_blocks
 from bot.who import Who, identify
@@ -41,6 +42,8 @@ async def home_view(uow: UnitOfWork, who: Who) -> dict[str, Any]:
         blocks.append(bk.section(f"*{t('slack.home.support_ids')}*"))
         blocks += support_id_table(await support_ids.list_for_account(uow, who.actor), who.locale)
         blocks += await terms_blocks(uow, who)
+    # Public articles need no account: the search is for everyone.
+    blocks.append(bk.actions(bk.button(t("kb.search_button"), SEARCH_OPEN_ACTION)))
     blocks.append(bk.context_block(t("slack.home.help_hint")))
     return {"type": "home", "blocks": bk.clip(blocks)}
 

@@ -77,18 +77,20 @@ def upgrade() -> None:
     big_id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
     op.create_table(
         "articles",
+        # Small columns first: the search reads them for every matching row, and SQLite
+        # reaches columns after a long body only through its overflow pages.
         sa.Column("id", big_id, nullable=False),
         sa.Column("code", sa.String(64), nullable=False),
-        sa.Column("title", sa.String(255), nullable=False),
-        sa.Column("body", sa.Text(), nullable=False),
-        sa.Column("product_family", sa.String(255), nullable=True),
         sa.Column("visibility", sa.String(16), nullable=False),
-        sa.Column("tags", sa.JSON(), nullable=False),
-        sa.Column("updated_on", sa.Date(), nullable=False),
         sa.Column("withdrawn", sa.Boolean(), nullable=False),
+        sa.Column("updated_on", sa.Date(), nullable=False),
+        sa.Column("product_family", sa.String(255), nullable=True),
+        sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("title", sa.String(255), nullable=False),
+        sa.Column("tags", sa.JSON(), nullable=False),
+        sa.Column("body", sa.Text(), nullable=False),
         sa.Column("title_grams", sa.Text(), nullable=False),
         sa.Column("body_grams", sa.Text(), nullable=False),
-        sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_articles"),
         sa.UniqueConstraint("code", name="uq_articles_code"),
     )
