@@ -56,6 +56,14 @@ async def _settle_postgres(conn: AsyncConnection) -> None:
         await autocommit.exec_driver_sql(f"VACUUM (ANALYZE) {name}")
 
 
+async def _settle_sqlite_search(conn: AsyncConnection) -> None:
+    """Merge the article search index's segments into one: a bulk load leaves hundreds
+    of small segments, and a search reads every one of them for each token (measured:
+    a search over 20,000 fresh articles 5-10× slower before; bench/knowledge.py)."""
+    await conn.exec_driver_sql("INSERT INTO articles_fts (articles_fts) VALUES ('optimize')")
+    await conn.commit()
+
+
 async def import_file(
     uow: UnitOfWork,
     actor: Actor,
@@ -107,6 +115,8 @@ async def import_file(
             await conn.commit()
             if conn.dialect.name == "postgresql":
                 await _settle_postgres(conn)
+            elif report.counts["articles"].created or report.counts["articles"].updated:
+                await _settle_sqlite_search(conn)
         finally:
             # TEMP tables live as long as the database connection; the pool would keep
             # them (and their disk space) around, so this connection is closed for good.

@@ -84,3 +84,14 @@ def tsquery(found: list[str], weight: str = "") -> str:
                 + ")"
             )
     return " & ".join(parts)
+
+
+def fts5_elsewhere(found: list[str]) -> str:
+    """Every word in the article, but not every word in its title: the second group
+    of results, after the title matches."""
+    return f"({fts5_query(found)}) NOT ({fts5_query(found, 'title_grams')})"
+
+
+def tsquery_elsewhere(found: list[str]) -> str:
+    """``fts5_elsewhere`` for PostgreSQL."""
+    return f"({tsquery(found)}) & !({tsquery(found, 'A')})"

@@ -1,12 +1,10 @@
-"""The two halves of every knowledge query: "matches these words" answered by the
-search index, and "this reader may see it" written into the same statement.
+"""Who may read which article, as a condition of the query itself (SPEC §3, §4.9).
 
-Separate because both are storage-shaped rules that every query of the area repeats
-(search, newest, show, suggest): the match is one SQL construct compiled per database
-(SQLAlchemy's public ``@compiles`` extension) so each ``Query`` is built once and still
-reads FTS5 on SQLite and the GIN ``tsvector`` on PostgreSQL (migration 0011); the
-visibility is a plain condition on bound parameters, so it is decided inside the query,
-before any ``LIMIT`` — a contract article never reaches the door to be filtered there.
+Separate because every query of the area repeats it (search, newest, show, suggest):
+the visibility is a plain condition on bound parameters (``Audience.params``), so it is
+decided inside the statement, before any ``LIMIT`` — a contract article never reaches
+the door to be filtered there, and a search stops as soon as it has enough rows the
+reader may see.
 """
 
 from __future__ import annotations
@@ -16,56 +14,13 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import Integer, and_, bindparam, exists, literal_column, or_, select
-from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import ColumnElement
-from sqlalchemy.sql.elements import BindParameter
-from sqlalchemy.sql.sqltypes import NullType
-from sqlalchemy.sql.visitors import InternalTraversal
 
 from core.actors import Actor
 from core.clock import JST
 from core.knowledge.tables import Article
 from core.models import Account, Contract, SupportIdContact, SupportKey
 from core.snapshots import Query, Reader
-
-
-class GramMatch(ColumnElement[bool]):
-    """``articles`` rows whose bigram tokens match the search (``core.knowledge.grams``
-    writes both spellings of it: ``fts5`` an FTS5 MATCH expression for SQLite, ``ts`` a
-    ``to_tsquery`` text for PostgreSQL; each database's statement binds only its own)."""
-
-    # Not Boolean: SQLite would compare a boolean expression with ``= 1``, and then
-    # plan the IN-subquery as a filter over every row instead of a rowid lookup.
-    type = NullType()  # type: ignore[assignment]
-    inherit_cache = True
-    _traverse_internals = [  # noqa: RUF012  (SQLAlchemy's own declaration is an instance variable)
-        ("fts5", InternalTraversal.dp_clauseelement),
-        ("ts", InternalTraversal.dp_clauseelement),
-    ]
-
-    def __init__(self, fts5: BindParameter[Any], ts: BindParameter[Any]) -> None:
-        self.fts5 = fts5
-        self.ts = ts
-
-
-@compiles(GramMatch, "sqlite")
-def _fts5(element: GramMatch, compiler: Any, **kw: Any) -> str:
-    param = compiler.process(element.fts5, **kw)
-    return f"articles.id IN (SELECT rowid FROM articles_fts WHERE articles_fts MATCH {param})"
-
-
-@compiles(GramMatch, "postgresql")
-def _tsvector(element: GramMatch, compiler: Any, **kw: Any) -> str:
-    param = compiler.process(element.ts, **kw)
-    # search_doc: the stored tsvector column of migration 0011 (GIN-indexed).
-    return f"articles.search_doc @@ to_tsquery('simple'::regconfig, {param})"
-
-
-def matches(name: str) -> GramMatch:
-    """The match on parameters ``{name}_fts5`` and ``{name}_ts``."""
-    kind = Article.title_grams.type
-    return GramMatch(bindparam(f"{name}_fts5", type_=kind), bindparam(f"{name}_ts", type_=kind))
-
 
 # The product families of the keys in the reader's support IDs whose contract is in
 # force on :today (SPEC §3: contract articles are for them alone).

@@ -4,17 +4,22 @@ one article by code, and the ask modal's suggestions.
 Every answer here is one ``Query`` built once whose visibility is part of the statement
 (``core.knowledge.matching``), and all of them only read (``@reads``: a door answers
 them from a snapshot). The order of a search is the SPEC's: articles whose title holds
-every word first, then the rest; newer first within each. The ranking runs inside the
-database on the matching rows' ids and dates only, and the ten winners' bodies are
-fetched after the ``LIMIT``.
+every word first, then the rest; newer first within each. It is computed as two groups
+(title; elsewhere), each read newest first and cut at the limit, so a search costs
+about the same for a word in ten articles and a word in ten thousand: on SQLite the
+index itself is ordered newest first (migration 0011's FTS rowid), on PostgreSQL the
+planner walks the ``updated_on`` index when the word is common. The search is the one
+statement that differs by database (FTS5 MATCH vs ``tsvector @@``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
-from sqlalchemy import Integer, bindparam, case, exists, literal_column, or_, select
+from sqlalchemy import Integer, String, bindparam, exists, literal_column, or_, select, table, text, union_all
+from sqlalchemy.sql import ColumnElement
 
 from core.actors import Actor
 from core.errors import NotFound
@@ -24,7 +29,6 @@ from core.knowledge.matching import (
     audience,
     families_of_reader,
     families_of_reader_select,
-    matches,
     visible,
 )
 from core.knowledge.tables import Article
@@ -34,15 +38,6 @@ from core.snapshots import Query, Reader, reads
 LIMIT = 10
 SUGGESTIONS = 3
 
-_title_first = case((matches("title_match"), literal_column("0")), else_=literal_column("1")).label("rank")
-_RANKED = (
-    select(Article.id, _title_first, Article.updated_on)
-    .where(matches("match"), visible())
-    .order_by(_title_first, Article.updated_on.desc(), Article.id.desc())
-    .limit(bindparam("limit", type_=Integer))
-    .offset(bindparam("offset", type_=Integer))
-    .subquery("ranked")
-)
 _COLUMNS = (
     Article.code,
     Article.title,
@@ -52,11 +47,55 @@ _COLUMNS = (
     Article.updated_on,
     Article.tags,
 )
-_SEARCH = Query(
-    select(*_COLUMNS, _RANKED.c.rank)
-    .join(_RANKED, _RANKED.c.id == Article.id)
-    .order_by(_RANKED.c.rank, _RANKED.c.updated_on.desc(), Article.id.desc())
-)
+# SQLite: the FTS rowid is the article's search key (migration 0011): its updated_on day
+# times 2**32 plus its id, so the match is walked newest first and stops at the limit.
+_FTS_KEY: ColumnElement[int] = literal_column("articles_fts.rowid")
+_ID_MASK: ColumnElement[int] = literal_column("4294967296")
+
+
+def _fts5_group(rank: int, param: str) -> Any:
+    """One group of results on SQLite: newest first, straight from the index's order."""
+    return (
+        select(literal_column(str(rank)).label("rank"), Article.id, *_COLUMNS)
+        .select_from(table("articles_fts"))
+        .join(Article, Article.id == _FTS_KEY % _ID_MASK)
+        .where(text(f"articles_fts MATCH :{param}").bindparams(bindparam(param, type_=String)), visible())
+        .order_by(_FTS_KEY.desc())
+        .limit(bindparam("limit", type_=Integer))
+        .offset(bindparam("offset", type_=Integer))
+        .subquery()
+    )
+
+
+def _tsvector_group(rank: int, param: str) -> Any:
+    """One group of results on PostgreSQL: the planner reads the GIN index for rare
+    words, and walks ``ix_articles_updated_on`` backwards for common ones."""
+    match = text(f"articles.search_doc @@ to_tsquery('simple'::regconfig, :{param})").bindparams(
+        bindparam(param, type_=String)
+    )
+    return (
+        select(literal_column(str(rank)).label("rank"), Article.id, *_COLUMNS)
+        .where(match, visible())
+        .order_by(Article.updated_on.desc(), Article.id.desc())
+        .limit(bindparam("limit", type_=Integer))
+        .offset(bindparam("offset", type_=Integer))
+        .subquery()
+    )
+
+
+def _ranked(group: Any) -> Query:
+    """Title matches first, then the rest; newer first in each; ``limit`` in all."""
+    title, elsewhere = group(0, "in_title"), group(1, "elsewhere")
+    both = union_all(select(title), select(elsewhere)).subquery()
+    return Query(
+        select(*(both.c[c.key] for c in _COLUMNS), both.c.rank)
+        .order_by(both.c.rank, both.c.updated_on.desc(), both.c.id.desc())
+        .limit(bindparam("limit", type_=Integer))
+        .offset(bindparam("offset", type_=Integer))
+    )
+
+
+_SEARCH = {"sqlite": _ranked(_fts5_group), "postgresql": _ranked(_tsvector_group)}
 # "The newest for their products": articles of a family in force for the reader, or
 # tied to no product; a reader with no family in force gets the newest of all they may
 # see. The updated_on index is walked backwards until ``limit`` rows pass.
@@ -126,15 +165,11 @@ def _params(who: Audience, limit: int) -> dict[str, object]:
     return {**who.params(), "limit": limit, "offset": 0}
 
 
-def match_params(words: list[str]) -> dict[str, str]:
-    """The search in both query languages, for all columns and for the title alone
-    (``matching.matches``); each database's statement reads its own two."""
-    return {
-        "match_fts5": grams.fts5_query(words),
-        "match_ts": grams.tsquery(words),
-        "title_match_fts5": grams.fts5_query(words, "title_grams"),
-        "title_match_ts": grams.tsquery(words, "A"),
-    }
+def match_params(words: list[str], dialect: str) -> dict[str, str]:
+    """The two groups' matches (title; elsewhere) in the query language of ``dialect``."""
+    if dialect == "sqlite":
+        return {"in_title": grams.fts5_query(words, "title_grams"), "elsewhere": grams.fts5_elsewhere(words)}
+    return {"in_title": grams.tsquery(words, "A"), "elsewhere": grams.tsquery_elsewhere(words)}
 
 
 @reads
@@ -145,7 +180,8 @@ async def search(source: Reader, actor: Actor, text: str, limit: int = LIMIT) ->
     if not found:
         return []
     who = await audience(source, actor)
-    rows = await source.rows(_SEARCH, **match_params(found), **_params(who, limit))
+    dialect = source.dialect.name
+    rows = await source.rows(_SEARCH[dialect], **match_params(found, dialect), **_params(who, limit))
     return [_hit(row, found) for row in rows]
 
 

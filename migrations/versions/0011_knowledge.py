@@ -4,12 +4,14 @@ The search index reads ``title_grams`` / ``body_grams``: the folded text cut int
 character bigrams by the application (core/knowledge/grams.py), so both databases
 index the same tokens:
 
-* SQLite: an FTS5 table (external content: it stores only the index) with the
-  ``ascii`` tokenizer, which splits on the spaces between the bigrams and keeps every
-  non-ASCII character; kept in sync by triggers like ``companies_fts`` (0007).
+* SQLite: a contentless FTS5 table (it stores only the index) with the ``ascii``
+  tokenizer, which splits on the spaces between the bigrams and keeps every non-ASCII
+  character; kept in sync by triggers like ``companies_fts`` (0007). Its rowid orders
+  articles newest first (see ``_KEY``).
 * PostgreSQL: a stored generated column ``search_doc`` = ``setweight(to_tsvector('simple',
   title_grams), 'A') || to_tsvector('simple', body_grams)`` with a GIN index; the weight
-  tells a title match from a body match. The column is PostgreSQL's alone (not mapped
+  tells a title match from a body match. The planner chooses between that index (rare
+  words) and walking ``ix_articles_updated_on`` newest first (common words). The column is PostgreSQL's alone (not mapped
   by the ORM): only the search reads it (core/knowledge/matching.py).
 
 docs/knowledge.md says why bigrams and not trigrams (pg_trgm, FTS5 trigram).
@@ -30,22 +32,29 @@ depends_on = None
 
 DOCUMENT = "(setweight(to_tsvector('simple'::regconfig, title_grams), 'A') || to_tsvector('simple'::regconfig, body_grams))"
 
+# The FTS rowid is the article's search key: its updated_on day (Julian day number) times
+# 2**32 plus its id. FTS5 walks a match in rowid order, so "newest first" is its natural
+# order and a search stops after the first rows that pass, however common the word
+# (core/knowledge/search.py). Contentless: the index stores no text; the triggers hand
+# it the old values to delete.
+_KEY = "CAST(julianday({row}.updated_on) AS INTEGER) * 4294967296 + {row}.id"
 _SQLITE_UP = (
     """CREATE VIRTUAL TABLE articles_fts USING fts5(
-        title_grams, body_grams, content='articles', content_rowid='id', tokenize='ascii')""",
-    """CREATE TRIGGER articles_fts_insert AFTER INSERT ON articles BEGIN
+        title_grams, body_grams, content='', tokenize='ascii')""",
+    f"""CREATE TRIGGER articles_fts_insert AFTER INSERT ON articles BEGIN
         INSERT INTO articles_fts (rowid, title_grams, body_grams)
-        VALUES (new.id, new.title_grams, new.body_grams);
+        VALUES ({_KEY.format(row="new")}, new.title_grams, new.body_grams);
     END""",
-    """CREATE TRIGGER articles_fts_delete AFTER DELETE ON articles BEGIN
+    f"""CREATE TRIGGER articles_fts_delete AFTER DELETE ON articles BEGIN
         INSERT INTO articles_fts (articles_fts, rowid, title_grams, body_grams)
-        VALUES ('delete', old.id, old.title_grams, old.body_grams);
+        VALUES ('delete', {_KEY.format(row="old")}, old.title_grams, old.body_grams);
     END""",
-    """CREATE TRIGGER articles_fts_update AFTER UPDATE OF title_grams, body_grams ON articles BEGIN
+    f"""CREATE TRIGGER articles_fts_update AFTER UPDATE OF title_grams, body_grams, updated_on ON articles
+    BEGIN
         INSERT INTO articles_fts (articles_fts, rowid, title_grams, body_grams)
-        VALUES ('delete', old.id, old.title_grams, old.body_grams);
+        VALUES ('delete', {_KEY.format(row="old")}, old.title_grams, old.body_grams);
         INSERT INTO articles_fts (rowid, title_grams, body_grams)
-        VALUES (new.id, new.title_grams, new.body_grams);
+        VALUES ({_KEY.format(row="new")}, new.title_grams, new.body_grams);
     END""",
 )
 _SQLITE_DOWN = (
