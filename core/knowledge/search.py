@@ -68,9 +68,11 @@ def _fts5_group(rank: int, param: str) -> Any:
 
 
 def _tsvector_group(rank: int, param: str) -> Any:
-    """One group of results on PostgreSQL: the planner reads the GIN index for rare
-    words, and walks ``ix_articles_updated_on`` backwards for common ones."""
-    match = text(f"articles.search_doc @@ to_tsquery('simple'::regconfig, :{param})").bindparams(
+    """One group of results on PostgreSQL: the planner reads a GIN index for rare
+    words, and walks ``ix_articles_updated_on`` backwards for common ones. The title
+    group reads the title's own tsvector (migration 0011)."""
+    column = "title_doc" if rank == 0 else "search_doc"
+    match = text(f"articles.{column} @@ to_tsquery('simple'::regconfig, :{param})").bindparams(
         bindparam(param, type_=String)
     )
     return (
@@ -169,7 +171,7 @@ def match_params(words: list[str], dialect: str) -> dict[str, str]:
     """The two groups' matches (title; elsewhere) in the query language of ``dialect``."""
     if dialect == "sqlite":
         return {"in_title": grams.fts5_query(words, "title_grams"), "elsewhere": grams.fts5_elsewhere(words)}
-    return {"in_title": grams.tsquery(words, "A"), "elsewhere": grams.tsquery_elsewhere(words)}
+    return {"in_title": grams.tsquery(words), "elsewhere": grams.tsquery_elsewhere(words)}
 
 
 @reads
