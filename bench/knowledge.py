@@ -10,7 +10,9 @@
    generator), sends ``/support kb WORDS`` as signed Slack requests to the real door
    (in this process, on a loopback port) at concurrency 16, as a customer holding a key
    of 製品Aファミリ (the fullest visibility condition): two-character words, words of
-   three or more characters, and two-word queries; p50 / p99 in ms.
+   three or more characters, and two-word queries; p50 / p99 in ms. Then the same
+   searches through the core alone (``search.search`` on a snapshot, 16 at a time),
+   which is the part the number of articles can change.
 3. Writes its section of docs/performance.md (between the knowledge markers).
 
 PostgreSQL: TEST_DATABASE_URL (or --postgres URL) names a server; the bench creates and
@@ -44,11 +46,13 @@ from sqlalchemy import update  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from bot.app import SlackDoor  # noqa: E402
-from core import importing, workspaces  # noqa: E402
-from core.actors import SYSTEM_CLI  # noqa: E402
+from core import accounts, importing, workspaces  # noqa: E402
+from core.actors import SYSTEM_CLI, Actor  # noqa: E402
 from core.clock import JST, FrozenClock  # noqa: E402
 from core.config import Settings  # noqa: E402
+from core.knowledge import search  # noqa: E402
 from core.models import SupportId, SupportIdContact, SupportKey  # noqa: E402
+from core.snapshots import snapshot  # noqa: E402
 from core.storage import create_engine, session_factory  # noqa: E402
 from core.unit_of_work import Core  # noqa: E402
 from madoguchi import articlegen  # noqa: E402
@@ -165,6 +169,26 @@ def _p(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
 
 
+async def _core_latencies(core: Core, words: tuple[str, ...], requests: int) -> list[float]:
+    """The same searches through the core alone (a snapshot and ``search.search``, what
+    the door calls), 16 at a time: the storage's share of a request."""
+    timings: list[float] = []
+    counter = iter(range(requests))
+    async with snapshot(core) as snap:
+        who = await accounts.slack_identity(snap, "T1", "U1")
+    actor = Actor(kind="account", ref="slack:T1:U1", door="slack", account_id=who.account_id)
+
+    async def worker() -> None:
+        for n in counter:
+            began = time.perf_counter()
+            async with snapshot(core) as snap:
+                await search.search(snap, actor, words[n % len(words)])
+            timings.append((time.perf_counter() - began) * 1000)
+
+    await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+    return timings
+
+
 async def _measure(core: Core, requests: int) -> dict[str, tuple[float, float]]:
     door = SlackDoor(core)
     await door.start()
@@ -182,6 +206,10 @@ async def _measure(core: Core, requests: int) -> dict[str, tuple[float, float]]:
         for kind, words in KINDS.items():
             timings = await _latencies(url, words, requests)
             out[kind] = (statistics.median(timings), _p(timings, 0.99))
+        await _core_latencies(core, articlegen.TWO_CHAR, 64)  # warm-up
+        for kind, words in KINDS.items():
+            timings = await _core_latencies(core, words, requests)
+            out[f"{kind} (core)"] = (statistics.median(timings), _p(timings, 0.99))
     finally:
         await runner.cleanup()
         await door.stop()
@@ -259,7 +287,8 @@ async def run(database: str, admin: str, count: int, requests: int) -> list[Resu
 
 def table(results: list[Result]) -> str:
     lines = [
-        "| database | query | near-empty p50 / p99 ms | 100k p50 / p99 ms | p99 ratio |",
+        "| database | query (`/support kb` through the door; (core): the search alone) "
+        "| near-empty p50 / p99 ms | 100k p50 / p99 ms | p99 ratio |",
         "|---|---|---|---|---|",
     ]
     by_db: dict[str, list[Result]] = {}
