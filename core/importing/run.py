@@ -44,7 +44,12 @@ async def _settle_postgres(conn: AsyncConnection) -> None:
     statistics let the planner see the tables' new size; and a VACUUM now sets the
     visibility map, which autovacuum would otherwise do minutes later over a million
     new rows while people are being served (it was seen doubling a lookup's p99)."""
-    for index in ("ix_companies_name_norm_trgm", "ix_companies_address_norm_trgm", "ix_articles_search_doc"):
+    for index in (
+        "ix_companies_name_norm_trgm",
+        "ix_companies_address_norm_trgm",
+        "ix_articles_search_doc",
+        "ix_articles_title_doc",
+    ):
         await conn.execute(
             text("SELECT gin_clean_pending_list(to_regclass(:name)) WHERE to_regclass(:name) IS NOT NULL"),
             {"name": index},
@@ -54,14 +59,6 @@ async def _settle_postgres(conn: AsyncConnection) -> None:
     autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
     for name in _IMPORTED_TABLES:
         await autocommit.exec_driver_sql(f"VACUUM (ANALYZE) {name}")
-
-
-async def _settle_sqlite_search(conn: AsyncConnection) -> None:
-    """Merge the article search index's segments into one: a bulk load leaves hundreds
-    of small segments, and a search reads every one of them for each token (measured:
-    a search over 20,000 fresh articles 5-10× slower before; bench/knowledge.py)."""
-    await conn.exec_driver_sql("INSERT INTO articles_fts (articles_fts) VALUES ('optimize')")
-    await conn.commit()
 
 
 async def import_file(
@@ -115,8 +112,6 @@ async def import_file(
             await conn.commit()
             if conn.dialect.name == "postgresql":
                 await _settle_postgres(conn)
-            elif report.counts["articles"].created or report.counts["articles"].updated:
-                await _settle_sqlite_search(conn)
         finally:
             # TEMP tables live as long as the database connection; the pool would keep
             # them (and their disk space) around, so this connection is closed for good.

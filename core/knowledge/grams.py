@@ -22,7 +22,6 @@ both are written here, so the two indexes answer alike.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 from core.normalize import fold
 
@@ -37,15 +36,15 @@ def runs(text: str) -> list[str]:
     return _RUN.findall(fold(text))
 
 
-def _tokens(run: str) -> Iterator[str]:
-    for i in range(len(run) - 1):
-        yield run[i : i + 2]
-    yield run[-1]
-
-
 def grams(text: str) -> str:
     """The indexed form of ``text``: its tokens, separated by spaces."""
-    return " ".join(token for run in runs(text) for token in _tokens(run))
+    tokens: list[str] = []
+    for run in runs(text):
+        # Bigrams by pairing the run with itself shifted by one (C speed: the import
+        # cuts 100,000 articles into ~15 million tokens).
+        tokens.extend(map(str.__add__, run, run[1:]))
+        tokens.append(run[-1])
+    return " ".join(tokens)
 
 
 def words(query: str) -> list[str]:
