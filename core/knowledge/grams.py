@@ -69,28 +69,27 @@ def fts5_query(found: list[str], column: str | None = None) -> str:
     return f"{column} : ({expression})" if column else expression
 
 
-def tsquery(found: list[str], weight: str = "") -> str:
-    """The PostgreSQL ``to_tsquery('simple', …)`` text of the same search; ``weight``
-    (``A``) limits it to the title's lexemes."""
-    parts = []
+def tsquery_lexemes(found: list[str]) -> str:
+    """The PostgreSQL ``to_tsquery('simple', …)`` text that narrows a search: every
+    bigram of every word (AND; a one-character word: a prefix). GIN answers such a query
+    exactly; that the bigrams are consecutive is ``like_pattern``'s to decide."""
+    parts: list[str] = []
     for word in found:
-        if len(word) == 1:
-            parts.append(f"'{word}':*{weight}")
-        else:
-            parts.append(
-                "("
-                + " <-> ".join(f"'{pair}'" + (f":{weight}" if weight else "") for pair in _pairs(word))
-                + ")"
-            )
+        for part in [f"'{word}':*"] if len(word) == 1 else [f"'{pair}'" for pair in _pairs(word)]:
+            if part not in parts:
+                parts.append(part)
     return " & ".join(parts)
+
+
+def like_pattern(word: str) -> str:
+    """``LIKE`` pattern of a word on a bigram string: its bigrams, consecutive. Tokens are
+    at most two characters and separated by spaces, so the pattern can only match whole
+    consecutive tokens (a run's closing single character stops it at the run's end).
+    Words hold letters and digits only: nothing to escape."""
+    return "%" + (word if len(word) == 1 else " ".join(_pairs(word))) + "%"
 
 
 def fts5_elsewhere(found: list[str]) -> str:
     """Every word in the article, but not every word in its title: the second group
     of results, after the title matches."""
     return f"({fts5_query(found)}) NOT ({fts5_query(found, 'title_grams')})"
-
-
-def tsquery_elsewhere(found: list[str]) -> str:
-    """``fts5_elsewhere`` for PostgreSQL."""
-    return f"({tsquery(found)}) & !({tsquery(found, 'A')})"

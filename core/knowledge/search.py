@@ -18,7 +18,22 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Integer, String, bindparam, exists, literal_column, or_, select, table, text, union_all
+from sqlalchemy import (
+    Boolean,
+    Integer,
+    String,
+    and_,
+    bindparam,
+    exists,
+    func,
+    literal_column,
+    or_,
+    select,
+    table,
+    text,
+    union_all,
+)
+from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql import ColumnElement
 
 from core.actors import Actor
@@ -67,14 +82,26 @@ def _fts5_group(rank: int, param: str) -> Any:
     )
 
 
-def _tsvector_group(rank: int, param: str) -> Any:
-    """One group of results on PostgreSQL: the planner reads a GIN index for rare
-    words, and walks ``ix_articles_updated_on`` backwards for common ones. The title
-    group reads the title's own tsvector (migration 0011)."""
-    column = "title_doc" if rank == 0 else "search_doc"
-    match = text(f"articles.{column} @@ to_tsquery('simple'::regconfig, :{param})").bindparams(
-        bindparam(param, type_=String)
-    )
+def _word_in(column: InstrumentedAttribute[str], n: int) -> ColumnElement[bool]:
+    return column.like(bindparam(f"w{n}", type_=String))
+
+
+def _tsvector_group(rank: int, long_words: tuple[int, ...]) -> Any:
+    """One group of results on PostgreSQL. The GIN index answers an AND of lexemes
+    exactly, without rereading any row: every bigram of every word (a one-character
+    word: a prefix). For a word of one or two characters that is the whole answer; for
+    a longer one (``long_words``, by position) ``LIKE`` on the bigram strings decides
+    that its bigrams are consecutive (``grams.like_pattern``). The planner reads the GIN
+    index for rare words and walks ``ix_articles_updated_on`` backwards for common ones.
+    The title group reads the title's own tsvector (migration 0011)."""
+    in_title = and_(_lexemes("title_doc"), *(_word_in(Article.title_grams, n) for n in long_words))
+    if rank == 0:
+        match = in_title
+    else:
+        anywhere = (
+            or_(_word_in(Article.title_grams, n), _word_in(Article.body_grams, n)) for n in long_words
+        )
+        match = and_(_lexemes("search_doc"), *anywhere, ~in_title)
     return (
         select(literal_column(str(rank)).label("rank"), Article.id, *_COLUMNS)
         .where(match, visible())
@@ -85,9 +112,15 @@ def _tsvector_group(rank: int, param: str) -> Any:
     )
 
 
-def _ranked(group: Any) -> Query:
+def _lexemes(column: str) -> ColumnElement[bool]:
+    """``articles.<column> @@ to_tsquery('simple', :lexemes)``: the GIN-indexed tsvector
+    columns of migration 0011, PostgreSQL's only (not mapped by the ORM)."""
+    query = func.to_tsquery(literal_column("'simple'::regconfig"), bindparam("lexemes", type_=String))
+    return literal_column(f"articles.{column}").op("@@", return_type=Boolean)(query)
+
+
+def _ranked(title: Any, elsewhere: Any) -> Query:
     """Title matches first, then the rest; newer first in each; ``limit`` in all."""
-    title, elsewhere = group(0, "in_title"), group(1, "elsewhere")
     both = union_all(select(title), select(elsewhere)).subquery()
     return Query(
         select(*(both.c[c.key] for c in _COLUMNS), both.c.rank)
@@ -97,7 +130,20 @@ def _ranked(group: Any) -> Query:
     )
 
 
-_SEARCH = {"sqlite": _ranked(_fts5_group), "postgresql": _ranked(_tsvector_group)}
+_SQLITE_SEARCH = _ranked(_fts5_group(0, "in_title"), _fts5_group(1, "elsewhere"))
+# PostgreSQL: one statement per set of positions of long words (built when first asked).
+_POSTGRES_SEARCH: dict[tuple[int, ...], Query] = {}
+
+
+def _postgres_search(long_words: tuple[int, ...]) -> Query:
+    found = _POSTGRES_SEARCH.get(long_words)
+    if found is None:
+        found = _POSTGRES_SEARCH[long_words] = _ranked(
+            _tsvector_group(0, long_words), _tsvector_group(1, long_words)
+        )
+    return found
+
+
 # "The newest for their products": articles of a family in force for the reader, or
 # tied to no product; a reader with no family in force gets the newest of all they may
 # see. The updated_on index is walked backwards until ``limit`` rows pass.
@@ -167,11 +213,18 @@ def _params(who: Audience, limit: int) -> dict[str, object]:
     return {**who.params(), "limit": limit, "offset": 0}
 
 
-def match_params(words: list[str], dialect: str) -> dict[str, str]:
-    """The two groups' matches (title; elsewhere) in the query language of ``dialect``."""
+def statement(words: list[str], dialect: str) -> tuple[Query, dict[str, str]]:
+    """The search's statement for ``dialect`` and its match parameters."""
     if dialect == "sqlite":
-        return {"in_title": grams.fts5_query(words, "title_grams"), "elsewhere": grams.fts5_elsewhere(words)}
-    return {"in_title": grams.tsquery(words), "elsewhere": grams.tsquery_elsewhere(words)}
+        params = {
+            "in_title": grams.fts5_query(words, "title_grams"),
+            "elsewhere": grams.fts5_elsewhere(words),
+        }
+        return _SQLITE_SEARCH, params
+    long_words = tuple(n for n, word in enumerate(words) if len(word) > 2)
+    params = {"lexemes": grams.tsquery_lexemes(words)}
+    params.update({f"w{n}": grams.like_pattern(words[n]) for n in long_words})
+    return _postgres_search(long_words), params
 
 
 @reads
@@ -182,8 +235,8 @@ async def search(source: Reader, actor: Actor, text: str, limit: int = LIMIT) ->
     if not found:
         return []
     who = await audience(source, actor)
-    dialect = source.dialect.name
-    rows = await source.rows(_SEARCH[dialect], **match_params(found, dialect), **_params(who, limit))
+    query, match = statement(found, source.dialect.name)
+    rows = await source.rows(query, **match, **_params(who, limit))
     return [_hit(row, found) for row in rows]
 
 
