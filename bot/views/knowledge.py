@@ -34,15 +34,16 @@ _HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.*?)\s*#*\s*$")
 _BULLET = re.compile(r"^(\s*)[-*+]\s+")
 _LINK = re.compile(r"\[([^\]]+)\]\((https?://[^)\s|]+)\)")
 _BOLD = re.compile(r"(\*\*|__)(.+?)\1")
-_ITALIC = re.compile(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])")
+# A single * on each side (not part of **); Japanese puts no space around it.
+_ITALIC = re.compile(r"(?<!\*)\*(?![\s*])(.+?)(?<![\s*])\*(?!\*)")
 _STRIKE = re.compile(r"~~(.+?)~~")
 
 
 def _inline(line: str) -> str:
     """One escaped line's Markdown emphasis and links as mrkdwn."""
     line = _LINK.sub(lambda m: f"<{m[2]}|{m[1].replace('|', '¦')}>", line)
+    line = _ITALIC.sub(r"_\1_", line)  # before bold, whose result is *…*
     line = _BOLD.sub(r"*\2*", line)
-    line = _ITALIC.sub(r"_\1_", line)
     return _STRIKE.sub(r"~\1~", line)
 
 
