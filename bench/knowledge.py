@@ -297,7 +297,7 @@ def table(results: list[Result]) -> str:
     for database, (big, small) in (
         (d, sorted(rs, key=lambda r: r.articles)[::-1]) for d, rs in by_db.items()
     ):
-        for kind in KINDS:
+        for kind in big.latency:
             b, s = big.latency[kind], small.latency[kind]
             lines.append(
                 f"| {database} | {kind} | {s[0]:.1f} / {s[1]:.1f} | {b[0]:.1f} / {b[1]:.1f} | {b[1] / s[1]:.2f}× |"
