@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from core import accounts, audit, companies, contact_window, staff, support_keys, throttle
 from core.actors import Actor
 from core.clock import aware
 from core.errors import Conflict, NotFound
-from core.models import Account, Company, Contract, SupportId, SupportKey
+from core.models import Account, Company, Contract, PendingContact, SupportId, SupportIdContact, SupportKey
+from core.normalize import person_key
 from core.unit_of_work import UnitOfWork
 
 FIND_LIMIT = 20
@@ -58,12 +59,17 @@ class KeyHit:
 
 @dataclass(frozen=True)
 class AccountHit:
+    """A person: an account, or (status ``unregistered``) a contact of a migrated support
+    ID known only by address."""
+
     username: str
     name: str
     company: str
     status: str
-    created_at: datetime
+    created_at: datetime | None
     activated_at: datetime | None
+    kana: str = ""
+    support_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -106,7 +112,8 @@ class FailureEntry:
 
 async def find(uow: UnitOfWork, actor: Actor, text: str) -> FindResult:
     """Everything the text could name: a company (partial name), a contract number, a
-    support key (→ its contract), an account (e-mail). Each lookup is one indexed query."""
+    support key (→ its contract), a person (address, name or reading). Each lookup is
+    indexed."""
     await staff.admit(uow, actor, "find")
     text = text.strip()
     if not text:
@@ -170,28 +177,83 @@ async def _keys(uow: UnitOfWork, text: str) -> tuple[KeyHit, ...]:
 
 
 async def _accounts(uow: UnitOfWork, text: str) -> tuple[AccountHit, ...]:
-    if "@" not in text:
-        return ()
-    row = (
-        await uow.session.execute(
-            select(Account, Company.name)
-            .join(Company, Company.id == Account.company_id)
-            .where(Account.email == accounts.username_of(text))
+    """People: by address (an account, or a contact of a migrated support ID who has not
+    registered yet), otherwise by name or its reading: the family name, the whole name or
+    its start, in kanji, katakana, hiragana or half-width kana (``person_key``). Each a
+    range on a B-tree index (migration 0015_find_people), never a scan."""
+    if "@" in text:
+        email = accounts.username_of(text)
+        found = await _account_rows(uow, Account.email == email)
+        if found:
+            return found
+        pending = await uow.session.scalar(
+            select(func.count()).select_from(PendingContact).where(PendingContact.email == email)
         )
-    ).first()
-    if row is None:
+        return (
+            (
+                AccountHit(
+                    username=email,
+                    name="",
+                    company="",
+                    status="unregistered",
+                    created_at=None,
+                    activated_at=None,
+                    support_ids=await _pending_ids(uow, email),
+                ),
+            )
+            if pending
+            else ()
+        )
+    key = person_key(text)
+    if not key:
         return ()
-    account, company = row
-    return (
-        AccountHit(
-            username=account.email,
-            name=f"{account.last_name} {account.first_name}",
-            company=company,
-            status=account.status,
-            created_at=aware(account.created_at),
-            activated_at=aware(account.activated_at) if account.activated_at else None,
-        ),
+    upper = key + "\U0010ffff"
+    hits: dict[str, AccountHit] = {}
+    for column in (Account.name_norm, Account.kana_norm):
+        for hit in await _account_rows(uow, column >= key, column < upper):
+            hits.setdefault(hit.username, hit)
+    return tuple(list(hits.values())[:FIND_LIMIT])
+
+
+async def _account_rows(uow: UnitOfWork, *conditions: Any) -> tuple[AccountHit, ...]:
+    rows = await uow.session.execute(
+        select(Account, Company.name)
+        .join(Company, Company.id == Account.company_id)
+        .where(*conditions)
+        .order_by(Account.id)
+        .limit(FIND_LIMIT)
     )
+    out: list[AccountHit] = []
+    for account, company in rows:
+        names = await uow.session.scalars(
+            select(SupportId.name)
+            .join(SupportIdContact, SupportIdContact.support_id_id == SupportId.id)
+            .where(SupportIdContact.account_id == account.id)
+            .order_by(SupportId.name)
+        )
+        out.append(
+            AccountHit(
+                username=account.email,
+                name=f"{account.last_name} {account.first_name}",
+                company=company,
+                status=account.status,
+                created_at=aware(account.created_at),
+                activated_at=aware(account.activated_at) if account.activated_at else None,
+                kana=f"{account.last_name_kana} {account.first_name_kana}",
+                support_ids=tuple(names),
+            )
+        )
+    return tuple(out)
+
+
+async def _pending_ids(uow: UnitOfWork, email: str) -> tuple[str, ...]:
+    names = await uow.session.scalars(
+        select(SupportId.name)
+        .join(PendingContact, PendingContact.support_id_id == SupportId.id)
+        .where(PendingContact.email == email)
+        .order_by(SupportId.name)
+    )
+    return tuple(names)
 
 
 async def issue_key(
@@ -295,17 +357,28 @@ async def audit_trail(
     if account_id is None and support_id_id is None:
         return []
     rows = await audit.history(uow, account_id=account_id, support_id_id=support_id_id, limit=limit)
+    addresses = await _addresses(uow, [r.actor_id for r in rows])
     return [
         AuditEntry(
             at=aware(r.at),
             actor_kind=r.actor_kind,
-            actor=r.actor_id,
+            actor=addresses.get(r.actor_id, r.actor_id),
             door=r.door,
             action=r.action,
             details=r.details,
         )
         for r in rows
     ]
+
+
+async def _addresses(uow: UnitOfWork, actor_ids: list[str]) -> dict[str, str]:
+    """``account:12`` (how the trail names a customer) → the address staff know them by,
+    in one query; a row id means nothing to a person reading the trail."""
+    ids = {int(a.split(":", 1)[1]) for a in actor_ids if a.startswith("account:") and a[8:].isdigit()}
+    if not ids:
+        return {}
+    rows = await uow.session.execute(select(Account.id, Account.email).where(Account.id.in_(sorted(ids))))
+    return {f"account:{account_id}": email for account_id, email in rows}
 
 
 async def recent_failures(uow: UnitOfWork, actor: Actor, *, limit: int = 50) -> list[FailureEntry]:

@@ -27,8 +27,8 @@ CONTEXTS: dict[str, dict[str, Any]] = {
     "username_reminder": {"username": "taro@customer.example"},
     "support_id_issued": {"support_id": "ACME_01", "description": "本番環境"},
     "contact_added": {"support_id": "ACME_01", "added_by": "山田 太郎"},
-    "key_added": {"support_id": "ACME_01", "key": "****-9KPL", "by": "山田 太郎"},
-    "key_removed": {"support_id": "ACME_01", "key": "****-9KPL", "by": "山田 太郎"},
+    "key_added": {"support_id": "ACME_01", "key": "****-9KPL", "contract_number": "K-0001", "by": "山田 太郎"},
+    "key_removed": {"support_id": "ACME_01", "key": "****-9KPL", "contract_number": "K-0001", "by": "山田 太郎"},
     "terms_agreed": {"support_id": "ACME_01", "terms_version": "2024-04", "by": "山田 太郎"},
     "request_ack": {
         "request": "REQ-000123",
@@ -84,14 +84,14 @@ def test_every_template_renders_text_and_html_in_every_locale(
         assert "&lt;b&gt;回答&lt;/b&gt;" in rendered.html
     if template == "request_ack":
         assert "質問" in rendered.text and "REQ-000123" in rendered.subject
-        assert ("件名: 質問" if locale == "ja" else "Subject: 質問") in rendered.text
+        assert ("件名：質問" if locale == "ja" else "Subject: 質問") in rendered.text
 
 
-def test_the_account_notification_subject_is_the_specs(settings: Any) -> None:
+def test_the_account_notification_subject_is_the_specs_in_japanese_brackets(settings: Any) -> None:
     rendered = MailTemplates(settings).render(
         "account_welcome", "ja", {**CONTEXTS["account_welcome"], "link": "x"}
     )
-    assert rendered.subject == "[Example Solutions]サポート・お問い合わせにようこそ"
+    assert rendered.subject == "【Example Solutions】サポート・お問い合わせにようこそ"
     assert "Example Solutions「サポート・お問い合わせ」に登録いたしました。" in rendered.text
 
 
@@ -116,7 +116,7 @@ async def test_mail_goes_to_the_relay_with_headers_parts_and_encoded_japanese(
     assert raw.isascii(), "headers and bodies are 7-bit encoded for any relay"
     msg = _parsed(raw)
     assert domain.settings.mail_from in msg["From"]
-    assert msg["Subject"] == "[Example Solutions]サポート・お問い合わせにようこそ"
+    assert msg["Subject"] == "【Example Solutions】サポート・お問い合わせにようこそ"
     assert "=?" in raw.split(b"\r\n\r\n", 1)[0].decode()
     assert msg["Message-ID"] and msg["Date"]
     assert msg["Auto-Submitted"] == "auto-generated"
@@ -134,7 +134,7 @@ async def test_without_a_relay_mail_is_written_as_eml_files(domain: Core) -> Non
     await worker_for(domain).drain()
     [path] = list(domain.settings.outbox_dir.glob("*.eml"))
     msg = _parsed(path.read_bytes())
-    assert msg["Subject"] == "[Example Solutions]ユーザー名のお知らせ"
+    assert msg["Subject"] == "【Example Solutions】ユーザー名のお知らせ"
     assert msg["To"] == "taro@customer.example"
 
 
@@ -391,7 +391,7 @@ def test_japanese_display_names_round_trip_through_the_from_header(settings: Any
     assert raw.isascii()
     parsed = _parsed(raw)
     assert parsed["From"].addresses[0].display_name == "株式会社サンプル"
-    assert parsed["Subject"] == "[株式会社サンプル]ユーザー名のお知らせ"
+    assert parsed["Subject"] == "【株式会社サンプル】ユーザー名のお知らせ"
 
 
 async def test_relay_credentials_from_the_url_are_used_for_smtp_auth(domain: Core) -> None:
