@@ -27,8 +27,18 @@ CONTEXTS: dict[str, dict[str, Any]] = {
     "username_reminder": {"username": "taro@customer.example"},
     "support_id_issued": {"support_id": "ACME_01", "description": "本番環境"},
     "contact_added": {"support_id": "ACME_01", "added_by": "山田 太郎"},
-    "key_added": {"support_id": "ACME_01", "key": "****-9KPL", "contract_number": "K-0001", "by": "山田 太郎"},
-    "key_removed": {"support_id": "ACME_01", "key": "****-9KPL", "contract_number": "K-0001", "by": "山田 太郎"},
+    "key_added": {
+        "support_id": "ACME_01",
+        "key": "****-9KPL",
+        "contract_number": "K-0001",
+        "by": "山田 太郎",
+    },
+    "key_removed": {
+        "support_id": "ACME_01",
+        "key": "****-9KPL",
+        "contract_number": "K-0001",
+        "by": "山田 太郎",
+    },
     "terms_agreed": {"support_id": "ACME_01", "terms_version": "2024-04", "by": "山田 太郎"},
     "request_ack": {
         "request": "REQ-000123",

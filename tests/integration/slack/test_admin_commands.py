@@ -33,7 +33,10 @@ async def desk(slack: Slack) -> str:
 
 async def test_a_non_staff_user_is_refused_and_the_attempt_audited(slack: Slack, desk: str) -> None:
     answer = await slack.command("/support-admin", f"key revoke {desk}", user="U1")
-    assert text_of(answer) == "この操作はスタッフのみ行えます。お客様がご利用いただけるコマンドは `/support help` でご確認ください。"
+    assert (
+        text_of(answer)
+        == "この操作はスタッフのみ行えます。お客様がご利用いただけるコマンドは `/support help` でご確認ください。"
+    )
     async with slack.door.core.uow() as uow:
         rows = (
             await uow.session.scalars(select(AuditRecord).where(AuditRecord.action == "staff.refused"))
@@ -179,8 +182,14 @@ async def test_audit_shows_the_trail_of_an_account_by_email(slack: Slack, desk: 
 @pytest.mark.parametrize(
     ("target", "message"),
     [
-        ("nobody@customer-a.example.jp", "該当するアカウントが見つかりません。`/support-admin find` でメールアドレスを確認してください。"),
-        ("NO_SUCH_ID", "サポートID NO_SUCH_ID は見つかりません。`/support-admin find` で会社や契約からサポートIDを確認してください。"),
+        (
+            "nobody@customer-a.example.jp",
+            "該当するアカウントが見つかりません。`/support-admin find` でメールアドレスを確認してください。",
+        ),
+        (
+            "NO_SUCH_ID",
+            "サポートID NO_SUCH_ID は見つかりません。`/support-admin find` で会社や契約からサポートIDを確認してください。",
+        ),
     ],
 )
 async def test_audit_of_something_unknown_says_so(slack: Slack, desk: str, target: str, message: str) -> None:
@@ -208,7 +217,8 @@ async def test_audit_and_attempts_are_refused_to_customers_and_the_attempt_audit
     slack: Slack, desk: str, text: str
 ) -> None:
     assert (
-        text_of(await slack.command("/support-admin", text, user="U1")) == "この操作はスタッフのみ行えます。お客様がご利用いただけるコマンドは `/support help` でご確認ください。"
+        text_of(await slack.command("/support-admin", text, user="U1"))
+        == "この操作はスタッフのみ行えます。お客様がご利用いただけるコマンドは `/support help` でご確認ください。"
     )
     async with slack.door.core.uow() as uow:
         rows = (

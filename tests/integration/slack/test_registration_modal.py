@@ -244,7 +244,10 @@ async def test_a_registered_user_cannot_register_again(slack: Slack, seeded: dic
         await uow.commit()
     answer = await slack.command("/support", "register")
     assert answer["response_type"] == "ephemeral"
-    assert answer["blocks"][0]["text"]["text"] == "アカウントは登録されています。ご利用いただけるコマンドは `/support help` でご確認ください。"
+    assert (
+        answer["blocks"][0]["text"]["text"]
+        == "アカウントは登録されています。ご利用いただけるコマンドは `/support help` でご確認ください。"
+    )
     assert slack.fake.of("views.open") == []
 
 

@@ -57,7 +57,9 @@ async def test_id_list_without_support_ids_says_how_to_issue_one(slack: Slack, w
 async def test_a_user_without_account_is_told_to_register(slack: Slack, world: World) -> None:
     answer = await slack.command("/support", "id list", user="UNOBODY")
     assert answer["response_type"] == "ephemeral"
-    assert "サポートIDを利用するには、先に `/support register` でアカウントを登録してください。" in text_of(answer)
+    assert "サポートIDを利用するには、先に `/support register` でアカウントを登録してください。" in text_of(
+        answer
+    )
 
 
 async def test_id_new_with_an_invalid_key_says_invalid_support_key(slack: Slack, world: World) -> None:
