@@ -19,7 +19,7 @@ from core.actors import Actor
 from core.clock import aware
 from core.errors import Conflict, NotFound
 from core.models import Account, Company, Contract, PendingContact, SupportId, SupportIdContact, SupportKey
-from core.normalize import person_key
+from core.normalize import fold, person_key
 from core.unit_of_work import UnitOfWork
 
 FIND_LIMIT = 20
@@ -129,7 +129,12 @@ async def find(uow: UnitOfWork, actor: Actor, text: str) -> FindResult:
 
 
 async def _companies(uow: UnitOfWork, text: str) -> tuple[CompanyHit, ...]:
-    """The same search as registration step 2, so it shares its index."""
+    """The same search as registration step 2, so it shares its index. Its trigram index
+    cannot look up fewer than three characters, and a person's family name is often two
+    (山田): such a text finds people and exact numbers here, not every company whose name
+    contains it, which would read the whole table (SPEC §9)."""
+    if len(fold(text)) < companies.TRIGRAM:
+        return ()
     rows = await companies.search(uow, text, limit=FIND_LIMIT)
     return tuple(
         CompanyHit(
