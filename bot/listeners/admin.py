@@ -197,6 +197,13 @@ def _details(details: dict[str, Any]) -> str:
     return bk.esc(" ".join(f"{k}={v}" for k, v in sorted(details.items())))[:300]
 
 
+def _action(who: Who, code: str) -> str:
+    """The recorded action in words with its code beside it (what a grep of the logs
+    finds); a code without words yet is the code alone."""
+    words = _label(who, "staff.audit.action", code)
+    return f"`{bk.esc(code)}`" if words == bk.esc(code) else f"{words} `{bk.esc(code)}`"
+
+
 async def h_audit(uow: UnitOfWork, who: Who, args: list[str]) -> Blocks:
     """SPEC §8: staff read the trail per account (by email) or per support ID."""
     target = args[0]
@@ -207,8 +214,8 @@ async def h_audit(uow: UnitOfWork, who: Who, args: list[str]) -> Blocks:
     if not entries:
         return [bk.section(_t(who, "slack.admin.audit_empty", target=bk.esc(target)))]
     lines = [
-        f"{long_date(e.at, who.locale, time=True)} · {bk.esc(e.door)} · {bk.esc(e.actor)} · `{bk.esc(e.action)}`"
-        + (f" {_details(e.details)}" if e.details else "")
+        f"{long_date(e.at, who.locale, time=True)} · {bk.esc(e.door)} · {bk.esc(e.actor)} · "
+        f"{_action(who, e.action)}" + (f" {_details(e.details)}" if e.details else "")
         for e in entries
     ]
     title = _t(who, "slack.admin.audit_title", target=bk.esc(target), limit=AUDIT_LIMIT)

@@ -121,6 +121,7 @@ async def test_the_audit_trail_names_people_by_address_not_row_id(
             select(Account.id).where(Account.email == "hanako@customer-a.example.jp")
         )
     assert "hanako@customer-a.example.jp" in text and f"account:{account_id}" not in text
+    assert "サポートID発行 `support_id.issued`" in text
     assert "2026年11月26日（木）10:00" in text
 
 
