@@ -114,8 +114,10 @@ class StaffPoster:
 
     async def post(self, kind: str, locale: str, context: Mapping[str, Any]) -> PostRef:
         blocks = post_blocks(kind, locale, context)
+        # A post may name its channel (an inquiry: its product's channel, SPEC §4.8).
+        channel = str(context.get("channel") or self.channel)
         answer = await self.client.chat_postMessage(
-            token=await self.token(), channel=self.channel, text=bk.plain(blocks), blocks=blocks
+            token=await self.token(), channel=channel, text=bk.plain(blocks), blocks=blocks
         )
         return PostRef(str(answer["channel"]), str(answer["ts"]))
 

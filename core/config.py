@@ -91,7 +91,8 @@ class Settings(BaseSettings):
     vendor_name: str = Field(default="Example Solutions", alias="MADOGUCHI_VENDOR_NAME")
     service_name: str = Field(default="サポート・お問い合わせ", alias="MADOGUCHI_SERVICE_NAME")
     terms_version: str = Field(default="2024-04", alias="MADOGUCHI_TERMS_VERSION")
-    terms_url: str = Field(default="http://127.0.0.1:3000/terms", alias="MADOGUCHI_TERMS_URL")
+    # Unset: the web door's own /terms under MADOGUCHI_PUBLIC_URL (``terms_link``).
+    terms_url: str | None = Field(default=None, alias="MADOGUCHI_TERMS_URL")
     answer_business_days: int = Field(default=3, alias="MADOGUCHI_ANSWER_BUSINESS_DAYS")
     closures: Annotated[frozenset[date], NoDecode] = Field(default=frozenset(), alias="MADOGUCHI_CLOSURES")
     # Wave 2 (SPEC §2, §4.8–4.11).
@@ -136,6 +137,17 @@ class Settings(BaseSettings):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
 
+    @field_validator("terms_url", "privacy_url")
+    @classmethod
+    def _web_link(cls, value: str | None) -> str | None:
+        """Links customers are sent to: an http(s) URL or nothing (unset when empty)."""
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        if not value.startswith(("https://", "http://")) or any(c in value for c in "<>| \t\n"):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _known_level(cls, value: str) -> str:
@@ -166,6 +178,17 @@ class Settings(BaseSettings):
         """OAuth installation into many workspaces (SLACK_CLIENT_ID and _SECRET) rather
         than one workspace's bot token; decides what a plain staff entry means (core.staff)."""
         return bool(self.slack_client_id and self.slack_client_secret)
+
+    @property
+    def terms_link(self) -> str:
+        """Where every terms link points (notice, mails, App Home): MADOGUCHI_TERMS_URL if
+        the terms live elsewhere, else the page the web door serves (SPEC §4.11)."""
+        return self.terms_url or f"{self.public_url.rstrip('/')}/terms"
+
+    @property
+    def calendar_feed_url(self) -> str:
+        """The iCalendar feed of closed days the web door serves (SPEC §4.10)."""
+        return f"{self.public_url.rstrip('/')}/calendar.ics"
 
     @field_validator("closures", mode="before")
     @classmethod

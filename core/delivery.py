@@ -44,6 +44,7 @@ from core import audit, contact_window
 from core.actors import Actor
 from core.clock import aware
 from core.config import Settings
+from core.inquiries import notifications as inquiry_posts
 from core.models import OutboxMessage
 from core.ports import MailOutcome, PostRef, StaffChannel
 from core.sealing import Sealer
@@ -57,6 +58,10 @@ SYSTEM_OUTBOX = Actor(kind="system", ref="outbox", door="mail")
 # The staff posts of a contact-window request (``core.contact_window`` queues them).
 REQUEST_NEW = "request_new"
 REQUEST_FOLLOWUP = "request_followup"
+# The staff posts of an inquiry (``core.inquiries`` queues them); the new one names its
+# product's channel in its context.
+INQUIRY_NEW = inquiry_posts.STAFF_NEW
+INQUIRY_FOLLOWUP = inquiry_posts.STAFF_FOLLOWUP
 
 _OUTBOX = typing.cast(Table, OutboxMessage.__table__)
 # The JSON columns come as their text and are read after the claim's commit: on SQLite
@@ -338,19 +343,28 @@ async def post_for_staff(core: Core, staff: StaffChannel, row: Claimed) -> None:
     Its transactions are the worker's: background work.
     """
     context = row.context
-    if row.template == REQUEST_FOLLOWUP:
+    if row.template in (REQUEST_FOLLOWUP, INQUIRY_FOLLOWUP):
         parent = _post_ref(context.get("channel"), context.get("thread_ts"))
         if parent is None:
             async with core.uow(background=True) as uow:
-                parent = _post_ref(*await contact_window.slack_thread(uow, int(context["number"])))
+                number = int(context["number"])
+                if row.template == INQUIRY_FOLLOWUP:
+                    parent = _post_ref(*await inquiry_posts.slack_thread(uow, number))
+                else:
+                    parent = _post_ref(*await contact_window.slack_thread(uow, number))
         if parent is None:
             raise ParentNotPosted("parent post not delivered yet")
         await staff.reply(parent, row.template, row.locale, context)
         return
     posted = await staff.post(row.template, row.locale, context)
-    if row.template == REQUEST_NEW:
+    if row.template in (REQUEST_NEW, INQUIRY_NEW):
         async with core.uow(background=True) as uow:
-            await contact_window.record_slack_post(uow, int(context["number"]), posted.channel, posted.ts)
+            record = (
+                inquiry_posts.record_slack_post
+                if row.template == INQUIRY_NEW
+                else contact_window.record_slack_post
+            )
+            await record(uow, int(context["number"]), posted.channel, posted.ts)
 
 
 def _post_ref(channel: Any, ts: Any) -> PostRef | None:

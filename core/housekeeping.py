@@ -4,7 +4,8 @@ Why: an unfinished registration conversation holds a customer's personal details
 spent link token, an old failed attempt and a delivered outbox row (names, addresses,
 the rendered context of a mail) are of no use after a while, and the tables would only
 grow. The periods live here, in one place. ``madoguchi serve`` runs ``purge`` every
-hour; ``madoguchi purge`` runs it once (for cron, or after a long stop).
+hour; ``madoguchi purge`` runs it once (for cron, or after a long stop). The same hourly
+run closes answered inquiries whose auto-close day has come (``inquiries.auto_close``).
 
 What is never purged: accounts, support IDs, keys, requests and their messages, the
 inbound mail they came from, and the audit trail (SPEC §8) — those are the record.
@@ -18,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, delete, select
 
-from core import registration
+from core import inquiries, registration
 from core.models import AccountToken, OutboxMessage, ThrottleFailure
 from core.unit_of_work import Core
 
@@ -41,6 +42,8 @@ class Purged:
     tokens: int
     failures: int
     outbox: int
+    # Not purged but closed: answered inquiries whose auto-close day came (SPEC §4.8).
+    inquiries_closed: int = 0
 
     @property
     def total(self) -> int:
@@ -61,7 +64,10 @@ async def purge(core: Core) -> Purged:
         OutboxMessage.status.in_(("sent", "failed")),
         OutboxMessage.created_at < now - OUTBOX_KEPT,
     )
-    return Purged(conversations=conversations, tokens=tokens, failures=failures, outbox=outbox)
+    closed = await inquiries.auto_close(core)
+    return Purged(
+        conversations=conversations, tokens=tokens, failures=failures, outbox=outbox, inquiries_closed=closed
+    )
 
 
 async def _purge(core: Core, key: Any, *where: ColumnElement[bool]) -> int:

@@ -436,3 +436,7 @@ class SlackOAuthState(Base):
 
     state_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     expires_at: Mapped[datetime]
+
+
+# Tables of areas that keep their own module (registered on Base.metadata by importing).
+from core.inquiries import tables as _inquiry_tables  # noqa: E402,F401

@@ -131,6 +131,8 @@ class View:
     message_id: str | None = None
     hint_id: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    # The privacy policy (MADOGUCHI_PRIVACY_URL) beside the consent box of the details step.
+    privacy_url: str | None = None
 
 
 # ----------------------------------------------------------------------------- steps
@@ -481,4 +483,5 @@ def _view(uow: UnitOfWork, row: Conversation) -> View:
         message_id=message_id,
         hint_id=hint_id,
         params=params,
+        privacy_url=settings.privacy_url if step == "details" else None,
     )

@@ -58,6 +58,7 @@ class Housekeeping:
                         "tokens": purged.tokens,
                         "failures": purged.failures,
                         "outbox": purged.outbox,
+                        "inquiries_closed": purged.inquiries_closed,
                     },
                 )
             except Exception as exc:  # try again next time; the service goes on

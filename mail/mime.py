@@ -25,7 +25,7 @@ from email.utils import format_datetime
 from typing import Any
 
 from core.config import Settings
-from mail.templates import PERSONAL_TEMPLATES, Rendered, build_message
+from mail.templates import PERSONAL_TEMPLATES, Rendered, build_message, visible_to
 
 # RFC 5322 "atext" words separated by single spaces: a display name written as it is.
 _PHRASE = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?: [A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
@@ -85,7 +85,7 @@ def _write(
 ) -> bytes:
     lines = [
         "From: " + _mailbox(settings.vendor_name, settings.mail_from),
-        _fold("To", _addresses(to)),
+        _fold("To", _addresses(visible_to(to, headers))),
         _fold("Subject", _text(rendered.subject)),
         "Date: " + format_datetime(date),
         _fold("Message-ID", _plain(message_id)),

@@ -31,9 +31,20 @@ MAIL_TEMPLATES = (
     "terms_agreed",
     "request_ack",
     "staff_reply",
+    "inquiry_ack",
+    "inquiry_answer",
 )
 # Sent by a person: everything else is automatic and says so (RFC 3834).
-PERSONAL_TEMPLATES = frozenset({"staff_reply"})
+PERSONAL_TEMPLATES = frozenset({"staff_reply", "inquiry_answer"})
+
+
+def visible_to(to: list[str], headers: dict[str, Any]) -> list[str]:
+    """The ``To`` header: the recipients not named in the row's ``Cc`` header (an
+    inquiry's mail goes to the asker with the support ID's CC addresses in Cc; every
+    recipient is in the envelope)."""
+    cc = {a.strip().lower() for a in str(headers.get("Cc") or "").split(",") if a.strip()}
+    shown = [a for a in to if a.lower() not in cc]
+    return shown or list(to)
 
 
 @dataclass(frozen=True)
@@ -79,7 +90,7 @@ def build_message(
     """text/plain + text/html in UTF-8, header words RFC 2047-encoded by the SMTP policy."""
     msg = EmailMessage(policy=SMTP)
     msg["From"] = Address(display_name=settings.vendor_name, addr_spec=settings.mail_from)
-    msg["To"] = ", ".join(to)
+    msg["To"] = ", ".join(visible_to(to, headers))
     msg["Subject"] = rendered.subject
     msg["Date"] = format_datetime(date)
     msg["Message-ID"] = message_id

@@ -155,7 +155,7 @@ def details(email: str = "taro.yamada@customer-a.example.jp", **changes: object)
 
 async def empty_all_tables(url: str) -> None:
     """Every row gone, the schema kept: a clean database for the next test or bench run
-    without migrating again (PostgreSQL: TRUNCATE, identities restarted)."""
+    without migrating again (identities and AUTOINCREMENT counters restarted)."""
     engine = create_engine(url)
     try:
         async with engine.begin() as conn:
@@ -165,5 +165,10 @@ async def empty_all_tables(url: str) -> None:
             else:
                 for table in reversed(Base.metadata.sorted_tables):
                     await conn.execute(table.delete())
+                # AUTOINCREMENT counters (inquiry numbers) restart too, as on PostgreSQL.
+                if await conn.scalar(
+                    text("SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_sequence'")
+                ):
+                    await conn.execute(text("DELETE FROM sqlite_sequence"))
     finally:
         await engine.dispose()

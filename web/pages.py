@@ -1,4 +1,5 @@
-"""The activation and password-reset pages (SPEC §4.3), mounted on serve's HTTP app.
+"""The activation and password-reset pages (SPEC §4.3), mounted on serve's HTTP app
+with the public pages beside them (``web.calendar_page``, ``web.terms_page``).
 
 ``/activate/{token}`` and ``/reset/{token}`` show one form: set a password. Every rule
 (token validity, the password policy, Argon2id) is in ``core.accounts`` /
@@ -33,13 +34,14 @@ from core.errors import DomainError, Throttled, ValidationFailed
 from core.messages import render
 from core.ports import Metrics
 from core.unit_of_work import Core
+from web import calendar_page, terms_page
+from web.locale import LANG_COOKIE, pick_locale
 from web.templating import render_page
 
 log = logging.getLogger("madoguchi.web")
 
 CSRF_PURPOSE = "web-csrf"
 MAX_POSTS_IN_FLIGHT = 8
-LANG_COOKIE = "madoguchi_lang"
 KINDS = ("activate", "reset")
 
 # The page (and HTTP status) for each way a link can fail; ids from core/messages/accounts.toml.
@@ -72,37 +74,9 @@ def build(core: Core, *, app: web.Application, metrics: Metrics) -> PagesCompone
     for kind in KINDS:
         app.router.add_get(f"/{kind}/{{token}}", pages.show)
         app.router.add_post(f"/{kind}/{{token}}", pages.submit)
+    calendar_page.add_routes(core, app)
+    terms_page.add_routes(core, app)
     return PagesComponent()
-
-
-def pick_locale(request: web.Request, default: str) -> tuple[str, bool]:
-    """``?lang=`` (remembered in a cookie) > cookie > Accept-Language > default.
-
-    Returns the locale and whether the choice came from ``?lang=`` (then it is stored).
-    """
-    asked = request.query.get("lang", "")
-    if asked in SUPPORTED_LOCALES:
-        return asked, True
-    cookie = request.cookies.get(LANG_COOKIE, "")
-    if cookie in SUPPORTED_LOCALES:
-        return cookie, False
-    best: tuple[float, str] | None = None
-    for part in request.headers.get("Accept-Language", "").split(","):
-        tag, _, params = part.strip().partition(";")
-        primary = tag.strip().lower().split("-")[0]
-        if primary not in SUPPORTED_LOCALES:
-            continue
-        quality = 1.0
-        for param in params.split(";"):
-            name, _, value = param.strip().partition("=")
-            if name == "q":
-                try:
-                    quality = float(value)
-                except ValueError:
-                    quality = 0.0
-        if quality > 0 and (best is None or quality > best[0]):
-            best = (quality, primary)
-    return (best[1] if best else default), False
 
 
 @dataclass

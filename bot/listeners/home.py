@@ -28,8 +28,10 @@ def register(door: SlackDoor) -> None:
         async with door.core.uow() as uow:
             who = await identify(door, uow, body, context)
             context["who"] = who
+            # The same checks as /support agree, before anything is declared.
+            declaration = await terms.declaration_for(uow, who.actor, str(action.get("value", "")))
         await ack()
-        answer = declaration_blocks(str(action.get("value", "")), who.locale)
+        answer = declaration_blocks(declaration, who.locale)
         await _tell(door, body, context, who, answer)
 
     @app.action(TERMS_CONFIRM_ACTION)

@@ -82,10 +82,11 @@ async def h_cc_remove(uow: UnitOfWork, who: Who, args: list[str], context: Any) 
     return _done(who.locale, "support_id.cc_removed", support_id=args[0], email=email)
 
 
-async def h_agree(snap: Snapshot, who: Who, args: list[str], context: Any) -> Blocks:
+async def h_agree(uow: UnitOfWork, who: Who, args: list[str], context: Any) -> Blocks:
     """Agreement needs the declaration that the user may bind the customer: show it with
-    a button; the button (``terms_agree``) records the agreement."""
-    return declaration_blocks(args[0], who.locale)
+    a button, once core has checked the ID is the user's and awaits agreement; the button
+    (``terms_agree``) records the agreement."""
+    return declaration_blocks(await terms.declaration_for(uow, who.actor, args[0]), who.locale)
 
 
 SUBS = [
@@ -99,7 +100,7 @@ SUBS = [
     Sub(("contact", "remove"), "ID EMAIL", 2, 2, h_contact_remove, uses=(support_ids.remove_contact,)),
     Sub(("cc", "add"), "ID EMAIL", 2, 2, h_cc_add, uses=(support_ids.add_cc,)),
     Sub(("cc", "remove"), "ID EMAIL", 2, 2, h_cc_remove, uses=(support_ids.remove_cc,)),
-    Sub(("agree",), "ID", 1, 1, h_agree),
+    Sub(("agree",), "ID", 1, 1, h_agree, uses=(terms.declaration_for,)),
     *CUSTOMER,
 ]
 

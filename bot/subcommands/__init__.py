@@ -12,6 +12,8 @@ never a listener.
 from __future__ import annotations
 
 from bot.commands import Sub
+from bot.subcommands import calendar
 
 CUSTOMER: list[Sub] = []
 STAFF: list[Sub] = []
+CUSTOMER += calendar.CUSTOMER

@@ -127,6 +127,10 @@ def modal(view: reg.View, locale: str) -> dict[str, Any]:
         blocks.append(
             checkbox_input("marketing_opt_in", locale, bool(values.get("marketing_opt_in")), optional=True)
         )
+        if view.privacy_url:
+            # The operator's own URL (settings), escaped like any value all the same.
+            link = bk.Mrkdwn(f"<{bk.esc(view.privacy_url)}|{t('registration.privacy_link_label')}>")
+            blocks.append(bk.context_block(t("registration.privacy_link", link=link)))
         blocks.append(
             checkbox_input("privacy_consent", locale, bool(values.get("privacy_consent")), optional=False)
         )

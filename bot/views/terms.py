@@ -27,30 +27,43 @@ async def terms_blocks(source: Reader, who: Who) -> list[bk.Block]:
     # The notice's catalog texts in the door's own rendering (core.terms.render_notice
     # is the same text unescaped).
     t = bk.speaker(who.locale)
+    listed = bk.Mrkdwn(
+        "\n".join(terms.notice_entry(name, text, who.locale, bk.say) for name, text in notice.entries)
+    )
     text = "\n".join(
         [
             t("terms.notice.title"),
-            t("terms.notice.body", support_ids=", ".join(notice.support_ids), url=notice.terms_url),
+            t("terms.notice.body", support_ids=listed, url=notice.terms_url),
             t("terms.notice.agree_hint", support_id=notice.support_ids[0]),
         ]
     )
     return [bk.divider(), bk.section(text), bk.actions(*buttons)]
 
 
-def declaration_blocks(support_id: str, locale: str) -> list[bk.Block]:
-    """The declaration that the user may bind the customer, with the button that agrees."""
-    declaration: str
-    try:
-        declaration = bk.say("terms.declaration", locale, support_id=support_id)
-    except KeyError:
-        declaration = ""
+def declaration_blocks(declaration: terms.Declaration, locale: str) -> list[bk.Block]:
+    """The declaration (SPEC §4.11: entitled to bind the customer, or approved by someone
+    who is), whom to ask about the terms, and the button that agrees."""
+    t = bk.speaker(locale)
+    described = (
+        t("terms.declaration_description", description=declaration.description)
+        if declaration.description.strip()
+        else bk.Mrkdwn("")
+    )
+    text = t(
+        "terms.declaration",
+        support_id=declaration.support_id,
+        description=described,
+        version=declaration.terms_version,
+        url=declaration.terms_url,
+    )
     return [
-        bk.section(declaration),
+        bk.section(text),
+        bk.context_block(t("terms.declaration_questions", contact=declaration.contact_address)),
         bk.actions(
             bk.button(
-                bk.say("slack.terms.confirm_button", locale),
+                t("slack.terms.confirm_button"),
                 TERMS_CONFIRM_ACTION,
-                support_id,
+                declaration.support_id,
                 style="primary",
             )
         ),

@@ -84,10 +84,10 @@ FORBIDDEN_EN: list[tuple[str, str]] = [
     (r"(?i)activation link", "password-setting link"),
 ]
 
-_JA_NEXT = re.compile(r"ください|`/support")
+_JA_NEXT = re.compile(r"ください|[`「]/support")
 _EN_NEXT = re.compile(
-    r"`/support|\b(please|try|use|write|ask|enter|check|see|tick|start|pick|fill|shorten|add|remove|"
-    r"register|close|look|reach|enable|correct)\b",
+    r"[`\"]/support|\b(please|try|use|write|ask|enter|check|see|tick|start|pick|fill|shorten|add|remove|"
+    r"register|close|look|reach|enable|correct|give|type|choose|select|wait|contact|reply|send|press)\b",
     re.I,
 )
 _MESSAGE_ID = re.compile(r"^[a-z_]+(\.[a-z0-9_]+)+$")
@@ -224,9 +224,22 @@ def terms(entries: Entries, sources: Sources) -> list[str]:
 
 
 def _sentences(text: str) -> Iterable[str]:
-    for sentence in re.findall(r"[^。\n]*。", text):
-        # A closing aside (「…してください（例：東京都）。」) is not the sentence's ending.
-        yield re.sub(r"[（(][^（）()]*[）)]。$", "。", re.sub(r"[」』】]+。$", "。", sentence))
+    """Sentences ending in 「。」 outside parentheses (a 。 inside an aside does not end the
+    sentence around it); a closing aside (「…してください（例：東京都）。」) is not the
+    sentence's ending, so it is taken off."""
+    depth, start = 0, 0
+    for i, char in enumerate(text):
+        if char in "（(":
+            depth += 1
+        elif char in "）)":
+            depth = max(0, depth - 1)
+        elif char == "\n":
+            depth, start = 0, i + 1
+        elif char == "。" and depth == 0:
+            sentence = text[start : i + 1]
+            start = i + 1
+            sentence = re.sub(r"[」』】]+。$", "。", sentence)
+            yield re.sub(r"[（(][^（）()]*[）)]。$", "。", sentence)
 
 
 def politeness(entries: Entries, sources: Sources) -> list[str]:
@@ -414,6 +427,8 @@ def test_a_planted_plain_sentence_is_found_but_an_aside_is_not() -> None:
     planted = {
         "x.plain": _entry("追加した。"),
         "x.aside": _entry("入力してください（例：東京都）。発行しました（{date}から有効）。"),
+        "x.inner": _entry("回答予定日は{date}です（3営業日以内。17:00以降は翌営業日）。"),
+        "x.unended": _entry("回答予定日：{date}（3営業日以内。17:00以降は翌営業日）"),
         "x.quote": _entry("「/support help」をご確認ください」。"),
     }
     found = politeness(planted, {"mail/ja/x.txt.j2": "<p>登録が完了した。</p>"})

@@ -48,6 +48,30 @@ CONTEXTS: dict[str, dict[str, Any]] = {
         "category": "question",
     },
     "staff_reply": {"request": "REQ-000123", "subject": "質問", "body": "<b>回答</b>です。"},
+    "inquiry_ack": {
+        "inquiry": "INQ-000123",
+        "tag": "[INQ-000123]",
+        "subject": "帳票出力でエラーになる",
+        "support_id": "ACME_A",
+        "product": "製品Aファミリ",
+        "name": "山田 太郎",
+        "due_on": "2026-12-01",
+        "inquiry_address": "inquiry@support.example.com",
+        "body": "<script>x</script> 印刷できません。",
+    },
+    "inquiry_answer": {
+        "inquiry": "INQ-000123",
+        "tag": "[INQ-000123]",
+        "subject": "帳票出力でエラーになる",
+        "support_id": "",
+        "product": "その他",
+        "name": "山田 太郎",
+        "due_on": "2026-12-01",
+        "inquiry_address": "inquiry@support.example.com",
+        "body": "<b>回答</b>です。",
+        "autoclose_days": 10,
+        "autoclose_on": "2026-12-10",
+    },
 }
 SECRETS = {"account_welcome", "activation_resent", "password_reset"}
 
@@ -92,6 +116,23 @@ def test_every_template_renders_text_and_html_in_every_locale(
         assert "token=T&amp;x=&lt;y&gt;" in rendered.html
     if template == "staff_reply":
         assert "&lt;b&gt;回答&lt;/b&gt;" in rendered.html
+    if template.startswith("inquiry_"):
+        assert "[INQ-000123]" in rendered.subject and "帳票出力でエラーになる" in rendered.subject
+        assert rendered.subject.startswith(
+            "【Example Solutions】" if locale == "ja" else "[Example Solutions]"
+        )
+        assert "<b>" not in rendered.html and "<script>" not in rendered.html
+        ja_date, en_date = (
+            ("2026年12月1日（火）", "Tue, December 1, 2026")
+            if template == "inquiry_ack"
+            else ("2026年12月10日（木）", "Thu, December 10, 2026")
+        )
+        day = ja_date if locale == "ja" else en_date
+        assert day in rendered.text and day in rendered.html and "2026-12-" not in rendered.text
+    if template == "inquiry_answer":
+        # The template writes the date in its own language (the context carries ISO).
+        assert ("2026年12月10日（木）" if locale == "ja" else "Thu, December 10, 2026") in rendered.text
+        assert "10" in rendered.text
     if template == "request_ack":
         assert "質問" in rendered.text and "REQ-000123" in rendered.subject
         assert ("件名：質問" if locale == "ja" else "Subject: 質問") in rendered.text

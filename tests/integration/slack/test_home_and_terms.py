@@ -78,7 +78,9 @@ async def test_the_terms_notice_is_on_every_answer_until_agreed(slack: Slack, te
     assert "サービス仕様書・約款への同意のお願い" in texts(refused["blocks"])
 
     declared = await slack.command("/support", f"agree {terms_world}")
-    assert "権限を有することを表明します" in texts(declared["blocks"])
+    assert "権限を有すること、またはその権限を有する方の承認を得ていることを表明します" in texts(
+        declared["blocks"]
+    )
     assert "terms_agree" in action_ids(declared["blocks"])
 
     await slack.interaction(slack.block_action("terms_agree", terms_world, channel="C1"))

@@ -39,7 +39,7 @@ async def test_a_support_id_with_a_terms_contract_is_pending_for_each_of_its_con
     assert notice is not None
     text = terms.render_notice(notice, "ja")
     assert text.startswith("サービス仕様書・約款への同意のお願い")
-    assert "NEEDS-TERMS" in text and domain.settings.terms_url in text
+    assert "NEEDS-TERMS" in text and domain.settings.terms_link in text
     assert "/support agree NEEDS-TERMS" in text
 
 

@@ -1,0 +1,99 @@
+"""Who may open, see and change an inquiry (SPEC §4.8, §4.11).
+
+* Opening, reading and writing as a customer needs an *active* account: the one check is
+  ``customer_account_id``, so the rule for pending (and disabled) accounts lives here once.
+* An inquiry is seen by every contact of its support ID, by its asker (always, also
+  after leaving the support ID) and by staff. Anybody else gets exactly the answer a
+  number that does not exist gets (``inquiry.not_found``): nobody learns that it exists.
+
+Separate because every service of the package starts here.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import bindparam, select
+
+from core.actors import Actor
+from core.errors import Forbidden, NotFound
+from core.inquiries.numbers import format_number, parse_number
+from core.inquiries.tables import Inquiry
+from core.models import Account, SupportId, SupportIdContact
+from core.snapshots import Query, Reader
+from core.support_ids.names import name_key
+from core.unit_of_work import UnitOfWork
+
+_ACCOUNT_STATUS = Query(select(Account.status).where(Account.id == bindparam("account_id")))
+_CONTACT = Query(
+    select(SupportIdContact.account_id).where(
+        SupportIdContact.support_id_id == bindparam("support_id_id"),
+        SupportIdContact.account_id == bindparam("account_id"),
+    )
+)
+_SUPPORT_ID_BY_NAME = Query(
+    select(SupportId.id, SupportId.name).where(SupportId.name_key == bindparam("name_key"))
+)
+
+
+async def customer_account_id(source: Reader, actor: Actor) -> int:
+    """The acting customer's account id when it may use inquiries: it must exist and be
+    active. Pending: the activation link must be used first; no account or a disabled
+    one: register (a disabled account is not told so apart from "no account")."""
+    if actor.kind != "account" or actor.account_id is None:
+        raise Forbidden("inquiry.account_required")
+    found = await source.first(_ACCOUNT_STATUS, account_id=actor.account_id)
+    status = found[0] if found else None
+    if status == "pending":
+        raise Forbidden("inquiry.account_pending")
+    if status != "active":
+        raise Forbidden("inquiry.account_required")
+    return actor.account_id
+
+
+async def reader_account_id(source: Reader, actor: Actor) -> int | None:
+    """None for staff (they see every inquiry); else ``customer_account_id``."""
+    if actor.is_staff:
+        return None
+    return await customer_account_id(source, actor)
+
+
+async def is_contact(source: Reader, support_id_id: int | None, account_id: int | None) -> bool:
+    if support_id_id is None or account_id is None:
+        return False
+    return await source.first(_CONTACT, support_id_id=support_id_id, account_id=account_id) is not None
+
+
+async def support_id_of(source: Reader, actor: Actor, account_id: int | None, name: str) -> tuple[int, str]:
+    """``(id, name)`` of a support ID the reader may see (staff: any; a customer: one they
+    are a contact of). Unknown and not theirs answer alike."""
+    found = await source.first(_SUPPORT_ID_BY_NAME, name_key=name_key(name))
+    if found is not None and (actor.is_staff or await is_contact(source, found[0], account_id)):
+        return int(found[0]), str(found[1])
+    raise NotFound("inquiry.support_id_not_found", support_id=name.strip()[:80])
+
+
+def may_see(actor: Actor, account_id: int | None, inquiry_asker: int, contact: bool) -> bool:
+    return actor.is_staff or inquiry_asker == account_id or contact
+
+
+def not_found(number: str | int) -> NotFound:
+    parsed = parse_number(number)
+    shown = format_number(parsed) if parsed is not None else str(number).strip()[:20]
+    return NotFound("inquiry.not_found", number=shown)
+
+
+async def visible(uow: UnitOfWork, actor: Actor, number: str | int, *, lock: bool = False) -> Inquiry:
+    """The inquiry if the actor may see it (see the module docstring); ``lock`` holds its
+    row until commit (PostgreSQL), so two changes of one inquiry run one after the other."""
+    account_id = await reader_account_id(uow, actor)
+    parsed = parse_number(number)
+    if parsed is None:
+        raise not_found(number)
+    query = select(Inquiry).where(Inquiry.id == parsed)
+    if lock:
+        query = query.with_for_update()
+    found = (await uow.session.scalars(query.execution_options(populate_existing=True))).first()
+    if found is not None and may_see(
+        actor, account_id, found.asker_account_id, await is_contact(uow, found.support_id_id, account_id)
+    ):
+        return found
+    raise not_found(number)

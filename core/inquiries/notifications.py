@@ -1,0 +1,210 @@
+"""What an inquiry sends: mail to the asker (the support ID's CC addresses in Cc) and
+posts for staff, queued in the outbox in the change's own transaction (SPEC §4.8, §6).
+
+Mail: the acknowledgement when an inquiry is opened and each staff answer. Both carry
+``[INQ-000123]`` in the subject and are threaded: the acknowledgement's Message-ID is
+the inquiry's ``thread_id`` (fixed when it was opened), and every answer names it and
+the messages since in ``References``, so the customer's mail program keeps one thread
+and a reply names one of our Message-IDs (which the mail door matches first).
+``answering.answer`` is the only caller of ``queue_answer``: nothing else in the
+product sends a customer what staff wrote.
+
+Staff posts: a new inquiry is a post in its product's channel
+(MADOGUCHI_PRODUCT_CHANNELS, else the staff channel); customer follow-ups go into that
+post's thread (``core.delivery.post_for_staff`` keeps the order).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select, update
+
+from core.contact_window.addresses import thread_headers, valid_recipient
+from core.inquiries.numbers import format_number, subject_tag
+from core.inquiries.tables import Inquiry, InquiryMessage
+from core.models import SupportIdCc
+from core.outbox import enqueue_mail, enqueue_slack
+from core.unit_of_work import UnitOfWork
+
+# Outbox templates (mail) and kinds (staff posts) of inquiries.
+ACK = "inquiry_ack"
+ANSWER = "inquiry_answer"
+STAFF_NEW = "inquiry_new"
+STAFF_FOLLOWUP = "inquiry_followup"
+EXCERPT = 1500
+LOOP_HEADER = "X-Madoguchi-Loop"
+
+
+async def cc_addresses(uow: UnitOfWork, inquiry: Inquiry) -> list[str]:
+    """The support ID's CC addresses (同報者) that may receive mail, without the asker."""
+    if inquiry.support_id_id is None:
+        return []
+    found = await uow.session.scalars(
+        select(SupportIdCc.email)
+        .where(SupportIdCc.support_id_id == inquiry.support_id_id)
+        .order_by(SupportIdCc.id)
+    )
+    asker = inquiry.asker_email.lower()
+    return [e for e in found.all() if e.lower() != asker and valid_recipient(uow.settings, e)]
+
+
+def _base_context(uow: UnitOfWork, inquiry: Inquiry, support_id: str | None, name: str) -> dict[str, Any]:
+    return {
+        "inquiry": format_number(inquiry.id),
+        "tag": subject_tag(inquiry.id),
+        "subject": inquiry.subject,
+        "support_id": support_id or "",
+        "product": inquiry.product_family,
+        "name": name,
+        # Dates travel as ISO text; the template writes them (``| long_date``, docs/wording.md).
+        "due_on": inquiry.due_on.isoformat(),
+        "inquiry_address": uow.settings.inquiry_address,
+    }
+
+
+def _headers(uow: UnitOfWork, ccs: list[str], references: list[str], parent: str | None) -> dict[str, Any]:
+    headers: dict[str, Any] = thread_headers(references, parent)
+    if ccs:
+        headers["Cc"] = ", ".join(ccs)
+    headers["Reply-To"] = uow.settings.inquiry_address
+    return headers
+
+
+async def queue_ack(
+    uow: UnitOfWork, inquiry: Inquiry, *, support_id: str | None, name: str, body: str, parent: str | None
+) -> None:
+    """The acknowledgement (number, subject, due date), Message-ID ``inquiry.thread_id``;
+    under the customer's mail when it was opened by mail (``parent``)."""
+    ccs = await cc_addresses(uow, inquiry)
+    headers = _headers(uow, ccs, [], parent)
+    headers.update(
+        {
+            "Auto-Submitted": "auto-replied" if parent else "auto-generated",
+            "X-Auto-Response-Suppress": "All",
+            LOOP_HEADER: uow.settings.inquiry_address,
+        }
+    )
+    if not valid_recipient(uow.settings, inquiry.asker_email):
+        return
+    enqueue_mail(
+        uow,
+        ACK,
+        [inquiry.asker_email, *ccs],
+        {**_base_context(uow, inquiry, support_id, name), "body": body[:EXCERPT]},
+        locale=inquiry.locale,
+        headers=headers,
+        message_id=inquiry.thread_id,
+    )
+
+
+async def queue_answer(
+    uow: UnitOfWork, inquiry: Inquiry, message: InquiryMessage, *, support_id: str | None, name: str
+) -> str:
+    """A staff answer to the asker (Cc the CC addresses), threaded under the inquiry's
+    last mail; says when the inquiry closes itself. Returns the mail's Message-ID."""
+    earlier = (
+        await uow.session.scalars(
+            select(InquiryMessage.message_id)
+            .where(
+                InquiryMessage.inquiry_id == inquiry.id,
+                InquiryMessage.kind != "note",
+                InquiryMessage.message_id.is_not(None),
+                InquiryMessage.id != message.id,
+            )
+            .order_by(InquiryMessage.id)
+        )
+    ).all()
+    references = [inquiry.thread_id, *[m for m in earlier if m]][-20:]
+    parent = references[-1]
+    ccs = await cc_addresses(uow, inquiry)
+    context = {
+        **_base_context(uow, inquiry, support_id, name),
+        "body": message.body,
+        "autoclose_days": uow.settings.inquiry_autoclose_days,
+        "autoclose_on": inquiry.autoclose_on.isoformat() if inquiry.autoclose_on else "",
+    }
+    row = enqueue_mail(
+        uow,
+        ANSWER,
+        [inquiry.asker_email, *ccs],
+        context,
+        locale=inquiry.locale,
+        headers=_headers(uow, ccs, references[:-1], parent),
+    )
+    return row.message_id
+
+
+def staff_channel(uow: UnitOfWork, product_family: str) -> str | None:
+    """Where a product's inquiries are posted: its channel, else the staff channel."""
+    return uow.settings.product_channels.get(product_family) or uow.settings.staff_channel
+
+
+def queue_staff_post(
+    uow: UnitOfWork,
+    inquiry: Inquiry,
+    *,
+    support_id: str | None,
+    company: str,
+    asker: str,
+    body: str,
+    attachments: int,
+) -> None:
+    """The new inquiry's post for staff (company, support ID, asker, due date, subject,
+    the start of the body, how many attachments)."""
+    enqueue_slack(
+        uow,
+        STAFF_NEW,
+        {
+            "number": inquiry.id,
+            "inquiry": format_number(inquiry.id),
+            "channel": staff_channel(uow, inquiry.product_family),
+            "company": company,
+            "support_id": support_id or "",
+            "product": inquiry.product_family,
+            "asker": asker,
+            "due_on": inquiry.due_on.isoformat(),
+            "subject": inquiry.subject,
+            "excerpt": body[:EXCERPT],
+            "attachments": attachments,
+            "status": inquiry.status,
+        },
+        locale=uow.settings.locale,
+    )
+
+
+def queue_staff_followup(uow: UnitOfWork, inquiry: Inquiry, *, author: str, body: str, kind: str) -> None:
+    """A message of the thread (a customer follow-up, a status change) for the post's
+    thread in the staff channel."""
+    enqueue_slack(
+        uow,
+        STAFF_FOLLOWUP,
+        {
+            "number": inquiry.id,
+            "inquiry": format_number(inquiry.id),
+            "channel": inquiry.slack_channel,
+            "thread_ts": inquiry.slack_ts,
+            "author": author,
+            "kind": kind,
+            "excerpt": body[:EXCERPT],
+            "status": inquiry.status,
+        },
+        locale=uow.settings.locale,
+    )
+
+
+async def record_slack_post(uow: UnitOfWork, number: int, channel: str, ts: str) -> None:
+    """Where the inquiry's staff post landed (the outbox worker, after posting), so its
+    follow-ups go into that post's thread. Committed."""
+    await uow.session.execute(
+        update(Inquiry).where(Inquiry.id == number).values(slack_channel=channel, slack_ts=ts)
+    )
+    await uow.commit()
+
+
+async def slack_thread(uow: UnitOfWork, number: int) -> tuple[str | None, str | None]:
+    """The inquiry's staff post, if it has been posted."""
+    row = (
+        await uow.session.execute(select(Inquiry.slack_channel, Inquiry.slack_ts).where(Inquiry.id == number))
+    ).first()
+    return (row[0], row[1]) if row else (None, None)

@@ -1,0 +1,234 @@
+"""Opening an inquiry (SPEC §4.8): who may, about which product, and what it starts.
+
+An inquiry belongs to one support ID and one product family of that support ID's keys
+whose contract is in force today, or to ``その他`` (with or without a support ID). Only an
+active account that is a contact of the support ID may open one. Every refusal is a
+``ValidationFailed`` naming the offending field (``support_id``, ``product``,
+``subject``, ``body``, ``attachments`` — the block ids of the Slack modal) with a catalog
+message that says what to do; nothing is stored. A support ID that does not exist and
+one the asker is no contact of are refused alike.
+
+Opening stores the inquiry and its first message, audits it, and queues the
+acknowledgement (asker, Cc the CC addresses) and the staff post, in one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+from sqlalchemy import bindparam, select
+
+from core import audit
+from core.actors import Actor
+from core.business_days import calendar_for
+from core.clock import JST
+from core.errors import NotFound, ValidationFailed
+from core.inquiries import notifications
+from core.inquiries.access import customer_account_id, support_id_of
+from core.inquiries.attachments import MAX_ATTACHMENTS, keep_attachments
+from core.inquiries.numbers import OTHER_PRODUCT
+from core.inquiries.tables import Inquiry, InquiryMessage
+from core.inquiries.views import Opened
+from core.models import Account, Company, Contract, SupportKey
+from core.outbox import new_message_id
+from core.snapshots import Query, Reader, reads
+from core.support_ids.views import display_name
+from core.unit_of_work import UnitOfWork
+
+MAX_SUBJECT = 200
+MAX_BODY = 20_000
+
+_KEY_CONTRACTS = Query(
+    select(Contract.product_family, Contract.starts_on, Contract.ends_on, SupportKey.usable_from)
+    .join(Contract, Contract.id == SupportKey.contract_id)
+    .where(SupportKey.support_id_id == bindparam("support_id_id"), SupportKey.revoked_at.is_(None))
+)
+
+
+def today(source: Reader) -> date:
+    return source.clock.now().astimezone(JST).date()
+
+
+async def families(source: Reader, support_id_id: int, on: date) -> tuple[set[str], set[str]]:
+    """The product families of a support ID's keys: ``(in force on that day, all)``."""
+    in_force: set[str] = set()
+    every: set[str] = set()
+    for family, starts_on, ends_on, usable_from in await source.rows(
+        _KEY_CONTRACTS, support_id_id=support_id_id
+    ):
+        if not family:
+            continue
+        every.add(family)
+        if starts_on <= on <= ends_on and (usable_from is None or usable_from <= on):
+            in_force.add(family)
+    return in_force, every
+
+
+@reads
+async def products_for(source: Reader, actor: Actor, support_id: str | None) -> tuple[str, ...]:
+    """What the product select offers for a support ID: its families in force today,
+    then ``その他``; without a support ID only ``その他``."""
+    account_id = await customer_account_id(source, actor)
+    if not support_id:
+        return (OTHER_PRODUCT,)
+    try:
+        sid, _name = await support_id_of(source, actor, account_id, support_id)
+    except NotFound:
+        return (OTHER_PRODUCT,)
+    in_force, _every = await families(source, sid, today(source))
+    return (*sorted(in_force), OTHER_PRODUCT)
+
+
+def check_text(subject: str, body: str, errors: dict[str, str]) -> tuple[str, str]:
+    """Subject and body trimmed; what is wrong with them added to ``errors``."""
+    subject = " ".join(subject.split())
+    body = body.strip()
+    if not subject:
+        errors["subject"] = "inquiry.subject_required"
+    elif len(subject) > MAX_SUBJECT:
+        errors["subject"] = "inquiry.subject_too_long"
+    if not body:
+        errors["body"] = "inquiry.body_required"
+    elif len(body) > MAX_BODY:
+        errors["body"] = "inquiry.body_too_long"
+    return subject, body
+
+
+def check_attachments(attachments: Sequence[object], errors: dict[str, str]) -> None:
+    if len(attachments) > MAX_ATTACHMENTS:
+        errors["attachments"] = "inquiry.attachments_too_many"
+
+
+def _limits(**params: object) -> dict[str, object]:
+    return {"max_subject": MAX_SUBJECT, "max_body": MAX_BODY, "max_attachments": MAX_ATTACHMENTS, **params}
+
+
+async def open_inquiry(
+    uow: UnitOfWork,
+    actor: Actor,
+    *,
+    support_id: str | None,
+    product: str,
+    subject: str,
+    body: str,
+    attachments: Sequence[object] = (),
+    message_id: str | None = None,
+) -> Opened:
+    """Open an inquiry and commit (see the module docstring). ``message_id``: the
+    customer's mail, when it came by mail (the acknowledgement answers it)."""
+    account_id = await customer_account_id(uow, actor)
+    errors: dict[str, str] = {}
+    subject, body = check_text(subject, body, errors)
+    check_attachments(attachments, errors)
+    product = product.strip()
+    name = (support_id or "").strip()
+    sid: int | None = None
+    if name:
+        try:
+            sid, name = await support_id_of(uow, actor, account_id, name)
+        except NotFound:
+            errors["support_id"] = "inquiry.support_id_not_found"
+    if not product:
+        errors["product"] = "inquiry.product_required"
+    elif product != OTHER_PRODUCT:
+        if not name:
+            errors.setdefault("support_id", "inquiry.support_id_required")
+        elif sid is not None:
+            in_force, every = await families(uow, sid, today(uow))
+            if product not in every:
+                errors["product"] = "inquiry.product_not_in_support_id"
+            elif product not in in_force:
+                errors["product"] = "inquiry.contract_ended"
+    if errors:
+        raise ValidationFailed(errors, **_limits(support_id=name, product=product))
+    account = await uow.session.get(Account, account_id)
+    assert account is not None  # customer_account_id read it in this transaction
+    opened = await start(
+        uow,
+        actor,
+        account,
+        support_id_id=sid,
+        support_id=name or None,
+        product=product,
+        subject=subject,
+        body=body,
+        attachments=attachments,
+        message_id=message_id,
+    )
+    await uow.commit()
+    return opened
+
+
+async def start(
+    uow: UnitOfWork,
+    actor: Actor,
+    account: Account,
+    *,
+    support_id_id: int | None,
+    support_id: str | None,
+    product: str,
+    subject: str,
+    body: str,
+    attachments: Sequence[object] = (),
+    message_id: str | None = None,
+    previous: int | None = None,
+) -> Opened:
+    """Store a checked inquiry with its first message, audit, queue the acknowledgement
+    and the staff post; the caller commits. Also a follow-up to an inquiry closed too
+    long ago (``previous``)."""
+    now = uow.clock.now()
+    due = calendar_for(uow.settings).answer_due(now, uow.settings.answer_business_days)
+    inquiry = Inquiry(
+        support_id_id=support_id_id,
+        product_family=product,
+        subject=subject,
+        status="new",
+        asker_account_id=account.id,
+        asker_email=account.email,
+        locale=account.locale or uow.settings.locale,
+        received_at=now,
+        due_on=due,
+        updated_at=now,
+        previous_id=previous,
+        thread_id=new_message_id(uow),
+    )
+    uow.session.add(inquiry)
+    await uow.session.flush()
+    message = InquiryMessage(
+        inquiry_id=inquiry.id,
+        kind="customer",
+        author=f"account:{account.id}",
+        author_account_id=account.id,
+        via=actor.door,
+        body=body,
+        message_id=message_id,
+        created_at=now,
+    )
+    uow.session.add(message)
+    await uow.session.flush()
+    await keep_attachments(uow, actor, message, attachments)
+    audit.record(
+        uow,
+        actor,
+        "inquiry.opened",
+        support_id_id=support_id_id,
+        inquiry=inquiry.id,
+        product=product,
+        previous=previous,
+    )
+    asker = display_name(account)
+    await notifications.queue_ack(
+        uow, inquiry, support_id=support_id, name=asker, body=body, parent=message_id
+    )
+    company = await uow.session.scalar(select(Company.name).where(Company.id == account.company_id))
+    notifications.queue_staff_post(
+        uow,
+        inquiry,
+        support_id=support_id,
+        company=company or "",
+        asker=asker,
+        body=body,
+        attachments=len(attachments),
+    )
+    return Opened(number=inquiry.id, due_on=due, previous=previous)
