@@ -215,40 +215,46 @@ async def _accounts(uow: UnitOfWork, text: str) -> tuple[AccountHit, ...]:
     upper = key + "\U0010ffff"
     hits: dict[str, AccountHit] = {}
     for column in (Account.name_norm, Account.kana_norm):
-        for hit in await _account_rows(uow, column >= key, column < upper):
+        for hit in await _account_rows(uow, column >= key, column < upper, order=column):
             hits.setdefault(hit.username, hit)
     return tuple(list(hits.values())[:FIND_LIMIT])
 
 
-async def _account_rows(uow: UnitOfWork, *conditions: Any) -> tuple[AccountHit, ...]:
-    rows = await uow.session.execute(
-        select(Account, Company.name)
-        .join(Company, Company.id == Account.company_id)
-        .where(*conditions)
-        .order_by(Account.id)
-        .limit(FIND_LIMIT)
-    )
-    out: list[AccountHit] = []
-    for account, company in rows:
+async def _account_rows(uow: UnitOfWork, *conditions: Any, order: Any = Account.id) -> tuple[AccountHit, ...]:
+    """Up to FIND_LIMIT accounts, in the order of the index the conditions use (so the
+    planner walks that index, not the whole table), with their support IDs."""
+    rows = (
+        await uow.session.execute(
+            select(Account, Company.name)
+            .join(Company, Company.id == Account.company_id)
+            .where(*conditions)
+            .order_by(order, Account.id)
+            .limit(FIND_LIMIT)
+        )
+    ).all()
+    # One lookup per person by the contacts' account index (at most FIND_LIMIT); a
+    # single IN over every person's support IDs is a scan to a planner on a small table.
+    support_ids: dict[int, tuple[str, ...]] = {}
+    for account, _company in rows:
         names = await uow.session.scalars(
             select(SupportId.name)
             .join(SupportIdContact, SupportIdContact.support_id_id == SupportId.id)
             .where(SupportIdContact.account_id == account.id)
-            .order_by(SupportId.name)
         )
-        out.append(
-            AccountHit(
-                username=account.email,
-                name=f"{account.last_name} {account.first_name}",
-                company=company,
-                status=account.status,
-                created_at=aware(account.created_at),
-                activated_at=aware(account.activated_at) if account.activated_at else None,
-                kana=f"{account.last_name_kana} {account.first_name_kana}",
-                support_ids=tuple(names),
-            )
+        support_ids[account.id] = tuple(sorted(names))
+    return tuple(
+        AccountHit(
+            username=account.email,
+            name=f"{account.last_name} {account.first_name}",
+            company=company,
+            status=account.status,
+            created_at=aware(account.created_at),
+            activated_at=aware(account.activated_at) if account.activated_at else None,
+            kana=f"{account.last_name_kana} {account.first_name_kana}",
+            support_ids=support_ids[account.id],
         )
-    return tuple(out)
+        for account, company in rows
+    )
 
 
 async def _pending_ids(uow: UnitOfWork, email: str) -> tuple[str, ...]:
