@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from core import accounts, audit, companies, contact_window, staff, support_keys, throttle
 from core.actors import Actor
@@ -191,23 +191,19 @@ async def _accounts(uow: UnitOfWork, text: str) -> tuple[AccountHit, ...]:
         found = await _account_rows(uow, Account.email == email)
         if found:
             return found
-        pending = await uow.session.scalar(
-            select(func.count()).select_from(PendingContact).where(PendingContact.email == email)
-        )
+        pending = await _pending_ids(uow, email)
+        if not pending:
+            return ()
         return (
-            (
-                AccountHit(
-                    username=email,
-                    name="",
-                    company="",
-                    status="unregistered",
-                    created_at=None,
-                    activated_at=None,
-                    support_ids=await _pending_ids(uow, email),
-                ),
-            )
-            if pending
-            else ()
+            AccountHit(
+                username=email,
+                name="",
+                company="",
+                status="unregistered",
+                created_at=None,
+                activated_at=None,
+                support_ids=pending,
+            ),
         )
     key = person_key(text)
     if not key:
