@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-dev
 RUN_STAMP := $(VENV)/.installed-run
 PIP := $(BIN)/python -m pip install -q --disable-pip-version-check
 
-.PHONY: run test install lint typecheck bench clean browser
+.PHONY: run test install lint typecheck bench clean browser deploy-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,7 @@ run: $(RUN_STAMP)
 	@$(BIN)/python -m madoguchi.hello
 	$(BIN)/madoguchi serve
 
-test: install browser
+test: install browser deploy-check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -53,6 +53,13 @@ browser:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-ipafont-gothic >/dev/null) \
 	    || echo "browser test will skip: apt-get could not install chromium"; \
 	fi
+
+# The alert rules through Prometheus' own checker when it is installed (Debian: the
+# `prometheus` package); the test suite parses them either way.
+deploy-check:
+	@if command -v promtool >/dev/null 2>&1; then \
+	  promtool check rules deploy/prometheus/madoguchi-rules.yml; \
+	else echo "promtool not installed: alert rules checked by tests/unit/test_deploy_files.py only"; fi
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

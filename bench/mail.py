@@ -47,6 +47,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 CONTACT = "contact@support.example.com"
+INQUIRY = "inquiry@support.example.com"
+# Where the clients send: the contact window, or (``--to inquiry``) the inquiry address,
+# whose senders are then seeded as active accounts each with one support ID.
+RCPT = {"to": CONTACT}
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = ROOT.parent / "shared" / "bench" / "relay_baseline.py"
 # Acknowledgements still arriving after this long without a new one: stop waiting.
@@ -103,7 +107,7 @@ def _message(n: int, reply_to: int | None) -> bytes:
     sender = f"user{n:06d}@customer{n % 97}.example.jp"
     headers = [
         f"From: =?UTF-8?B?5bGx55Sw?= <{sender}>",
-        f"To: {CONTACT}",
+        f"To: {RCPT['to']}",
         f"Message-ID: <bench-{n}@customer.example.jp>",
         "Subject: =?ISO-2022-JP?B?GyRCJDckWSRrJE4kNCRsJDckRhsoQg==?="
         if reply_to is None
@@ -143,7 +147,7 @@ async def _client(
         started = time.perf_counter()
         writer.write(f"MAIL FROM:<{sender}>\r\n".encode())
         assert (await reader.readline()).startswith(b"250")
-        writer.write(f"RCPT TO:<{CONTACT}>\r\n".encode())
+        writer.write(f"RCPT TO:<{RCPT['to']}>\r\n".encode())
         assert (await reader.readline()).startswith(b"250")
         data_at = time.perf_counter()
         if not firsts:
@@ -388,8 +392,54 @@ class Result:
     parser_cpu: float
 
 
+async def _seed_senders(url: str, start: int, messages: int) -> None:
+    """For ``--to inquiry``: every sender of this run an active account, contact of a
+    support ID of its own (so a new mail opens an inquiry, a reply continues it)."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import insert, select
+
+    from core.models import Account, Company, SupportId, SupportIdContact
+    from core.storage import create_engine, session_factory
+
+    engine = create_engine(url)
+    now = datetime.now(UTC)
+    senders = sorted({s for job in _jobs(1, start, messages)[0] for s, _raw in job})
+    try:
+        async with session_factory(engine)() as session:
+            company = Company(
+                code="CB", name="ベンチ", name_norm="ベンチ", postal_code="", address="", phone=""
+            )
+            session.add(company)
+            await session.flush()
+            await session.execute(
+                insert(Account),
+                [{"email": s, "company_id": company.id, "last_name": "山田", "first_name": "太郎",
+                  "last_name_kana": "ヤマダ", "first_name_kana": "タロウ", "phone": "03-0000-0000",
+                  "postal_code": "1000001", "prefecture": "東京都", "city": "千代田区", "street": "1",
+                  "privacy_consented_at": now, "created_at": now, "status": "active"} for s in senders],
+            )  # fmt: skip
+            await session.execute(
+                insert(SupportId),
+                [{"name": f"B{n}", "name_key": f"b{n}", "description": "", "created_at": now}
+                 for n in range(len(senders))],
+            )  # fmt: skip
+            accounts = dict((await session.execute(select(Account.email, Account.id))).all())
+            sids = dict((await session.execute(select(SupportId.name, SupportId.id))).all())
+            await session.execute(
+                insert(SupportIdContact),
+                [{"support_id_id": sids[f"B{n}"], "account_id": accounts[s], "added_at": now}
+                 for n, s in enumerate(senders)],
+            )  # fmt: skip
+            await session.commit()
+    finally:
+        await engine.dispose()
+
+
 async def _madoguchi_run(url: str, clients: int, start: int, messages: int, workdir: Path) -> Result:
     await _reset(url)
+    if RCPT["to"] == INQUIRY:
+        await _seed_senders(url, start, messages)
     sink, relay_port = _spawn("sink")
     try:
         proc, port = _start_madoguchi(url, relay_port, workdir, f"serve-{start}.log")
@@ -535,6 +585,9 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=1000)
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument(
+        "--to", choices=["contact", "inquiry"], default="contact", help="the address the clients write to"
+    )
     parser.add_argument("--peer-python", default="", help="python of a venv with django-helpdesk==2.6.1")
     parser.add_argument("--baseline", default=str(BASELINE), help="relay_baseline.py ('' to skip it)")
     parser.add_argument("--serve", choices=["bare", "sink"], help=argparse.SUPPRESS)
@@ -545,6 +598,7 @@ def main() -> None:
     if args.serve == "sink":
         asyncio.run(_serve_sink())
         return
+    RCPT["to"] = INQUIRY if args.to == "inquiry" else CONTACT
     url = args.url
     if not url:
         tmp = tempfile.mkdtemp(prefix="bench-mail-")

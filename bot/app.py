@@ -43,7 +43,7 @@ from core.unit_of_work import Core
 
 log = logging.getLogger("madoguchi.slack")
 
-BOT_SCOPES = ["commands", "chat:write", "im:history", "im:write", "users:read"]
+BOT_SCOPES = ["commands", "chat:write", "im:history", "im:write", "users:read", "files:read"]
 MAX_BODY = 1024 * 1024
 
 
@@ -245,6 +245,7 @@ class SlackDoor:
         return self.verifier.is_valid(text, timestamp, signature)
 
     async def handle_events(self, request: web.Request) -> web.StreamResponse:
+        started = time.perf_counter()
         if request.content_length is not None and request.content_length > MAX_BODY:
             return web.Response(status=413)
         body = await request.read()
@@ -270,6 +271,7 @@ class SlackDoor:
             response = await to_aiohttp_response(bolt_response)
             await response.prepare(request)
             await response.write_eof()
+            self.metrics.slack_ack(payload_kind(bolt_request.body), time.perf_counter() - started)
             return response
         finally:
             after.sent.set()
@@ -280,6 +282,7 @@ class SlackDoor:
         from slack_bolt.adapter.socket_mode.async_internals import send_async_response
         from slack_bolt.adapter.socket_mode.internals import build_headers
 
+        started = time.perf_counter()
         after = AfterAck(self)
         try:
             bolt_request = AsyncBoltRequest(
@@ -287,6 +290,7 @@ class SlackDoor:
             )
             bolt_response = await self.app.async_dispatch(bolt_request)
             await send_async_response(client, req, bolt_response, time.time())
+            self.metrics.slack_ack(payload_kind(bolt_request.body), time.perf_counter() - started)
         finally:
             after.sent.set()
 
@@ -299,6 +303,24 @@ class SlackDoor:
         else:
             bolt_response = await flow.handle_callback(bolt_request)
         return await to_aiohttp_response(bolt_response)
+
+
+_KINDS = {
+    "event_callback": "event",
+    "block_actions": "action",
+    "block_suggestion": "action",
+    "shortcut": "action",
+    "message_action": "action",
+    "view_submission": "view",
+    "view_closed": "view",
+}
+
+
+def payload_kind(body: dict[str, Any]) -> str:
+    """What a request is, for the ack histogram's one small label."""
+    if "command" in body:
+        return "command"
+    return _KINDS.get(str(body.get("type", "")), "other")
 
 
 def slack_configured(core: Core) -> bool:

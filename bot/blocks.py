@@ -64,6 +64,12 @@ def speaker(locale: str) -> Callable[..., Mrkdwn]:
     return t
 
 
+def link(url: str, text: object) -> Mrkdwn:
+    """``<url|text>`` for a URL the door made (a signed download link); the text is data,
+    escaped, with a ``|`` that could end it made a full-width one."""
+    return Mrkdwn(f"<{url}|{esc(text).replace('|', '｜')}>")
+
+
 def section(text: str, *, verbatim: bool = False) -> Block:
     """A mrkdwn section; ``verbatim`` for text that carries someone else's words (a
     customer's mail): Slack then links no bare URL, channel or name in it by itself."""

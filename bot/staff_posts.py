@@ -23,7 +23,7 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import blocks as bk
-from core import workspaces
+from core import attachments, workspaces
 from core.ports import PostRef
 from core.unit_of_work import Core
 
@@ -76,6 +76,7 @@ def request_blocks(context: Mapping[str, Any], locale: str, *, followup: bool = 
     excerpt = str(context.get("excerpt") or "").strip()
     if excerpt:
         blocks.append(bk.section("```" + bk.esc(excerpt[:1500]) + "```", verbatim=True))
+    blocks.extend(attachment_blocks(context, locale))
     if not followup:
         buttons = [
             bk.button(t(f"slack.staff.action.{name}"), ACTION_IDS[name], request)
@@ -84,6 +85,35 @@ def request_blocks(context: Mapping[str, Any], locale: str, *, followup: bool = 
         ]
         if buttons:
             blocks.append(bk.actions(*buttons, block_id="staff_request"))
+    return blocks
+
+
+def attachment_blocks(context: Mapping[str, Any], locale: str) -> list[bk.Block]:
+    """The files of the mail: name (a signed download link), size and how long the links
+    work; or why none was kept, with the names and sizes of those refused."""
+    t = bk.speaker(locale)
+    listed = context.get("attachments")  # a list of files; other areas may put a count here
+    files = [f for f in listed if isinstance(f, dict)] if isinstance(listed, list) else []
+    refused = context.get("attachments_refused")
+    lines: list[str] = []
+    for entry in files[:10]:
+        name = entry.get("name", "")
+        shown = bk.link(str(entry["url"]), name) if entry.get("url") else bk.esc(name)
+        lines.append(
+            f"• {shown} ({entry.get('size_text') or attachments.size_text(int(entry.get('size', 0)))})"
+        )
+    if refused:
+        message_id = str(refused.get("message_id", ""))
+        with contextlib.suppress(KeyError):
+            lines.append("⚠️ " + t(message_id, **(refused.get("params") or {})))
+        lines.append(t("attachments.none_kept"))
+        for name, size in (refused.get("files") or [])[:20]:
+            lines.append(f"• {bk.esc(name)} ({attachments.size_text(int(size))})")
+    if not lines:
+        return []
+    blocks = [bk.section(f"*{t('attachments.heading')}*\n" + "\n".join(lines), verbatim=True)]
+    if files and context.get("attachments_until"):
+        blocks.append(bk.context_block(t("attachments.link_note", until=context["attachments_until"])))
     return blocks
 
 

@@ -107,6 +107,8 @@ class Settings(BaseSettings):
     )
     inquiry_autoclose_days: int = Field(default=10, ge=1, alias="MADOGUCHI_INQUIRY_AUTOCLOSE_DAYS")
     attachment_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1, alias="MADOGUCHI_ATTACHMENT_MAX_BYTES")
+    # How long an attachment's download link in a staff post or a mail works (core/attachments).
+    attachment_link_days: int = Field(default=30, ge=1, le=3650, alias="MADOGUCHI_ATTACHMENT_LINK_DAYS")
     terms_file: Path | None = Field(default=None, alias="MADOGUCHI_TERMS_FILE")
     privacy_url: str | None = Field(default=None, alias="MADOGUCHI_PRIVACY_URL")
     # Addresses/CIDRs whose X-Forwarded-For / Forwarded headers are believed; empty: none.

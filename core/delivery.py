@@ -40,7 +40,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Row, Table, Text, bindparam, cast, select, update
 
-from core import audit, contact_window
+from core import attachments, audit, contact_window
 from core.actors import Actor
 from core.clock import aware
 from core.config import Settings
@@ -107,7 +107,9 @@ class Claimed:
     first time they are used, after the claim: on SQLite the claim's transaction holds
     the turn every SMTP client's ``250`` waits for, so it only fetches."""
 
-    def __init__(self, row: Row[Any], sealer: Sealer, settings: Settings) -> None:
+    def __init__(
+        self, row: Row[Any], sealer: Sealer, settings: Settings, *, now: datetime | None = None
+    ) -> None:
         self.id: int = row.id
         self.channel: str = row.channel
         self.template: str = row.template
@@ -117,6 +119,7 @@ class Claimed:
         self._row = row
         self._sealer = sealer
         self._settings = settings
+        self._now = now
 
     @cached_property
     def recipients(self) -> list[str]:
@@ -124,7 +127,12 @@ class Claimed:
 
     @cached_property
     def context(self) -> dict[str, Any]:
-        return dict(_json(self._row.context) or {})
+        """The row's context; its ``attachments`` (``core.attachments``), if any, get fresh
+        signed links here, when the mail or post is rendered: no link waits in the outbox."""
+        context = dict(_json(self._row.context) or {})
+        if self._now is not None and isinstance(context.get("attachments"), list):
+            context = attachments.with_links(self._settings, context, self._now, self.locale)
+        return context
 
     @cached_property
     def headers(self) -> dict[str, Any]:
@@ -205,7 +213,7 @@ async def claim(uow: UnitOfWork, worker: str, channels: tuple[str, ...], limit: 
         .values(status="sending", claimed_at=now, claimed_by=worker, attempts=_OUTBOX.c.attempts + 1)
     )
     await uow.commit()
-    return [Claimed(row, uow.sealer, uow.settings) for row in rows]
+    return [Claimed(row, uow.sealer, uow.settings, now=now) for row in rows]
 
 
 # -- settling -----------------------------------------------------------------------------

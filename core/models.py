@@ -439,4 +439,5 @@ class SlackOAuthState(Base):
 
 
 # Tables of areas that keep their own module (registered on Base.metadata by importing).
+from core.attachments import tables as _attachment_tables  # noqa: E402,F401
 from core.inquiries import tables as _inquiry_tables  # noqa: E402,F401

@@ -108,6 +108,16 @@ class Metrics(Protocol):
         """An unexpected exception, by where it was caught."""
         ...
 
+    def slack_ack(self, kind: str, seconds: float) -> None:
+        """A Slack request acknowledged ``seconds`` after it arrived (command, event,
+        action, view): Slack gives up after 3 s, so this is the door's own deadline."""
+        ...
+
+    def smtp_data(self, result: str, seconds: float) -> None:
+        """An inbound message answered ``seconds`` after its DATA ended (the commit before
+        ``250``; ``result`` as in ``mail_in``)."""
+        ...
+
 
 class NoMetrics:
     """Counts nothing: for tests and one-shot commands."""
@@ -122,4 +132,10 @@ class NoMetrics:
         return None
 
     def error(self, where: str) -> None:
+        return None
+
+    def slack_ack(self, kind: str, seconds: float) -> None:
+        return None
+
+    def smtp_data(self, result: str, seconds: float) -> None:
         return None

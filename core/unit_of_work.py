@@ -109,7 +109,8 @@ class UnitOfWork:
         not) and after flushing pending ORM changes; None on PostgreSQL, or when cursor
         events are listened to. What runs there is part of what this unit commits."""
         session = self.session
-        if session.new or session.dirty or session.deleted:
+        # As SQLAlchemy's autoflush does: not inside ``session.no_autoflush``.
+        if session.sync_session.autoflush and (session.new or session.dirty or session.deleted):
             await session.flush()
         # Known for the transaction in progress: no greenlet round trip to ask again.
         transaction = session.sync_session.get_transaction()

@@ -5,21 +5,28 @@ madoguchi import FILE.json  load the vendor's companies, contracts, keys, suppor
 madoguchi demo              load the demo data (idempotent)
 madoguchi serve             HTTP (Slack, web pages, /healthz), SMTP and the outbox worker
 madoguchi purge             delete what is kept only for a while (serve does it hourly)
+madoguchi check             configuration, database, relay and Slack token: OK / FAIL each
+madoguchi --version         the installed version (also ``python -m madoguchi --version``)
+
+Every command logs JSON lines to stderr, secrets scrubbed (``madoguchi.logs``), at
+MADOGUCHI_LOG_LEVEL; what a command reports goes to stdout.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from collections.abc import Sequence
 
 from core.config import Settings
+from madoguchi import logs
+from madoguchi.version import version
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="madoguchi", description="madoguchi support front desk")
+    parser.add_argument("--version", action="version", version=f"madoguchi {version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     db = sub.add_parser("db", help="database schema")
     db_sub = db.add_subparsers(dest="db_command", required=True)
@@ -29,6 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("file")
     sub.add_parser("demo", help="load the demo data")
     sub.add_parser("purge", help="delete expired conversations, old tokens, failures and sent outbox rows")
+    sub.add_parser("check", help="check configuration, database, relay and Slack token (exit 1 on any FAIL)")
     serve = sub.add_parser("serve", help="run the service")
     serve.add_argument("--no-smtp", action="store_true", help="do not run the inbound SMTP server")
     serve.add_argument("--no-worker", action="store_true", help="do not run the outbox worker")
@@ -38,9 +46,13 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    logs.configure()
+    if args.command == "check":  # reads the settings itself: a bad one is a FAIL line
+        from madoguchi import check
+
+        return asyncio.run(check.run())
     settings = Settings()
+    logs.configure(settings.log_level)
     if args.command == "db":
         from madoguchi import runtime
 
@@ -58,9 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return asyncio.run(runtime.purge_command(settings))
     if args.command == "serve":
-        from madoguchi import logs, serve
-
-        logs.configure()
+        from madoguchi import serve
 
         return asyncio.run(
             serve.serve(

@@ -14,8 +14,9 @@ Lifecycle, in this order:
     order (stop accepting, finish what is in flight, return) → HTTP finishes in-flight
     requests → engine disposed → exit 0.
 
-``healthy()`` is read by ``/healthz`` (e.g. the outbox worker answers False when its loop
-has not ticked for a while); ``/healthz`` answers 503 when any component is unhealthy.
+``healthy()`` is read by ``/readyz`` and ``/healthz`` (e.g. the outbox worker answers False when its loop
+has not ticked for a while); both answer 503 when any component is unhealthy.
+``/livez`` asks nothing of them: it answers while the event loop does.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ def banner(settings: Settings) -> str:
     return f"""
 madoguchi — {settings.vendor_name} {settings.service_name}
   database   {settings.database_url}
-  HTTP       {http}   (health {http}/healthz, metrics {http}/metrics)
+  HTTP       {http}   (ready {http}/readyz, metrics {http}/metrics)
   SMTP       {smtp}   (the contact window is {settings.contact_address})
   mail out   {outbox}
   Slack      {slack}

@@ -51,8 +51,9 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, ensure_ascii=False, default=str)
 
 
-def configure(level: int = logging.INFO) -> None:
-    """Route every logger (ours and the libraries') through the JSON formatter."""
+def configure(level: int | str = logging.INFO) -> None:
+    """Route every logger (ours and the libraries') through the JSON formatter, for every
+    command (``level``: MADOGUCHI_LOG_LEVEL, a name or a number)."""
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()

@@ -38,7 +38,7 @@ from madoguchi.metrics import CONTENT_TYPE, Metrics
 from madoguchi.runtime import build_core
 from mail import serve as smtp
 from mail.transport import build_transport, describe
-from migrations import upgrade
+from migrations import head, known, upgrade
 from web import pages
 
 log = logging.getLogger("madoguchi.serve")
@@ -94,6 +94,10 @@ def _route_name(request: web.Request) -> str:
     return resource.canonical
 
 
+# Probes and scrapes come every few seconds from machines, not people: logged at DEBUG.
+PROBES = frozenset({"/livez", "/readyz", "/healthz", "/metrics"})
+
+
 def _middleware(metrics: Metrics) -> Middleware:
     @web.middleware
     async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -115,14 +119,17 @@ def _middleware(metrics: Metrics) -> Middleware:
             log.exception("unhandled error", extra={"route": route, "method": request.method})
             return web.Response(status=500, text="internal error\n")
         finally:
+            seconds = time.perf_counter() - started
             metrics.http_requests.labels(route=route, method=request.method, status=str(status)).inc()
-            log.info(
+            metrics.http_seconds.labels(route=route, method=request.method).observe(seconds)
+            log.log(
+                logging.DEBUG if route in PROBES else logging.INFO,
                 "http request",
                 extra={
                     "route": route,
                     "method": request.method,
                     "status": status,
-                    "ms": round((time.perf_counter() - started) * 1000, 1),
+                    "ms": round(seconds * 1000, 1),
                 },
             )
 
@@ -164,6 +171,12 @@ class Server:
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
         self.http_port: int | None = None
+        # True from the moment every component has started until stop begins (/readyz).
+        self.ready = False
+        self.head = head()
+        self.known_revisions = known()
+        self.app.router.add_get("/livez", self._livez)
+        self.app.router.add_get("/readyz", self._readyz)
         self.app.router.add_get("/healthz", self._healthz)
         self.app.router.add_get("/metrics", self._metrics)
 
@@ -186,8 +199,10 @@ class Server:
         for component in self.components:
             await component.start()
             log.info("component started", extra={"component": component.name})
+        self.ready = True
 
     async def stop(self) -> None:
+        self.ready = False
         log.info("stopping: no new connections")
         if self._site is not None:
             await self._site.stop()
@@ -203,7 +218,49 @@ class Server:
         await self.engine.dispose()
         log.info("stopped")
 
+    async def _livez(self, _request: web.Request) -> web.Response:
+        """The process and its event loop answer: nothing else, so a database outage
+        never gets the process restarted (that is what /readyz is for)."""
+        return web.json_response({"status": "ok"})
+
+    async def _database(self) -> tuple[str, str | None]:
+        """``ok``, ``unreachable`` or ``behind`` (schema older than this code's head, or
+        none), and the revision found. A schema ahead of this code (a newer version
+        migrated it: a rolling upgrade) is ``ok``: the instances not yet upgraded keep
+        serving until their turn, instead of all leaving the load balancer at once."""
+        try:
+            async with self.core.uow() as uow:
+                answered = await health.database_answers(uow)
+        except Exception:  # any failure means "not reachable"; the reason goes to the log
+            log.exception("health: database check failed")
+            return "unreachable", None
+        if not answered:
+            return "unreachable", None
+        try:
+            async with self.core.uow() as uow:
+                revision = await health.schema_revision(uow)
+        except Exception:  # answers, but alembic's table is missing: never migrated
+            revision = None
+        ahead = revision is not None and revision not in self.known_revisions
+        return ("ok" if revision == self.head or ahead else "behind"), revision
+
+    async def _readyz(self, _request: web.Request) -> web.Response:
+        """Ready for traffic: every component started and healthy, the database answers
+        and its schema is at this code's head. 503 otherwise, with what is missing."""
+        database, revision = await self._database()
+        parts = {c.name: ("ok" if c.healthy() else "stuck") for c in self.components}
+        ok = self.ready and database == "ok" and all(v == "ok" for v in parts.values())
+        body = {
+            "status": "ok" if ok else "not ready",
+            "started": self.ready,
+            "database": database,
+            "schema": {"current": revision, "head": self.head},
+            "components": parts,
+        }
+        return web.json_response(body, status=200 if ok else 503)
+
     async def _healthz(self, _request: web.Request) -> web.Response:
+        """The first probe, kept for the monitors already pointed at it."""
         try:
             async with self.core.uow() as uow:
                 answered = await health.database_answers(uow)
@@ -221,10 +278,12 @@ class Server:
     async def _metrics(self, _request: web.Request) -> web.Response:
         try:
             async with self.core.uow() as uow:
-                depth = await health.outbox_depth(uow)
+                waiting = await health.outbox_waiting(uow)
             self.metrics.outbox_depth.clear()
-            for (channel, status), count in depth.items():
+            for (channel, status), count in waiting.depth.items():
                 self.metrics.outbox_depth.labels(channel=channel, status=status).set(count)
+            for channel, age in waiting.age_seconds(self.core.clock.now()).items():
+                self.metrics.outbox_age.labels(channel=channel).set(age)
         except Exception:
             self.metrics.error("metrics")
             log.exception("metrics: outbox depth unavailable")

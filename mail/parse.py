@@ -15,6 +15,7 @@ from email.policy import compat32
 from email.utils import getaddresses, parseaddr
 
 from core.contact_window import MAX_TRACE_HEADERS, TRACE_HEADERS, DeliveryFailure, IncomingMail
+from mail.attachment_parts import attachments
 from mail.decoding import decode_bytes, decode_header, decode_payload
 from mail.html_text import html_to_text
 
@@ -24,6 +25,7 @@ MAX_ADDRESSES = 100
 MAX_PARTS = 500
 MAX_DEPTH = 20
 MAX_BODY_CHARS = 200_000
+DEFAULT_ATTACHMENT_BYTES = 10 * 1024 * 1024  # MADOGUCHI_ATTACHMENT_MAX_BYTES's default
 ADDRESS_FIELDS = ("from", "to", "cc", "reply-to", "sender", "bcc")
 # Headers the contact-window rules look at (loop suppression, RFC 3834, bounces).
 KEPT_HEADERS = (
@@ -218,10 +220,17 @@ def _vendor_failures(sender: str, subject: str, body: str) -> list[DeliveryFailu
     return list(found.values())
 
 
-def parse(raw: bytes, mail_from: str = "", rcpt_tos: list[str] | None = None) -> IncomingMail:
-    """Never raises; see the module docstring."""
+def parse(
+    raw: bytes,
+    mail_from: str = "",
+    rcpt_tos: list[str] | None = None,
+    *,
+    max_attachment_bytes: int = DEFAULT_ATTACHMENT_BYTES,
+) -> IncomingMail:
+    """Never raises; see the module docstring. Parts larger than ``max_attachment_bytes``
+    are counted, not decoded (``mail.attachment_parts``)."""
     try:
-        return _parse(raw, mail_from, rcpt_tos or [])
+        return _parse(raw, mail_from, rcpt_tos or [], max_attachment_bytes)
     except Exception as exc:  # the raw bytes are kept; staff see the flag and the error
         return IncomingMail(
             message_id="",
@@ -236,7 +245,7 @@ def parse(raw: bytes, mail_from: str = "", rcpt_tos: list[str] | None = None) ->
         )
 
 
-def _parse(raw: bytes, mail_from: str, rcpt_tos: list[str]) -> IncomingMail:
+def _parse(raw: bytes, mail_from: str, rcpt_tos: list[str], max_attachment_bytes: int) -> IncomingMail:
     capped, defects = cap_headers(raw)
     msg = email.message_from_bytes(capped, policy=compat32)
     defects += [type(d).__name__ for d in msg.defects][:20]
@@ -268,6 +277,7 @@ def _parse(raw: bytes, mail_from: str, rcpt_tos: list[str]) -> IncomingMail:
     leaves = _walk(msg)
     plain = ""
     markup = ""
+    body: list[Message] = []
     for part in leaves:
         ctype = part.get_content_type()
         disposition = (_get(part, "content-disposition") or "").lower()
@@ -275,8 +285,10 @@ def _parse(raw: bytes, mail_from: str, rcpt_tos: list[str]) -> IncomingMail:
             continue
         if ctype == "text/plain" and not plain:
             plain = _text_of(part)
+            body.append(part)
         elif ctype == "text/html" and not markup:
             markup = _text_of(part)
+            body.append(part)
         if plain:
             break
     if not plain and not msg.is_multipart() and msg.get_content_maintype() != "text":
@@ -310,4 +322,5 @@ def _parse(raw: bytes, mail_from: str, rcpt_tos: list[str]) -> IncomingMail:
         malformed=bool(defects),
         defects=defects,
         trace=_trace(msg),
+        attachments=[] if is_report else attachments(leaves, body, max_attachment_bytes),
     )

@@ -44,7 +44,11 @@ class ParserUnavailable(Exception):
 
 def parse_batch(settings: Settings, records: list[Record]) -> list[contact_window.Assessed]:
     """Parse and assess stored mails; runs in the parser process (or a thread)."""
-    return [contact_window.assess(settings, parse(raw, frm, rcpts)) for raw, frm, rcpts in records]
+    limit = settings.attachment_max_bytes
+    return [
+        contact_window.assess(settings, parse(raw, frm, rcpts, max_attachment_bytes=limit))
+        for raw, frm, rcpts in records
+    ]
 
 
 def _watch_service(service_pid: int) -> None:

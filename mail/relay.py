@@ -354,3 +354,28 @@ class RelayPool:
             session.hang_up()
         if self._closing:
             await asyncio.gather(*list(self._closing), return_exceptions=True)
+
+
+async def probe(relay: Relay, *, timeout: float = 10.0) -> str:
+    """Connect as the outbox would (STARTTLS and AUTH as configured), greet, ``NOOP``,
+    ``QUIT``; the relay's answer to NOOP. For ``madoguchi check``: raises what a send
+    would (``aiosmtplib.SMTPException``, ``OSError``, ``TimeoutError``)."""
+    client = aiosmtplib.SMTP(
+        hostname=relay.host,
+        port=relay.port,
+        username=relay.username,
+        password=relay.password,
+        use_tls=False,
+        start_tls=relay.starttls,
+        timeout=timeout,
+    )
+    async with asyncio.timeout(timeout):
+        await client.connect()
+        try:
+            if client.is_ehlo_or_helo_needed:
+                await client.ehlo()
+            answer = await client.noop()
+        finally:
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError):
+                await client.quit()
+    return f"{answer.code} {answer.message}"

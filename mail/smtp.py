@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from functools import partial
 
@@ -133,6 +134,9 @@ class ContactWindowHandler:
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        # aiosmtpd calls this once the message's final "." has arrived: from here to the
+        # reply is what the client waits for (madoguchi_smtp_data_seconds).
+        started = time.perf_counter()
         message: bytes | Spool
         if isinstance(envelope, MessageEnvelope) and envelope.spool is not None and envelope.spool.spooled:
             message = envelope.spool  # on disk; read back when its turn to be committed comes
@@ -147,10 +151,13 @@ class ContactWindowHandler:
             fresh = await self.store.store(message, reverse_path(envelope), list(envelope.rcpt_tos))
         except Exception:
             self._count("tempfail")
+            self.metrics.smtp_data("tempfail", time.perf_counter() - started)
             smtp_log.transaction(client, "refused", reason="tempfail", size=size)
             return TEMPFAIL
-        self._count("accepted" if fresh else "duplicate")
-        smtp_log.transaction(client, "accepted" if fresh else "duplicate", size=size)
+        result = "accepted" if fresh else "duplicate"
+        self._count(result)
+        self.metrics.smtp_data(result, time.perf_counter() - started)
+        smtp_log.transaction(client, result, size=size)
         if self.on_stored is not None:
             self.on_stored()
         return "250 2.0.0 OK: queued"

@@ -32,6 +32,21 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
         await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), revision))
 
 
+def head() -> str | None:
+    """The newest revision this code brings the schema to (``/readyz``, ``madoguchi check``)."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def known() -> frozenset[str]:
+    """Every revision this code knows. A recorded revision outside it was written by a newer
+    version (a rolling upgrade in progress): ahead, not behind."""
+    from alembic.script import ScriptDirectory
+
+    return frozenset(s.revision for s in ScriptDirectory.from_config(alembic_config()).walk_revisions())
+
+
 async def current(engine: AsyncEngine) -> str | None:
     from alembic.runtime.migration import MigrationContext
 

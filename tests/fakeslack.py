@@ -46,6 +46,10 @@ class FakeSlack:
     # Socket Mode: what the app sent back over the WebSocket (acks with their payloads).
     socket_received: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
     sockets: list[web.WebSocketResponse] = field(default_factory=list)
+    # Uploaded files (``file_input``): id → (name, bytes, mimetype), answered by
+    # ``files.info`` and downloaded from ``/files/{id}`` with the bot token.
+    files: dict[str, tuple[str, bytes, str]] = field(default_factory=dict)
+    downloads: list[Call] = field(default_factory=list)
     _runner: web.AppRunner | None = None
     _ts: int = 0
 
@@ -54,6 +58,7 @@ class FakeSlack:
         app.router.add_post("/api/{method}", self._handle)
         app.router.add_get("/api/{method}", self._handle)
         app.router.add_get("/socket", self._socket)
+        app.router.add_get("/files/{id}", self._file)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -83,6 +88,15 @@ class FakeSlack:
                 break
             await asyncio.sleep(0.05)
         await self.sockets[-1].send_json(envelope)
+
+    async def _file(self, request: web.Request) -> web.Response:
+        """``url_private_download``: the bytes for a bot token, Slack's sign-in page otherwise."""
+        self.downloads.append(Call("download", {"id": request.match_info["id"]}, dict(request.headers)))
+        found = self.files.get(request.match_info["id"])
+        if found is None or not request.headers.get("Authorization", "").startswith("Bearer xoxb-"):
+            return web.Response(text="<html>sign in</html>", content_type="text/html")
+        _name, data, mimetype = found
+        return web.Response(body=data, content_type=mimetype)
 
     def of(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method == method]
@@ -139,6 +153,14 @@ class FakeSlack:
             if isinstance(view, str):
                 view = json.loads(view)
             return {"ok": True, "view": {**view, "id": "V0001", "hash": "h1"}}
+        if call.method == "files.info":
+            found = self.files.get(str(body.get("file", "")))
+            if found is None:
+                return {"ok": False, "error": "file_not_found"}
+            name, data, mimetype = found
+            link = self.url.replace("/api/", f"/files/{body['file']}")
+            file = {"id": body["file"], "name": name, "size": len(data), "mimetype": mimetype}
+            return {"ok": True, "file": {**file, "url_private": link, "url_private_download": link}}
         if call.method == "conversations.open":
             return {"ok": True, "channel": {"id": "D" + str(body.get("users", "U0"))}}
         if call.method == "apps.connections.open":

@@ -1,5 +1,6 @@
 """The activation and password-reset pages (SPEC §4.3), mounted on serve's HTTP app
-with the public pages beside them (``web.calendar_page``, ``web.terms_page``).
+with the public pages beside them (``web.calendar_page``, ``web.terms_page``) and the
+attachments' download links (``web.files``, SPEC §4.8).
 
 ``/activate/{token}`` and ``/reset/{token}`` show one form: set a password. Every rule
 (token validity, the password policy, Argon2id) is in ``core.accounts`` /
@@ -34,7 +35,7 @@ from core.errors import DomainError, Throttled, ValidationFailed
 from core.messages import render
 from core.ports import Metrics
 from core.unit_of_work import Core
-from web import calendar_page, terms_page
+from web import calendar_page, files, terms_page
 from web.locale import LANG_COOKIE, pick_locale
 from web.templating import render_page
 
@@ -76,6 +77,7 @@ def build(core: Core, *, app: web.Application, metrics: Metrics) -> PagesCompone
         app.router.add_post(f"/{kind}/{{token}}", pages.submit)
     calendar_page.add_routes(core, app)
     terms_page.add_routes(core, app)
+    files.add_routes(core, app, metrics)
     return PagesComponent()
 
 

@@ -1,4 +1,5 @@
-"""Events API: de-duplication, then ``app_home_opened`` and direct messages.
+"""Events API: de-duplication, then ``app_home_opened``, direct messages and (one
+workspace) the token's revocation.
 
 Slack retries an event it thinks was not acked (``X-Slack-Retry-Num``), and Bolt does
 not de-duplicate. The (team_id, event_id) pair is claimed (``core.workspaces``) before
@@ -51,6 +52,20 @@ def register(door: SlackDoor) -> None:
         if secrets.randbelow(PRUNE_ONE_IN) == 0:
             context["after_ack"](lambda: prune(door))
         return await next()
+
+    if not door.oauth:
+        # One workspace, one token from the environment: nothing stored to forget (OAuth
+        # mode's revocation listeners do that), but the operator must learn that the token
+        # is dead, and Slack an ack (unanswered events count against the app).
+        async def token_gone(body: dict[str, Any]) -> None:
+            log.warning(
+                "slack: %s for team %s: SLACK_BOT_TOKEN no longer works; reinstall the app and set it again",
+                (body.get("event") or {}).get("type"),
+                body.get("team_id"),
+            )
+
+        app.event("app_uninstalled")(token_gone)
+        app.event("tokens_revoked")(token_gone)
 
     @app.event("app_home_opened")
     async def home_opened(body: dict[str, Any], event: dict[str, Any], context: Any) -> None:

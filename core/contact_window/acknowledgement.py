@@ -11,6 +11,7 @@ and the answer date (business days, in JST) are a policy of their own; intake on
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -21,6 +22,7 @@ from core.config import Settings
 from core.contact_window.addresses import SYSTEM_MAIL, format_number, reply_address, thread_headers
 from core.contact_window.assessment import IncomingMail
 from core.contact_window.batch import Batch, BatchRequest
+from core.messages import render
 from core.models import AuditRecord
 from core.outbox import enqueue_slack, mail_values
 from core.unit_of_work import UnitOfWork
@@ -88,10 +90,20 @@ def answer_date(uow: UnitOfWork) -> str:
 
 
 def acknowledge(
-    uow: UnitOfWork, state: Batch, request: BatchRequest, mail: IncomingMail, sender: str
+    uow: UnitOfWork,
+    state: Batch,
+    request: BatchRequest,
+    mail: IncomingMail,
+    sender: str,
+    files_refused: tuple[str, dict[str, Any]] | None = None,
+    *,
+    inquiry_hint: bool = False,
 ) -> None:
     """Queue ``request_ack`` (threaded under the mail, marked automatic, answered at the
-    request's signed address) and count it against the sender's limits and the breaker."""
+    request's signed address) and count it against the sender's limits and the breaker.
+
+    When the mail's attachments could not be kept, the acknowledgement says why and what
+    to do (``files_refused``: the catalog message of ``core.attachments``)."""
     headers = thread_headers(mail.references, mail.message_id or None)
     headers.update(
         {
@@ -111,6 +123,16 @@ def acknowledge(
             "answer_by": answer_date(uow),
             "name": mail.sender_name,
             "category": request.category,
+            # The mail was for the inquiry address but could not become an inquiry: the
+            # acknowledgement says how to address one (core.inquiries.by_mail).
+            "inquiry_hint": inquiry_hint,
+            "inquiry_address": uow.settings.inquiry_address,
+            # Only when the files were refused: otherwise the context is the same as ever.
+            **(
+                {"attachments_note": render(files_refused[0], request.locale, **files_refused[1])}
+                if files_refused
+                else {}
+            ),
         },
         locale=request.locale,
         headers=headers,

@@ -107,18 +107,37 @@ def bounced_outbox_id(settings: Settings, address: str) -> int | None:
     return outbox_id if hmac.compare_digest(sig, expected) else None
 
 
+_PLUS_TAG = re.compile(r"^[A-Za-z0-9_\-.]{1,64}$")
+
+
+def inquiry_recipient(settings: Settings, address: str) -> tuple[bool, str | None]:
+    """Is ``address`` the inquiry address (SPEC §4.8), and the support ID it names by a
+    plus-address (``inquiry+ACME_A@…`` → ``ACME_A``)? A tag that cannot be a support ID
+    name is refused at RCPT like any unknown address."""
+    local, _, domain = address.strip().partition("@")
+    base_local, _, base_domain = settings.inquiry_address.partition("@")
+    if domain.lower() != base_domain.lower():
+        return False, None
+    if local.lower() == base_local.lower():
+        return True, None
+    prefix = base_local.lower() + "+"
+    if local.lower().startswith(prefix) and _PLUS_TAG.match(local[len(prefix) :]):
+        return True, local[len(prefix) :]
+    return False, None
+
+
 def accepts_recipient(settings: Settings, address: str) -> bool:
-    """RCPT policy: the contact address, our sender address, the signed return paths of
-    our own mail (delivery reports come back to them) and reply addresses we generated;
-    anything else is refused."""
+    """RCPT policy: the contact address, the inquiry address (plus-addressed support IDs
+    too), our sender address, the signed return paths of our own mail (delivery reports
+    come back to them) and reply addresses we generated; anything else is refused."""
     lowered = address.strip().lower()
-    if lowered in (settings.contact_address.lower(), settings.mail_from.lower()):
+    if lowered in own_addresses(settings) or inquiry_recipient(settings, address)[0]:
         return True
     return tagged_number(settings, lowered) is not None or bounced_outbox_id(settings, lowered) is not None
 
 
 def own_addresses(settings: Settings) -> set[str]:
-    return {settings.contact_address.lower(), settings.mail_from.lower()}
+    return {settings.contact_address.lower(), settings.mail_from.lower(), settings.inquiry_address.lower()}
 
 
 def valid_recipient(settings: Settings, address: str) -> bool:

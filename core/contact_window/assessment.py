@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
+from typing import Any
 
+from core.attachments import Incoming, Prepared, Unread, prepare, refusal
 from core.config import Settings
 from core.contact_window.addresses import (
     DAEMON_LOCALS,
@@ -61,6 +63,8 @@ class IncomingMail:
     # (lower-cased name, value) of the trace headers an MTA adds on the way in
     # (``authentication.TRACE_HEADERS``: Authentication-Results, spam verdicts), top first.
     trace: list[tuple[str, str]] = field(default_factory=list)
+    # The files among its parts (mail/attachment_parts.py): read, or only counted.
+    attachments: list[Incoming] = field(default_factory=list)
 
 
 @dataclass
@@ -85,6 +89,26 @@ class Assessed:
     # Why the trusted MTA in front says not to answer automatically (``dmarc_fail``,
     # ``spam``; core.contact_window.authentication), or None.
     suspect: str | None = None
+    # The files to keep with the message (named, typed, hashed: ``core.attachments``), or
+    # none when they cannot all be kept; then ``files_refused`` is the catalog message
+    # (id, params) saying why, and ``refused_files`` their (name, size).
+    files: list[Prepared] = field(default_factory=list)
+    files_refused: tuple[str, dict[str, Any]] | None = None
+    refused_files: list[tuple[str, int]] = field(default_factory=list)
+
+
+def _files(settings: Settings, incoming: list[Incoming]) -> dict[str, Any]:
+    """All of a mail's files prepared, or none of them with the reason (all or nothing)."""
+    if not incoming:
+        return {}
+    ready = [prepare(settings, f) for f in incoming]
+    refused = refusal(settings, ready)
+    if refused is None:
+        return {"files": [f for f in ready if isinstance(f, Prepared)]}
+    return {
+        "files_refused": (refused.message_id, dict(refused.params)),
+        "refused_files": [(f.name, f.size) for f in ready if isinstance(f, Prepared | Unread)],
+    }
 
 
 def assess(settings: Settings, mail: IncomingMail) -> Assessed:
@@ -95,7 +119,9 @@ def assess(settings: Settings, mail: IncomingMail) -> Assessed:
     any address. One that does is an ordinary request (``unverified_report``), which no
     rule lets us answer (it is a report, from a daemon or a null sender).
     """
-    mail = _storable(mail)
+    # The files leave the mail here: it is kept on the request without them.
+    files = _files(settings, mail.attachments)
+    mail = replace(_storable(mail), attachments=[])
     sender = _one_line(mail.sender if "@" in mail.sender else mail.envelope_from.lower())
     bounce_of = next(
         (n for n in (bounced_outbox_id(settings, r) for r in mail.rcpt_tos) if n is not None), None
@@ -113,6 +139,7 @@ def assess(settings: Settings, mail: IncomingMail) -> Assessed:
         locale=_guess_locale(settings, mail),
         excerpt=_excerpt(mail.text),
         suspect=suspicion(settings, mail.trace),
+        **files,
     )
 
 

@@ -17,6 +17,7 @@ from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, func, insert, or_, select, update
 
+from core import attachments
 from core.contact_window.addresses import SUBJECT_TAG, tagged_number
 from core.contact_window.assessment import Assessed, IncomingMail
 from core.models import (
@@ -151,6 +152,8 @@ class Batch:
         self.outbox: list[dict[str, Any]] = []
         self.audit: list[dict[str, Any]] = []
         self.inbound: list[tuple[int, BatchRequest | None, bool, str]] = []
+        # A mail's files, and the staff post's list their summaries go into once stored.
+        self.files: list[tuple[BatchRequest, list[attachments.Prepared], list[dict[str, Any]]]] = []
 
     async def load(self, work: list[tuple[int, Assessed]]) -> None:
         session = self.uow.session
@@ -247,6 +250,10 @@ class Batch:
             await session.execute(_REOPEN, {"ids": list(reopened)})
         if self.messages:
             await session.execute(insert(_MESSAGES), [{**v, "request_id": r.id} for r, v in self.messages])
+        for request, files, shown in self.files:  # before the outbox: its posts list them
+            stored = await attachments.store(self.uow, "request", request.id or 0, files)
+            shown.extend(info.summary() for info in stored)
+        self.files.clear()  # the bytes go as soon as they are written
         if self.outbox:
             await session.execute(insert(_OUTBOX), self.outbox)
         if self.ack_rows:

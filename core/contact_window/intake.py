@@ -35,6 +35,7 @@ from core.contact_window.assessment import Assessed, IncomingMail, assess
 from core.contact_window.batch import DIRECTION_IN, Batch, BatchRequest, answered_message_ids
 from core.contact_window.bounces import alert_bounces, mark_bouncing
 from core.contact_window.self_service import SELF_SERVICE, self_serve
+from core.inquiries import numbers as inquiries
 from core.models import AuditRecord, InboundMail
 from core.outbox import enqueue_slack, slack_values
 from core.unit_of_work import UnitOfWork
@@ -59,13 +60,15 @@ _CAPPED_TOLD = select(AuditRecord.details).where(
 class Outcome:
     """What processing did with one stored mail (for logs, tests and the benchmark)."""
 
-    # "request", "followup", "duplicate", "bounce", "capped", "skipped", "failed"
+    # "request", "followup", "duplicate", "bounce", "capped", "skipped", "failed",
+    # "inquiry_opened", "inquiry_followup"
     kind: str
     number: int | None = None  # the request it made, continued or (a duplicate) made before
     category: str | None = None
     acknowledged: bool = False
     ack_refused: str | None = None
     marked: int = 0  # a bounce: how many of the reported recipients were marked bouncing
+    inquiry: int | None = None  # the inquiry it opened or continued (core.inquiries.by_mail)
 
 
 async def process_inbound(uow: UnitOfWork, inbound_id: int, mail: IncomingMail | Assessed) -> Outcome:
@@ -118,6 +121,10 @@ async def process_inbound_batch(
             )
     if work:
         await state.load(work)
+    # Here, not at the top: core.inquiries imports the contact window's address rules, and
+    # this package's __init__ imports this module, so a top-level import would be a cycle.
+    from core.inquiries import by_mail
+
     bounced: list[str] = []
     capped: dict[str, int] = {}  # sender → the first capped mail's id
     for n, (inbound_id, item) in enumerate(work):
@@ -143,6 +150,22 @@ async def process_inbound_batch(
         references = answered_message_ids(mail)
         parent = next((state.known[i][0] for i in references if i in state.known), None)
         request = _thread(settings, state, mail, sender, parent)
+        hint = None
+        if request is None:
+            limit = settings.requests_per_sender_hour
+            may_open = not limit or state.recent_requests.get(sender, 0) < limit
+            # Rows the inquiry path adds (audit, outbox) need not be flushed before each of
+            # its reads: it flushes the inquiry and its message itself, the rest at commit.
+            with session.no_autoflush:
+                taken = await by_mail.take(uow, item, stored_id, may_open=may_open)
+            if taken.kind != "none":
+                if taken.kind == "opened":
+                    state.recent_requests[sender] = state.recent_requests.get(sender, 0) + 1
+                state.inbound.append((inbound_id, None, mail.malformed, error))
+                kind = "duplicate" if taken.kind == "duplicate" else f"inquiry_{taken.kind}"
+                outcomes[inbound_id] = Outcome(kind, category=item.category, inquiry=taken.number)
+                continue
+            hint = taken.hint
         message = {
             "direction": DIRECTION_IN,
             "message_id": stored_id,
@@ -154,6 +177,7 @@ async def process_inbound_batch(
         }
         if request is not None:
             state.add_message(request, message)
+            files = _files(state, request, item)
             if request.status == "closed":
                 request.status = "open"
                 request.reopened = True
@@ -170,6 +194,7 @@ async def process_inbound_batch(
                         "excerpt": item.excerpt,
                         "channel": request.slack_channel,
                         "thread_ts": request.slack_ts,
+                        **files,
                     },
                     locale=settings.locale,
                 )
@@ -195,7 +220,7 @@ async def process_inbound_batch(
             capped.setdefault(sender, inbound_id)
             outcomes[inbound_id] = Outcome("capped", category=item.category)
             continue
-        outcomes[inbound_id] = await _new_request(uow, state, inbound_id, item, message, error)
+        outcomes[inbound_id] = await _new_request(uow, state, inbound_id, item, message, error, hint)
     if bounced:
         await alert_bounces(uow, SYSTEM_MAIL, "contact.alert.bounce", bounced)
     if capped:
@@ -216,7 +241,10 @@ async def _new_request(
     item: Assessed,
     message: dict[str, Any],
     error: str,
+    hint: str | None = None,
 ) -> Outcome:
+    """A new request; ``hint``: the mail was for the inquiry address and could not become
+    an inquiry (``core.inquiries.by_mail``), so its acknowledgement says how to write one."""
     settings = uow.settings
     mail, sender, category, automatic = item.mail, item.sender, item.category, item.automatic
     account = state.accounts.get(sender) if sender else None
@@ -237,6 +265,7 @@ async def _new_request(
     state.add_message(request, message)
     state.inbound.append((inbound_id, request, mail.malformed, error))
     outcome = Outcome("request", number=request.number, category=category)
+    files = _files(state, request, item)
 
     actions = ["reply", "close"]
     if category == "activation":
@@ -257,6 +286,7 @@ async def _new_request(
                 "actions": actions,
                 # Why nothing automatic went back, when staff should know before answering.
                 "notice": "unverified_report" if item.unverified_report else item.suspect,
+                **files,
             },
             locale=settings.locale,
         )
@@ -268,7 +298,7 @@ async def _new_request(
 
     refused = automatic or item.suspect or await ack_refusal(uow, state, sender, item.sender_valid)
     if refused is None:
-        acknowledge(uow, state, request, mail, sender)
+        acknowledge(uow, state, request, mail, sender, item.files_refused, inquiry_hint=hint is not None)
         outcome.acknowledged = True
     else:
         outcome.ack_refused = refused
@@ -282,9 +312,29 @@ async def _new_request(
             category=category,
             acknowledged=outcome.acknowledged,
             ack_refused=refused,
+            inquiry_hint=hint,
         )
     )
     return outcome
+
+
+def _files(state: Batch, request: BatchRequest, item: Assessed) -> dict[str, Any]:
+    """What the staff post says of the mail's files: the list the batch fills in once it
+    has stored them (``Batch.write``), or why none was kept and which they were."""
+    if item.files_refused is not None:
+        message_id, params = item.files_refused
+        return {
+            "attachments_refused": {
+                "message_id": message_id,
+                "params": params,
+                "files": [[name, size] for name, size in item.refused_files],
+            }
+        }
+    if not item.files:
+        return {}
+    shown: list[dict[str, Any]] = []
+    state.files.append((request, item.files, shown))
+    return {"attachments": shown}
 
 
 async def _record_bounces(uow: UnitOfWork, item: Assessed, state: Batch) -> list[str]:
@@ -330,6 +380,8 @@ def _log(key: bytes, inbound_id: int, item: Assessed, outcome: Outcome) -> None:
     sender = item.sender
     domain = sender.rpartition("@")[2][:253] if "@" in sender else "-"
     request = format_number(outcome.number) if outcome.number is not None else "-"
+    if outcome.inquiry is not None:
+        request = inquiries.format_number(outcome.inquiry)
     log.info(
         "inbound mail #%d: %s %s",
         inbound_id,

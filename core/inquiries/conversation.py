@@ -71,8 +71,10 @@ async def reply(
     attachments: Sequence[object] = (),
     *,
     message_id: str | None = None,
+    commit: bool = True,
 ) -> Replied:
-    """A customer's message (the asker or a contact of its support ID). Committed."""
+    """A customer's message (the asker or a contact of its support ID). Committed unless
+    ``commit=False`` (the mail intake commits a batch at once)."""
     account_id = await customer_account_id(uow, actor)
     inquiry = await visible(uow, actor, number, lock=True)
     body = check_body(body, attachments)
@@ -93,7 +95,8 @@ async def reply(
             message_id=message_id,
             previous=inquiry.id,
         )
-        await uow.commit()
+        if commit:
+            await uow.commit()
         return Replied(number=inquiry.id, reopened=False, opened=opened)
     message = InquiryMessage(
         inquiry_id=inquiry.id,
@@ -118,7 +121,8 @@ async def reply(
         inquiry=inquiry.id,
     )
     notifications.queue_staff_followup(uow, inquiry, author=display_name(account), body=body, kind="customer")
-    await uow.commit()
+    if commit:
+        await uow.commit()
     return Replied(number=inquiry.id, reopened=reopened)
 
 

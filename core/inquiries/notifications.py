@@ -18,13 +18,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from core.contact_window.addresses import thread_headers, valid_recipient
 from core.inquiries.numbers import format_number, subject_tag
 from core.inquiries.tables import Inquiry, InquiryMessage
 from core.models import SupportIdCc
 from core.outbox import enqueue_mail, enqueue_slack
+from core.snapshots import Query
 from core.unit_of_work import UnitOfWork
 
 # Outbox templates (mail) and kinds (staff posts) of inquiries.
@@ -36,17 +37,20 @@ EXCERPT = 1500
 LOOP_HEADER = "X-Madoguchi-Loop"
 
 
+_CC_ADDRESSES = Query(
+    select(SupportIdCc.email)
+    .where(SupportIdCc.support_id_id == bindparam("support_id_id"))
+    .order_by(SupportIdCc.id)
+)
+
+
 async def cc_addresses(uow: UnitOfWork, inquiry: Inquiry) -> list[str]:
     """The support ID's CC addresses (同報者) that may receive mail, without the asker."""
     if inquiry.support_id_id is None:
         return []
-    found = await uow.session.scalars(
-        select(SupportIdCc.email)
-        .where(SupportIdCc.support_id_id == inquiry.support_id_id)
-        .order_by(SupportIdCc.id)
-    )
+    found = await uow.rows(_CC_ADDRESSES, support_id_id=inquiry.support_id_id)
     asker = inquiry.asker_email.lower()
-    return [e for e in found.all() if e.lower() != asker and valid_recipient(uow.settings, e)]
+    return [str(e) for (e,) in found if e.lower() != asker and valid_recipient(uow.settings, e)]
 
 
 def _base_context(uow: UnitOfWork, inquiry: Inquiry, support_id: str | None, name: str) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from core.snapshots import Query, Reader, reads
 from core.support_ids.views import display_name
 from core.unit_of_work import UnitOfWork
 
+_COMPANY_NAME = Query(select(Company.name).where(Company.id == bindparam("company_id")))
 MAX_SUBJECT = 200
 MAX_BODY = 20_000
 
@@ -109,19 +110,21 @@ async def open_inquiry(
     actor: Actor,
     *,
     support_id: str | None,
-    product: str,
+    product: str | None,
     subject: str,
     body: str,
     attachments: Sequence[object] = (),
     message_id: str | None = None,
+    commit: bool = True,
 ) -> Opened:
     """Open an inquiry and commit (see the module docstring). ``message_id``: the
-    customer's mail, when it came by mail (the acknowledgement answers it)."""
+    customer's mail, when it came by mail (the acknowledgement answers it); ``product``
+    None: decided as for a new inquiry by mail (see below). The mail
+    door's intake passes ``commit=False``: it commits a whole batch of mail at once."""
     account_id = await customer_account_id(uow, actor)
     errors: dict[str, str] = {}
     subject, body = check_text(subject, body, errors)
     check_attachments(attachments, errors)
-    product = product.strip()
     name = (support_id or "").strip()
     sid: int | None = None
     if name:
@@ -129,6 +132,12 @@ async def open_inquiry(
             sid, name = await support_id_of(uow, actor, account_id, name)
         except NotFound:
             errors["support_id"] = "inquiry.support_id_not_found"
+    if product is None:
+        # By mail nobody chose: the support ID's only family in force, else その他 for
+        # staff to set (SPEC §4.8 "New inquiry by mail").
+        in_force = (await families(uow, sid, today(uow)))[0] if sid is not None else set()
+        product = next(iter(in_force)) if len(in_force) == 1 else OTHER_PRODUCT
+    product = product.strip()
     if not product:
         errors["product"] = "inquiry.product_required"
     elif product != OTHER_PRODUCT:
@@ -156,7 +165,8 @@ async def open_inquiry(
         attachments=attachments,
         message_id=message_id,
     )
-    await uow.commit()
+    if commit:
+        await uow.commit()
     return opened
 
 
@@ -221,12 +231,12 @@ async def start(
     await notifications.queue_ack(
         uow, inquiry, support_id=support_id, name=asker, body=body, parent=message_id
     )
-    company = await uow.session.scalar(select(Company.name).where(Company.id == account.company_id))
+    company = await uow.first(_COMPANY_NAME, company_id=account.company_id)
     notifications.queue_staff_post(
         uow,
         inquiry,
         support_id=support_id,
-        company=company or "",
+        company=str(company[0]) if company else "",
         asker=asker,
         body=body,
         attachments=len(attachments),

@@ -8,7 +8,7 @@ of a name (``Account._keep_name_keys``); existing rows are filled here with the 
 function, so the two never disagree.
 
 Revision ID: 0015_find_people
-Revises: 0009_inquiries
+Revises: 0010_attachments
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from alembic import op
 from core.normalize import person_key
 
 revision = "0015_find_people"
-down_revision = "0009_inquiries"
+down_revision = "0010_attachments"
 branch_labels = None
 depends_on = None
 

@@ -9,6 +9,7 @@ import pytest
 
 from bot.app import SlackDoor
 from core.unit_of_work import Core
+from madoguchi.metrics import Metrics
 from tests.fakeslack import FakeSlack
 
 
@@ -67,3 +68,23 @@ async def test_an_event_over_socket_mode_runs_its_web_api_work_after_the_ack(
     assert ack["envelope_id"] == "env-2"
     await socket_door.drain()
     assert fake.of("views.publish")[0].body["user_id"] == "U1"
+
+
+async def test_a_socket_mode_ack_is_timed_by_its_kind(socket_door: SlackDoor, fake: FakeSlack) -> None:
+    metrics = Metrics()
+    socket_door.metrics = metrics
+    payload = {"command": "/support", "text": "help", "team_id": "T1", "user_id": "U1", "trigger_id": "t9"}
+    await fake.push(
+        {
+            "envelope_id": "env-9",
+            "type": "slash_commands",
+            "accepts_response_payload": True,
+            "payload": payload,
+        }
+    )
+    await asyncio.wait_for(fake.socket_received.get(), timeout=10)
+    for _ in range(100):  # the observation follows the send; give the handler its turn
+        if 'madoguchi_slack_ack_seconds_count{kind="command"} 1.0' in metrics.render().decode():
+            break
+        await asyncio.sleep(0.01)
+    assert 'madoguchi_slack_ack_seconds_count{kind="command"} 1.0' in metrics.render().decode()
