@@ -266,6 +266,10 @@ def register(door: SlackDoor) -> None:
     @door.app.command("/support-admin")
     async def support_admin(ack: Any, body: dict[str, Any], context: Any) -> None:
         text = str(body.get("text") or "")
+        # A subcommand that opens a modal (``account create``) needs the command's trigger;
+        # one that works after the ack (``account export``) a unit of work of its own.
+        context["trigger_id"] = body.get("trigger_id")
+        context["core"] = door.core
         words = [mail_arg(w) for w in text.split()]
         async with door.core.uow() as uow:
             who = await identify(door, uow, body, context, staff=True)

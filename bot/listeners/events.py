@@ -1,5 +1,5 @@
-"""Events API: de-duplication, then ``app_home_opened``, direct messages and (one
-workspace) the token's revocation.
+"""Events API: de-duplication, then ``app_home_opened``, direct messages (a customer's
+message is offered as an inquiry) and (one workspace) the token's revocation.
 
 Slack retries an event it thinks was not acked (``X-Slack-Retry-Num``), and Bolt does
 not de-duplicate. The (team_id, event_id) pair is claimed (``core.workspaces``) before
@@ -18,6 +18,7 @@ from slack_bolt.response import BoltResponse
 
 from bot import blocks as bk
 from bot.views.home import publish_home
+from bot.views.inquiries import offer_from_message
 from bot.who import identify
 from core import workspaces
 
@@ -75,15 +76,21 @@ def register(door: SlackDoor) -> None:
 
     @app.event("message")
     async def direct_message(body: dict[str, Any], event: dict[str, Any], context: Any, client: Any) -> None:
-        # Only people writing to the bot in its DM get an answer: the help text.
+        # Only people writing to the bot in its DM get an answer: to a customer, an offer
+        # to send the message as an inquiry (the ask modal, prefilled); to anyone else,
+        # the help text.
         if event.get("channel_type") != "im" or event.get("subtype") or event.get("bot_id"):
             return
         async with door.core.uow() as uow:
             who = await identify(door, uow, body, context)
-        text = bk.say("slack.help.support", who.locale)
+        if who.account_id is not None:
+            blocks = offer_from_message(who.locale, str(event.get("text") or ""))
+        else:
+            blocks = [bk.section(bk.say("slack.help.support", who.locale))]
+        text = bk.plain(blocks)
         channel = event.get("channel")
 
         async def answer() -> None:
-            await client.chat_postMessage(channel=channel, text=text, blocks=[bk.section(text)])
+            await client.chat_postMessage(channel=channel, text=text, blocks=blocks)
 
         context["after_ack"](answer)

@@ -115,6 +115,10 @@ def register(door: SlackDoor) -> None:
         if words[:1] and words[0].lower() == "register":
             await open_registration(door, ack, body, context)
             return
+        # What a subcommand may need beyond its words: a modal opens with the trigger,
+        # and prose (a reply) keeps its line breaks.
+        context["trigger_id"] = body.get("trigger_id")
+        context["command_text"] = str(body.get("text") or "")
         sub, args = route(SUBS, words) if words else (SUBS[0], [])
         uses = sub.uses if sub is not None and arity_ok(sub, args) else ()
         async with open_for(door.core, *EVERY_ANSWER, *uses) as source:

@@ -12,8 +12,11 @@ never a listener.
 from __future__ import annotations
 
 from bot.commands import Sub
-from bot.subcommands import calendar
+from bot.subcommands import calendar, inquiries, privacy
 
 CUSTOMER: list[Sub] = []
 STAFF: list[Sub] = []
 CUSTOMER += calendar.CUSTOMER
+CUSTOMER += inquiries.CUSTOMER
+STAFF += inquiries.STAFF
+STAFF += privacy.STAFF

@@ -1,4 +1,5 @@
-"""The App Home: the user's account, support IDs and terms notice, or a register button;
+"""The App Home: the user's account, support IDs, open inquiries and terms notice, or a
+register button;
 and publishing it (``views.publish``, a Web API call, so after the ack)."""
 
 from __future__ import annotations
@@ -6,10 +7,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from bot import blocks as bk
+from bot.views.inquiries import home_section
 from bot.views.support_ids import support_id_table
 from bot.views.terms import terms_blocks
 from bot.who import Who, identify
-from core import accounts, support_ids
+from core import accounts, inquiries, support_ids
+from core.errors import DomainError
 from core.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
@@ -40,6 +43,13 @@ async def home_view(uow: UnitOfWork, who: Who) -> dict[str, Any]:
             )
         blocks.append(bk.section(f"*{t('slack.home.support_ids')}*"))
         blocks += support_id_table(await support_ids.list_for_account(uow, who.actor), who.locale)
+        try:
+            open_inquiries = await inquiries.list_for_user(uow, who.actor)
+        except DomainError:
+            open_inquiries = None  # not active yet: no inquiries to show
+        if open_inquiries is not None:
+            blocks.append(bk.divider())
+            blocks += home_section(open_inquiries, who.locale)
         blocks += await terms_blocks(uow, who)
     blocks.append(bk.context_block(t("slack.home.help_hint")))
     return {"type": "home", "blocks": bk.clip(blocks)}

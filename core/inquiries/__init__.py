@@ -25,21 +25,36 @@ Mutating services commit; every change is audited (``inquiry.*``) with its suppo
 
 from __future__ import annotations
 
-from core.inquiries.access import customer_account_id
-from core.inquiries.conversation import Replied, answer, note, reply
-from core.inquiries.lifecycle import assign, auto_close, close
-from core.inquiries.numbers import (
-    OPEN_STATUSES,
-    OTHER_PRODUCT,
-    STATUSES,
-    SUBJECT_TAG,
-    Status,
-    format_number,
-    parse_number,
-)
-from core.inquiries.opening import MAX_BODY, MAX_SUBJECT, open_inquiry, products_for
-from core.inquiries.reading import PAGE_SIZE, list_for_staff, list_for_user, overdue, show, threaded
-from core.inquiries.views import InquiryDetail, InquiryPage, InquirySummary, MessageView, Opened
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from core.inquiries.access import customer_account_id
+    from core.inquiries.conversation import Replied, answer, note, reply
+    from core.inquiries.lifecycle import assign, auto_close, close
+    from core.inquiries.numbers import (
+        OPEN_STATUSES,
+        OTHER_PRODUCT,
+        STATUSES,
+        SUBJECT_TAG,
+        Status,
+        format_number,
+        parse_number,
+    )
+    from core.inquiries.opening import MAX_BODY, MAX_SUBJECT, open_inquiry, products_for
+    from core.inquiries.reading import PAGE_SIZE, list_for_staff, list_for_user, overdue, show, threaded
+    from core.inquiries.views import InquiryDetail, InquiryPage, InquirySummary, MessageView, Opened
+
+
+def __getattr__(name: str) -> Any:
+    """The services on first use. Why not at import: ``core.models`` imports this package
+    for its tables while core is still loading, and the services import most of core."""
+    if name not in __all__:
+        # Submodules (``from core.inquiries import tables``) are found by the import system.
+        raise AttributeError(f"module 'core.inquiries' has no attribute {name!r}")
+    from core.inquiries import api  # loaded late on purpose (see above)
+
+    return getattr(api, name)
+
 
 __all__ = [
     "MAX_BODY",

@@ -136,7 +136,7 @@ async def answer(
     inquiry = await visible(uow, actor, number, lock=True)
     body = check_body(body, attachments)
     if inquiry.status == "closed":
-        raise Conflict("inquiry.already_closed", number=format_number(inquiry.id))
+        raise Conflict("inquiry.answer_closed", number=format_number(inquiry.id))
     now = uow.clock.now()
     message = InquiryMessage(
         inquiry_id=inquiry.id,

@@ -79,7 +79,10 @@ async def queue_ack(
     uow: UnitOfWork, inquiry: Inquiry, *, support_id: str | None, name: str, body: str, parent: str | None
 ) -> None:
     """The acknowledgement (number, subject, due date), Message-ID ``inquiry.thread_id``;
-    under the customer's mail when it was opened by mail (``parent``)."""
+    under the customer's mail when it was opened by mail (``parent``). Registration
+    validated the asker's address; one that is not valid for automatic mail gets none."""
+    if not valid_recipient(uow.settings, inquiry.asker_email):
+        return
     ccs = await cc_addresses(uow, inquiry)
     headers = _headers(uow, ccs, [], parent)
     headers.update(
@@ -89,8 +92,6 @@ async def queue_ack(
             LOOP_HEADER: uow.settings.inquiry_address,
         }
     )
-    if not valid_recipient(uow.settings, inquiry.asker_email):
-        return
     enqueue_mail(
         uow,
         ACK,

@@ -3,6 +3,7 @@ that every refusal names its field, says what to do, and stores nothing."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 
 import pytest
@@ -211,3 +212,12 @@ async def test_an_inquiry_by_mail_is_acknowledged_under_the_customers_mail(
     async with domain.uow() as uow:
         row = await uow.session.get(Inquiry, 1)
         assert row is not None
+
+
+async def test_inquiries_opened_at_the_same_moment_get_different_numbers(domain: Core, world: World) -> None:
+    """Each in its own transaction, at once (PostgreSQL runs them side by side)."""
+    opened = await asyncio.gather(
+        *(_open(domain, actor, subject=f"同時{n}") for n, actor in enumerate([world.a, world.b] * 4))
+    )
+    numbers = sorted(o.number for o in opened)
+    assert numbers == list(range(1, 9))

@@ -236,3 +236,13 @@ async def test_a_mail_finds_its_inquiry_by_our_message_ids_or_its_own(domain: Co
         assert await inquiries.threaded(uow, ["<r9@customer-a.example.jp>"]) == number
         assert await inquiries.threaded(uow, ["<unknown@x.example>"]) is None
         assert await inquiries.threaded(uow, []) is None
+
+
+async def test_a_closed_inquiry_takes_no_answer(domain: Core, world: World) -> None:
+    number = await _opened(domain, world)
+    async with domain.uow() as uow:
+        await inquiries.close(uow, world.a, number)
+    with pytest.raises(Conflict) as caught:
+        await _answer(domain, number)
+    assert caught.value.message_id == "inquiry.answer_closed"
+    assert await outbox(domain, "inquiry_answer") == []
