@@ -114,7 +114,7 @@ def test_the_installed_command_runs_outside_the_checkout(installed: Path, tmp_pa
     )
     rendered = _run([str(installed / "python"), "-c", script], tmp_path, env).stdout
     assert "Example Solutions" in rendered.splitlines()[0]
-    assert "ユーザー名: tanaka" in rendered
+    assert "ユーザー名：tanaka" in rendered
     assert "https://x.example/a" in rendered
     *_, generic, location = rendered.splitlines()
     assert generic == ""  # none of the generic names is importable from the venv
