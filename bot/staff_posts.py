@@ -58,14 +58,15 @@ def request_blocks(context: Mapping[str, Any], locale: str, *, followup: bool = 
     category = str(context.get("category") or "")
     title = t("slack.staff.followup" if followup else "slack.staff.new_request", request=request)
     rows = [
-        f"*{t('slack.staff.sender')}*: {bk.esc(context.get('sender', ''))}",
-        f"*{t('slack.staff.subject')}*: {bk.esc(context.get('subject', '')) or '—'}",
+        t("slack.label", label=t("slack.staff.sender"), value=context.get("sender", "")),
+        t("slack.label", label=t("slack.staff.subject"), value=context.get("subject", "") or "—"),
     ]
     if category:
         try:
-            rows.insert(0, f"*{t('slack.staff.category')}*: {t(f'contact.category.{category}')}")
+            label = t(f"contact.category.{category}")
         except KeyError:
-            rows.insert(0, f"*{t('slack.staff.category')}*: {bk.esc(category)}")
+            label = bk.esc(category)
+        rows.insert(0, t("slack.label", label=t("slack.staff.category"), value=label))
     blocks: list[bk.Block] = [bk.section(f"*{bk.esc(title)}*"), bk.section("\n".join(rows), verbatim=True)]
     notice = context.get("notice")
     if notice:

@@ -22,7 +22,6 @@ from core.actors import Actor
 from core.clock import aware
 from core.config import SUPPORTED_LOCALES
 from core.contact_details import ContactDetails
-from core.dates import moment_text
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from core.hashing import new_token
 from core.models import Account, AccountToken, Company, PendingContact, SlackUser, SupportIdContact
@@ -241,7 +240,7 @@ async def mail_context(uow: UnitOfWork, account: Account, expires_at: datetime |
         "first_name": account.first_name,
     }
     if expires_at is not None:
-        context["expires_at"] = moment_text(expires_at, account.locale)
+        context["expires_at"] = aware(expires_at).isoformat()  # the template formats it (long_date)
     return context
 
 

@@ -213,18 +213,3 @@ def closed_days(settings: Settings, first: date, last: date, locale: str) -> lis
         if described.names:
             out.append(described)
     return out
-
-
-def long_date(day: date, locale: str) -> str:
-    """2027年1月1日（金） / Fri, January 1, 2027: the date as customers read it."""
-    weekday = render("calendar.weekdays", locale).split(",")[day.weekday()]
-    month_name = render("calendar.months", locale).split(",")[day.month - 1]
-    return render(
-        "calendar.date",
-        locale,
-        year=day.year,
-        month=day.month,
-        day=day.day,
-        weekday=weekday,
-        month_name=month_name,
-    )

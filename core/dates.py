@@ -4,7 +4,7 @@ Why one: customers and staff read dates in answers, mails and pages; if each doo
 its own, one screen would say ``2026-12-08`` and the next ``12/8``, and the UTC instant
 the database stores would leak beside a JST one. Here every instant is turned into Japan
 time first, and Japanese reads ``2026年12月8日（火）`` (``14:05`` after it when the time
-matters), English ``Tue 8 Dec 2026`` (``14:05 JST``). The template environment has it as
+matters), English ``Tue, December 8, 2026`` (``14:05 JST``). The template environment has it as
 the filter ``long_date`` (``{{ expires_on | long_date }}``, ``{{ at | long_date('en', time=True) }}``);
 the Slack door calls it directly.
 
@@ -18,10 +18,8 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from core.clock import JST, aware
+from core.messages import render
 
-_JA_WEEKDAYS = "月火水木金土日"
-_EN_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_EN_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 NONE = "—"
 
 
@@ -35,7 +33,8 @@ def _parse(value: str) -> date | datetime:
 def long_date(value: date | datetime | str | None, locale: str = "ja", *, time: bool = False) -> str:
     """The date (and with ``time`` the JST hour and minute) as a reader of ``locale`` expects.
 
-    A plain date has no time of day; ``time`` is ignored for it."""
+    A plain date has no time of day; ``time`` is ignored for it. The words (weekday and
+    month names, the order) are the catalog's (``calendar.date``, ``dates.with_time``)."""
     if value is None or value == "":
         return NONE
     if isinstance(value, str):
@@ -48,22 +47,24 @@ def long_date(value: date | datetime | str | None, locale: str = "ja", *, time: 
             clock = f"{local:%H:%M}"
     else:
         day = value
-    if locale == "en":
-        text = f"{_EN_WEEKDAYS[day.weekday()]} {day.day} {_EN_MONTHS[day.month - 1]} {day.year}"
-        return f"{text} {clock} JST" if clock else text
-    text = f"{day.year}年{day.month}月{day.day}日（{_JA_WEEKDAYS[day.weekday()]}）"
-    return f"{text}{clock}" if clock else text
+    text = render(
+        "calendar.date",
+        locale,
+        year=day.year,
+        month=day.month,
+        day=day.day,
+        weekday=render("calendar.weekdays", locale).split(",")[day.weekday()],
+        month_name=render("calendar.months", locale).split(",")[day.month - 1],
+    )
+    return render("dates.with_time", locale, date=text, time=clock) if clock else text
 
 
 def day_text(day: date, locale: str) -> str:
-    """A calendar day alone: ``2026年12月8日（火）`` / ``Tue 8 Dec 2026``."""
+    """A calendar day alone: ``2026年12月8日（火）`` / ``Tuesday, December 8, 2026``."""
     return long_date(day, locale)
 
 
 def moment_text(at: datetime, locale: str) -> str:
     """An exact instant such as a link's expiry (SPEC §4.11), in JST:
-    ``2026年12月8日（火）17時30分`` / ``Tue 8 Dec 2026, 17:30 JST``."""
-    local = aware(at).astimezone(JST)
-    if locale == "en":
-        return f"{long_date(local.date(), locale)}, {local:%H:%M} JST"
-    return f"{long_date(local.date(), locale)}{local.hour}時{local.minute:02d}分"
+    ``2026年12月8日（火）17:30`` / ``Tuesday, December 8, 2026 17:30 JST``."""
+    return long_date(at, locale, time=True)

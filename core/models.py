@@ -31,7 +31,9 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.ext.asyncio import AsyncAttrs
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, validates
+
+from core.normalize import person_key
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -154,8 +156,25 @@ class Account(Base):
     password_changed_at: Mapped[datetime | None]
     # When the current product-information choice was made (registration or profile).
     marketing_changed_at: Mapped[datetime | None]
+    # The name and its reading as staff `find` compares them (``core.normalize.person_key``:
+    # width, case and hiragana/katakana folded, no spaces), kept by ``_keep_name_keys`` on
+    # every change of a name so that no writer can forget them; B-tree indexed for the
+    # prefix search (migration 0015_find_people).
+    name_norm: Mapped[str] = mapped_column(String(128), default="", index=True)
+    kana_norm: Mapped[str] = mapped_column(String(128), default="", index=True)
 
     __table_args__ = (UniqueConstraint("slack_team_id", "slack_user_id", name="uq_accounts_slack_user"),)
+
+    @validates("last_name", "first_name", "last_name_kana", "first_name_kana")
+    def _keep_name_keys(self, field: str, value: str) -> str:
+        names = {
+            f: getattr(self, f, None) or ""
+            for f in ("last_name", "first_name", "last_name_kana", "first_name_kana")
+        }
+        names[field] = value or ""
+        self.name_norm = person_key(names["last_name"], names["first_name"])
+        self.kana_norm = person_key(names["last_name_kana"], names["first_name_kana"])
+        return value
 
 
 class AccountToken(Base):

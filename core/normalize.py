@@ -20,6 +20,13 @@ def fold(text: str) -> str:
     return " ".join(folded.split())
 
 
+def person_key(*parts: str) -> str:
+    """A person's name (or its reading) as staff search compares it: ``fold`` without any
+    space, so ``山田 太郎``, ``山田太郎`` and ``やまだ　たろう``/``ﾔﾏﾀﾞﾀﾛｳ`` meet their stored
+    form whichever way they were typed; the family name alone is its prefix."""
+    return fold("".join(parts)).replace(" ", "")
+
+
 def support_key(raw: str) -> str:
     """The canonical spelling of a support key: NFKC, upper case, no dashes or spaces.
 

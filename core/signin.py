@@ -30,7 +30,6 @@ from core import accounts, audit, passwords, throttle
 from core.account_tables import SignInLink
 from core.actors import Actor
 from core.clock import aware
-from core.dates import moment_text
 from core.errors import Forbidden, NotFound
 from core.hashing import new_token
 from core.models import Account
@@ -175,7 +174,7 @@ async def sign_in(
     audit.record(uow, signed_in, "account.signed_in", account_id=account.id)
     # The owner hears of it: a password known to someone else shows up here first.
     context = await accounts.mail_context(uow, account, None)
-    context["linked_at"] = moment_text(uow.clock.now(), account.locale)
+    context["linked_at"] = uow.clock.now().isoformat()  # the template formats it (long_date)
     enqueue_mail(uow, "slack_linked", [account.email], context, locale=account.locale)
     await accounts.link_slack_user(uow, signed_in, account.id, row.slack_team_id, row.slack_user_id)
     await uow.commit()

@@ -18,7 +18,8 @@ from core import accounts, audit, companies, contact_window, staff, support_keys
 from core.actors import Actor
 from core.clock import aware
 from core.errors import Conflict, NotFound
-from core.models import Account, Company, Contract, SupportId, SupportKey
+from core.models import Account, Company, Contract, PendingContact, SupportId, SupportIdContact, SupportKey
+from core.normalize import fold, person_key
 from core.unit_of_work import UnitOfWork
 
 FIND_LIMIT = 20
@@ -58,12 +59,17 @@ class KeyHit:
 
 @dataclass(frozen=True)
 class AccountHit:
+    """A person: an account, or (status ``unregistered``) a contact of a migrated support
+    ID known only by address."""
+
     username: str
     name: str
     company: str
     status: str
-    created_at: datetime
+    created_at: datetime | None
     activated_at: datetime | None
+    kana: str = ""
+    support_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -106,7 +112,8 @@ class FailureEntry:
 
 async def find(uow: UnitOfWork, actor: Actor, text: str) -> FindResult:
     """Everything the text could name: a company (partial name), a contract number, a
-    support key (→ its contract), an account (e-mail). Each lookup is one indexed query."""
+    support key (→ its contract), a person (address, name or reading). Each lookup is
+    indexed."""
     await staff.admit(uow, actor, "find")
     text = text.strip()
     if not text:
@@ -122,7 +129,12 @@ async def find(uow: UnitOfWork, actor: Actor, text: str) -> FindResult:
 
 
 async def _companies(uow: UnitOfWork, text: str) -> tuple[CompanyHit, ...]:
-    """The same search as registration step 2, so it shares its index."""
+    """The same search as registration step 2, so it shares its index. Its trigram index
+    cannot look up fewer than three characters, and a person's family name is often two
+    (山田): such a text finds people and exact numbers here, not every company whose name
+    contains it, which would read the whole table (SPEC §9)."""
+    if len(fold(text)) < companies.TRIGRAM:
+        return ()
     rows = await companies.search(uow, text, limit=FIND_LIMIT)
     return tuple(
         CompanyHit(
@@ -170,19 +182,63 @@ async def _keys(uow: UnitOfWork, text: str) -> tuple[KeyHit, ...]:
 
 
 async def _accounts(uow: UnitOfWork, text: str) -> tuple[AccountHit, ...]:
-    if "@" not in text:
+    """People: by address (an account, or a contact of a migrated support ID who has not
+    registered yet), otherwise by name or its reading: the family name, the whole name or
+    its start, in kanji, katakana, hiragana or half-width kana (``person_key``). Each a
+    range on a B-tree index (migration 0015_find_people), never a scan."""
+    if "@" in text:
+        email = accounts.username_of(text)
+        found = await _account_rows(uow, Account.email == email)
+        if found:
+            return found
+        pending = await _pending_ids(uow, email)
+        if not pending:
+            return ()
+        return (
+            AccountHit(
+                username=email,
+                name="",
+                company="",
+                status="unregistered",
+                created_at=None,
+                activated_at=None,
+                support_ids=pending,
+            ),
+        )
+    key = person_key(text)
+    if not key:
         return ()
-    row = (
+    upper = key + "\U0010ffff"
+    hits: dict[str, AccountHit] = {}
+    for column in (Account.name_norm, Account.kana_norm):
+        for hit in await _account_rows(uow, column >= key, column < upper, order=column):
+            hits.setdefault(hit.username, hit)
+    return tuple(list(hits.values())[:FIND_LIMIT])
+
+
+async def _account_rows(uow: UnitOfWork, *conditions: Any, order: Any = Account.id) -> tuple[AccountHit, ...]:
+    """Up to FIND_LIMIT accounts, in the order of the index the conditions use (so the
+    planner walks that index, not the whole table), with their support IDs."""
+    rows = (
         await uow.session.execute(
             select(Account, Company.name)
             .join(Company, Company.id == Account.company_id)
-            .where(Account.email == accounts.username_of(text))
+            .where(*conditions)
+            .order_by(order, Account.id)
+            .limit(FIND_LIMIT)
         )
-    ).first()
-    if row is None:
-        return ()
-    account, company = row
-    return (
+    ).all()
+    # One lookup per person by the contacts' account index (at most FIND_LIMIT); a
+    # single IN over every person's support IDs is a scan to a planner on a small table.
+    support_ids: dict[int, tuple[str, ...]] = {}
+    for account, _company in rows:
+        names = await uow.session.scalars(
+            select(SupportId.name)
+            .join(SupportIdContact, SupportIdContact.support_id_id == SupportId.id)
+            .where(SupportIdContact.account_id == account.id)
+        )
+        support_ids[account.id] = tuple(sorted(names))
+    return tuple(
         AccountHit(
             username=account.email,
             name=f"{account.last_name} {account.first_name}",
@@ -190,8 +246,21 @@ async def _accounts(uow: UnitOfWork, text: str) -> tuple[AccountHit, ...]:
             status=account.status,
             created_at=aware(account.created_at),
             activated_at=aware(account.activated_at) if account.activated_at else None,
-        ),
+            kana=f"{account.last_name_kana} {account.first_name_kana}",
+            support_ids=support_ids[account.id],
+        )
+        for account, company in rows
     )
+
+
+async def _pending_ids(uow: UnitOfWork, email: str) -> tuple[str, ...]:
+    names = await uow.session.scalars(
+        select(SupportId.name)
+        .join(PendingContact, PendingContact.support_id_id == SupportId.id)
+        .where(PendingContact.email == email)
+        .order_by(SupportId.name)
+    )
+    return tuple(names)
 
 
 async def issue_key(
@@ -295,17 +364,28 @@ async def audit_trail(
     if account_id is None and support_id_id is None:
         return []
     rows = await audit.history(uow, account_id=account_id, support_id_id=support_id_id, limit=limit)
+    addresses = await _addresses(uow, [r.actor_id for r in rows])
     return [
         AuditEntry(
             at=aware(r.at),
             actor_kind=r.actor_kind,
-            actor=r.actor_id,
+            actor=addresses.get(r.actor_id, r.actor_id),
             door=r.door,
             action=r.action,
             details=r.details,
         )
         for r in rows
     ]
+
+
+async def _addresses(uow: UnitOfWork, actor_ids: list[str]) -> dict[str, str]:
+    """``account:12`` (how the trail names a customer) → the address staff know them by,
+    in one query; a row id means nothing to a person reading the trail."""
+    ids = {int(a.split(":", 1)[1]) for a in actor_ids if a.startswith("account:") and a[8:].isdigit()}
+    if not ids:
+        return {}
+    rows = await uow.session.execute(select(Account.id, Account.email).where(Account.id.in_(sorted(ids))))
+    return {f"account:{account_id}": email for account_id, email in rows}
 
 
 async def recent_failures(uow: UnitOfWork, actor: Actor, *, limit: int = 50) -> list[FailureEntry]:

@@ -50,6 +50,31 @@ def is_well_formed(raw: str) -> bool:
     return len(raw) <= MAX_INPUT_LENGTH and bool(_WELL_FORMED.match(canonical(raw)))
 
 
+_ISSUED_SHAPE = re.compile(r"^SK[A-Z0-9]{12}$")
+
+
+def looks_like_key(text: str) -> bool:
+    """Whether typed text has the shape of an issued key (``SK-XXXX-XXXX-XXXX``, in any
+    spelling ``canonical`` accepts). Only a hint for reading arguments: a support ID may
+    be any name, and keys of other shapes exist (vendor files), so a key is never refused
+    or accepted by its shape."""
+    return len(text) <= MAX_INPUT_LENGTH and bool(_ISSUED_SHAPE.match(canonical(text)))
+
+
+def key_and_name(first: str, second: str, *, key_first: bool) -> tuple[str, str]:
+    """``(key, name)`` from two arguments typed in either order.
+
+    The documented order (``key_first``: ``id new KEY ID``; otherwise ``key add ID KEY``)
+    holds unless the shapes say otherwise: when the argument in the key's place does not
+    look like a key and the other one does, they were typed the other way round. When
+    both or neither look like keys, the documented order decides, so an unusual name or
+    key is read as it always was."""
+    key, name = (first, second) if key_first else (second, first)
+    if not looks_like_key(key) and looks_like_key(name):
+        return name, key
+    return key, name
+
+
 def mask(last4: str) -> str:
     """How a key is shown anywhere after it was issued: only the last four characters."""
     return f"****-****-{last4}"

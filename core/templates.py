@@ -25,6 +25,8 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from core.dates import long_date
+
 TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"
 
 
@@ -38,14 +40,17 @@ class _Areas(Environment):
 
 @cache
 def environment() -> Environment:
-    """The environment (one per process); mail renders with it."""
-    return _Areas(
+    """The environment (one per process); mail renders with it. Dates go through the
+    filter ``long_date`` (``core.dates``), the one way a date is written."""
+    env = _Areas(
         loader=FileSystemLoader(str(TEMPLATES_DIR)),
         autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
         undefined=StrictUndefined,
         keep_trailing_newline=True,
         auto_reload=False,
     )
+    env.filters["long_date"] = long_date
+    return env
 
 
 @cache

@@ -17,8 +17,8 @@ from aiohttp import web
 from icalendar import Calendar, Event
 
 from core import business_days
-from core.business_days import long_date
 from core.clock import JST
+from core.dates import long_date
 from core.errors import DomainError
 from core.messages import in_locale
 from core.unit_of_work import Core
@@ -87,7 +87,7 @@ class CalendarPages:
             ),
             heads=t("calendar.grid_heads").split(","),
             weeks=weeks,
-            named=[{"date": long_date(d.day, locale), "names": "・".join(d.names)} for d in view.named_days],
+            named=[{"date": d.day, "names": "・".join(d.names)} for d in view.named_days],
             no_named=t("calendar.no_closed_days"),
             closed_title=t("calendar.closed_days"),
             legend=t("calendar.legend_page"),

@@ -12,10 +12,10 @@ from bot import blocks as bk
 from bot.commands import Sub, arity_ok, mail_arg, route, usage_blocks
 from bot.subcommands import STAFF
 from bot.views.errors import error_text
+from bot.views.support_ids import key_label
 from bot.who import Who, identify
 from core import contact_window, staff, staff_desk
-from core.clock import JST
-from core.dates import day_text
+from core.dates import long_date
 from core.errors import Forbidden
 from core.unit_of_work import UnitOfWork
 
@@ -26,12 +26,18 @@ Blocks = list[bk.Block]
 USER_MENTION = re.compile(r"^<@([A-Z0-9]+)(?:\|[^>]*)?>$")
 
 
-def _d(value: Any) -> str:
-    return value.isoformat() if value is not None else "—"
-
-
 def _t(who: Who, message_id: str, **params: Any) -> str:
     return bk.say(message_id, who.locale, **params)
+
+
+def _label(who: Who, prefix: str, code: str) -> str:
+    """A stored code (a status, a failure reason) as the catalog words it; a code this
+    version has no words for is shown as it is, escaped, rather than hidden."""
+    slug = re.sub(r"[^a-z0-9]+", "_", code.lower()).strip("_")
+    try:
+        return _t(who, f"{prefix}.{slug}")
+    except KeyError:
+        return bk.esc(code)
 
 
 async def h_help(uow: UnitOfWork, who: Who, args: list[str]) -> Blocks:
@@ -43,12 +49,21 @@ async def h_find(uow: UnitOfWork, who: Who, args: list[str]) -> Blocks:
     lines: list[str] = []
     for c in found.companies:
         lines.append(
-            f"🏢 *{bk.esc(c.name)}* ({bk.esc(c.code)}) {bk.esc(c.postal_code)} {bk.esc(c.address)} {bk.esc(c.phone)}"
+            _t(who, "slack.admin.find.company", name=c.name, code=c.code, postal_code=c.postal_code)
+            + f" {bk.esc(c.address)} {bk.esc(c.phone)}"
         )
     for k in found.contracts:
         lines.append(
-            f"📄 `{bk.esc(k.number)}` {bk.esc(k.company)} / {bk.esc(k.product_family)} / {bk.esc(k.end_user)} "
-            f"{_d(k.starts_on)}〜{_d(k.ends_on)}"
+            _t(
+                who,
+                "slack.admin.find.contract",
+                number=k.number,
+                company=k.company,
+                product_family=k.product_family,
+                end_user=k.end_user,
+                starts_on=long_date(k.starts_on, who.locale),
+                ends_on=long_date(k.ends_on, who.locale),
+            )
         )
     for key in found.keys:
         state = (
@@ -59,10 +74,27 @@ async def h_find(uow: UnitOfWork, who: Who, args: list[str]) -> Blocks:
             )
         )
         lines.append(
-            f"🔑 `{key.masked}` {bk.esc(key.contract_number)} {bk.esc(key.support_id or '—')} {state}"
+            _t(
+                who,
+                "slack.admin.find.key",
+                key=key_label(key, who.locale),
+                support_id=key.support_id or "—",
+                state=state,
+            )
         )
     for a in found.accounts:
-        lines.append(f"👤 {bk.esc(a.username)} {bk.esc(a.name)} / {bk.esc(a.company)} ({bk.esc(a.status)})")
+        lines.append(
+            _t(
+                who,
+                "slack.admin.find.person",
+                email=a.username,
+                name=a.name or "—",
+                kana=a.kana or "—",
+                company=a.company or "—",
+                status=_label(who, "staff.account_status", a.status),
+                support_ids=", ".join(a.support_ids) or "—",
+            )
+        )
     if not lines:
         return [bk.section(_t(who, "staff.nothing_found", text=bk.esc(" ".join(args))))]
     return [bk.section("\n".join(lines[i : i + 20])) for i in range(0, min(len(lines), 200), 20)]
@@ -79,14 +111,14 @@ async def h_key_issue(uow: UnitOfWork, who: Who, args: list[str]) -> Blocks:
         "staff.key_issued",
         number=issued.contract_number,
         key=bk.code(issued.raw),
-        usable_from=day_text(issued.usable_from, who.locale),
+        usable_from=long_date(issued.usable_from, who.locale),
     )
     return [bk.section(text)]
 
 
 async def h_key_revoke(uow: UnitOfWork, who: Who, args: list[str]) -> Blocks:
     hit = await staff_desk.revoke_key(uow, who.actor, args[0])
-    return [bk.section(_t(who, "staff.key_revoked", masked=hit.masked, number=bk.esc(hit.contract_number)))]
+    return [bk.section(_t(who, "staff.key_revoked", masked=key_label(hit, who.locale)))]
 
 
 async def h_account_resend(uow: UnitOfWork, who: Who, args: list[str]) -> Blocks:
@@ -105,11 +137,18 @@ async def h_account_enable(uow: UnitOfWork, who: Who, args: list[str]) -> Blocks
 
 
 def request_line(who: Who, s: Any) -> str:
-    category = _t(who, f"contact.category.{s.category}") if s.category else ""
+    category = _label(who, "contact.category", s.category) if s.category else "—"
     assignee = bk.mention(s.assignee) if s.assignee else "—"
-    return (
-        f"*{s.request}* [{bk.esc(s.status)}] {bk.esc(category)} — {bk.esc(s.sender)}: {bk.esc(s.subject)} "
-        f"({_d(s.created_at.date() if s.created_at else None)}, {assignee})"
+    return _t(
+        who,
+        "slack.admin.request_line",
+        request=s.request,
+        status=_label(who, "contact.status", s.status),
+        category=category,
+        sender=s.sender,
+        subject=s.subject or "—",
+        received=long_date(s.created_at, who.locale, time=True),
+        assignee=assignee,
     )
 
 
@@ -129,7 +168,8 @@ async def h_request_show(uow: UnitOfWork, who: Who, args: list[str]) -> Blocks:
         who_wrote = m.author or m.sender
         blocks.append(
             bk.section(
-                f"{arrow} *{bk.esc(who_wrote)}* {_d(m.created_at)}\n{bk.esc(m.subject)}\n```{bk.esc(m.body[:1500])}```"
+                f"{arrow} *{bk.esc(who_wrote)}* {long_date(m.created_at, who.locale, time=True)}\n"
+                f"{bk.esc(m.subject)}\n```{bk.esc(m.body[:1500])}```"
             )
         )
     return blocks
@@ -155,14 +195,17 @@ async def h_request_close(uow: UnitOfWork, who: Who, args: list[str]) -> Blocks:
 AUDIT_LIMIT = 50
 
 
-def _jst(at: Any) -> str:
-    return str(at.astimezone(JST).strftime("%Y-%m-%d %H:%M"))
-
-
 def _details(details: dict[str, Any]) -> str:
     # Audit details never hold secrets (keys are recorded masked); still escaped, and
     # cut so one odd record cannot fill the answer.
     return bk.esc(" ".join(f"{k}={v}" for k, v in sorted(details.items())))[:300]
+
+
+def _action(who: Who, code: str) -> str:
+    """The recorded action in words with its code beside it (what a grep of the logs
+    finds); a code without words yet is the code alone."""
+    words = _label(who, "staff.audit.action", code)
+    return f"`{bk.esc(code)}`" if words == bk.esc(code) else f"{words} `{bk.esc(code)}`"
 
 
 async def h_audit(uow: UnitOfWork, who: Who, args: list[str]) -> Blocks:
@@ -175,8 +218,8 @@ async def h_audit(uow: UnitOfWork, who: Who, args: list[str]) -> Blocks:
     if not entries:
         return [bk.section(_t(who, "slack.admin.audit_empty", target=bk.esc(target)))]
     lines = [
-        f"{_jst(e.at)} · {e.door} · {bk.esc(e.actor)} · `{bk.esc(e.action)}`"
-        + (f" {_details(e.details)}" if e.details else "")
+        f"{long_date(e.at, who.locale, time=True)} · {bk.esc(e.door)} · {bk.esc(e.actor)} · "
+        f"{_action(who, e.action)}" + (f" {_details(e.details)}" if e.details else "")
         for e in entries
     ]
     title = _t(who, "slack.admin.audit_title", target=bk.esc(target), limit=AUDIT_LIMIT)
@@ -189,8 +232,8 @@ async def h_attempts(uow: UnitOfWork, who: Who, args: list[str]) -> Blocks:
     if not entries:
         return [bk.section(_t(who, "slack.admin.no_attempts"))]
     lines = [
-        f"{_jst(e.at)} · `{bk.esc(e.scope)}` · {bk.esc(e.actor)}"
-        + (f" {bk.esc(e.detail)}" if e.detail else "")
+        f"{long_date(e.at, who.locale, time=True)} · {_label(who, 'staff.attempt.scope', e.scope)}"
+        f" · {bk.esc(e.actor)}" + (f" · {_label(who, 'staff.attempt.detail', e.detail)}" if e.detail else "")
         for e in entries
     ]
     title = _t(who, "slack.admin.attempts_title", limit=AUDIT_LIMIT)

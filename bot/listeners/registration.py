@@ -103,7 +103,14 @@ def register(door: SlackDoor) -> None:
             username = str(result.values.get("username") or result.values.get("email") or "")
             dm = [
                 bk.section(text),
-                bk.section(f"*{bk.say('registration.field.username', who.locale)}*: {bk.esc(username)}"),
+                bk.section(
+                    bk.say(
+                        "slack.label",
+                        who.locale,
+                        label=bk.say("registration.field.username", who.locale),
+                        value=username,
+                    )
+                ),
             ]
             client = context["client"]
 

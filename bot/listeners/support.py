@@ -13,10 +13,10 @@ from bot import blocks as bk
 from bot.commands import Blocks, Sub, arity_ok, mail_arg, route, usage_blocks
 from bot.subcommands import CUSTOMER
 from bot.views.registration import open_registration
-from bot.views.support_ids import support_id_detail, support_id_table
+from bot.views.support_ids import key_label, support_id_detail, support_id_table
 from bot.views.terms import declaration_blocks, terms_blocks
 from bot.who import Who, identify
-from core import accounts, support_ids, terms
+from core import accounts, support_ids, support_keys, terms
 from core.snapshots import Snapshot, open_for
 from core.unit_of_work import UnitOfWork
 
@@ -44,19 +44,22 @@ async def h_id_show(uow: UnitOfWork, who: Who, args: list[str], context: Any) ->
 
 
 async def h_id_new(uow: UnitOfWork, who: Who, args: list[str], context: Any) -> Blocks:
-    key, name, description = args[0], args[1], " ".join(args[2:])
+    key, name = support_keys.key_and_name(args[0], args[1], key_first=True)
+    description = " ".join(args[2:])
     detail = await support_ids.issue(uow, who.actor, key, name, description)
     return _done(who.locale, "support_id.issued", support_id=detail.name)
 
 
 async def h_key_add(uow: UnitOfWork, who: Who, args: list[str], context: Any) -> Blocks:
-    key = await support_ids.add_key(uow, who.actor, args[0], args[1])
-    return _done(who.locale, "support_id.key_added", support_id=args[0], key=key.masked)
+    key, name = support_keys.key_and_name(args[0], args[1], key_first=False)
+    view = await support_ids.add_key(uow, who.actor, name, key)
+    return _done(who.locale, "support_id.key_added", support_id=name, key=key_label(view, who.locale))
 
 
 async def h_key_remove(uow: UnitOfWork, who: Who, args: list[str], context: Any) -> Blocks:
-    key = await support_ids.remove_key(uow, who.actor, args[0], args[1])
-    return _done(who.locale, "support_id.key_removed", support_id=args[0], key=key.masked)
+    key, name = support_keys.key_and_name(args[0], args[1], key_first=False)
+    view = await support_ids.remove_key(uow, who.actor, name, key)
+    return _done(who.locale, "support_id.key_removed", support_id=name, key=key_label(view, who.locale))
 
 
 async def h_contact_add(uow: UnitOfWork, who: Who, args: list[str], context: Any) -> Blocks:

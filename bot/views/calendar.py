@@ -10,7 +10,8 @@ cell is four columns wide (a marker, two digits, a marker), so the full-width he
 from __future__ import annotations
 
 from bot import blocks as bk
-from core.business_days import CalendarDay, MonthView, long_date
+from core.business_days import CalendarDay, MonthView
+from core.dates import long_date
 
 
 def _cell(day: CalendarDay | None) -> str:

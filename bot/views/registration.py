@@ -87,9 +87,11 @@ def _company_lines(company: Any, locale: str) -> str:
     t = bk.speaker(locale)
     return (
         f"*{bk.esc(company.name)}*\n"
-        f"{t('registration.field.company_postal_code')}: {bk.esc(company.postal_code)}\n"
-        f"{t('registration.field.company_address')}: {bk.esc(company.address)}\n"
-        f"{t('registration.field.company_phone')}: {bk.esc(company.phone)}"
+        + t("slack.label", label=t("registration.field.company_postal_code"), value=company.postal_code)
+        + "\n"
+        + t("slack.label", label=t("registration.field.company_address"), value=company.address)
+        + "\n"
+        + t("slack.label", label=t("registration.field.company_phone"), value=company.phone)
     )
 
 
@@ -136,20 +138,28 @@ def modal(view: reg.View, locale: str) -> dict[str, Any]:
         if view.company is not None:
             blocks.append(bk.section(_company_lines(view.company, locale)))
         rows = [
-            f"*{t(f'registration.field.{name}')}*: {bk.esc(values.get(name, '') or '—')}"
+            t("slack.label", label=t(f"registration.field.{name}"), value=values.get(name, "") or "—")
             for name in CONFIRM_FIELDS
         ]
         yes, no = t("slack.modal.yes"), t("slack.modal.no")
         rows.append(
-            f"*{t('registration.field.marketing_opt_in')}*: {yes if values.get('marketing_opt_in') else no}"
+            t(
+                "slack.label",
+                label=t("registration.field.marketing_opt_in"),
+                value=yes if values.get("marketing_opt_in") else no,
+            )
         )
         rows.append(
-            f"*{t('registration.field.privacy_consent')}*: {yes if values.get('privacy_consent') else no}"
+            t(
+                "slack.label",
+                label=t("registration.field.privacy_consent"),
+                value=yes if values.get("privacy_consent") else no,
+            )
         )
         blocks.append(bk.section("\n".join(rows)))
     elif step == "done":
         username = str(values.get("username") or values.get("email") or "")
-        blocks.insert(0, bk.section(f"*{t('registration.field.username')}*: {bk.esc(username)}"))
+        blocks.insert(0, bk.section(t("slack.label", label=t("registration.field.username"), value=username)))
     buttons = [
         bk.button(t(f"registration.action.{a}"), f"register_{a}") for a in view.actions if a in BUTTON_ACTIONS
     ]

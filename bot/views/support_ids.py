@@ -6,12 +6,15 @@ from __future__ import annotations
 from typing import Any
 
 from bot import blocks as bk
+from core.dates import long_date
 
 Blocks = list[bk.Block]
 
 
-def _date(value: Any) -> str:
-    return value.isoformat() if value is not None else "—"
+def key_label(key: Any, locale: str) -> bk.Mrkdwn:
+    """A masked key with its contract number (``****-****-0001（K-0001）``): three keys
+    ending alike stay distinguishable."""
+    return bk.say("support_key.masked", locale, masked=key.masked, contract=key.contract_number)
 
 
 def support_id_table(items: list[Any], locale: str) -> Blocks:
@@ -30,7 +33,7 @@ def support_id_table(items: list[Any], locale: str) -> Blocks:
                     bk.esc(s.description) or "—",
                     bk.esc(", ".join(s.product_families)) or "—",
                     bk.esc(", ".join(s.end_users)) or "—",
-                    _date(s.maintenance_ends_on),
+                    long_date(s.maintenance_ends_on, locale),
                 ]
             )
         )
@@ -49,7 +52,7 @@ def support_id_table(items: list[Any], locale: str) -> Blocks:
 def support_id_detail(d: Any, locale: str) -> Blocks:
     t = bk.speaker(locale)
     keys = "\n".join(
-        f"• `{k.masked}` {bk.esc(k.contract_number)} {bk.esc(k.product_family)} ({_date(k.ends_on)})"
+        f"• {key_label(k, locale)} {bk.esc(k.product_family)} — {long_date(k.ends_on, locale)}"
         + ("" if k.usable else f" — {t('slack.id.key_unusable')}")
         for k in d.keys
     )
@@ -57,14 +60,19 @@ def support_id_detail(d: Any, locale: str) -> Blocks:
     contacts = "\n".join(f"• {bk.esc(c.display_name)} &lt;{bk.esc(c.email)}&gt;" for c in d.contacts)
     if d.pending_contacts:
         contacts += "\n" + "\n".join(
-            f"• {bk.esc(e)} ({t('slack.id.pending_contact')})" for e in d.pending_contacts
+            f"• {bk.esc(e)}{t('slack.id.pending_contact')}" for e in d.pending_contacts
         )
     cc = "\n".join(f"• {bk.esc(e)}" for e in d.cc)
     blocks: Blocks = [
         bk.header(d.name),
         bk.section(
-            f"*{t('slack.id.column.description')}*: {bk.esc(d.description) or '—'}\n"
-            f"*{t('slack.id.column.ends_on')}*: {_date(d.maintenance_ends_on)}"
+            t("slack.label", label=t("slack.id.column.description"), value=d.description or "—")
+            + "\n"
+            + t(
+                "slack.label",
+                label=t("slack.id.column.ends_on"),
+                value=long_date(d.maintenance_ends_on, locale),
+            )
         ),
         bk.section(f"*{t('slack.id.keys')}*\n{keys or '—'}"),
         bk.section(f"*{t('slack.id.contacts')}*\n{contacts or '—'}"),
@@ -72,7 +80,7 @@ def support_id_detail(d: Any, locale: str) -> Blocks:
     ]
     if d.terms_required:
         state = (
-            t("slack.id.terms_agreed", at=d.terms_agreed_at.date().isoformat())
+            t("slack.id.terms_agreed", at=long_date(d.terms_agreed_at, locale))
             if d.terms_agreed_at
             else t("slack.id.terms_pending")
         )

@@ -21,7 +21,6 @@ from typing import Any
 from sqlalchemy import bindparam, select, update
 
 from core.contact_window.addresses import thread_headers, valid_recipient
-from core.dates import long_date
 from core.inquiries.numbers import format_number, subject_tag
 from core.inquiries.tables import Inquiry, InquiryMessage
 from core.models import SupportIdCc
@@ -62,7 +61,8 @@ def _base_context(uow: UnitOfWork, inquiry: Inquiry, support_id: str | None, nam
         "support_id": support_id or "",
         "product": inquiry.product_family,
         "name": name,
-        "due_on": long_date(inquiry.due_on, inquiry.locale),
+        # Dates travel as ISO text; the template writes them (``| long_date``, docs/wording.md).
+        "due_on": inquiry.due_on.isoformat(),
         "inquiry_address": uow.settings.inquiry_address,
     }
 
@@ -127,7 +127,7 @@ async def queue_answer(
         **_base_context(uow, inquiry, support_id, name),
         "body": message.body,
         "autoclose_days": uow.settings.inquiry_autoclose_days,
-        "autoclose_on": long_date(inquiry.autoclose_on, inquiry.locale),
+        "autoclose_on": inquiry.autoclose_on.isoformat() if inquiry.autoclose_on else "",
     }
     row = enqueue_mail(
         uow,

@@ -225,6 +225,10 @@ RULES: dict[str, Rule] = {
             "first_name": Treatment.CLEAR,
             "last_name_kana": Treatment.CLEAR,
             "first_name_kana": Treatment.CLEAR,
+            # Staff find's keys of the name and its reading (0015_find_people): an erased
+            # person is found by name no more.
+            "name_norm": Treatment.CLEAR,
+            "kana_norm": Treatment.CLEAR,
             "department": Treatment.CLEAR,
             "title": Treatment.CLEAR,
             "phone": Treatment.CLEAR,

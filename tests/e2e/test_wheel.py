@@ -108,14 +108,14 @@ def test_the_installed_command_runs_outside_the_checkout(installed: Path, tmp_pa
         "from madoguchi.mail.templates import MailTemplates\n"
         "r = MailTemplates(Settings()).render('account_welcome', 'ja', "
         "{'username': 'tanaka', 'company': '顧客A', 'last_name': '田中', 'first_name': '一郎', "
-        "'link': 'https://x.example/a', 'expires_at': '2026年12月8日（火）17時30分'})\n"
+        "'link': 'https://x.example/a', 'expires_at': '2026-12-08T17:30:00+09:00'})\n"
         "print(r.subject); print(r.text)\n"
         f"print(*[n for n in {GENERIC!r} if importlib.util.find_spec(n)])\n"
         "print(madoguchi.__file__)\n"
     )
     rendered = _run([str(installed / "python"), "-c", script], tmp_path, env).stdout
     assert "Example Solutions" in rendered.splitlines()[0]
-    assert "ユーザー名: tanaka" in rendered
+    assert "ユーザー名：tanaka" in rendered
     assert "https://x.example/a" in rendered
     *_, generic, location = rendered.splitlines()
     assert generic == ""  # none of the generic names is importable from the venv

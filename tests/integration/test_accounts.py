@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -17,6 +17,7 @@ from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from core.models import Account, AccountToken, OutboxMessage, PendingContact, SupportId, SupportIdContact
 from core.unit_of_work import Core
 from tests import factories
+from tests.conftest import TEST_NOW
 
 SLACK_ACTOR = Actor(kind="anonymous", ref="slack:T1:U1", door="slack", slack_user=("T1", "U1"))
 WEB = Actor(kind="anonymous", ref="ip:192.0.2.1", door="web")
@@ -73,6 +74,8 @@ async def test_welcome_mail_carries_the_link_only_in_its_sealed_part(domain: Cor
         secrets = uow.sealer.open(mail.sealed)
     assert mail.template == "account_welcome"
     assert mail.recipients == [created.username]
+    # The expiry travels as an instant; the template writes it in JST (core.dates).
+    assert datetime.fromisoformat(mail.context.pop("expires_at")) == TEST_NOW + timedelta(days=7)
     assert mail.context == {
         "username": created.username,
         "vendor": domain.settings.vendor_name,
@@ -80,7 +83,6 @@ async def test_welcome_mail_carries_the_link_only_in_its_sealed_part(domain: Cor
         "company": "顧客A",
         "last_name": "山田",
         "first_name": "太郎",
-        "expires_at": "2026年12月3日（木）10時00分",
     }
     assert secrets["link"].startswith("http://127.0.0.1:3000/activate/")
     raw = token_of(secrets["link"])

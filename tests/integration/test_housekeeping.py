@@ -158,7 +158,7 @@ async def test_madoguchi_purge_prints_what_it_deleted(
         await uow.commit()
     assert await runtime.purge_command(domain.settings) == 0
     out = capsys.readouterr().out
-    assert out.startswith("削除しました:") and "失敗記録 1 件" in out
+    assert out.startswith("削除しました：") and "失敗記録 1 件" in out
 
 
 async def test_serve_runs_the_purge_on_a_schedule_and_stops_cleanly(domain: Core, clock: FrozenClock) -> None:

@@ -287,7 +287,8 @@ async def test_a_duplicate_key_names_where_it_first_appeared(domain: Core, tmp_p
     with pytest.raises(ImportRejected) as caught:
         await run_import(domain, write(tmp_path, data))
     assert importing.describe(caught.value, "en") == (
-        "contracts[1].keys[1]: duplicate of contracts[0].keys[0] (nothing of the file was imported)"
+        "contracts[1].keys[1]: duplicate of contracts[0].keys[0] (nothing of the file was imported)."
+        " Correct the file and import it again."
     )
     assert "重複" in importing.describe(caught.value, "ja")
 

@@ -42,6 +42,30 @@ BIG_TABLES = {
 }
 SHAPE = datagen.Shape(companies=20_000, contracts=10_000, keys_per_contract=2, support_ids=2_000)
 STAFF = Actor(kind="staff", ref="slack:T1:USTAFF1", door="slack")
+# Family names of the loaded accounts: a name search matches a twentieth of them, as a
+# real one would match few, so the plan shows whether the index is used.
+FAMILIES = [
+    ("山田", "ヤマダ"),
+    ("鈴木", "スズキ"),
+    ("佐藤", "サトウ"),
+    ("高橋", "タカハシ"),
+    ("田中", "タナカ"),
+    ("伊藤", "イトウ"),
+    ("渡辺", "ワタナベ"),
+    ("山本", "ヤマモト"),
+    ("中村", "ナカムラ"),
+    ("小林", "コバヤシ"),
+    ("加藤", "カトウ"),
+    ("吉田", "ヨシダ"),
+    ("山口", "ヤマグチ"),
+    ("松本", "マツモト"),
+    ("井上", "イノウエ"),
+    ("木村", "キムラ"),
+    ("林", "ハヤシ"),
+    ("清水", "シミズ"),
+    ("山崎", "ヤマザキ"),
+    ("森", "モリ"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -93,10 +117,13 @@ async def _fill(domain: Core, source: Path) -> None:
                 {
                     "email": f"user{n}@customer{n % 997}.example.jp",
                     "company_id": company_id,
-                    "last_name": "山田",
+                    "last_name": FAMILIES[n % len(FAMILIES)][0],
                     "first_name": "太郎",
-                    "last_name_kana": "ヤマダ",
+                    "last_name_kana": FAMILIES[n % len(FAMILIES)][1],
                     "first_name_kana": "タロウ",
+                    # A bulk insert skips the model's validators: the keys are given.
+                    "name_norm": FAMILIES[n % len(FAMILIES)][0] + "太郎",
+                    "kana_norm": FAMILIES[n % len(FAMILIES)][1] + "タロウ",
                     "phone": "03-1234-5678",
                     "postal_code": "140-0002",
                     "prefecture": "東京都",
@@ -227,14 +254,26 @@ async def test_the_company_search_still_finds_what_a_scan_would(loaded: Core) ->
         datagen.contract_number(4_321),
         datagen.company_name(42).removeprefix("株式会社"),
         "user77@customer77.example.jp",
+        "nobody@nowhere.example.jp",
+        "山田",
+        "やまだ たろう",
+        "ﾔﾏﾀﾞ",
     ],
-    ids=["key", "contract", "company", "email"],
+    ids=["key", "contract", "company", "email", "unknown-email", "name", "reading", "half-width-kana"],
 )
 async def test_staff_find_uses_an_index_for_every_kind_of_text(loaded: Core, query: str) -> None:
     async def find(uow: UnitOfWork) -> None:
         await staff_desk.find(uow, STAFF, query)
 
     await _assert_indexed(loaded, find)
+
+
+async def test_staff_find_by_name_answers_from_the_index_with_people(loaded: Core) -> None:
+    async with loaded.uow() as uow:
+        found = await staff_desk.find(uow, STAFF, "やまだ")
+    assert len(found.accounts) == staff_desk.FIND_LIMIT
+    assert all(a.name == "山田 太郎" for a in found.accounts)
+    assert any(a.support_ids for a in found.accounts)
 
 
 async def test_a_users_support_id_list_uses_indexes_in_a_bounded_number_of_queries(loaded: Core) -> None:

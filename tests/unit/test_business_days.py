@@ -4,9 +4,10 @@ from datetime import date, datetime
 
 import pytest
 
-from core.business_days import BusinessCalendar, calendar_for, closed_days, long_date, month_view, parse_month
+from core.business_days import BusinessCalendar, calendar_for, closed_days, month_view, parse_month
 from core.clock import JST
 from core.config import Settings
+from core.dates import long_date
 from core.errors import DomainError
 
 

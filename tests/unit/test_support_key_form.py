@@ -49,3 +49,25 @@ def test_generated_keys_are_well_formed_unambiguous_and_distinct() -> None:
 
 def test_a_key_is_shown_masked_but_for_its_last_four_characters() -> None:
     assert support_keys.mask("9KPL") == "****-****-9KPL"
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "key_first", "expected"),
+    [
+        # As documented.
+        ("SK-7Q2M-4TXA-9KPL", "ACME_01", True, ("SK-7Q2M-4TXA-9KPL", "ACME_01")),
+        ("ACME_01", "SK-7Q2M-4TXA-9KPL", False, ("SK-7Q2M-4TXA-9KPL", "ACME_01")),
+        # The other way round, told apart by the shape (any spelling of an issued key).
+        ("ACME_01", "SK-7Q2M-4TXA-9KPL", True, ("SK-7Q2M-4TXA-9KPL", "ACME_01")),
+        ("ｓｋ７Ｑ２Ｍ４ＴＸＡ９ＫＰＬ", "ACME_01", False, ("ｓｋ７Ｑ２Ｍ４ＴＸＡ９ＫＰＬ", "ACME_01")),
+        # Neither or both look like keys: the documented order decides.
+        ("ACME_01", "OTHER", True, ("ACME_01", "OTHER")),
+        ("ACME_01", "OTHER", False, ("OTHER", "ACME_01")),
+        ("SK-AAAA-BBBB-CCCC", "SK-7Q2M-4TXA-9KPL", True, ("SK-AAAA-BBBB-CCCC", "SK-7Q2M-4TXA-9KPL")),
+        ("SK-BAD-0001", "ACME_01", False, ("ACME_01", "SK-BAD-0001")),
+    ],
+)
+def test_a_key_and_a_name_are_read_in_either_order_when_the_shapes_tell(
+    first: str, second: str, key_first: bool, expected: tuple[str, str]
+) -> None:
+    assert support_keys.key_and_name(first, second, key_first=key_first) == expected

@@ -25,7 +25,7 @@ def test_a_template_names_its_neighbours_within_its_area() -> None:
         .get_template("mail/ja/username_reminder.txt.j2")
         .render(username="taro", **PERSON, **SITE)
     )
-    assert "運用窓口: c@x.example" in text  # from mail/ja/_footer.txt.j2
+    assert "運用窓口：c@x.example" in text  # from mail/ja/_footer.txt.j2
     html = environment().get_template("mail/en/username_reminder.html.j2")
     rendered = html.render(username="<taro>", mail_subject="s", **PERSON, **SITE)
     assert "&lt;taro&gt;" in rendered and "<hr>" in rendered  # mail/en/_layout.html.j2, escaped

@@ -15,6 +15,7 @@ from core.errors import Forbidden, ValidationFailed
 from core.inquiries.tables import Inquiry
 from core.messages import render
 from core.unit_of_work import Core
+from mail.templates import MailTemplates
 from tests.integration.inquiries.conftest import World, actions, at, counts, inquiry, outbox
 
 
@@ -71,7 +72,9 @@ async def test_the_acknowledgement_goes_to_the_asker_with_the_cc_addresses_in_cc
     assert ack.headers["Reply-To"] == domain.settings.inquiry_address
     assert ack.message_id == row.thread_id
     assert ack.context["inquiry"] == "INQ-000001" and ack.context["tag"] == "[INQ-000001]"
-    assert ack.context["due_on"] == "2026年12月1日（火）"
+    assert ack.context["due_on"] == "2026-12-01"
+    rendered = MailTemplates(domain.settings).render("inquiry_ack", "ja", ack.context)
+    assert "回答予定日：2026年12月1日（火）" in rendered.text and "2026-12-01" not in rendered.text
 
 
 async def test_the_staff_post_goes_to_the_products_channel_or_the_staff_channel(

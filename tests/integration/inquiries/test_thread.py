@@ -12,6 +12,7 @@ from core import housekeeping, inquiries
 from core.clock import FrozenClock
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from core.unit_of_work import Core
+from mail.templates import MailTemplates
 from tests.integration.inquiries.conftest import STAFF, World, actions, at, inquiry, outbox
 
 
@@ -48,7 +49,9 @@ async def test_a_staff_answer_is_mailed_to_the_asker_with_cc_threaded_and_marks_
     assert answer.headers["In-Reply-To"] == row.thread_id
     assert answer.headers["References"] == row.thread_id
     assert answer.context["body"] == "設定を見直してください。"
-    assert answer.context["autoclose_days"] == 10 and answer.context["autoclose_on"] == "2026年12月10日（木）"
+    assert answer.context["autoclose_days"] == 10 and answer.context["autoclose_on"] == "2026-12-10"
+    rendered = MailTemplates(domain.settings).render("inquiry_answer", "ja", answer.context)
+    assert "10営業日（2026年12月10日（木）まで）" in rendered.text and "2026-12-10" not in rendered.text
 
 
 async def test_a_second_answer_names_the_whole_thread(domain: Core, world: World) -> None:

@@ -142,7 +142,7 @@ async def test_a_bad_article_is_named_by_position_and_nothing_of_the_file_is_wri
     with pytest.raises(ImportRejected) as caught:
         await load(domain, path)
     assert (caught.value.path, caught.value.reason) == (where, reason)
-    assert importing.describe(caught.value, "ja").startswith(f"{where}: ")
+    assert importing.describe(caught.value, "ja").startswith(f"{where} を取り込めませんでした")
     assert await dump(domain) == before
 
 

@@ -38,8 +38,8 @@ def _parts(raw: bytes) -> tuple[str, str]:
 @pytest.mark.parametrize(
     ("locale", "greeting", "expiry"),
     [
-        ("ja", "顧客A株式会社 山田 太郎 様", "2026年12月3日（木）10時00分まで有効です。"),
-        ("en", "Dear 山田 太郎 (顧客A株式会社),", "valid until Thu 3 Dec 2026, 10:00 JST."),
+        ("ja", "顧客A株式会社 山田 太郎 様", "2026年12月3日（木）10:00まで有効です。"),
+        ("en", "Dear 山田 太郎 (顧客A株式会社),", "valid until Thu, December 3, 2026 10:00 JST."),
     ],
 )
 async def test_the_welcome_mail_greets_company_and_name_and_states_the_exact_expiry_in_jst(
@@ -65,4 +65,4 @@ async def test_a_resent_link_states_its_own_expiry(domain: Core, sink: Sink, clo
     texts = [_parts(raw)[0] for _, _, raw in sink.messages]
     [resent] = [t for t in texts if "再発行" in t]
     assert resent.startswith("顧客A株式会社 山田 太郎 様")
-    assert "2026年12月4日（金）16時15分まで有効です。" in resent
+    assert "有効期限は2026年12月4日（金）16:15までです。" in resent

@@ -27,21 +27,31 @@ _PERSON = {
     "first_name": "太郎",
 }
 CONTEXTS: dict[str, dict[str, Any]] = {
-    "account_welcome": {**_PERSON, "expires_at": "2026年12月3日（木）10時00分"},
-    "activation_resent": {**_PERSON, "expires_at": "2026年12月3日（木）10時00分"},
-    "password_reset": {**_PERSON, "expires_at": "2026年12月3日（木）10時00分"},
+    "account_welcome": {**_PERSON, "expires_at": "2026-12-03T10:00:00+09:00"},
+    "activation_resent": {**_PERSON, "expires_at": "2026-12-03T10:00:00+09:00"},
+    "password_reset": {**_PERSON, "expires_at": "2026-12-03T10:00:00+09:00"},
     "username_reminder": _PERSON,
     "email_change_confirm": {
         **_PERSON,
-        "expires_at": "2026年11月27日（金）10時00分",
+        "expires_at": "2026-11-27T10:00:00+09:00",
         "new_email": "new@customer.example",
     },
-    "slack_linked": {**_PERSON, "linked_at": "2026年11月26日（木）10時00分"},
+    "slack_linked": {**_PERSON, "linked_at": "2026-11-26T10:00:00+09:00"},
     "email_changed": {**_PERSON, "old_email": "taro@customer.example", "new_email": "new@customer.example"},
     "support_id_issued": {"support_id": "ACME_01", "description": "本番環境"},
     "contact_added": {"support_id": "ACME_01", "added_by": "山田 太郎"},
-    "key_added": {"support_id": "ACME_01", "key": "****-9KPL", "by": "山田 太郎"},
-    "key_removed": {"support_id": "ACME_01", "key": "****-9KPL", "by": "山田 太郎"},
+    "key_added": {
+        "support_id": "ACME_01",
+        "key": "****-9KPL",
+        "contract_number": "K-0001",
+        "by": "山田 太郎",
+    },
+    "key_removed": {
+        "support_id": "ACME_01",
+        "key": "****-9KPL",
+        "contract_number": "K-0001",
+        "by": "山田 太郎",
+    },
     "terms_agreed": {"support_id": "ACME_01", "terms_version": "2024-04", "by": "山田 太郎"},
     "request_ack": {
         "request": "REQ-000123",
@@ -58,7 +68,7 @@ CONTEXTS: dict[str, dict[str, Any]] = {
         "support_id": "ACME_A",
         "product": "製品Aファミリ",
         "name": "山田 太郎",
-        "due_on": "2026年12月1日（火）",
+        "due_on": "2026-12-01",
         "inquiry_address": "inquiry@support.example.com",
         "body": "<script>x</script> 印刷できません。",
     },
@@ -69,11 +79,11 @@ CONTEXTS: dict[str, dict[str, Any]] = {
         "support_id": "",
         "product": "その他",
         "name": "山田 太郎",
-        "due_on": "2026年12月1日（火）",
+        "due_on": "2026-12-01",
         "inquiry_address": "inquiry@support.example.com",
         "body": "<b>回答</b>です。",
         "autoclose_days": 10,
-        "autoclose_on": "2026年12月10日（木）",
+        "autoclose_on": "2026-12-10",
     },
 }
 SECRETS = {"account_welcome", "activation_resent", "password_reset", "email_change_confirm"}
@@ -125,18 +135,27 @@ def test_every_template_renders_text_and_html_in_every_locale(
             "【Example Solutions】" if locale == "ja" else "[Example Solutions]"
         )
         assert "<b>" not in rendered.html and "<script>" not in rendered.html
+        ja_date, en_date = (
+            ("2026年12月1日（火）", "Tue, December 1, 2026")
+            if template == "inquiry_ack"
+            else ("2026年12月10日（木）", "Thu, December 10, 2026")
+        )
+        day = ja_date if locale == "ja" else en_date
+        assert day in rendered.text and day in rendered.html and "2026-12-" not in rendered.text
     if template == "inquiry_answer":
-        assert "2026年12月10日（木）" in rendered.text and "10" in rendered.text
+        # The template writes the date in its own language (the context carries ISO).
+        assert ("2026年12月10日（木）" if locale == "ja" else "Thu, December 10, 2026") in rendered.text
+        assert "10" in rendered.text
     if template == "request_ack":
         assert "質問" in rendered.text and "REQ-000123" in rendered.subject
-        assert ("件名: 質問" if locale == "ja" else "Subject: 質問") in rendered.text
+        assert ("件名：質問" if locale == "ja" else "Subject: 質問") in rendered.text
 
 
-def test_the_account_notification_subject_is_the_specs(settings: Any) -> None:
+def test_the_account_notification_subject_is_the_specs_in_japanese_brackets(settings: Any) -> None:
     rendered = MailTemplates(settings).render(
         "account_welcome", "ja", {**CONTEXTS["account_welcome"], "link": "x"}
     )
-    assert rendered.subject == "[Example Solutions]サポート・お問い合わせにようこそ"
+    assert rendered.subject == "【Example Solutions】サポート・お問い合わせにようこそ"
     assert "Example Solutions「サポート・お問い合わせ」に登録いたしました。" in rendered.text
 
 
@@ -161,7 +180,7 @@ async def test_mail_goes_to_the_relay_with_headers_parts_and_encoded_japanese(
     assert raw.isascii(), "headers and bodies are 7-bit encoded for any relay"
     msg = _parsed(raw)
     assert domain.settings.mail_from in msg["From"]
-    assert msg["Subject"] == "[Example Solutions]サポート・お問い合わせにようこそ"
+    assert msg["Subject"] == "【Example Solutions】サポート・お問い合わせにようこそ"
     assert "=?" in raw.split(b"\r\n\r\n", 1)[0].decode()
     assert msg["Message-ID"] and msg["Date"]
     assert msg["Auto-Submitted"] == "auto-generated"
@@ -179,7 +198,7 @@ async def test_without_a_relay_mail_is_written_as_eml_files(domain: Core) -> Non
     await worker_for(domain).drain()
     [path] = list(domain.settings.outbox_dir.glob("*.eml"))
     msg = _parsed(path.read_bytes())
-    assert msg["Subject"] == "[Example Solutions]ユーザー名のお知らせ"
+    assert msg["Subject"] == "【Example Solutions】ユーザー名のお知らせ"
     assert msg["To"] == "taro@customer.example"
 
 
@@ -436,7 +455,7 @@ def test_japanese_display_names_round_trip_through_the_from_header(settings: Any
     assert raw.isascii()
     parsed = _parsed(raw)
     assert parsed["From"].addresses[0].display_name == "株式会社サンプル"
-    assert parsed["Subject"] == "[株式会社サンプル]ユーザー名のお知らせ"
+    assert parsed["Subject"] == "【株式会社サンプル】ユーザー名のお知らせ"
 
 
 async def test_relay_credentials_from_the_url_are_used_for_smtp_auth(domain: Core) -> None:

@@ -33,7 +33,10 @@ async def desk(slack: Slack) -> str:
 
 async def test_a_non_staff_user_is_refused_and_the_attempt_audited(slack: Slack, desk: str) -> None:
     answer = await slack.command("/support-admin", f"key revoke {desk}", user="U1")
-    assert text_of(answer) == "この操作はスタッフのみ行えます。"
+    assert (
+        text_of(answer)
+        == "この操作はスタッフのみ行えます。お客様がご利用いただけるコマンドは `/support help` でご確認ください。"
+    )
     async with slack.door.core.uow() as uow:
         rows = (
             await uow.session.scalars(select(AuditRecord).where(AuditRecord.action == "staff.refused"))
@@ -47,7 +50,7 @@ async def test_a_non_staff_user_is_refused_and_the_attempt_audited(slack: Slack,
 async def test_a_non_staff_user_is_refused_even_for_help(slack: Slack) -> None:
     assert (
         text_of(await slack.command("/support-admin", "help", user="U9"))
-        == "この操作はスタッフのみ行えます。"
+        == "この操作はスタッフのみ行えます。お客様がご利用いただけるコマンドは `/support help` でご確認ください。"
     )
 
 
@@ -113,7 +116,7 @@ async def test_account_resend_queues_a_new_link_by_mail(slack: Slack, desk: str)
     active = text_of(
         await slack.command("/support-admin", "account resend active@customer-a.example.jp", user=STAFF)
     )
-    assert "既に有効化されています" in active
+    assert "のアカウントは有効です" in active
 
 
 async def test_account_disable_and_enable(slack: Slack, desk: str) -> None:
@@ -142,7 +145,7 @@ async def test_account_disable_and_enable(slack: Slack, desk: str) -> None:
     ],
 )
 async def test_malformed_staff_input_gets_the_usage_line(slack: Slack, text: str, usage: str) -> None:
-    assert text_of(await slack.command("/support-admin", text, user=STAFF)) == f"使い方: {usage}"
+    assert text_of(await slack.command("/support-admin", text, user=STAFF)) == f"使い方：{usage}"
 
 
 async def _customer_with_a_support_id(slack: Slack, key: str) -> None:
@@ -164,7 +167,7 @@ async def test_audit_shows_the_trail_of_a_support_id_newest_first_with_masked_ke
     text = text_of(await slack.command("/support-admin", "audit audit_01", user=STAFF))
     assert text.startswith("*audit_01 の操作履歴*")
     assert text.index("support_id.key_removed") < text.index("support_id.issued")
-    assert "· slack ·" in text and "2026-11-26" in text
+    assert "· slack ·" in text and "2026年11月26日（木）10:00" in text and "2026-11-26" not in text
     assert "4321" in text and desk not in text
 
 
@@ -179,8 +182,14 @@ async def test_audit_shows_the_trail_of_an_account_by_email(slack: Slack, desk: 
 @pytest.mark.parametrize(
     ("target", "message"),
     [
-        ("nobody@customer-a.example.jp", "該当するアカウントが見つかりません。"),
-        ("NO_SUCH_ID", "サポートID NO_SUCH_ID は見つかりません。"),
+        (
+            "nobody@customer-a.example.jp",
+            "該当するアカウントが見つかりません。`/support-admin find` でメールアドレスを確認してください。",
+        ),
+        (
+            "NO_SUCH_ID",
+            "サポートID NO_SUCH_ID は見つかりません。`/support-admin find` で会社や契約からサポートIDを確認してください。",
+        ),
     ],
 )
 async def test_audit_of_something_unknown_says_so(slack: Slack, desk: str, target: str, message: str) -> None:
@@ -199,7 +208,8 @@ async def test_attempts_lists_failed_key_checks_and_says_when_there_are_none(sla
     await slack.command("/support", "id new SK-WRNG-WRNG-0000 GUESS_01", user="U8")
     text = text_of(await slack.command("/support-admin", "attempts", user=STAFF))
     assert text.startswith("*最近の失敗した試行*")
-    assert "`support_key`" in text and "U8" in text and "SK-WRNG" not in text
+    assert "サポートキーの確認" in text and "無効なサポートキー" in text and "invalid support key" not in text
+    assert "U8" in text and "SK-WRNG" not in text
 
 
 @pytest.mark.parametrize("text", ["audit audit_01", "attempts"])
@@ -207,7 +217,8 @@ async def test_audit_and_attempts_are_refused_to_customers_and_the_attempt_audit
     slack: Slack, desk: str, text: str
 ) -> None:
     assert (
-        text_of(await slack.command("/support-admin", text, user="U1")) == "この操作はスタッフのみ行えます。"
+        text_of(await slack.command("/support-admin", text, user="U1"))
+        == "この操作はスタッフのみ行えます。お客様がご利用いただけるコマンドは `/support help` でご確認ください。"
     )
     async with slack.door.core.uow() as uow:
         rows = (
@@ -219,5 +230,5 @@ async def test_audit_and_attempts_are_refused_to_customers_and_the_attempt_audit
 async def test_audit_without_a_target_gets_the_usage_line(slack: Slack) -> None:
     assert (
         text_of(await slack.command("/support-admin", "audit", user=STAFF))
-        == "使い方: `/support-admin audit EMAIL|ID`"
+        == "使い方：`/support-admin audit EMAIL|ID`"
     )

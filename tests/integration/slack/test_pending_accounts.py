@@ -140,7 +140,7 @@ async def test_the_resend_button_mails_a_new_link_within_the_hourly_limit(slack:
     for _ in range(6):
         await slack.interaction(slack.block_action("account_resend_link", channel="C1"))
     told = str(slack.fake.of("response_url")[-1].body)
-    assert "パスワード設定用のリンクを taro.yamada@customer-a.example.jp 宛てにお送りしました。" in told
+    assert "パスワード設定用リンクを taro.yamada@customer-a.example.jp 宛てにお送りしました。" in told
     mails = await activation_mails(slack)
     # The welcome mail and four resends: five link mails an hour at most (accounts.MAX_LINKS_PER_HOUR).
     assert [m.template for m in mails] == ["account_welcome"] + ["activation_resent"] * 4

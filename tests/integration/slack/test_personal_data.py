@@ -155,7 +155,9 @@ async def test_export_of_an_unknown_address_says_nothing_is_held(
 
 async def test_export_is_refused_to_a_customer(slack: Slack, people: tuple[int, int]) -> None:
     answer = await staff_command(slack, f"account export {HANAKO.email}", user="UTARO")
-    assert text_of(answer) == "この操作はスタッフのみ行えます。"
+    assert text_of(answer) == (
+        "この操作はスタッフのみ行えます。お客様がご利用いただけるコマンドは `/support help` でご確認ください。"
+    )
     assert not slack.fake.of("files.getUploadURLExternal")
 
 
@@ -211,7 +213,9 @@ async def test_erase_is_refused_to_a_customer_by_command_and_by_button(
 ) -> None:
     before = await every_text(slack)
     answer = await staff_command(slack, f"account erase {HANAKO.email}", user="UTARO")
-    assert text_of(answer) == "この操作はスタッフのみ行えます。"
+    assert text_of(answer) == (
+        "この操作はスタッフのみ行えます。お客様がご利用いただけるコマンドは `/support help` でご確認ください。"
+    )
     await slack.interaction(
         slack.block_action("staff_account_erase", HANAKO.email, user="UTARO", channel="D1")
     )

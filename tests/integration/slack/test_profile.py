@@ -148,7 +148,7 @@ async def test_a_new_address_waits_for_its_confirmation_link_and_the_old_one_is_
     answer = await slack.interaction(slack.view_submission(view, edit))
     assert answer["response_action"] == "update"
     shown = str(answer["view"])
-    assert "確認用のリンクをお送りしました" in shown and "2026年11月28日（土）10時00分" in shown
+    assert "確認用のリンクをお送りしました" in shown and "2026年11月28日（土）10:00" in shown
     after = await row(slack, account_id)
     assert (after.email, after.department, after.marketing_opt_in) == (EMAIL, "経営企画部", True)
     assert NEW_EMAIL in text_of(await slack.command("/support", "profile"))  # shown as awaiting

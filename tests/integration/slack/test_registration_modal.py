@@ -117,7 +117,7 @@ async def test_the_whole_wizard_registers_and_dms_the_username(
     await wizard.open()
     await wizard.submit({"support_key": KEY})
     assert wizard.step == "company"
-    assert "顧客A株式会社" in wizard.text() and "03-5780-2111" in wizard.text()
+    assert "顧客A株式会社" in wizard.text() and "*代表電話番号*：03-5780-2111" in wizard.text()
     assert wizard.view["submit"]["text"] == "会社情報を確定する"
     await wizard.submit({})
     assert wizard.step == "details"
@@ -127,10 +127,11 @@ async def test_the_whole_wizard_registers_and_dms_the_username(
     await wizard.submit(DETAILS)
     assert wizard.step == "confirm"
     assert "ヤマダ" in wizard.text() and "東京都" in wizard.text()
+    assert "*姓（カナ）*：ヤマダ" in wizard.text() and "*:" not in wizard.text()
     await wizard.submit({})
     assert wizard.step == "done"
     assert "Example Solutions「サポート・お問い合わせ」に登録いたしました。" in wizard.text()
-    assert "taro.yamada@customer-a.example.jp" in wizard.text()
+    assert "*ユーザー名*：taro.yamada@customer-a.example.jp" in wizard.text()
     dm = slack.fake.of("chat.postMessage")[-1].body
     assert dm["channel"] == "U1" and "に登録いたしました。" in dm["text"]
     async with slack.door.core.uow() as uow:
@@ -247,7 +248,10 @@ async def test_a_registered_user_cannot_register_again(slack: Slack, seeded: dic
         await uow.commit()
     answer = await slack.command("/support", "register")
     assert answer["response_type"] == "ephemeral"
-    assert answer["blocks"][0]["text"]["text"] == "既にアカウントを登録済みです。"
+    assert (
+        answer["blocks"][0]["text"]["text"]
+        == "アカウントは登録されています。ご利用いただけるコマンドは `/support help` でご確認ください。"
+    )
     assert slack.fake.of("views.open") == []
 
 

@@ -142,7 +142,10 @@ async def test_a_non_staff_user_pressing_a_staff_button_is_refused_and_audited(
         ).all()
     assert len(refused) == 1
     told = slack.fake.of("response_url")[-1].body
-    assert told["text"] == "この操作はスタッフのみ行えます。"
+    assert (
+        told["text"]
+        == "この操作はスタッフのみ行えます。お客様がご利用いただけるコマンドは `/support help` でご確認ください。"
+    )
 
 
 async def test_the_outbox_worker_posts_a_new_request_then_threads_its_followup(

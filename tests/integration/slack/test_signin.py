@@ -4,6 +4,7 @@ linked to the account. Signed Slack requests for the command, real HTTP for the 
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 import aiohttp
 import pytest
@@ -15,6 +16,7 @@ from core.errors import Forbidden, Throttled
 from core.models import Account, AuditRecord, OutboxMessage
 from core.unit_of_work import Core
 from tests import factories
+from tests.conftest import TEST_NOW
 from tests.integration.slack.conftest import Slack
 from tests.integration.web import conftest as web_door
 from tests.integration.web.conftest import Site
@@ -51,7 +53,7 @@ async def active(slack: Slack) -> int:
 
 async def link_path(slack: Slack, *, user: str, team: str) -> str:
     answer = text_of(await slack.command("/support", "link", user=user, team=team))
-    assert "2026年11月26日（木）10時15分まで有効です。" in answer
+    assert "2026年11月26日（木）10:15まで有効です。" in answer
     found = re.search(r"<https?://[^/]+(/signin/[A-Za-z0-9_-]+)>", answer)
     assert found, answer
     return found.group(1)
@@ -117,7 +119,7 @@ async def test_signing_in_links_a_slack_user_of_another_workspace_and_the_link_c
         told = (
             await uow.session.scalars(select(OutboxMessage).where(OutboxMessage.template == "slack_linked"))
         ).one()
-    assert told.recipients == [EMAIL] and told.context["linked_at"] == "2026年11月26日（木）10時00分"
+    assert told.recipients == [EMAIL] and datetime.fromisoformat(told.context["linked_at"]) == TEST_NOW
 
 
 async def test_a_wrong_password_and_an_unknown_address_get_the_same_answer_and_are_throttled(

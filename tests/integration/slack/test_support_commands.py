@@ -47,7 +47,7 @@ async def test_id_new_issues_a_support_id_and_id_list_shows_its_columns(slack: S
     assert "サポートID「ACME_01」を発行しました。" in text_of(answer)
     listed = text_of(await slack.command("/support", "id list"))
     assert "`ACME_01`" in listed and "本社システム" in listed and "製品Aファミリ" in listed
-    assert "2027-12-31" in listed and "保守終了日" in listed
+    assert "2027年12月31日（金）" in listed and "保守終了日" in listed and "2027-12-31" not in listed
 
 
 async def test_id_list_without_support_ids_says_how_to_issue_one(slack: Slack, world: World) -> None:
@@ -57,7 +57,9 @@ async def test_id_list_without_support_ids_says_how_to_issue_one(slack: Slack, w
 async def test_a_user_without_account_is_told_to_register(slack: Slack, world: World) -> None:
     answer = await slack.command("/support", "id list", user="UNOBODY")
     assert answer["response_type"] == "ephemeral"
-    assert "サポートIDを利用するには、先にアカウントを登録してください。" in text_of(answer)
+    assert "サポートIDを利用するには、先に `/support register` でアカウントを登録してください。" in text_of(
+        answer
+    )
 
 
 async def test_id_new_with_an_invalid_key_says_invalid_support_key(slack: Slack, world: World) -> None:
@@ -158,7 +160,7 @@ async def test_cc_remove_of_an_unknown_address_is_refused(slack: Slack, world: W
     ],
 )
 async def test_malformed_input_gets_the_usage_line(slack: Slack, world: World, text: str, usage: str) -> None:
-    assert text_of(await slack.command("/support", text)) == f"使い方: {usage}"
+    assert text_of(await slack.command("/support", text)) == f"使い方：{usage}"
 
 
 async def test_the_usage_line_is_in_english_for_an_english_user(slack: Slack, world: World) -> None:

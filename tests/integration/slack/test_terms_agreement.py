@@ -122,7 +122,7 @@ async def test_agree_on_an_id_without_terms_or_without_an_account_is_refused_wit
     assert "表明します" not in plain
     stranger = await slack.command("/support", "agree ID_TOKYO", user="U9")
     assert "表明します" not in texts(stranger["blocks"])
-    assert "先にアカウントを登録してください" in texts(stranger["blocks"])
+    assert "先に `/support register` でアカウントを登録してください" in texts(stranger["blocks"])
     assert "terms_agree" not in action_ids(stranger["blocks"])
 
 

@@ -124,7 +124,7 @@ async def test_an_unknown_subcommand_answers_with_the_help_hint(slack: Slack) ->
 
 async def test_wrong_arity_answers_with_the_usage_line(slack: Slack) -> None:
     answer = await slack.command("/support", "id show")
-    assert answer["blocks"][0]["text"]["text"] == "使い方: `/support id show ID`"
+    assert answer["blocks"][0]["text"]["text"] == "使い方：`/support id show ID`"
 
 
 async def test_a_direct_message_is_answered_with_help_after_the_ack(slack: Slack) -> None:
