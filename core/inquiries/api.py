@@ -17,7 +17,7 @@ from core.inquiries.numbers import (
 )
 from core.inquiries.opening import MAX_BODY, MAX_SUBJECT, open_inquiry, products_for
 from core.inquiries.reading import PAGE_SIZE, list_for_staff, list_for_user, overdue, show, threaded
-from core.inquiries.views import InquiryDetail, InquiryPage, InquirySummary, MessageView, Opened
+from core.inquiries.views import FileView, InquiryDetail, InquiryPage, InquirySummary, MessageView, Opened
 
 __all__ = [
     "MAX_BODY",
@@ -27,6 +27,7 @@ __all__ = [
     "PAGE_SIZE",
     "STATUSES",
     "SUBJECT_TAG",
+    "FileView",
     "InquiryDetail",
     "InquiryPage",
     "InquirySummary",
