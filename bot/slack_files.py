@@ -99,17 +99,18 @@ async def fetch_all(
     token: str,
     file_ids: Sequence[str],
     max_bytes: int,
-    budget: float = FETCH_BUDGET_SECONDS,
+    budget: float | None = None,
 ) -> list[NewFile | Unread]:
     """The files of a submitted ``file_input``, fetched at once (concurrently), in the
-    order given, within ``budget`` seconds. Raises ``SlackFileUnavailable`` when one
+    order given, within ``budget`` seconds (``FETCH_BUDGET_SECONDS``). Raises ``SlackFileUnavailable`` when one
     cannot be had, ``TimeoutError`` when they take longer than the budget (the others
     are cancelled)."""
     if not file_ids:
         return []
     jobs = [fetch(client, token, file_id, max_bytes) for file_id in file_ids]
     try:
-        return list(await asyncio.wait_for(asyncio.gather(*jobs), timeout=budget))
+        timeout = FETCH_BUDGET_SECONDS if budget is None else budget
+        return list(await asyncio.wait_for(asyncio.gather(*jobs), timeout=timeout))
     except SlackApiError as error:  # files.info: unknown file, no access
         raise SlackFileUnavailable(str(error.response.get("error") or "files.info failed")) from error
     except aiohttp.ClientError as error:

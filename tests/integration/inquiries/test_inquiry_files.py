@@ -20,9 +20,13 @@ from core.attachments import NewFile
 from core.attachments.tables import Attachment
 from core.errors import NotFound, ValidationFailed
 from core.inquiries.tables import InquiryMessage
+from core.outbox import enqueue_slack
+from core.outbox_worker import OutboxWorker
 from core.unit_of_work import Core
 from mail.smtp import SMTPServer
+from mail.transport import build_transport
 from tests.integration.inquiries.conftest import STAFF, World, count, outbox
+from tests.integration.inquiries.test_delivery import StaffRoom
 from tests.integration.mail.conftest import Sink, send, sink, worker_for
 
 __all__ = ["sink"]
@@ -203,3 +207,18 @@ async def test_an_over_size_file_by_mail_still_opens_the_inquiry_and_the_refusal
     [followup] = await outbox(domain, "inquiry_followup")
     assert followup.context["attachments_refused"]["params"]["name"] == "big2.pdf"
     assert await count(domain, Attachment) == 0
+
+
+async def test_the_staff_post_gets_fresh_links_and_a_row_queued_with_a_count_still_goes(
+    domain: Core, world: World
+) -> None:
+    async with domain.uow() as uow:  # as a row queued before files were kept looked
+        enqueue_slack(uow, "inquiry_new", {"number": 99, "inquiry": "INQ-000099", "attachments": 2})
+        await uow.commit()
+    await _open(domain, world, [NewFile("見積書.pdf", PDF)])
+    room = StaffRoom()
+    await OutboxWorker(domain, build_transport(domain.settings), staff=room).drain()
+    old, new = (context for kind, _locale, context in room.posts if kind == "inquiry_new")
+    assert old["attachments"] == 2
+    [file] = new["attachments"]
+    assert file["name"] == "見積書.pdf" and "/files/" in file["url"] and new["attachments_until"]

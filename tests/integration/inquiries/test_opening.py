@@ -7,7 +7,6 @@ import asyncio
 from datetime import date
 
 import pytest
-
 from sqlalchemy import select
 
 from core import attachments, inquiries
