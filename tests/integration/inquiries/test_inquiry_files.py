@@ -24,6 +24,7 @@ from core.outbox import enqueue_slack
 from core.outbox_worker import OutboxWorker
 from core.unit_of_work import Core
 from mail.smtp import SMTPServer
+from mail.templates import MailTemplates
 from mail.transport import build_transport
 from tests.integration.inquiries.conftest import STAFF, World, count, outbox
 from tests.integration.inquiries.test_delivery import StaffRoom
@@ -172,6 +173,10 @@ async def test_a_mails_files_are_kept_with_the_inquiry_message_and_listed_for_st
     assert post.context["attachments"] == [kept.summary()]
     [ack] = await outbox(domain, "inquiry_ack")
     assert ack.context["files"] == [{"name": "図面.pdf", "size_text": attachments.size_text(len(PDF))}]
+    for locale, hint in (("ja", "/support inquiry show INQ-000001 でダウンロード"), ("en", "can download")):
+        mailed = MailTemplates(domain.settings).render("inquiry_ack", locale, ack.context)
+        assert "図面.pdf" in mailed.text and "図面.pdf" in mailed.html and hint in mailed.text
+        assert "/files/" not in mailed.text + mailed.html
     # A follow-up's files go with the follow-up, into the staff thread.
     await mail_in(
         smtp, mail_with(sender, to, ("追加.pdf", PDF), subject="Re: [INQ-000001] 資料の送付"), sender, to
@@ -197,6 +202,8 @@ async def test_an_over_size_file_by_mail_still_opens_the_inquiry_and_the_refusal
     [ack] = await outbox(domain, "inquiry_ack")
     note = ack.context["attachments_note"]
     assert "添付ファイル「big.pdf」は1 MiBを超えているため" in note and "あらためてお送りください" in note
+    mailed = MailTemplates(domain.settings).render("inquiry_ack", ack.locale, ack.context)
+    assert note in mailed.text and "big.pdf" in mailed.html
     # A follow-up with a refused file: staff are told in the thread (no acknowledgement).
     await mail_in(
         smtp,
@@ -222,3 +229,19 @@ async def test_the_staff_post_gets_fresh_links_and_a_row_queued_with_a_count_sti
     assert old["attachments"] == 2
     [file] = new["attachments"]
     assert file["name"] == "見積書.pdf" and "/files/" in file["url"] and new["attachments_until"]
+
+
+async def test_a_strangers_file_with_a_valid_tag_never_joins_the_inquiry(
+    domain: Core, world: World, smtp: SMTPServer
+) -> None:
+    await _open(domain, world)
+    stranger, to = "carol@customer-q.example.jp", "inquiry@support.example.com"
+    raw = mail_with(stranger, to, ("罠.pdf", PDF), subject="Re: [INQ-000001] 追加資料")
+    await mail_in(smtp, raw, stranger, to)
+    async with domain.uow() as uow:
+        owners = (await uow.session.execute(select(Attachment.owner_kind, Attachment.name))).all()
+    assert [tuple(o) for o in owners] == [("request", "罠.pdf")]  # the contact window's, for staff
+    assert await count(domain, InquiryMessage) == 1
+    async with domain.uow() as uow:
+        shown = await inquiries.show(uow, world.b, 1)
+    assert all(not m.files for m in shown.messages)
