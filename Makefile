@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-dev
 RUN_STAMP := $(VENV)/.installed-run
 PIP := $(BIN)/python -m pip install -q --disable-pip-version-check
 
-.PHONY: run test install lint typecheck bench clean browser deploy-check
+.PHONY: run test install lint typecheck bench clean browser deploy-check wheel lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -61,5 +61,17 @@ deploy-check:
 	  promtool check rules deploy/prometheus/madoguchi-rules.yml; \
 	else echo "promtool not installed: alert rules checked by tests/unit/test_deploy_files.py only"; fi
 
+# The wheel an operator installs (docs/operations.md, "Installing from the wheel").
+wheel: | $(BIN)/python
+	$(BIN)/python -m pip wheel --no-deps -q -w dist .
+
+# requirements.lock: the newest versions pyproject.toml allows, resolved into a throwaway
+# venv and frozen. Run it, then `make test`, and commit the file if the tests pass.
+lock: wheel
+	rm -rf $(VENV)-lock && $(PYTHON) -m venv $(VENV)-lock
+	$(VENV)-lock/bin/python -m pip install -q --disable-pip-version-check dist/madoguchi-*.whl
+	{ sed -n '/^#/p' requirements.lock; $(VENV)-lock/bin/python -m pip freeze --exclude madoguchi; } > requirements.lock.new
+	mv requirements.lock.new requirements.lock && rm -rf $(VENV)-lock
+
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache build dist

@@ -19,12 +19,13 @@ from sqlalchemy.exc import IntegrityError
 
 from core import audit, passwords, staff
 from core.actors import Actor
-from core.clock import JST, aware
+from core.clock import aware
 from core.config import SUPPORTED_LOCALES
 from core.contact_details import ContactDetails
+from core.dates import moment_text
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from core.hashing import new_token
-from core.models import Account, AccountToken, PendingContact, SlackUser, SupportIdContact
+from core.models import Account, AccountToken, Company, PendingContact, SlackUser, SupportIdContact
 from core.outbox import enqueue_mail
 from core.snapshots import Query, Reader, reads
 from core.unit_of_work import UnitOfWork
@@ -182,6 +183,7 @@ async def create_account(
         city=details.city,
         street=details.street,
         marketing_opt_in=details.marketing_opt_in,
+        marketing_changed_at=now,
         privacy_consented_at=now,
         password_hash=None,
         status="pending",
@@ -226,16 +228,20 @@ async def _link_pending_contacts(uow: UnitOfWork, actor: Actor, account: Account
     await uow.session.flush()
 
 
-def _mail_context(uow: UnitOfWork, account: Account, expires_at: datetime | None) -> dict[str, Any]:
+async def mail_context(uow: UnitOfWork, account: Account, expires_at: datetime | None) -> dict[str, Any]:
+    """What every account mail says: the greeting ``{company} {姓} {名} 様`` and, for a
+    link, its exact expiry in JST in the reader's language (SPEC §4.11)."""
+    company = await uow.session.scalar(select(Company.name).where(Company.id == account.company_id))
     context: dict[str, Any] = {
         "username": account.email,
         "vendor": uow.settings.vendor_name,
         "service": uow.settings.service_name,
+        "company": company or "",
+        "last_name": account.last_name,
+        "first_name": account.first_name,
     }
     if expires_at is not None:
-        local = expires_at.astimezone(JST)
-        context["expires_on"] = local.date().isoformat()
-        context["expires_at"] = local.isoformat(timespec="minutes")
+        context["expires_at"] = moment_text(expires_at, account.locale)
     return context
 
 
@@ -290,7 +296,7 @@ async def _issue_link(uow: UnitOfWork, account: Account, purpose: Purpose, templ
         uow,
         template,
         [account.email],
-        _mail_context(uow, account, expires_at),
+        await mail_context(uow, account, expires_at),
         locale=account.locale,
         secrets={"link": link},
     )
@@ -355,6 +361,7 @@ async def set_password_with_token(uow: UnitOfWork, token: str, password: str, ac
     # Any other open link is now pointless, and a leaked one would be dangerous.
     await _end_open_links(uow, account.id, ("activation", "reset"))
     account.password_hash = password_hash
+    account.password_changed_at = now
     if account.status == "pending":
         account.status = "active"
     if account.activated_at is None:
@@ -386,9 +393,8 @@ async def send_username_reminder(uow: UnitOfWork, actor: Actor, email: str) -> b
     account = await _by_email(uow, email)
     if account is None or account.status == "disabled":
         return False
-    enqueue_mail(
-        uow, "username_reminder", [account.email], _mail_context(uow, account, None), locale=account.locale
-    )
+    context = await mail_context(uow, account, None)
+    enqueue_mail(uow, "username_reminder", [account.email], context, locale=account.locale)
     audit.record(uow, actor, "account.username_reminded", account_id=account.id)
     return True
 

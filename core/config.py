@@ -14,6 +14,8 @@ from typing import Annotated
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from core.private_files import private_dir, write_private
+
 SUPPORTED_LOCALES = ("ja", "en")
 
 
@@ -39,6 +41,14 @@ class Settings(BaseSettings):
     http_host: str = Field(default="127.0.0.1", alias="MADOGUCHI_HTTP_HOST")
     http_port: int = Field(default=3000, alias="MADOGUCHI_HTTP_PORT")
     public_url: str = Field(default="http://127.0.0.1:3000", alias="MADOGUCHI_PUBLIC_URL")
+    # Who may hold the HTTP listener, and for how long (madoguchi/listener.py): open
+    # connections in all; the time a request's line and headers may take (and a kept-alive
+    # connection may stay idle); the time its body may take once the headers are in.
+    http_max_connections: int = Field(default=512, ge=1, alias="MADOGUCHI_HTTP_MAX_CONNECTIONS")
+    http_header_timeout_seconds: float = Field(
+        default=15.0, gt=0, alias="MADOGUCHI_HTTP_HEADER_TIMEOUT_SECONDS"
+    )
+    http_body_timeout_seconds: float = Field(default=30.0, gt=0, alias="MADOGUCHI_HTTP_BODY_TIMEOUT_SECONDS")
 
     smtp_host: str = Field(default="127.0.0.1", alias="MADOGUCHI_SMTP_HOST")
     smtp_port: int = Field(default=8025, alias="MADOGUCHI_SMTP_PORT")
@@ -235,10 +245,30 @@ class Settings(BaseSettings):
         if self.secret_key:
             return self.secret_key
         path = self.var_dir / "secret_key"
+        if not self.database_url.partition(":")[0].startswith("sqlite"):
+            raise MissingSecretKey(path)
         if path.exists():
             return path.read_text(encoding="utf-8").strip()
-        self.var_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.var_dir)
         value = secrets.token_urlsafe(48)
-        path.write_text(value, encoding="utf-8")
-        path.chmod(0o600)
+        write_private(path, value.encode())
         return value
+
+
+class MissingSecretKey(ValueError):
+    """On PostgreSQL every instance must hash and seal with the same secret: a key each
+    machine generated for itself would make one instance's key hashes, sealed tokens and
+    reply signatures unreadable to the others. So there is no generated key there."""
+
+    def __init__(self, generated: Path) -> None:
+        hint = (
+            f" This machine generated one earlier: copy the contents of {generated} into it."
+            if generated.exists()
+            else ""
+        )
+        super().__init__(
+            "MADOGUCHI_SECRET_KEY is required with PostgreSQL: set the same value for every"
+            " instance (for example the output of"
+            " `python3 -c 'import secrets; print(secrets.token_urlsafe(48))'`) and keep it"
+            f" with the database backups.{hint}"
+        )

@@ -53,3 +53,17 @@ def long_date(value: date | datetime | str | None, locale: str = "ja", *, time: 
         return f"{text} {clock} JST" if clock else text
     text = f"{day.year}年{day.month}月{day.day}日（{_JA_WEEKDAYS[day.weekday()]}）"
     return f"{text}{clock}" if clock else text
+
+
+def day_text(day: date, locale: str) -> str:
+    """A calendar day alone: ``2026年12月8日（火）`` / ``Tue 8 Dec 2026``."""
+    return long_date(day, locale)
+
+
+def moment_text(at: datetime, locale: str) -> str:
+    """An exact instant such as a link's expiry (SPEC §4.11), in JST:
+    ``2026年12月8日（火）17時30分`` / ``Tue 8 Dec 2026, 17:30 JST``."""
+    local = aware(at).astimezone(JST)
+    if locale == "en":
+        return f"{long_date(local.date(), locale)}, {local:%H:%M} JST"
+    return f"{long_date(local.date(), locale)}{local.hour}時{local.minute:02d}分"

@@ -2,7 +2,8 @@
 
     DomainError                 base; ``message_id`` + ``params`` render in any locale
     ├── InvalidSupportKey       a key is unknown, outside its period, revoked, malformed
-    │                           or not usable here; one message for all (SPEC §4.1)
+    │   │                       or not usable here; one message for all (SPEC §4.1)
+    │   └── KeyNotYetUsable     a key sent by mail, tried before its first business day
     ├── Throttled               too many failures; ``params["minutes"]`` to wait
     ├── ValidationFailed        user input is wrong; ``fields`` maps field → message id
     ├── NotFound                the thing named does not exist (or is not visible)
@@ -32,6 +33,15 @@ class InvalidSupportKey(DomainError):
 
     def __init__(self) -> None:
         super().__init__("support_key.invalid")
+
+
+class KeyNotYetUsable(InvalidSupportKey):
+    """Raised when a key issued by mail is tried before the business day it starts to
+    work. Only the holder of a real key can see it, so it may say when to come back
+    (``params``: the day, written for each language)."""
+
+    def __init__(self, usable_ja: str, usable_en: str) -> None:
+        DomainError.__init__(self, "support_key.not_yet_usable", usable_ja=usable_ja, usable_en=usable_en)
 
 
 class Throttled(DomainError):

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, delete, select
 
 from core import inquiries, registration
+from core.account_tables import EmailChange, SignInLink
 from core.models import AccountToken, OutboxMessage, ThrottleFailure
 from core.unit_of_work import Core
 
@@ -57,6 +58,10 @@ async def purge(core: Core) -> Purged:
         conversations = await registration.purge_expired(uow)
         now = uow.clock.now()
     tokens = await _purge(core, AccountToken.id, AccountToken.expires_at < now - TOKENS_KEPT)
+    # Sign-in links and email changes (core.signin, core.profile) are link tokens too; an
+    # email change also holds the address asked for.
+    tokens += await _purge(core, SignInLink.id, SignInLink.expires_at < now - TOKENS_KEPT)
+    tokens += await _purge(core, EmailChange.id, EmailChange.expires_at < now - TOKENS_KEPT)
     failures = await _purge(core, ThrottleFailure.id, ThrottleFailure.at < now - FAILURES_KEPT)
     outbox = await _purge(
         core,

@@ -150,6 +150,10 @@ class Account(Base):
     slack_user_id: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime]
     activated_at: Mapped[datetime | None]
+    # Shown by ``/support profile`` (SPEC §4.11); set whenever a link sets the password.
+    password_changed_at: Mapped[datetime | None]
+    # When the current product-information choice was made (registration or profile).
+    marketing_changed_at: Mapped[datetime | None]
 
     __table_args__ = (UniqueConstraint("slack_team_id", "slack_user_id", name="uq_accounts_slack_user"),)
 
@@ -420,5 +424,6 @@ class SlackOAuthState(Base):
 
 
 # Tables of areas that keep their own module (registered on Base.metadata by importing).
+from core import account_tables as _account_tables  # noqa: E402,F401
 from core.attachments import tables as _attachment_tables  # noqa: E402,F401
 from core.inquiries import tables as _inquiry_tables  # noqa: E402,F401

@@ -20,7 +20,8 @@ from sqlalchemy import inspect as sa_inspect
 from core import throttle
 from core.business_days import calendar_for
 from core.clock import JST
-from core.errors import InvalidSupportKey
+from core.dates import day_text
+from core.errors import InvalidSupportKey, KeyNotYetUsable
 from core.hashing import Hasher
 from core.models import Contract, SupportKey
 from core.normalize import support_key as canonical
@@ -72,6 +73,17 @@ def usable_on(key: SupportKey, contract: Contract, day: date) -> bool:
     return starts <= day <= contract.ends_on
 
 
+def waits_for_mail_day(key: SupportKey, contract: Contract, day: date) -> bool:
+    """A key sent by mail, otherwise good, before the business day it starts to work:
+    its holder is told the day instead of the one invalid-key answer."""
+    return (
+        key.revoked_at is None
+        and key.usable_from is not None
+        and day < key.usable_from <= contract.ends_on
+        and contract.starts_on <= day
+    )
+
+
 # Built once: the registration's key step runs it (bench/slack.py).
 _FIND = (
     select(SupportKey, Contract)
@@ -119,11 +131,17 @@ async def check_usable(uow: UnitOfWork, raw: str, actor_ref: str) -> UsableKey:
     objects returned are for reading (ids, contract, last four characters).
 
     Raises ``Throttled`` before looking at the key when the actor is over the limit, so
-    a throttled actor learns nothing about the key either.
+    a throttled actor learns nothing about the key either; ``KeyNotYetUsable`` (not
+    counted as a failure) for a key sent by mail tried before its first business day.
     """
     await throttle.check(uow, THROTTLE_SCOPE, actor_ref)
     found = await _read(uow, raw)
-    if found is None or not usable_on(found.key, found.contract, today(uow)):
+    day = today(uow)
+    if found is not None and waits_for_mail_day(found.key, found.contract, day):
+        assert found.key.usable_from is not None
+        first = found.key.usable_from
+        raise KeyNotYetUsable(day_text(first, "ja"), day_text(first, "en"))
+    if found is None or not usable_on(found.key, found.contract, day):
         await throttle.record_failure(uow, THROTTLE_SCOPE, actor_ref, detail="invalid support key")
         raise InvalidSupportKey()
     return found

@@ -3,6 +3,17 @@
 Failures are rows, not counters in memory, so every instance sees the same count. The
 window slides: the wait is until the oldest counted failure leaves the window.
 
+Concurrent attempts of one actor must not all read the same count before any of them
+records its failure (30 key guesses at once would all be evaluated). So an attempt is
+counted, evaluated and recorded in one transaction, and ``check`` takes the actor's lock
+for that transaction first: on PostgreSQL a transaction-level advisory lock on
+(scope, actor), released by the commit that records the failure (or by the caller's
+commit or rollback); on SQLite every transaction already holds the one write lock
+(``BEGIN IMMEDIATE``, core/storage/sqlite.py). Attempts of one actor therefore run one
+after the other and the sixth sees the five failures before it; other actors never wait.
+Callers keep the order check → evaluate → ``record_failure`` inside one unit of work and
+take scopes in one order (``web.link`` before ``web.post``), so two locks never cross.
+
 The password pages' policy is here too (``visit_link``, ``submit_password_form``,
 ``count_bad_link``): which scopes a visitor (an IP) is counted in and when; the web door
 only turns a ``Refused`` into its 429 page.
@@ -10,6 +21,7 @@ only turns a ``Refused`` into its 429 page.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 from datetime import timedelta
@@ -36,6 +48,9 @@ POST_SCOPE = "web.post"
 LIMITS: dict[str, int] = {POST_SCOPE: 10}
 
 
+# PostgreSQL: one attempt of an actor at a time (see the module's docstring).
+_LOCK = Query(select(func.pg_advisory_xact_lock(bindparam("lock_key"))))
+
 # Built once: every key check runs it, and constructing it cost more than running it.
 _RECENT = Query(
     select(func.count(), func.min(ThrottleFailure.at)).where(
@@ -46,8 +61,19 @@ _RECENT = Query(
 )
 
 
+def lock_key(scope: str, actor: str) -> int:
+    """The advisory lock's 64-bit key for (scope, actor): stable across processes."""
+    digest = hashlib.blake2b(f"{scope}\0{actor}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
 async def check(uow: UnitOfWork, scope: str, actor: str) -> None:
-    """Raise ``Throttled`` (with the minutes to wait) if the actor is over the limit."""
+    """Raise ``Throttled`` (with the minutes to wait) if the actor is over the limit.
+
+    Holds the actor's lock until the transaction ends: evaluate the attempt and record
+    its failure in the same unit of work, before committing anything else."""
+    if uow.dialect.name == "postgresql":
+        await uow.rows(_LOCK, lock_key=lock_key(scope, actor))
     since = uow.clock.now() - WINDOW
     count, oldest = (await uow.rows(_RECENT, scope=scope, actor=actor, since=since))[0]
     if count >= LIMITS.get(scope, MAX_FAILURES) and oldest is not None:
@@ -58,13 +84,17 @@ async def check(uow: UnitOfWork, scope: str, actor: str) -> None:
 async def record_failure(uow: UnitOfWork, scope: str, actor: str, detail: str = "") -> None:
     """Add a failure and commit it at once: a failure must count even though the
     caller's own transaction is about to be rolled back by the error it raises."""
+    await _add(uow, scope, actor, detail)
+    await uow.commit()
+
+
+async def _add(uow: UnitOfWork, scope: str, actor: str, detail: str) -> None:
     now = uow.clock.now()
     uow.session.add(ThrottleFailure(scope=scope, actor=actor, at=now, detail=detail[:255]))
     # Old rows are useless; drop them while we are here so the table stays small.
     await uow.session.execute(
         delete(ThrottleFailure).where(ThrottleFailure.actor == actor, ThrottleFailure.at < now - 4 * WINDOW)
     )
-    await uow.commit()
 
 
 async def recent_failures(
@@ -90,7 +120,8 @@ class Refused:
 
 async def visit_link(uow: UnitOfWork, visitor: str) -> Refused | None:
     """May this visitor open a password page? Refused while it has tried too many bad
-    links; reads only, in the caller's unit of work (the page reads the link next)."""
+    links. In the caller's unit of work, which reads the link next and, when it is bad,
+    counts it there (``count_bad_link``) before anything else commits."""
     try:
         await check(uow, LINK_SCOPE, visitor)
     except Throttled as wait:
@@ -98,16 +129,20 @@ async def visit_link(uow: UnitOfWork, visitor: str) -> Refused | None:
     return None
 
 
-async def submit_password_form(uow: UnitOfWork, visitor: str) -> Refused | None:
+async def submit_password_form(uow: UnitOfWork, visitor: str, *, forged: bool = False) -> Refused | None:
     """May this visitor submit a password form? Refused while it has tried too many bad
-    links or submitted too often; when allowed the submission counts, whatever its outcome
-    (committed at once, before the form is even read)."""
+    links or submitted too often; when allowed the submission counts, whatever its outcome,
+    and a form whose token did not match (``forged``) counts as a bad link too, in the
+    same commit (before the password is even looked at)."""
     for scope in (LINK_SCOPE, POST_SCOPE):
         try:
             await check(uow, scope, visitor)
         except Throttled as wait:
             return Refused(scope, wait)
-    await record_failure(uow, POST_SCOPE, visitor, "submit")
+    await _add(uow, POST_SCOPE, visitor, "submit")
+    if forged:
+        await _add(uow, LINK_SCOPE, visitor, "csrf")
+    await uow.commit()
     return None
 
 

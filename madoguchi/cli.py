@@ -1,5 +1,6 @@
 """The ``madoguchi`` command: the only place that reads settings and builds engines.
 
+madoguchi --version        print the installed version
 madoguchi db upgrade        bring the schema to the current migration
 madoguchi import FILE.json  load the vendor's companies, contracts, keys, support IDs
 madoguchi demo              load the demo data (idempotent)
@@ -16,10 +17,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Sequence
 
-from core.config import Settings
+from core.config import MissingSecretKey, Settings
 from madoguchi import logs
 from madoguchi.version import version
 
@@ -45,6 +47,17 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # What the service writes is private to its user (core/private_files.py), including
+    # what libraries create on their own (SQLite's temporary files, spooled mail).
+    os.umask(0o077)
+    try:
+        return _command(argv)
+    except MissingSecretKey as refusal:
+        print(f"madoguchi: {refusal}", file=sys.stderr)
+        return 2
+
+
+def _command(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     logs.configure()
     if args.command == "check":  # reads the settings itself: a bad one is a FAIL line

@@ -32,6 +32,7 @@ from core.clock import Clock
 from core.config import Settings
 from core.outbox_worker import OutboxWorker
 from core.unit_of_work import Core
+from madoguchi import listener
 from madoguchi.components import Component, Factory, Runtime
 from madoguchi.housekeeping import Housekeeping
 from madoguchi.metrics import CONTENT_TYPE, Metrics
@@ -39,12 +40,13 @@ from madoguchi.runtime import build_core
 from mail import serve as smtp
 from mail.transport import build_transport, describe
 from migrations import head, known, upgrade
-from web import pages
+from web import account_pages, clients, pages
 
 log = logging.getLogger("madoguchi.serve")
 
 
 def web_pages(rt: Runtime) -> Component | None:
+    account_pages.add_routes(rt.core, app=rt.app, metrics=rt.metrics)
     return pages.build(rt.core, app=rt.app, metrics=rt.metrics)
 
 
@@ -155,7 +157,14 @@ class Server:
         self.engine, self.core = build_core(settings)
         if clock is not None:
             self.core = Core(self.core.sessions, settings, clock)
-        self.app = web.Application(middlewares=[_middleware(self.metrics)])
+        self.listener = listener.HttpListener(settings)
+        self.app = web.Application(
+            middlewares=[
+                clients.middleware(settings.trusted_proxies),
+                _middleware(self.metrics),
+                self.listener.middleware(),
+            ]
+        )
         self.instance = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.runtime = Runtime(
             settings=settings,
@@ -169,7 +178,6 @@ class Server:
         self._factories = tuple(components)
         self.components: list[Component] = []
         self._runner: web.AppRunner | None = None
-        self._site: web.TCPSite | None = None
         self.http_port: int | None = None
         # True from the moment every component has started until stop begins (/readyz).
         self.ready = False
@@ -188,13 +196,12 @@ class Server:
             component = factory(self.runtime)
             if component is not None:
                 self.components.append(component)
-        self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=30)
+        self._runner = web.AppRunner(
+            self.app, access_log=None, shutdown_timeout=30, **listener.runner_options(self.settings)
+        )
         await self._runner.setup()
-        self._site = web.TCPSite(self._runner, self.settings.http_host, self.settings.http_port)
-        await self._site.start()
-        # The bound address (port 0 in tests means "any free port").
-        addresses = self._runner.addresses
-        self.http_port = int(addresses[0][1]) if addresses else self.settings.http_port
+        # The bound port (port 0 in tests means "any free port").
+        self.http_port = await self.listener.start(self._runner)
         log.info("http listening", extra={"host": self.settings.http_host, "port": self.http_port})
         for component in self.components:
             await component.start()
@@ -204,8 +211,7 @@ class Server:
     async def stop(self) -> None:
         self.ready = False
         log.info("stopping: no new connections")
-        if self._site is not None:
-            await self._site.stop()
+        await self.listener.stop()
         for component in reversed(self.components):
             try:
                 await component.stop()

@@ -36,6 +36,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from core import contact_window
 from core.ports import Metrics, NoMetrics
+from core.private_files import private_dir
 from core.unit_of_work import Core
 from mail import smtp_log
 from mail.inbound import InboundProcessor, InboundStore
@@ -233,7 +234,7 @@ class SMTPServer:
         )
 
     async def start(self) -> None:
-        self.spool_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.spool_dir)
         loop = asyncio.get_running_loop()
         self.server = await loop.create_server(partial(self._protocol), self.host, self.port)
         sock = self.server.sockets[0].getsockname()

@@ -15,6 +15,8 @@ import tempfile
 from pathlib import Path
 from typing import IO
 
+from core.private_files import private_dir
+
 __all__ = ["Spool"]
 
 
@@ -47,7 +49,7 @@ class Spool:
         self._pieces.append(piece)
         if self.size > self.threshold:
             if self._directory is not None:
-                self._directory.mkdir(parents=True, exist_ok=True)
+                private_dir(self._directory)
             self._file = tempfile.TemporaryFile(dir=self._directory)  # noqa: SIM115 - closed by close()
             self._file.writelines(self._pieces)
             self._pieces = []

@@ -32,6 +32,9 @@ MAIL_TEMPLATES = (
     "terms_agreed",
     "request_ack",
     "staff_reply",
+    "email_change_confirm",
+    "email_changed",
+    "slack_linked",
     "inquiry_ack",
     "inquiry_answer",
 )

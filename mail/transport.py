@@ -19,6 +19,7 @@ from core.attachments import served_type
 from core.config import Settings
 from core.delivery import Claimed
 from core.ports import MailOutcome, MailTransport
+from core.private_files import private_dir, write_private
 from mail.mime import message_bytes
 from mail.relay import DELIVERED, Relay, RelayPool, SessionLimits
 from mail.templates import MailTemplates, OutgoingFile
@@ -101,10 +102,10 @@ class EmlFiles(_Rendering):
         return None
 
     def _write(self, mail: Claimed, raw: bytes) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
+        private_dir(self.directory)
         name = f"{mail.id:08d}-{mail.template}.eml"
         tmp = self.directory / f".{name}.{self.writer}.tmp"
-        tmp.write_bytes(raw)
+        write_private(tmp, raw)  # 0600: the file holds live activation and reset links
         os.replace(tmp, self.directory / name)
 
 

@@ -26,6 +26,8 @@ class Call:
     body: dict[str, Any]
     headers: dict[str, str]
     at: float = field(default_factory=time.monotonic)
+    # The body as sent (a file upload's bytes, as text).
+    raw: str = ""
 
 
 Answer = Callable[[Call], dict[str, Any]]
@@ -117,7 +119,10 @@ class FakeSlack:
                 if isinstance(body.get(name), str):
                     with contextlib.suppress(ValueError):
                         body[name] = json.loads(body[name])
-        call = Call(method, body, dict(request.headers))
+        if request.method == "POST" and request.query:
+            # slack_sdk sends some methods' arguments as a query string (conversations.open).
+            body = {**dict(request.query), **body}
+        call = Call(method, body, dict(request.headers), raw=raw)
         self.calls.append(call)
         if method in self.hold:
             await self.hold[method].wait()

@@ -11,7 +11,8 @@ What the door itself adds, because it is about HTTP:
   without the link is refused; nothing to store, works across instances.
 - Per-IP throttling: the policy is the core's (``core.throttle``: bad links and bad
   form tokens count in ``web.link``, 5 in 15 minutes, every submission in ``web.post``);
-  the page maps a refusal to 429 with the minutes to wait.
+  the page maps a refusal to 429 with the minutes to wait. The IP is the client's,
+  behind the proxies of MADOGUCHI_TRUSTED_PROXIES (``web.clients``).
 - A cap on submissions in flight in this process, so a burst queues at most a few
   Argon2id hashes (the core caps parallel hashing too) and is told to retry (503).
 - Links on the page come from MADOGUCHI_PUBLIC_URL, never from the Host header.
@@ -81,6 +82,21 @@ def build(core: Core, *, app: web.Application, metrics: Metrics) -> PagesCompone
     return PagesComponent()
 
 
+def harden(response: web.Response, origin: str) -> web.Response:
+    """The headers every page behind a secret link carries: no referrer (the URL holds
+    the token), no caching, no framing, forms only to our own origin."""
+    headers = response.headers
+    headers["Referrer-Policy"] = "no-referrer"
+    headers["Cache-Control"] = "no-store"
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["X-Frame-Options"] = "DENY"
+    headers["Content-Security-Policy"] = (
+        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+        f"form-action {origin}; frame-ancestors 'none'; base-uri 'none'"
+    )
+    return response
+
+
 @dataclass
 class PageContext:
     kind: str
@@ -130,15 +146,8 @@ class Pages:
             policy=render("password.policy", ctx.locale),
             **values,
         )
-        response = web.Response(status=status, text=html, content_type="text/html", charset="utf-8")
-        headers = response.headers
-        headers["Referrer-Policy"] = "no-referrer"
-        headers["Cache-Control"] = "no-store"
-        headers["X-Content-Type-Options"] = "nosniff"
-        headers["X-Frame-Options"] = "DENY"
-        headers["Content-Security-Policy"] = (
-            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
-            f"form-action {self.origin}; frame-ancestors 'none'; base-uri 'none'"
+        response = harden(
+            web.Response(status=status, text=html, content_type="text/html", charset="utf-8"), self.origin
         )
         if ctx.remember_locale:
             response.set_cookie(
@@ -159,6 +168,10 @@ class Pages:
 
     async def _problem(self, ctx: PageContext, exc: DomainError) -> web.Response:
         await self._failure(ctx, exc.message_id)
+        return self._problem_page(ctx, exc)
+
+    def _problem_page(self, ctx: PageContext, exc: DomainError) -> web.Response:
+        """The page for a link that does not work (its failure already counted)."""
         log.info("web link refused", extra={"reason": exc.message_id, "ip": ctx.ip})
         status = _PROBLEM_STATUS.get(exc.message_id, 400)
         return self._page(
@@ -174,7 +187,9 @@ class Pages:
     async def show(self, request: web.Request) -> web.Response:
         ctx = self._context(request)
         problem: DomainError | None = None
-        async with self.core.uow() as uow:  # one transaction: SQLite serialises them all
+        # One transaction: the visitor's count, the link and a bad link's failure, so
+        # concurrent bad links of one visitor are counted one after the other.
+        async with self.core.uow() as uow:
             refused = await throttle.visit_link(uow, ctx.ip)
             if refused is not None:
                 return self._throttled(ctx, refused.wait, refused.scope)
@@ -182,8 +197,9 @@ class Pages:
                 info = await accounts.inspect_link(uow, ctx.token)
             except DomainError as exc:
                 problem = exc
+                await throttle.count_bad_link(uow, ctx.ip, exc.message_id)
         if problem is not None:
-            return await self._problem(ctx, problem)
+            return self._problem_page(ctx, problem)
         return self._form(ctx, info.username, info.purpose)
 
     def _form(
@@ -218,16 +234,16 @@ class Pages:
             self.in_flight -= 1
 
     async def _submit(self, request: web.Request, ctx: PageContext) -> web.Response:
-        async with self.core.uow() as uow:
-            refused = await throttle.submit_password_form(uow, ctx.ip)
-        if refused is not None:
-            return self._throttled(ctx, refused.wait, refused.scope)
         form = await request.post()
         csrf = str(form.get("csrf", ""))
         password = str(form.get("password", ""))
         confirm = str(form.get("password_confirm", ""))
-        if not hmac.compare_digest(csrf.encode(), self._csrf(ctx.token).encode()):
-            await self._failure(ctx, "csrf")
+        forged = not hmac.compare_digest(csrf.encode(), self._csrf(ctx.token).encode())
+        async with self.core.uow() as uow:
+            refused = await throttle.submit_password_form(uow, ctx.ip, forged=forged)
+        if refused is not None:
+            return self._throttled(ctx, refused.wait, refused.scope)
+        if forged:
             log.info("web csrf refused", extra={"ip": ctx.ip})
             return self._page(ctx, "csrf.html.j2", status=403)
         problems: list[str] = []

@@ -11,7 +11,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bot.listeners import admin, errors, events, home, inquiries, registration, staff_actions, support
+from bot.listeners import (
+    accounts,
+    admin,
+    errors,
+    events,
+    home,
+    inquiries,
+    privacy,
+    registration,
+    staff_actions,
+    support,
+)
 
 if TYPE_CHECKING:
     from bot.app import SlackDoor
@@ -21,5 +32,16 @@ def register(door: SlackDoor) -> None:
     # Bolt tries listeners in registration order, building the keyword arguments of each
     # one's matcher; the busiest requests (``/support``, the registration modal) come
     # first. No two modules listen to the same request, so the order decides nothing else.
-    for module in (support, registration, errors, events, admin, home, staff_actions, inquiries):
+    for module in (
+        support,
+        registration,
+        errors,
+        events,
+        admin,
+        home,
+        staff_actions,
+        inquiries,
+        privacy,
+        accounts,
+    ):
         module.register(door)

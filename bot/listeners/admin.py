@@ -15,6 +15,7 @@ from bot.views.errors import error_text
 from bot.who import Who, identify
 from core import contact_window, staff, staff_desk
 from core.clock import JST
+from core.dates import day_text
 from core.errors import Forbidden
 from core.unit_of_work import UnitOfWork
 
@@ -68,13 +69,17 @@ async def h_find(uow: UnitOfWork, who: Who, args: list[str]) -> Blocks:
 
 
 async def h_key_issue(uow: UnitOfWork, who: Who, args: list[str]) -> Blocks:
-    issued = await staff_desk.issue_key(uow, who.actor, args[0])
+    """``key issue CONTRACT [mail]``: ``mail`` for a key sent by mail (usable from the
+    next business day)."""
+    if len(args) > 1 and args[1].lower() != "mail":
+        return [bk.section(_t(who, "staff.key_issue_mode", word=args[1]))]
+    issued = await staff_desk.issue_key(uow, who.actor, args[0], by_mail=len(args) > 1)
     text = _t(
         who,
         "staff.key_issued",
         number=issued.contract_number,
         key=bk.code(issued.raw),
-        usable_from=_d(issued.usable_from),
+        usable_from=day_text(issued.usable_from, who.locale),
     )
     return [bk.section(text)]
 
@@ -202,7 +207,7 @@ def _wrap(handler: Any) -> Any:
 SUBS = [
     Sub(("help",), "", 0, None, _wrap(h_help)),
     Sub(("find",), "TEXT", 1, None, _wrap(h_find)),
-    Sub(("key", "issue"), "CONTRACT", 1, 1, _wrap(h_key_issue)),
+    Sub(("key", "issue"), "CONTRACT [mail]", 1, 2, _wrap(h_key_issue)),
     Sub(("key", "revoke"), "KEY", 1, 1, _wrap(h_key_revoke)),
     Sub(("account", "resend"), "EMAIL", 1, 1, _wrap(h_account_resend)),
     Sub(("account", "disable"), "EMAIL", 1, 1, _wrap(h_account_disable)),
@@ -222,6 +227,10 @@ def register(door: SlackDoor) -> None:
     @door.app.command("/support-admin")
     async def support_admin(ack: Any, body: dict[str, Any], context: Any) -> None:
         text = str(body.get("text") or "")
+        # A subcommand that opens a modal (``account create``) needs the command's trigger;
+        # one that works after the ack (``account export``) a unit of work of its own.
+        context["trigger_id"] = body.get("trigger_id")
+        context["core"] = door.core
         words = [mail_arg(w) for w in text.split()]
         async with door.core.uow() as uow:
             who = await identify(door, uow, body, context, staff=True)

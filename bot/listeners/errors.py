@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from slack_bolt.response import BoltResponse
 
 from bot import blocks as bk
-from bot.views.errors import error_text
+from bot.views.errors import error_blocks
 from bot.views.terms import terms_blocks
 from core.errors import DomainError
 
@@ -39,15 +39,14 @@ def register(door: SlackDoor) -> None:
     ) -> BoltResponse | None:
         locale = context.get("locale") or settings.locale
         if isinstance(error, DomainError):
-            text = error_text(error, locale)
+            answer = error_blocks(error, locale)
             if error.message_id == "throttle.wait":
                 door.metrics.throttle_hit("slack", "slack")
         else:
             where = "".join(traceback.format_tb(error.__traceback__, limit=-3))
             log.error("slack: listener failed with %s\n%s", type(error).__name__, where)
             door.metrics.error("slack.listener")
-            text = bk.say("slack.error.internal", locale)
-        answer = [bk.section(text)]
+            answer = [bk.section(bk.say("slack.error.internal", locale))]
         who = context.get("who")
         if who is not None and who.account_id is not None:
             async with door.core.uow() as uow:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot import blocks as bk
 from bot.views.errors import error_text
-from bot.views.registration import CALLBACK_ID, STEP_PREFIX, message_modal, modal
+from bot.views.registration import CALLBACK_ID, STEP_PREFIX, message_modal, modal, submitted_values
 from bot.who import Who, identify
 from core import accounts
 from core import registration as reg
@@ -24,17 +24,6 @@ from core.snapshots import open_for
 
 if TYPE_CHECKING:
     from bot.app import SlackDoor
-
-
-def submitted_values(view: dict[str, Any]) -> dict[str, str | bool]:
-    out: dict[str, str | bool] = {}
-    for block_id, actions in (view.get("state") or {}).get("values", {}).items():
-        value = actions.get("value") or {}
-        if value.get("type") == "checkboxes":
-            out[block_id] = bool(value.get("selected_options"))
-        else:
-            out[block_id] = str(value.get("value") or "")
-    return out
 
 
 def submitted_step(view: dict[str, Any]) -> str:

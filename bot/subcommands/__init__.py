@@ -12,10 +12,13 @@ never a listener.
 from __future__ import annotations
 
 from bot.commands import Sub
-from bot.subcommands import calendar, inquiries
+from bot.subcommands import accounts, calendar, inquiries, privacy
 
 CUSTOMER: list[Sub] = []
 STAFF: list[Sub] = []
 CUSTOMER += calendar.CUSTOMER
 CUSTOMER += inquiries.CUSTOMER
 STAFF += inquiries.STAFF
+STAFF += privacy.STAFF
+CUSTOMER += accounts.CUSTOMER
+STAFF += accounts.STAFF

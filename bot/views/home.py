@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from bot import blocks as bk
+from bot.views.accounts import resend_button
 from bot.views.inquiries import home_section
 from bot.views.support_ids import support_id_table
 from bot.views.terms import terms_blocks
@@ -41,16 +42,20 @@ async def home_view(uow: UnitOfWork, who: Who) -> dict[str, Any]:
                     )
                 )
             )
-        blocks.append(bk.section(f"*{t('slack.home.support_ids')}*"))
-        blocks += support_id_table(await support_ids.list_for_account(uow, who.actor), who.locale)
-        try:
-            open_inquiries = await inquiries.list_for_user(uow, who.actor)
-        except DomainError:
-            open_inquiries = None  # not active yet: no inquiries to show
-        if open_inquiries is not None:
-            blocks.append(bk.divider())
-            blocks += home_section(open_inquiries, who.locale)
-        blocks += await terms_blocks(uow, who)
+        if account is not None and account.status == "pending":
+            # Nothing else works until the mailed link is used (core.activation).
+            blocks += [bk.section(t("accounts.pending")), resend_button(who.locale)]
+        else:
+            blocks.append(bk.section(f"*{t('slack.home.support_ids')}*"))
+            blocks += support_id_table(await support_ids.list_for_account(uow, who.actor), who.locale)
+            try:
+                open_inquiries = await inquiries.list_for_user(uow, who.actor)
+            except DomainError:
+                open_inquiries = None  # not active yet: no inquiries to show
+            if open_inquiries is not None:
+                blocks.append(bk.divider())
+                blocks += home_section(open_inquiries, who.locale)
+            blocks += await terms_blocks(uow, who)
     blocks.append(bk.context_block(t("slack.home.help_hint")))
     return {"type": "home", "blocks": bk.clip(blocks)}
 

@@ -178,6 +178,18 @@ def modal(view: reg.View, locale: str) -> dict[str, Any]:
     return out
 
 
+def submitted_values(view: dict[str, Any]) -> dict[str, str | bool]:
+    """A modal's input values by block id (``value`` actions): text, or a checkbox's state."""
+    out: dict[str, str | bool] = {}
+    for block_id, actions in (view.get("state") or {}).get("values", {}).items():
+        value = actions.get("value") or {}
+        if value.get("type") == "checkboxes":
+            out[block_id] = bool(value.get("selected_options"))
+        else:
+            out[block_id] = str(value.get("value") or "")
+    return out
+
+
 def message_modal(locale: str, text: str, *, restart: bool = False) -> dict[str, Any]:
     blocks = [bk.section(text)]
     if restart:

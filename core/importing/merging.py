@@ -11,15 +11,17 @@ with the row's JSON path when it conflicts.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     DateTime,
     String,
     and_,
+    case,
     exists,
     insert,
     literal,
@@ -78,11 +80,15 @@ class Merger:
         totals: dict[str, int],
         now: datetime,
         progress: ProgressCallback | None,
+        *,
+        mail_day: date,
     ) -> None:
         self.conn = conn
         self.report = report
         self.totals = totals
         self.now = now
+        # The first day a key of an ``issued_by_mail`` contract works (SPEC §3, §4.1).
+        self.mail_day = mail_day
         self.progress = progress
         self.step = 0
 
@@ -164,7 +170,15 @@ class Merger:
         created = await self._rows(
             insert(SupportKey).from_select(
                 ["key_hash", "last4", "contract_id", "issued_via", "usable_from", "issued_at", "revoked_at"],
-                select(s.c.key_hash, s.c.last4, c.id, literal("import", String), null(), self._now(), null())
+                select(
+                    s.c.key_hash,
+                    s.c.last4,
+                    c.id,
+                    case((s.c.by_mail.is_(True), literal("mail", String)), else_=literal("import", String)),
+                    case((s.c.by_mail.is_(True), literal(self.mail_day, Date)), else_=null()),
+                    self._now(),
+                    null(),
+                )
                 .join(Contract, by_number)
                 .where(~exists().where(match))
                 .order_by(s.c.key_hash),

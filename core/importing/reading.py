@@ -187,6 +187,9 @@ class FileReader:
         requires_terms = row.get("requires_terms", False)
         if not isinstance(requires_terms, bool):
             raise ImportRejected(f"{path}.requires_terms", "import.reason.not_a_boolean")
+        by_mail = row.get("issued_by_mail", False)
+        if not isinstance(by_mail, bool):
+            raise ImportRejected(f"{path}.issued_by_mail", "import.reason.not_a_boolean")
         product_family = text_field(row, "product_family", path, required=False)
         end_user = text_field(row, "end_user", path, required=False)
         keys = list_field(row, "keys", path)
@@ -199,7 +202,7 @@ class FileReader:
             if digest in self.key_hashes:
                 raise ImportRejected(key_path, "import.reason.duplicate", first=await self._first_key(digest))
             self.key_hashes.add(digest)
-            await staged_keys.add((index, kpos, digest, canonical[-4:], number))
+            await staged_keys.add((index, kpos, digest, canonical[-4:], number, by_mail))
         await self.stager(ST_CONTRACTS).add(
             (index, number, company, product_family, end_user, starts_on, ends_on, requires_terms)
         )

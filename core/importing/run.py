@@ -16,6 +16,8 @@ from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from core.actors import Actor
+from core.business_days import calendar_for
+from core.clock import JST
 from core.importing.merging import Merger
 from core.importing.reading import FileReader
 from core.importing.report import ImportReport, ProgressCallback
@@ -88,7 +90,8 @@ async def import_file(
 
             await conn.execution_options(**{DEFERRED_BEGIN: False})
             now = uow.clock.now()
-            await Merger(conn, report, totals, now, progress).run()
+            mail_day = calendar_for(uow.settings).next_business_day(now.astimezone(JST).date())
+            await Merger(conn, report, totals, now, progress, mail_day=mail_day).run()
             report.seconds = time.monotonic() - started
             await conn.execute(
                 insert(AuditRecord).values(

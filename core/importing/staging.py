@@ -53,6 +53,8 @@ ST_KEYS = _temp(
     Column("key_hash", String),
     Column("last4", String),
     Column("contract_number", String),
+    # The contract's ``issued_by_mail``: the key works from the next business day.
+    Column("by_mail", Boolean),
 )
 ST_SUPPORT_IDS = _temp(
     "import_support_ids",

@@ -13,16 +13,17 @@ from __future__ import annotations
 
 from sqlalchemy import bindparam, select
 
+from core import activation
+from core.activation import AccountPending
 from core.actors import Actor
 from core.errors import Forbidden, NotFound
 from core.inquiries.numbers import format_number, parse_number
 from core.inquiries.tables import Inquiry
-from core.models import Account, SupportId, SupportIdContact
+from core.models import SupportId, SupportIdContact
 from core.snapshots import Query, Reader
 from core.support_ids.names import name_key
 from core.unit_of_work import UnitOfWork
 
-_ACCOUNT_STATUS = Query(select(Account.status).where(Account.id == bindparam("account_id")))
 _CONTACT = Query(
     select(SupportIdContact.account_id).where(
         SupportIdContact.support_id_id == bindparam("support_id_id"),
@@ -40,12 +41,14 @@ async def customer_account_id(source: Reader, actor: Actor) -> int:
     one: register (a disabled account is not told so apart from "no account")."""
     if actor.kind != "account" or actor.account_id is None:
         raise Forbidden("inquiry.account_required")
-    found = await source.first(_ACCOUNT_STATUS, account_id=actor.account_id)
-    status = found[0] if found else None
-    if status == "pending":
-        raise Forbidden("inquiry.account_pending")
-    if status != "active":
-        raise Forbidden("inquiry.account_required")
+    try:
+        # The one rule for pending accounts (SPEC §4.11): AccountPending, which the doors
+        # answer with the button that resends the activation link.
+        await activation.require_active(source, actor)
+    except AccountPending:
+        raise
+    except Forbidden:
+        raise Forbidden("inquiry.account_required") from None
     return actor.account_id
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from core.private_files import create_private
 from core.storage import sqlite
 
 
@@ -27,7 +28,7 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
         if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+            create_private(Path(database))
         # One connection: every transaction is BEGIN IMMEDIATE anyway, so a second
         # connection only waits in SQLite's busy handler, whose back-off sleeps grew a
         # registration step's p99 to seconds at 16 concurrent users. Waiting in the turn

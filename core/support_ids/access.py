@@ -10,30 +10,32 @@ turns a unique constraint lost to a concurrent session into the domain's answer.
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from core import activation
+from core.activation import AccountPending
 from core.actors import Actor
 from core.errors import Conflict, Forbidden, InvalidSupportKey, NotFound
 from core.models import Account, SupportId, SupportIdContact
-from core.snapshots import Query, Reader
+from core.snapshots import Reader
 from core.support_ids.names import name_key
 from core.unit_of_work import UnitOfWork
-
-_ACCOUNT_STATUS = Query(select(Account.status).where(Account.id == bindparam("account_id")))
 
 
 async def acting_account_id(source: Reader, actor: Actor) -> int | None:
     """The actor's account id, or None for staff. Anyone else (no account, a disabled
-    one) may not touch support IDs. A read path that needs no ``Account`` object uses
+    one) may not touch support IDs, and a pending one is told to use its mailed link
+    first (``core.activation``). A read path that needs no ``Account`` object uses
     this: one column, no ORM instance."""
     if actor.is_staff:
         return None
-    if actor.kind != "account" or actor.account_id is None:
-        raise Forbidden("support_id.account_required")
-    found = await source.rows(_ACCOUNT_STATUS, account_id=actor.account_id)
-    if not found or found[0][0] == "disabled":
-        raise Forbidden("support_id.account_required")
+    try:
+        await activation.require_active(source, actor)
+    except AccountPending:
+        raise
+    except Forbidden:
+        raise Forbidden("support_id.account_required") from None
     return actor.account_id
 
 

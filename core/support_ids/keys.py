@@ -98,17 +98,17 @@ async def issue(uow: UnitOfWork, actor: Actor, key: str, name: str, description:
     clean_description = validate_description(description)
     usable = await support_keys.check_usable(uow, key, actor.ref)
     key_id, contract_id = usable.key.id, usable.contract.id
-    taken = Conflict("support_id.name_taken", support_id=clean_name)
-    if await uow.session.scalar(select(SupportId.id).where(SupportId.name_key == clean_name.lower())):
-        raise taken
-
     await _lock_contract(uow, contract_id)
     if await _current_holder(uow, key_id) is not None:
-        # SPEC §4.4: a key already in a support ID issues nothing, with the one answer.
+        # SPEC §4.4: a key already in a support ID issues nothing, with the one answer,
+        # counted; before the name, whose answer would tell a held key from an unknown one.
         await throttle.record_failure(
             uow, support_keys.THROTTLE_SCOPE, actor.ref, detail="key in a support ID"
         )
         raise InvalidSupportKey()
+    taken = Conflict("support_id.name_taken", support_id=clean_name)
+    if await uow.session.scalar(select(SupportId.id).where(SupportId.name_key == clean_name.lower())):
+        raise taken
     if await _same_contract_elsewhere(uow, contract_id, None):
         raise Conflict("support_id.same_contract")
 

@@ -77,8 +77,10 @@ async def test_welcome_mail_carries_the_link_only_in_its_sealed_part(domain: Cor
         "username": created.username,
         "vendor": domain.settings.vendor_name,
         "service": domain.settings.service_name,
-        "expires_on": "2026-12-03",
-        "expires_at": "2026-12-03T10:00+09:00",
+        "company": "顧客A",
+        "last_name": "山田",
+        "first_name": "太郎",
+        "expires_at": "2026年12月3日（木）10時00分",
     }
     assert secrets["link"].startswith("http://127.0.0.1:3000/activate/")
     raw = token_of(secrets["link"])

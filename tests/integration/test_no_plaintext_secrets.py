@@ -18,7 +18,9 @@ from core import (
     accounts,
     contact_window,
     importing,
+    profile,
     registration,
+    signin,
     staff_desk,
     support_ids,
     support_keys,
@@ -26,7 +28,7 @@ from core import (
 )
 from core.actors import SYSTEM_CLI, Actor
 from core.clock import FrozenClock
-from core.errors import InvalidSupportKey, ValidationFailed
+from core.errors import Forbidden, InvalidSupportKey, ValidationFailed
 from core.models import Base, OutboxMessage
 from core.normalize import support_key as canonical
 from core.outbox_worker import OutboxWorker
@@ -205,6 +207,23 @@ async def test_no_table_holds_a_key_token_or_password_in_plaintext(
     await OutboxWorker(domain, build_transport(domain.settings)).drain()
     assert await _links(domain) == []  # every sealed link erased once its mail went out
     assert any(links[-1] in _mail_text(f) for f in Path(domain.settings.outbox_dir).rglob("*.eml"))
+
+    # A sign-in link asked from another workspace, a wrong and a right password on the
+    # sign-in page, then an email change whose link waits (sealed) in the outbox.
+    async with domain.uow() as uow:
+        asked = Actor(kind="anonymous", ref="slack:T2:U9", door="slack", slack_user=("T2", "U9"))
+        signin_token = (await signin.issue_link(uow, asked)).url.rsplit("/", 1)[1]
+    async with domain.uow() as uow:
+        with pytest.raises(Forbidden):
+            await signin.sign_in(
+                uow, signin_token, DETAILS["email"], "Wrong-Guess-99", client="ip", actor=WEB
+            )
+    async with domain.uow() as uow:
+        await signin.sign_in(uow, signin_token, DETAILS["email"], second_password, client="ip", actor=WEB)
+    async with domain.uow() as uow:
+        await profile.update_details(uow, member, {**DETAILS, "email": "taro.new@customer-a.example.jp"})
+    [change_link] = await _links(domain)
+    secrets += [signin_token, "Wrong-Guess-99", change_link.rsplit("/", 1)[1]]
 
     dump = await _dump(domain)
     # The dump does see the tables: hashes and last-4 digits are there.

@@ -10,7 +10,8 @@ MANIFEST = (Path(__file__).resolve().parents[2] / "slack" / "manifest.yml").read
 def test_the_manifest_declares_both_commands_on_the_events_url() -> None:
     assert "command: /support\n" in MANIFEST
     assert "command: /support-admin\n" in MANIFEST
-    assert MANIFEST.count("/slack/events") == 4
+    # two commands, events, interactivity and its menu options (account create's company menu)
+    assert MANIFEST.count("/slack/events") == 5
 
 
 def test_the_manifest_subscribes_to_app_home_and_direct_messages_with_interactivity() -> None:

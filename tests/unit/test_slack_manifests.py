@@ -24,6 +24,7 @@ METHOD_SCOPES: dict[str, str | None] = {
     "chat_postMessage": "chat:write",
     "chat_update": "chat:write",
     "conversations_open": "im:write",
+    "files_upload_v2": "files:write",
     "users_info": "users:read",
     "views_open": None,
     "views_update": None,
@@ -57,7 +58,7 @@ def events_in_code() -> set[str]:
 
 def scopes_in_code() -> set[str]:
     source = code()
-    methods = set(re.findall(r"client\.([a-z]+_[A-Za-z_]+)\(", source))
+    methods = set(re.findall(r"client\.([a-z]+_[A-Za-z0-9_]+)\(", source))
     unknown = methods - METHOD_SCOPES.keys()
     assert not unknown, f"add the scopes of {sorted(unknown)} to METHOD_SCOPES"
     scopes = {METHOD_SCOPES[m] for m in methods}
@@ -97,6 +98,7 @@ def test_the_http_manifest_points_every_url_at_the_events_endpoint() -> None:
     urls += [
         data["settings"]["event_subscriptions"]["request_url"],
         data["settings"]["interactivity"]["request_url"],
+        data["settings"]["interactivity"]["message_menu_options_url"],
     ]
     assert urls and all(u == "https://madoguchi.example.com/slack/events" for u in urls)
 
@@ -109,6 +111,7 @@ def test_the_socket_mode_manifest_has_no_public_url() -> None:
     )
     assert "request_url" not in data["settings"]["event_subscriptions"]
     assert "request_url" not in data["settings"]["interactivity"]
+    assert "message_menu_options_url" not in data["settings"]["interactivity"]
     assert all("url" not in c for c in data["features"]["slash_commands"])
 
 
@@ -117,6 +120,7 @@ def test_the_two_manifests_differ_only_in_how_slack_reaches_the_app() -> None:
         data["settings"].pop("socket_mode_enabled")
         data["settings"]["event_subscriptions"].pop("request_url", None)
         data["settings"]["interactivity"].pop("request_url", None)
+        data["settings"]["interactivity"].pop("message_menu_options_url", None)
         data["oauth_config"].pop("redirect_urls", None)
         for command in data["features"]["slash_commands"]:
             command.pop("url", None)

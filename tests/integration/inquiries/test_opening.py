@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from core import attachments, inquiries
+from core.activation import AccountPending
 from core.actors import Actor
 from core.attachments import NewFile, Unread
 from core.attachments.tables import Attachment
@@ -174,9 +175,9 @@ async def test_exact_limits_are_accepted(domain: Core, world: World) -> None:
 
 
 async def test_a_pending_account_is_told_to_use_its_link_first(domain: Core, world: World) -> None:
-    with pytest.raises(Forbidden) as caught:
+    with pytest.raises(AccountPending) as caught:
         await _open(domain, world.d)
-    assert caught.value.message_id == "inquiry.account_pending"
+    assert caught.value.message_id == "accounts.pending"
     assert await counts(domain) == (0, 0, 0)
 
 

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import delete
 
 from core import inquiries
+from core.activation import AccountPending
 from core.clock import FrozenClock
 from core.errors import Forbidden, NotFound
 from core.messages import render
@@ -83,9 +84,9 @@ async def test_a_pending_account_reads_nothing(domain: Core, world: World) -> No
     number = await _open(domain, world)
     async with domain.uow() as uow:
         for call in (inquiries.show(uow, world.d, number), inquiries.list_for_user(uow, world.d)):
-            with pytest.raises(Forbidden) as caught:
+            with pytest.raises(AccountPending) as caught:
                 await call
-            assert caught.value.message_id == "inquiry.account_pending"
+            assert caught.value.message_id == "accounts.pending"
 
 
 async def test_the_list_is_open_ones_newest_first_unless_all_and_paged(

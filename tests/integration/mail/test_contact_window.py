@@ -200,7 +200,12 @@ async def _sent_to(core: Core, address: str) -> str:
     """The signed return path of a mail we sent to ``address`` (delivery reports about it
     come back there, and only there are they believed)."""
     async with core.uow() as uow:
-        row = enqueue_mail(uow, "username_reminder", [address], {"username": address})
+        row = enqueue_mail(
+            uow,
+            "username_reminder",
+            [address],
+            {"username": address, "company": "顧客A", "last_name": "山田", "first_name": "太郎"},
+        )
         await uow.commit()
     return contact_window.return_path(core.settings, row.id)
 

@@ -26,6 +26,8 @@ HOSTILE = [
     "d<http://evil.example|click>@x.example",
 ]
 
+PERSON = {"company": "顧客A", "last_name": "山田", "first_name": "太郎"}
+
 
 def report(
     recipients: list[str], *, to: str = CONTACT, subject: str = "Undelivered Mail Returned to Sender"
@@ -128,7 +130,7 @@ async def test_relay_refusals_become_one_grouped_alert_per_window_escaped_in_sla
     async def refused(*groups: list[str]) -> None:
         async with domain.uow() as uow:
             for group in groups:
-                enqueue_mail(uow, "username_reminder", group, {"username": "taro@customer.example"})
+                enqueue_mail(uow, "username_reminder", group, {"username": "taro@customer.example", **PERSON})
             await uow.commit()
         await deliver_outbox(domain, fake, sink)
 

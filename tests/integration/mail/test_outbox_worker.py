@@ -20,11 +20,24 @@ from core.unit_of_work import Core
 from mail.templates import MAIL_TEMPLATES, MailTemplates
 from tests.integration.mail.conftest import Sink, outbox_of, start_sink, worker_for
 
+_PERSON = {
+    "username": "taro@customer.example",
+    "company": "顧客A株式会社",
+    "last_name": "山田",
+    "first_name": "太郎",
+}
 CONTEXTS: dict[str, dict[str, Any]] = {
-    "account_welcome": {"username": "taro@customer.example", "expires_on": "2026-12-03"},
-    "activation_resent": {"username": "taro@customer.example", "expires_on": "2026-12-03"},
-    "password_reset": {"username": "taro@customer.example", "expires_on": "2026-12-03"},
-    "username_reminder": {"username": "taro@customer.example"},
+    "account_welcome": {**_PERSON, "expires_at": "2026年12月3日（木）10時00分"},
+    "activation_resent": {**_PERSON, "expires_at": "2026年12月3日（木）10時00分"},
+    "password_reset": {**_PERSON, "expires_at": "2026年12月3日（木）10時00分"},
+    "username_reminder": _PERSON,
+    "email_change_confirm": {
+        **_PERSON,
+        "expires_at": "2026年11月27日（金）10時00分",
+        "new_email": "new@customer.example",
+    },
+    "slack_linked": {**_PERSON, "linked_at": "2026年11月26日（木）10時00分"},
+    "email_changed": {**_PERSON, "old_email": "taro@customer.example", "new_email": "new@customer.example"},
     "support_id_issued": {"support_id": "ACME_01", "description": "本番環境"},
     "contact_added": {"support_id": "ACME_01", "added_by": "山田 太郎"},
     "key_added": {"support_id": "ACME_01", "key": "****-9KPL", "by": "山田 太郎"},
@@ -63,7 +76,7 @@ CONTEXTS: dict[str, dict[str, Any]] = {
         "autoclose_on": "2026年12月10日（木）",
     },
 }
-SECRETS = {"account_welcome", "activation_resent", "password_reset"}
+SECRETS = {"account_welcome", "activation_resent", "password_reset", "email_change_confirm"}
 
 
 async def _enqueue(

@@ -20,7 +20,7 @@ from core.outbox import enqueue_mail
 from core.unit_of_work import Core
 from tests.integration.mail.conftest import Sink, outbox_of, start_sink, worker_for
 
-CONTEXT = {"username": "taro@customer.example"}
+CONTEXT = {"username": "taro@customer.example", "company": "顧客A", "last_name": "山田", "first_name": "太郎"}
 
 
 async def _queue(core: Core, *recipients: str) -> list[int]:

@@ -135,7 +135,7 @@ async def test_account_disable_and_enable(slack: Slack, desk: str) -> None:
 @pytest.mark.parametrize(
     ("text", "usage"),
     [
-        ("key issue", "`/support-admin key issue CONTRACT`"),
+        ("key issue", "`/support-admin key issue CONTRACT [mail]`"),
         ("account disable", "`/support-admin account disable EMAIL`"),
         ("request assign REQ-000001", "`/support-admin request assign REQ @user`"),
         ("reply REQ-000001", "`/support-admin reply REQ text…`"),

@@ -228,6 +228,7 @@ async def test_an_ended_contract_is_explained(slack: Slack, world: World) -> Non
 async def test_a_pending_account_is_told_to_use_its_link_first(slack: Slack, world: World) -> None:
     answer = await slack.command("/support", "ask", user="U4")
     assert "登録時にお送りしたメールのリンク" in text_of(answer)
+    assert "account_resend_link" in str(answer["blocks"])  # the one pending answer (core.activation)
     assert slack.fake.of("views.open") == []
 
 

@@ -136,8 +136,11 @@ async def test_the_whole_wizard_registers_and_dms_the_username(
     async with slack.door.core.uow() as uow:
         account = await uow.session.scalar(select(Account))
     assert account.slack_user_id == "U1" and account.status == "pending"
+    # The Slack user is linked at once, but the account is pending until the mailed
+    # link sets its password (SPEC §4.11): the answer says so and offers the resend.
     again = await slack.command("/support", "id list")
-    assert "サポートIDはまだありません" in again["blocks"][0]["text"]["text"]
+    assert "アカウントはまだ有効になっていません。" in again["blocks"][0]["text"]["text"]
+    assert again["blocks"][1]["elements"][0]["action_id"] == "account_resend_link"
 
 
 async def test_an_invalid_key_comes_back_as_an_error_on_the_key_block(
