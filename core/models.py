@@ -427,3 +427,4 @@ class SlackOAuthState(Base):
 from core import account_tables as _account_tables  # noqa: E402,F401
 from core.attachments import tables as _attachment_tables  # noqa: E402,F401
 from core.inquiries import tables as _inquiry_tables  # noqa: E402,F401
+from core.knowledge import tables as _knowledge_tables  # noqa: E402,F401

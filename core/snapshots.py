@@ -25,6 +25,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Protocol, TypeVar
 
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from core.clock import Clock
@@ -43,6 +44,9 @@ class Reader(Protocol):
 
     settings: Settings
     clock: Clock
+    # The database's dialect: for the few services whose statement differs by database
+    # (the knowledge search reads FTS5 on SQLite, a tsvector on PostgreSQL).
+    dialect: Dialect
 
     async def rows(self, query: Query, **params: Any) -> list[Row]: ...
 
@@ -55,6 +59,7 @@ class Snapshot:
     def __init__(self, core: Core, readers: ReaderConnections | None) -> None:
         self.settings: Settings = core.settings
         self.clock: Clock = core.clock
+        self.dialect: Dialect = core.dialect
         self._core = core
         self._engine: AsyncEngine = core.engine
         self._readers = readers

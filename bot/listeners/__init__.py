@@ -18,6 +18,7 @@ from bot.listeners import (
     events,
     home,
     inquiries,
+    knowledge,
     privacy,
     registration,
     staff_actions,
@@ -43,5 +44,6 @@ def register(door: SlackDoor) -> None:
         inquiries,
         privacy,
         accounts,
+        knowledge,
     ):
         module.register(door)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from bot import blocks as bk
 from bot.views.accounts import resend_button
 from bot.views.inquiries import home_section
+from bot.views.knowledge import SEARCH_OPEN_ACTION
 from bot.views.support_ids import support_id_table
 from bot.views.terms import terms_blocks
 from bot.who import Who, identify
@@ -56,6 +57,8 @@ async def home_view(uow: UnitOfWork, who: Who) -> dict[str, Any]:
                 blocks.append(bk.divider())
                 blocks += home_section(open_inquiries, who.locale)
             blocks += await terms_blocks(uow, who)
+    # Public articles need no account: the search is for everyone.
+    blocks.append(bk.actions(bk.button(t("kb.search_button"), SEARCH_OPEN_ACTION)))
     blocks.append(bk.context_block(t("slack.home.help_hint")))
     return {"type": "home", "blocks": bk.clip(blocks)}
 

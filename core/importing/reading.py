@@ -12,6 +12,7 @@ an earlier import are looked up in the database in batches.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -21,6 +22,7 @@ from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import support_ids, support_keys
+from core.clock import JST
 from core.importing.fields import (
     EMAIL,
     MAX,
@@ -34,6 +36,7 @@ from core.importing.fields import (
 )
 from core.importing.report import READ_SHARE, ImportRejected, Progress, ProgressCallback
 from core.importing.staging import (
+    ST_ARTICLES,
     ST_COMPANIES,
     ST_CONTACTS,
     ST_CONTRACTS,
@@ -42,6 +45,8 @@ from core.importing.staging import (
     ST_SUPPORT_IDS,
     Stager,
 )
+from core.knowledge import fields as article_fields
+from core.knowledge import grams
 from core.models import Company, SupportKey
 from core.normalize import fold
 from core.unit_of_work import UnitOfWork
@@ -76,6 +81,7 @@ class FileReader:
         self.db_companies: set[str] = set()
         self.db_keys: set[str] = set()
         self.contacts = 0
+        self.articles: dict[str, int] = {}
         self._pending_companies: list[tuple[str, str]] = []
         self._pending_keys: list[tuple[str, str]] = []
         self._read_bytes = 0.0
@@ -92,6 +98,7 @@ class FileReader:
             "support_ids": len(self.support_ids),
             "support_id_keys": len(self.assigned),
             "contacts": self.contacts,
+            "articles": len(self.articles),
         }
 
     def stager(self, table: Table) -> Stager:
@@ -140,6 +147,7 @@ class FileReader:
         await self._pass("companies", self._company)
         await self._pass("contracts", self._contract)
         await self._pass("support_ids", self._support_id)
+        await self._pass("articles", self._article)
         for stager in self.stagers.values():
             await stager.flush()
         if self.rows == 0:
@@ -255,6 +263,38 @@ class FileReader:
                 self.contacts += 1
                 await contacts.add((index, cpos, name_key, address))
         await self.stager(ST_SUPPORT_IDS).add((index, name, name_key, description))
+
+    async def _article(self, index: int, row: dict[str, Any], path: str) -> None:
+        """SPEC §3 ``articles``: matched by code (upper-cased) on re-import."""
+        checked = article_fields.check(row, today=self.uow.clock.now().astimezone(JST).date())
+        if isinstance(checked, tuple):
+            name, reason, params = checked
+            raise ImportRejected(f"{path}.{name}", reason, **params)
+        if "updated_on" not in row:
+            # A file says when its articles were updated; today's date would make a
+            # re-import the next day change every article.
+            raise ImportRejected(f"{path}.updated_on", "import.reason.missing")
+        if checked.code in self.articles:
+            raise ImportRejected(
+                f"{path}.code", "import.reason.duplicate", first=f"articles[{self.articles[checked.code]}]"
+            )
+        self.articles[checked.code] = index
+        await self.stager(ST_ARTICLES).add(
+            (
+                index,
+                checked.code,
+                checked.title,
+                checked.body,
+                checked.product_family,
+                checked.visibility,
+                json.dumps(checked.tags),
+                checked.updated_on,
+                checked.withdrawn,
+                grams.grams(checked.title),
+                grams.grams(checked.body),
+                None,
+            )
+        )
 
     async def _first_assignment(self, digest: str) -> str:
         await self.stager(ST_SUPPORT_ID_KEYS).flush()

@@ -16,7 +16,7 @@ from typing import Any
 from core.errors import DomainError
 from core.messages import render
 
-KINDS = ("companies", "contracts", "keys", "support_ids", "support_id_keys", "contacts")
+KINDS = ("companies", "contracts", "keys", "support_ids", "support_id_keys", "contacts", "articles")
 
 
 class ImportRejected(DomainError):
@@ -74,7 +74,7 @@ ProgressCallback = Callable[[Progress], None]
 # Share of the total time spent reading and staging (measured with bench/scale.py);
 # the rest is the merge, reported step by step.
 READ_SHARE = 0.7
-MERGE_STEPS = 6
+MERGE_STEPS = 7
 
 
 def total_line(report: ImportReport) -> Sequence[tuple[str, Counts]]:

@@ -35,6 +35,7 @@ _IMPORTED_TABLES = (
     "support_ids",
     "support_id_contacts",
     "pending_contacts",
+    "articles",
 )
 
 
@@ -45,7 +46,12 @@ async def _settle_postgres(conn: AsyncConnection) -> None:
     statistics let the planner see the tables' new size; and a VACUUM now sets the
     visibility map, which autovacuum would otherwise do minutes later over a million
     new rows while people are being served (it was seen doubling a lookup's p99)."""
-    for index in ("ix_companies_name_norm_trgm", "ix_companies_address_norm_trgm"):
+    for index in (
+        "ix_companies_name_norm_trgm",
+        "ix_companies_address_norm_trgm",
+        "ix_articles_search_doc",
+        "ix_articles_title_doc",
+    ):
         await conn.execute(
             text("SELECT gin_clean_pending_list(to_regclass(:name)) WHERE to_regclass(:name) IS NOT NULL"),
             {"name": index},

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Boolean, Column, Date, Integer, MetaData, String, Table
+from sqlalchemy import JSON, Boolean, Column, Date, Integer, MetaData, String, Table, Text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -77,6 +77,23 @@ ST_CONTACTS = _temp(
     Column("name_key", String),
     Column("email", String),
 )
+ST_ARTICLES = _temp(
+    "import_articles",
+    Column("pos", Integer),
+    Column("code", String),
+    Column("title", String),
+    Column("body", Text),
+    Column("product_family", String),
+    Column("visibility", String),
+    # JSON text as json.dumps writes it (SQLAlchemy's JSON type writes the same).
+    Column("tags", JSON),
+    Column("updated_on", Date),
+    Column("withdrawn", Boolean),
+    Column("title_grams", Text),
+    Column("body_grams", Text),
+    # Set by the merge: "created" / "updated" / NULL (unchanged), for the audit records.
+    Column("change", String),
+)
 _SQLITE_INDEXES = (
     "CREATE UNIQUE INDEX import_companies_code ON import_companies (code)",
     "CREATE UNIQUE INDEX import_contracts_number ON import_contracts (number)",
@@ -84,6 +101,7 @@ _SQLITE_INDEXES = (
     "CREATE UNIQUE INDEX import_support_ids_name ON import_support_ids (name_key)",
     "CREATE UNIQUE INDEX import_support_id_keys_hash ON import_support_id_keys (key_hash)",
     "CREATE INDEX import_contacts_name ON import_contacts (name_key, email)",
+    "CREATE UNIQUE INDEX import_articles_code ON import_articles (code)",
 )
 
 

@@ -375,6 +375,15 @@ RULES: dict[str, Rule] = {
         }
     ),
     "support_keys": Rule(secret=("key_hash",)),
+    # Knowledge articles are the vendor's writing for every customer; staff remove personal
+    # data before publishing (``kb from INQ``, docs/knowledge.md).
+    "articles": Rule(
+        other={
+            n: "a knowledge article's text, written by staff for every customer"
+            for n in ("code", "title", "body", "tags", "title_grams", "body_grams")
+        }
+        | {"product_family": "a product name", "withdrawn": "whether an article is hidden"}
+    ),
     "processed_slack_events": Rule(),
     "slack_installations": Rule(
         other={

@@ -2,7 +2,7 @@
 email changes (SPEC §4.11)
 
 Revision ID: 0012_accounts
-Revises: 0010_attachments
+Revises: 0011_knowledge
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012_accounts"
-down_revision = "0010_attachments"
+down_revision = "0011_knowledge"
 branch_labels = None
 depends_on = None
 

@@ -105,6 +105,7 @@ async def test_a_small_file_creates_every_kind_of_row(domain: Core, tmp_path: Pa
         "support_ids": (1, 0, 0),
         "support_id_keys": (1, 0, 0),
         "contacts": (2, 0, 0),
+        "articles": (0, 0, 0),
     }
     async with domain.uow() as uow:
         company = await uow.session.scalar(select(Company).where(Company.code == "C001"))
@@ -171,6 +172,7 @@ async def test_reimporting_the_same_file_changes_nothing(domain: Core, tmp_path:
         "support_ids": 1,
         "support_id_keys": 1,
         "contacts": 2,
+        "articles": 0,
     }
     # Only the audit trail grows: one record saying the import ran.
     before.pop("audit_log")

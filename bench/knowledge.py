@@ -1,0 +1,348 @@
+"""Knowledge search on a big knowledge base vs a near-empty one (SPEC §4.9, §9).
+
+    .venv/bin/python bench/knowledge.py                        # 100,000 articles, SQLite + PostgreSQL
+    .venv/bin/python bench/knowledge.py --articles 20000 --no-postgres --no-write
+
+1. Generates 100,000 Japanese-like articles deterministically (madoguchi/articlegen.py,
+   streamed to bench/out/) and imports them with the vendor import (the file's
+   ``articles`` part): wall time; then imports the same file again (must change nothing).
+2. On that database and on a near-empty one (the first 100 articles of the same
+   generator), sends ``/support kb WORDS`` as signed Slack requests to the real door
+   (in this process, on a loopback port) at concurrency 16, as a customer holding a key
+   of 製品Aファミリ (the fullest visibility condition): two-character words, words of
+   three or more characters, and two-word queries; p50 / p99 in ms. Then the same
+   searches through the core alone (``search.search`` on a snapshot, 16 at a time),
+   which is the part the number of articles can change.
+3. Writes its section of docs/performance.md (between the knowledge markers).
+
+PostgreSQL: TEST_DATABASE_URL (or --postgres URL) names a server; the bench creates and
+drops databases of its own there. Targets (issue 13): import < 60 s; p99 loaded ≤ 2×
+near-empty on both databases, and < 30 ms on SQLite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import hmac
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import aiohttp  # noqa: E402
+from aiohttp import web  # noqa: E402
+from sqlalchemy import update  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from bot.app import SlackDoor  # noqa: E402
+from core import accounts, importing, workspaces  # noqa: E402
+from core.actors import SYSTEM_CLI, Actor  # noqa: E402
+from core.clock import JST, FrozenClock  # noqa: E402
+from core.config import Settings  # noqa: E402
+from core.knowledge import search  # noqa: E402
+from core.models import SupportId, SupportIdContact, SupportKey  # noqa: E402
+from core.snapshots import snapshot  # noqa: E402
+from core.storage import create_engine, session_factory  # noqa: E402
+from core.unit_of_work import Core  # noqa: E402
+from madoguchi import articlegen  # noqa: E402
+from migrations import upgrade  # noqa: E402
+from tests import factories  # noqa: E402
+
+OUT = ROOT / "bench" / "out"
+SECRET = "bench-signing-secret"
+NOW = datetime(2026, 11, 26, 10, 0, tzinfo=JST)
+CONCURRENCY = 16
+NEAR_EMPTY = 100
+MARK_BEGIN = "<!-- knowledge:begin -->"
+MARK_END = "<!-- knowledge:end -->"
+KINDS = {
+    "2 characters": articlegen.TWO_CHAR,
+    "3+ characters": articlegen.LONGER,
+    "two words": articlegen.TWO_WORDS,
+}
+
+
+@dataclass
+class Result:
+    database: str
+    articles: int
+    import_s: float = 0.0
+    reimport_s: float = 0.0
+    reimport_changed: bool = False
+    latency: dict[str, tuple[float, float]] = field(default_factory=dict)  # kind → (p50, p99)
+
+
+def _settings(url: str, var: Path) -> Settings:
+    return Settings(
+        DATABASE_URL=url,
+        SLACK_BOT_TOKEN="xoxb-bench",
+        SLACK_SIGNING_SECRET=SECRET,
+        SLACK_API_URL="http://127.0.0.1:9/api/",  # never called: the user's locale is seeded
+        MADOGUCHI_SECRET_KEY="bench-secret-key-not-for-production",
+        MADOGUCHI_VAR_DIR=str(var),
+        _env_file=None,
+    )
+
+
+async def _seed_reader(core: Core) -> None:
+    """U1: an active account, contact of a support ID holding a key of 製品Aファミリ."""
+    async with core.uow() as uow:
+        company = await factories.company(uow, "ベンチ株式会社")
+        contract = await factories.contract(uow, company, number="K-BENCH")
+        account = await factories.account(
+            uow, company, "bench@customer.example.jp", slack_team_id="T1", slack_user_id="U1"
+        )
+        await factories.key(uow, contract)
+        sid = SupportId(name="BENCH_01", name_key="bench_01", created_at=uow.clock.now())
+        uow.session.add(sid)
+        await uow.session.flush()
+        uow.session.add(
+            SupportIdContact(support_id_id=sid.id, account_id=account.id, added_at=uow.clock.now())
+        )
+        await uow.session.execute(
+            update(SupportKey).where(SupportKey.contract_id == contract.id).values(support_id_id=sid.id)
+        )
+        await workspaces.remember_client_locale(uow, "T1", "U1", "ja")
+        await uow.commit()
+
+
+def _signed(body: str) -> dict[str, str]:
+    ts = str(int(time.time()))
+    digest = hmac.new(SECRET.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
+    return {
+        "X-Slack-Request-Timestamp": ts,
+        "X-Slack-Signature": f"v0={digest}",
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+
+
+def _command(text: str, n: int) -> str:
+    return urlencode(
+        {
+            "token": "legacy",
+            "team_id": "T1",
+            "team_domain": "bench",
+            "channel_id": "C1",
+            "user_id": "U1",
+            "user_name": "u1",
+            "command": "/support",
+            "text": f"kb {text}",
+            "api_app_id": "A1",
+            "response_url": "http://127.0.0.1:9/response",
+            "trigger_id": f"t{n}",
+        }
+    )
+
+
+async def _latencies(url: str, words: tuple[str, ...], requests: int) -> list[float]:
+    """``requests`` signed ``/support kb`` requests, 16 at a time; ms each."""
+    timings: list[float] = []
+    counter = iter(range(requests))
+    async with aiohttp.ClientSession() as session:
+
+        async def worker() -> None:
+            for n in counter:
+                body = _command(words[n % len(words)], n)
+                began = time.perf_counter()
+                async with session.post(url, data=body.encode(), headers=_signed(body)) as resp:
+                    text = await resp.text()
+                timings.append((time.perf_counter() - began) * 1000)
+                assert resp.status == 200 and "blocks" in text, (resp.status, text[:200])
+
+        await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+    return timings
+
+
+def _p(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
+
+
+async def _core_latencies(core: Core, words: tuple[str, ...], requests: int) -> list[float]:
+    """The same searches through the core alone (a snapshot and ``search.search``, what
+    the door calls), 16 at a time: the storage's share of a request."""
+    timings: list[float] = []
+    counter = iter(range(requests))
+    async with snapshot(core) as snap:
+        who = await accounts.slack_identity(snap, "T1", "U1")
+    actor = Actor(kind="account", ref="slack:T1:U1", door="slack", account_id=who.account_id)
+
+    async def worker() -> None:
+        for n in counter:
+            began = time.perf_counter()
+            async with snapshot(core) as snap:
+                await search.search(snap, actor, words[n % len(words)])
+            timings.append((time.perf_counter() - began) * 1000)
+
+    await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+    return timings
+
+
+async def _measure(core: Core, requests: int) -> dict[str, tuple[float, float]]:
+    door = SlackDoor(core)
+    await door.start()
+    app = web.Application()
+    app.add_routes(door.routes())
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    url = f"http://127.0.0.1:{port}/slack/events"
+    out: dict[str, tuple[float, float]] = {}
+    try:
+        await _latencies(url, articlegen.TWO_CHAR, 64)  # warm-up
+        for kind, words in KINDS.items():
+            timings = await _latencies(url, words, requests)
+            out[kind] = (statistics.median(timings), _p(timings, 0.99))
+        await _core_latencies(core, articlegen.TWO_CHAR, 64)  # warm-up
+        for kind, words in KINDS.items():
+            timings = await _core_latencies(core, words, requests)
+            out[f"{kind} (core)"] = (statistics.median(timings), _p(timings, 0.99))
+    finally:
+        await runner.cleanup()
+        await door.stop()
+    return out
+
+
+async def _one(url: str, path: Path, count: int, requests: int, database: str) -> Result:
+    result = Result(database, count)
+    with tempfile.TemporaryDirectory() as var:
+        engine = create_engine(url)
+        try:
+            await upgrade(engine)
+            core = Core(session_factory(engine), _settings(url, Path(var)), FrozenClock(NOW))
+            began = time.perf_counter()
+            async with core.uow() as uow:
+                await importing.import_file(uow, SYSTEM_CLI, path)
+            result.import_s = time.perf_counter() - began
+            began = time.perf_counter()
+            async with core.uow() as uow:
+                again = await importing.import_file(uow, SYSTEM_CLI, path)
+            result.reimport_s = time.perf_counter() - began
+            result.reimport_changed = again.changed
+            await _seed_reader(core)
+            result.latency = await _measure(core, requests)
+        finally:
+            await engine.dispose()
+    return result
+
+
+async def _postgres_db(admin: str, sql: str) -> None:
+    import asyncpg
+
+    parsed = make_url(admin)
+    conn = await asyncpg.connect(
+        host=parsed.host or "127.0.0.1",
+        port=parsed.port or 5432,
+        user=parsed.username or "postgres",
+        password=parsed.password,
+        database=parsed.database or "postgres",
+    )
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+async def run(database: str, admin: str, count: int, requests: int) -> list[Result]:
+    OUT.mkdir(parents=True, exist_ok=True)
+    results = []
+    for n in (count, NEAR_EMPTY):
+        path = OUT / f"articles-{n}.json"
+        if not path.exists():
+            articlegen.write(path, n)
+        if database == "sqlite":
+            with tempfile.TemporaryDirectory() as tmp:
+                url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
+                results.append(await _one(url, path, n, requests, database))
+        else:
+            name = f"madoguchi_kb_{uuid.uuid4().hex[:10]}"
+            await _postgres_db(admin, f'CREATE DATABASE "{name}"')
+            try:
+                url = make_url(admin).set(database=name).render_as_string(hide_password=False)
+                results.append(await _one(url, path, n, requests, database))
+            finally:
+                await _postgres_db(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        r = results[-1]
+        print(
+            f"{database} {n:>7} articles: import {r.import_s:.1f} s, again {r.reimport_s:.1f} s "
+            f"(changed: {r.reimport_changed})"
+        )
+        for kind, (p50, p99) in r.latency.items():
+            print(f"    {kind:<14} p50 {p50:6.2f} ms  p99 {p99:6.2f} ms")
+    return results
+
+
+def table(results: list[Result]) -> str:
+    lines = [
+        "| database | query (`/support kb` through the door; (core): the search alone) "
+        "| near-empty p50 / p99 ms | 100k p50 / p99 ms | p99 ratio |",
+        "|---|---|---|---|---|",
+    ]
+    by_db: dict[str, list[Result]] = {}
+    for r in results:
+        by_db.setdefault(r.database, []).append(r)
+    for database, (big, small) in (
+        (d, sorted(rs, key=lambda r: r.articles)[::-1]) for d, rs in by_db.items()
+    ):
+        for kind in big.latency:
+            b, s = big.latency[kind], small.latency[kind]
+            lines.append(
+                f"| {database} | {kind} | {s[0]:.1f} / {s[1]:.1f} | {b[0]:.1f} / {b[1]:.1f} | {b[1] / s[1]:.2f}× |"
+            )
+    lines.append("")
+    for database, rs in by_db.items():
+        big = max(rs, key=lambda r: r.articles)
+        lines.append(
+            f"- {database}: import of {big.articles:,} articles {big.import_s:.1f} s; the same file again "
+            f"{big.reimport_s:.1f} s ({'changed rows!' if big.reimport_changed else 'nothing changed'})."
+        )
+    return "\n".join(lines)
+
+
+def write_docs(text: str) -> None:
+    path = ROOT / "docs" / "performance.md"
+    doc = path.read_text(encoding="utf-8")
+    section = f"{MARK_BEGIN}\n{text}\n{MARK_END}"
+    if MARK_BEGIN in doc:
+        head, rest = doc.split(MARK_BEGIN, 1)
+        doc = head + section + rest.split(MARK_END, 1)[1]
+    else:
+        doc = doc.rstrip("\n") + "\n\n" + section + "\n"
+    path.write_text(doc, encoding="utf-8")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--articles", type=int, default=100_000)
+    parser.add_argument("--requests", type=int, default=800, help="per kind of query")
+    parser.add_argument("--postgres", default=os.environ.get("TEST_DATABASE_URL", ""))
+    parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+    results = await run("sqlite", "", args.articles, args.requests)
+    if args.postgres and not args.no_postgres:
+        results += await run("postgresql", args.postgres, args.articles, args.requests)
+    text = table(results)
+    print(text)
+    if not args.no_write:
+        stamp = date.today().isoformat()
+        write_docs(f"## Knowledge search — `bench/knowledge.py` ({stamp})\n\n{text}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,95 @@
+"""Text as the knowledge search sees it: folded, cut into character bigrams.
+
+Why bigrams: Japanese has no spaces, and its words are short — 帳票, 印刷, 帳簿 are two
+characters, which a trigram index (what the company search uses) cannot look up at all.
+Every run of letters and digits of the folded text becomes its overlapping bigrams plus
+its last character alone (``帳票出力`` → ``帳票 票出 出力 力``), so
+
+* a word of two or more characters is the *phrase* of its bigrams: consecutive tokens,
+  which is exactly "contains this substring" (and the trailing single character keeps a
+  phrase from running on into the next run of text);
+* a word of one character is a *prefix* search for tokens starting with it: every
+  character of the text starts one token.
+
+Folding is ``core.normalize.fold``'s: NFKC (full/half width), case-folded, hiragana as
+katakana — so ｲﾝｽﾄｰﾙ, いんすとーる and インストール are the same tokens.
+
+The same tokens feed both databases (FTS5 with the ``ascii`` tokenizer, which splits on
+the spaces between them; PostgreSQL's ``to_tsvector('simple', …)``), and the queries for
+both are written here, so the two indexes answer alike.
+"""
+
+from __future__ import annotations
+
+import re
+
+from core.normalize import fold
+
+# Runs of letters and digits (any script); punctuation, symbols and "_" separate them.
+_RUN = re.compile(r"[^\W_]+")
+# A search uses at most this many words; more only slow it down without narrowing.
+MAX_WORDS = 8
+
+
+def runs(text: str) -> list[str]:
+    """The folded runs of letters and digits of ``text``."""
+    return _RUN.findall(fold(text))
+
+
+def grams(text: str) -> str:
+    """The indexed form of ``text``: its tokens, separated by spaces."""
+    tokens: list[str] = []
+    for run in runs(text):
+        # Bigrams by pairing the run with itself shifted by one (C speed: the import
+        # cuts 100,000 articles into ~15 million tokens).
+        tokens.extend(map(str.__add__, run, run[1:]))
+        tokens.append(run[-1])
+    return " ".join(tokens)
+
+
+def words(query: str) -> list[str]:
+    """The search words of a query: its folded runs, each once, in order (at most
+    ``MAX_WORDS``). ``"帳票、印刷"`` is two words like ``"帳票 印刷"``."""
+    seen: list[str] = []
+    for run in runs(query):
+        if run not in seen:
+            seen.append(run)
+    return seen[:MAX_WORDS]
+
+
+def _pairs(word: str) -> list[str]:
+    return [word[i : i + 2] for i in range(len(word) - 1)]
+
+
+def fts5_query(found: list[str], column: str | None = None) -> str:
+    """The FTS5 MATCH expression: every word (AND), a word being the phrase of its
+    bigrams or, for one character, a prefix; ``column`` limits it to one column."""
+    parts = [f'"{word}" *' if len(word) == 1 else '"' + " ".join(_pairs(word)) + '"' for word in found]
+    expression = " AND ".join(parts)
+    return f"{column} : ({expression})" if column else expression
+
+
+def tsquery_lexemes(found: list[str]) -> str:
+    """The PostgreSQL ``to_tsquery('simple', …)`` text that narrows a search: every
+    bigram of every word (AND; a one-character word: a prefix). GIN answers such a query
+    exactly; that the bigrams are consecutive is ``like_pattern``'s to decide."""
+    parts: list[str] = []
+    for word in found:
+        for part in [f"'{word}':*"] if len(word) == 1 else [f"'{pair}'" for pair in _pairs(word)]:
+            if part not in parts:
+                parts.append(part)
+    return " & ".join(parts)
+
+
+def like_pattern(word: str) -> str:
+    """``LIKE`` pattern of a word on a bigram string: its bigrams, consecutive. Tokens are
+    at most two characters and separated by spaces, so the pattern can only match whole
+    consecutive tokens (a run's closing single character stops it at the run's end).
+    Words hold letters and digits only: nothing to escape."""
+    return "%" + (word if len(word) == 1 else " ".join(_pairs(word))) + "%"
+
+
+def fts5_elsewhere(found: list[str]) -> str:
+    """Every word in the article, but not every word in its title: the second group
+    of results, after the title matches."""
+    return f"({fts5_query(found)}) NOT ({fts5_query(found, 'title_grams')})"

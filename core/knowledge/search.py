@@ -1,0 +1,276 @@
+"""Finding articles (SPEC §4.9): the words' search, the newest for a reader's products,
+one article by code, and the ask modal's suggestions.
+
+Every answer here is one ``Query`` built once whose visibility is part of the statement
+(``core.knowledge.matching``), and all of them only read (``@reads``: a door answers
+them from a snapshot). The order of a search is the SPEC's: articles whose title holds
+every word first, then the rest; newer first within each. It is computed as two groups
+(title; elsewhere), each read newest first and cut at the limit, so a search costs
+about the same for a word in ten articles and a word in ten thousand: on SQLite the
+index itself is ordered newest first (migration 0011's FTS rowid), on PostgreSQL the
+planner walks the ``updated_on`` index when the word is common. The search is the one
+statement that differs by database (FTS5 MATCH vs ``tsvector @@``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Integer,
+    String,
+    and_,
+    bindparam,
+    exists,
+    func,
+    literal_column,
+    or_,
+    select,
+    table,
+    text,
+    union_all,
+)
+from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.sql import ColumnElement
+
+from core.actors import Actor
+from core.errors import NotFound
+from core.knowledge import grams
+from core.knowledge.matching import (
+    Audience,
+    audience,
+    families_of_reader,
+    families_of_reader_select,
+    visible,
+)
+from core.knowledge.tables import Article
+from core.knowledge.text import Snippet, plain_text, snippet
+from core.snapshots import Query, Reader, reads
+
+LIMIT = 10
+SUGGESTIONS = 3
+
+_COLUMNS = (
+    Article.code,
+    Article.title,
+    Article.body,
+    Article.product_family,
+    Article.visibility,
+    Article.updated_on,
+    Article.tags,
+)
+# SQLite: the FTS rowid is the article's search key (migration 0011): its updated_on day
+# times 2**32 plus its id, so the match is walked newest first and stops at the limit.
+_FTS_KEY: ColumnElement[int] = literal_column("articles_fts.rowid")
+_ID_MASK: ColumnElement[int] = literal_column("4294967296")
+
+
+def _fts5_group(rank: int, param: str) -> Any:
+    """One group of results on SQLite: newest first, straight from the index's order."""
+    return (
+        select(literal_column(str(rank)).label("rank"), Article.id, *_COLUMNS)
+        .select_from(table("articles_fts"))
+        .join(Article, Article.id == _FTS_KEY % _ID_MASK)
+        .where(text(f"articles_fts MATCH :{param}").bindparams(bindparam(param, type_=String)), visible())
+        .order_by(_FTS_KEY.desc())
+        .limit(bindparam("limit", type_=Integer))
+        .offset(bindparam("offset", type_=Integer))
+        .subquery()
+    )
+
+
+def _word_in(column: InstrumentedAttribute[str], n: int) -> ColumnElement[bool]:
+    return column.like(bindparam(f"w{n}", type_=String))
+
+
+def _tsvector_group(rank: int, long_words: tuple[int, ...]) -> Any:
+    """One group of results on PostgreSQL. The GIN index answers an AND of lexemes
+    exactly, without rereading any row: every bigram of every word (a one-character
+    word: a prefix). For a word of one or two characters that is the whole answer; for
+    a longer one (``long_words``, by position) ``LIKE`` on the bigram strings decides
+    that its bigrams are consecutive (``grams.like_pattern``). The planner reads the GIN
+    index for rare words and walks ``ix_articles_updated_on`` backwards for common ones.
+    The title group reads the title's own tsvector (migration 0011)."""
+    in_title = and_(_lexemes("title_doc"), *(_word_in(Article.title_grams, n) for n in long_words))
+    if rank == 0:
+        match = in_title
+    else:
+        anywhere = (
+            or_(_word_in(Article.title_grams, n), _word_in(Article.body_grams, n)) for n in long_words
+        )
+        match = and_(_lexemes("search_doc"), *anywhere, ~in_title)
+    return (
+        select(literal_column(str(rank)).label("rank"), Article.id, *_COLUMNS)
+        .where(match, visible())
+        .order_by(Article.updated_on.desc(), Article.id.desc())
+        .limit(bindparam("limit", type_=Integer))
+        .offset(bindparam("offset", type_=Integer))
+        .subquery()
+    )
+
+
+def _lexemes(column: str) -> ColumnElement[bool]:
+    """``articles.<column> @@ to_tsquery('simple', :lexemes)``: the GIN-indexed tsvector
+    columns of migration 0011, PostgreSQL's only (not mapped by the ORM)."""
+    query = func.to_tsquery(literal_column("'simple'::regconfig"), bindparam("lexemes", type_=String))
+    return literal_column(f"articles.{column}").op("@@", return_type=Boolean)(query)
+
+
+def _ranked(title: Any, elsewhere: Any) -> Query:
+    """Title matches first, then the rest; newer first in each; ``limit`` in all."""
+    both = union_all(select(title), select(elsewhere)).subquery()
+    return Query(
+        select(*(both.c[c.key] for c in _COLUMNS), both.c.rank)
+        .order_by(both.c.rank, both.c.updated_on.desc(), both.c.id.desc())
+        .limit(bindparam("limit", type_=Integer))
+        .offset(bindparam("offset", type_=Integer))
+    )
+
+
+_SQLITE_SEARCH = _ranked(_fts5_group(0, "in_title"), _fts5_group(1, "elsewhere"))
+# PostgreSQL: one statement per set of positions of long words (built when first asked).
+_POSTGRES_SEARCH: dict[tuple[int, ...], Query] = {}
+
+
+def _postgres_search(long_words: tuple[int, ...]) -> Query:
+    found = _POSTGRES_SEARCH.get(long_words)
+    if found is None:
+        found = _POSTGRES_SEARCH[long_words] = _ranked(
+            _tsvector_group(0, long_words), _tsvector_group(1, long_words)
+        )
+    return found
+
+
+# "The newest for their products": articles of a family in force for the reader, or
+# tied to no product; a reader with no family in force gets the newest of all they may
+# see. The updated_on index is walked backwards until ``limit`` rows pass.
+_NEWEST = Query(
+    select(*_COLUMNS, literal_column("1", Integer))
+    .where(
+        visible(),
+        or_(
+            Article.product_family.is_(None),
+            Article.product_family.in_(families_of_reader()),
+            ~exists(families_of_reader_select()),
+        ),
+    )
+    .order_by(Article.updated_on.desc(), Article.id.desc())
+    .limit(bindparam("limit", type_=Integer))
+    .offset(bindparam("offset", type_=Integer))
+)
+_BY_CODE = Query(
+    select(*_COLUMNS, literal_column("1", Integer)).where(Article.code == bindparam("code"), visible())
+)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One article in a list of results; ``snippet`` is plain text around the match."""
+
+    code: str
+    title: str
+    product_family: str | None
+    visibility: str
+    updated_on: date
+    in_title: bool
+    snippet: Snippet
+
+
+@dataclass(frozen=True)
+class ArticleView:
+    """One article in full, as a reader who may see it sees it."""
+
+    code: str
+    title: str
+    body: str
+    product_family: str | None
+    visibility: str
+    updated_on: date
+    tags: list[str]
+
+    @property
+    def plain_body(self) -> str:
+        return plain_text(self.body)
+
+
+def _hit(row: tuple[object, ...], found: list[str]) -> Hit:
+    code, title, body, family, visibility, updated_on, _tags, rank = row
+    return Hit(
+        code=str(code),
+        title=str(title),
+        product_family=family if isinstance(family, str) else None,
+        visibility=str(visibility),
+        updated_on=updated_on,  # type: ignore[arg-type]
+        in_title=rank == 0,
+        snippet=snippet(plain_text(str(body)), found),
+    )
+
+
+def _params(who: Audience, limit: int) -> dict[str, object]:
+    return {**who.params(), "limit": limit, "offset": 0}
+
+
+def statement(words: list[str], dialect: str) -> tuple[Query, dict[str, str]]:
+    """The search's statement for ``dialect`` and its match parameters."""
+    if dialect == "sqlite":
+        params = {
+            "in_title": grams.fts5_query(words, "title_grams"),
+            "elsewhere": grams.fts5_elsewhere(words),
+        }
+        return _SQLITE_SEARCH, params
+    long_words = tuple(n for n, word in enumerate(words) if len(word) > 2)
+    params = {"lexemes": grams.tsquery_lexemes(words)}
+    params.update({f"w{n}": grams.like_pattern(words[n]) for n in long_words})
+    return _postgres_search(long_words), params
+
+
+@reads
+async def search(source: Reader, actor: Actor, text: str, limit: int = LIMIT) -> list[Hit]:
+    """The best ``limit`` articles ``actor`` may see holding every word of ``text``; no
+    word (only punctuation, or empty) → nothing."""
+    found = grams.words(text)
+    if not found:
+        return []
+    who = await audience(source, actor)
+    query, match = statement(found, source.dialect.name)
+    rows = await source.rows(query, **match, **_params(who, limit))
+    return [_hit(row, found) for row in rows]
+
+
+@reads
+async def newest(source: Reader, actor: Actor, limit: int = LIMIT) -> list[Hit]:
+    """``/support kb`` alone: the newest articles for the reader's products (of a
+    contract in force), or the newest they may see when they have none."""
+    who = await audience(source, actor)
+    rows = await source.rows(_NEWEST, **_params(who, limit))
+    return [_hit(row, []) for row in rows]
+
+
+@reads
+async def show(source: Reader, actor: Actor, code: str) -> ArticleView:
+    """One article by code; ``NotFound`` alike for an unknown code and for an article
+    the reader may not see (codes cannot be probed)."""
+    who = await audience(source, actor)
+    row = await source.first(_BY_CODE, code=code.strip().upper(), **_params(who, 1))
+    if row is None:
+        raise NotFound("kb.not_found", code=code.strip())
+    code_, title, body, family, visibility, updated_on, tags, _ = row
+    return ArticleView(
+        code=str(code_),
+        title=str(title),
+        body=str(body),
+        product_family=family if isinstance(family, str) else None,
+        visibility=str(visibility),
+        updated_on=updated_on,
+        tags=[str(t) for t in tags] if isinstance(tags, list) else [],
+    )
+
+
+@reads
+async def suggest(source: Reader, actor: Actor, subject: str, limit: int = SUGGESTIONS) -> list[Hit]:
+    """What the ask modal offers from the subject typed so far (up to ``limit``): the
+    search's answer; a subject without a word suggests nothing."""
+    return await search(source, actor, subject, limit)

@@ -1,0 +1,97 @@
+"""An article's Markdown as plain text (mail, snippets), and the snippet around a match.
+
+Separate because both doors need it and neither may decide it: the mail door sends
+plain text, and the Slack door shows a snippet of plain text under each result (the
+Slack door renders the full body as mrkdwn itself, ``bot/views/knowledge.py``). The
+snippet is found by folding the text the way the search does (``core.knowledge.grams``)
+so ｲﾝｽﾄｰﾙ finds its place in a body that says インストール.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+import jaconv
+
+SNIPPET_CHARS = 80
+
+_FENCE = re.compile(r"^\s*(```|~~~)")
+_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+")
+_IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)\s]*)[^)]*\)")
+_LINK = re.compile(r"\[([^\]]+)\]\(([^)\s]*)[^)]*\)")
+_EMPHASIS = re.compile(r"(\*\*|__|~~)(.+?)\1")
+# A single * or _ on each side (not part of ** or __); Japanese puts no space around it.
+_ITALIC = re.compile(r"(?<![*_])([*_])(?![\s*_])(.+?)(?<![\s*_])\1(?![*_])")
+_CODE = re.compile(r"`([^`]*)`")
+_QUOTE = re.compile(r"^\s{0,3}>\s?")
+_BULLET = re.compile(r"^(\s*)[-*+]\s+")
+
+
+def plain_text(markdown: str) -> str:
+    """Markdown without its markup: headings, emphasis, code marks and quote marks go;
+    links become ``text (URL)``; list items keep a ``・``; code blocks keep their lines."""
+    lines: list[str] = []
+    in_code = False
+    for line in markdown.replace("\r\n", "\n").split("\n"):
+        if _FENCE.match(line):
+            in_code = not in_code
+            continue
+        if in_code:
+            lines.append(line)
+            continue
+        line = _HEADING.sub("", line)
+        line = _QUOTE.sub("", line)
+        line = _BULLET.sub(r"\1・", line)
+        line = _IMAGE.sub(r"\1", line)
+        line = _LINK.sub(lambda m: m[1] if m[1] == m[2] else f"{m[1]} ({m[2]})", line)
+        line = _CODE.sub(r"\1", line)
+        line = _EMPHASIS.sub(r"\2", line)
+        line = _ITALIC.sub(r"\2", line)
+        lines.append(line.rstrip())
+    return "\n".join(lines).strip()
+
+
+def _folded_with_positions(text: str) -> tuple[str, list[int]]:
+    """``text`` folded like ``grams.runs`` (character by character), and for each folded
+    character the index of the original character it came from."""
+    out: list[str] = []
+    origin: list[int] = []
+    for index, char in enumerate(text):
+        folded = jaconv.hira2kata(unicodedata.normalize("NFKC", char)).casefold()
+        out.append(folded)
+        origin.extend([index] * len(folded))
+    return "".join(out), origin
+
+
+@dataclass(frozen=True)
+class Snippet:
+    """``before`` + ``match`` + ``after`` is a window of the text; ``match`` is where a
+    search word occurs ("" when none does: the text's beginning)."""
+
+    before: str
+    match: str
+    after: str
+    cut_before: bool
+    cut_after: bool
+
+
+def snippet(text: str, found: list[str], width: int = SNIPPET_CHARS) -> Snippet:
+    """The window of ``text`` (plain, one line) around the first place of the longest
+    folded search word of ``found`` that occurs in it."""
+    flat = " ".join(text.split())
+    folded, origin = _folded_with_positions(flat)
+    best: tuple[int, int] | None = None
+    # The longest word that occurs (the most telling), at its first place.
+    for word in sorted(found, key=len, reverse=True):
+        at = folded.find(word)
+        if at >= 0:
+            best = (at, at + len(word))
+            break
+    if best is None:
+        return Snippet("", "", flat[:width], False, len(flat) > width)
+    start, end = origin[best[0]], origin[best[1] - 1] + 1
+    left = max(0, start - width // 3)
+    right = min(len(flat), max(end, left + width))
+    return Snippet(flat[left:start], flat[start:end], flat[end:right], left > 0, right < len(flat))
