@@ -16,11 +16,14 @@ token) is an error, not a file.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from core.attachments import NewFile, Unread
@@ -84,3 +87,31 @@ async def fetch(client: AsyncWebClient, token: str, file_id: str, max_bytes: int
                 return Unread(name, max(size, len(data)))
     log.info("slack file fetched", extra={"slack_file": file_id, "size": len(data)})
     return NewFile(name, bytes(data))
+
+
+# How long a modal's submission may spend fetching its files: Slack gives up on the
+# submission's answer after 3 s, and the answer still needs a transaction after this.
+FETCH_BUDGET_SECONDS = 2.0
+
+
+async def fetch_all(
+    client: AsyncWebClient,
+    token: str,
+    file_ids: Sequence[str],
+    max_bytes: int,
+    budget: float | None = None,
+) -> list[NewFile | Unread]:
+    """The files of a submitted ``file_input``, fetched at once (concurrently), in the
+    order given, within ``budget`` seconds (``FETCH_BUDGET_SECONDS``). Raises ``SlackFileUnavailable`` when one
+    cannot be had, ``TimeoutError`` when they take longer than the budget (the others
+    are cancelled)."""
+    if not file_ids:
+        return []
+    jobs = [fetch(client, token, file_id, max_bytes) for file_id in file_ids]
+    try:
+        timeout = FETCH_BUDGET_SECONDS if budget is None else budget
+        return list(await asyncio.wait_for(asyncio.gather(*jobs), timeout=timeout))
+    except SlackApiError as error:  # files.info: unknown file, no access
+        raise SlackFileUnavailable(str(error.response.get("error") or "files.info failed")) from error
+    except aiohttp.ClientError as error:
+        raise SlackFileUnavailable(f"download failed: {type(error).__name__}") from error

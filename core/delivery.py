@@ -120,6 +120,9 @@ class Claimed:
         self._sealer = sealer
         self._settings = settings
         self._now = now
+        # A mail's files as MIME parts (an inquiry answer's): read from the attachment
+        # store by ``load_files`` just before sending; the row holds only their ids.
+        self.files: list[tuple[attachments.AttachmentInfo, bytes]] = []
 
     @cached_property
     def recipients(self) -> list[str]:
@@ -150,6 +153,17 @@ class Claimed:
     def return_path(self) -> str:
         """The envelope sender (MAIL FROM) of a mail: its own signed return path."""
         return contact_window.return_path(self._settings, self.id) if self.channel == "mail" else ""
+
+
+async def load_files(core: Core, row: Claimed) -> None:
+    """Read the files a mail carries as MIME parts (``inquiry_posts.MIME_FILES`` in its
+    context: ids, never bytes) into ``row.files``. A file gone since is left out."""
+    wanted = row.context.get(inquiry_posts.MIME_FILES) if row.channel == "mail" else None
+    if not isinstance(wanted, list) or not wanted or row.files:
+        return
+    ids = [int(entry["id"]) for entry in wanted if isinstance(entry, dict) and "id" in entry]
+    async with core.uow(background=True) as uow:
+        row.files = await attachments.contents(uow, ids)
 
 
 def _json(text: str | None) -> Any:

@@ -141,6 +141,7 @@ class OutboxWorker:
         """One row through its port; anything raised means "again later"."""
         try:
             if row.channel != "slack":
+                await delivery.load_files(self.core, row)
                 return await self.mail.send(row)
             assert self.staff is not None  # claimed only with a staff channel
             async with self._posts:

@@ -5,7 +5,9 @@ policy SMTP) cost most of the outbox worker's CPU, ~0.5 ms a mail: every header 
 parsed into a freshly made header class (``HeaderRegistry`` builds a class per header),
 refolded by the generic folder, and the generator walks the tree again. Our mail has
 one fixed shape (text and HTML alternatives in UTF-8, base64 bodies, RFC 2047 words in
-the headers), so it is written out here in a few string operations.
+the headers; with files, that inside a ``multipart/mixed`` followed by one base64 part a
+file, ``Content-Disposition: attachment`` with its sanitised name in RFC 2231 form when
+not plain ASCII), so it is written out here in a few string operations.
 
 ``tests/unit/test_mime.py`` keeps this honest: for every template, locale and the
 awkward cases it parses this module's bytes and ``build_message``'s with the stdlib and
@@ -17,15 +19,17 @@ or cannot be folded) is left to ``build_message``.
 
 from __future__ import annotations
 
+import base64
 import binascii
 import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from email.utils import format_datetime
 from typing import Any
+from urllib.parse import quote
 
 from core.config import Settings
-from mail.templates import PERSONAL_TEMPLATES, Rendered, build_message, visible_to
+from mail.templates import PERSONAL_TEMPLATES, OutgoingFile, Rendered, build_message, visible_to
 
 # RFC 5322 "atext" words separated by single spaces: a display name written as it is.
 _PHRASE = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?: [A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
@@ -63,13 +67,21 @@ def message_bytes(
     template: str,
     headers: dict[str, Any],
     date: Any,
+    files: Sequence[OutgoingFile] = (),
 ) -> bytes:
     """The same mail as ``build_message(...).as_bytes()``, as CRLF-terminated ASCII."""
     try:
-        return _write(settings, rendered, to, message_id, template, headers, date)
+        return _write(settings, rendered, to, message_id, template, headers, date, files)
     except _Unusual:
         msg = build_message(
-            settings, rendered, to=to, message_id=message_id, template=template, headers=headers, date=date
+            settings,
+            rendered,
+            to=to,
+            message_id=message_id,
+            template=template,
+            headers=headers,
+            date=date,
+            files=files,
         )
         return msg.as_bytes()
 
@@ -82,6 +94,7 @@ def _write(
     template: str,
     headers: dict[str, Any],
     date: Any,
+    files: Sequence[OutgoingFile] = (),
 ) -> bytes:
     lines = [
         "From: " + _mailbox(settings.vendor_name, settings.mail_from),
@@ -100,8 +113,11 @@ def _write(
             raise _Unusual(name)
         lines.append(_fold(name, _plain(text)))
     boundary = f"=_madoguchi_{uuid.uuid4().hex}"
+    lines.append("MIME-Version: 1.0")
+    mixed = f"=_madoguchi_{uuid.uuid4().hex}" if files else ""
+    if files:
+        lines += [f'Content-Type: multipart/mixed; boundary="{mixed}"', "", f"--{mixed}"]
     lines += [
-        "MIME-Version: 1.0",
         f'Content-Type: multipart/alternative; boundary="{boundary}"',
         "",
         f"--{boundary}",
@@ -111,7 +127,43 @@ def _write(
         f"--{boundary}--",
         "",
     ]
-    return "\r\n".join(lines).encode("ascii")
+    head = "\r\n".join(lines).encode("ascii")
+    if not files:
+        return head
+    out = [head]
+    for file in files:
+        out.append(_file_part(mixed, file))
+    out.append(f"--{mixed}--\r\n".encode("ascii"))
+    return b"".join(out)
+
+
+def _file_part(boundary: str, file: OutgoingFile) -> bytes:
+    """One file: its (inert) type, base64 in lines of 76, its name as the stdlib writes
+    it — quoted when plain ASCII, else RFC 2231 (``filename*=utf-8''…``)."""
+    maintype, _slash, subtype = file.content_type.partition("/")
+    if not (_TOKEN.fullmatch(maintype) and _TOKEN.fullmatch(subtype)):
+        raise _Unusual(file.content_type)
+    if _PLAIN.fullmatch(file.name) and not any(c in file.name for c in '"\\') and "=?" not in file.name:
+        disposition = f'attachment; filename="{file.name}"'
+        if len(disposition) + len("Content-Disposition: ") > _SOFT_LIMIT:
+            raise _Unusual(file.name)  # the stdlib folds it its own way
+    else:
+        disposition = "attachment; filename*=utf-8''" + quote(file.name, safe="")
+        if len(disposition) + len("Content-Disposition: ") > _SOFT_LIMIT:
+            raise _Unusual(file.name)  # RFC 2231 continuations: the stdlib's
+    header = (
+        f"--{boundary}\r\n"
+        f"Content-Type: {maintype}/{subtype}\r\n"
+        "Content-Transfer-Encoding: base64\r\n"
+        f"Content-Disposition: {disposition}\r\n"
+        "MIME-Version: 1.0\r\n"
+        "\r\n"
+    )
+    body = base64.encodebytes(file.data).replace(b"\n", b"\r\n")
+    return header.encode("ascii") + body + b"\r\n"
+
+
+_TOKEN = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`{|}~-]+")
 
 
 def _part(subtype: str, text: str) -> Iterable[str]:

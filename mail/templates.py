@@ -8,6 +8,7 @@ fails the send loudly (and is retried/alerted) instead of mailing a blank; autoe
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -51,6 +52,16 @@ def visible_to(to: list[str], headers: dict[str, Any]) -> list[str]:
 
 
 @dataclass(frozen=True)
+class OutgoingFile:
+    """A file sent as a MIME part of a mail: its sanitised name, the type it is sent as,
+    its bytes (read from the attachment store when the mail is rendered)."""
+
+    name: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True)
 class Rendered:
     subject: str
     text: str
@@ -89,8 +100,10 @@ def build_message(
     template: str,
     headers: dict[str, Any],
     date: Any,
+    files: Sequence[OutgoingFile] = (),
 ) -> EmailMessage:
-    """text/plain + text/html in UTF-8, header words RFC 2047-encoded by the SMTP policy."""
+    """text/plain + text/html in UTF-8, header words RFC 2047-encoded by the SMTP policy;
+    ``files`` after them as attachments (the whole then ``multipart/mixed``)."""
     msg = EmailMessage(policy=SMTP)
     msg["From"] = Address(display_name=settings.vendor_name, addr_spec=settings.mail_from)
     msg["To"] = ", ".join(visible_to(to, headers))
@@ -105,4 +118,7 @@ def build_message(
         msg[name] = str(value)
     msg.set_content(rendered.text, charset="utf-8", cte="base64")
     msg.add_alternative(rendered.html, subtype="html", charset="utf-8", cte="base64")
+    for file in files:
+        maintype, _slash, subtype = file.content_type.partition("/")
+        msg.add_attachment(file.data, maintype=maintype, subtype=subtype, filename=file.name)
     return msg

@@ -15,13 +15,14 @@ import os
 import uuid
 from pathlib import Path
 
+from core.attachments import served_type
 from core.config import Settings
 from core.delivery import Claimed
 from core.ports import MailOutcome, MailTransport
 from core.private_files import private_dir, write_private
 from mail.mime import message_bytes
 from mail.relay import DELIVERED, Relay, RelayPool, SessionLimits
-from mail.templates import MailTemplates
+from mail.templates import MailTemplates, OutgoingFile
 
 __all__ = ["EmlFiles", "Relay", "RelayTransport", "build_transport", "describe"]
 
@@ -43,6 +44,10 @@ class _Rendering:
             template=mail.template,
             headers=mail.headers,
             date=mail.created_at,
+            # Sent as a type mail programs do not run, like a download (docs/attachments.md).
+            files=[
+                OutgoingFile(info.name, served_type(info.content_type), data) for info, data in mail.files
+            ],
         )
 
 

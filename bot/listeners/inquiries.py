@@ -13,9 +13,11 @@ bot token comes with the attachment store.
 from __future__ import annotations
 
 import json
+import logging
 from typing import TYPE_CHECKING, Any
 
 from bot import blocks as bk
+from bot import slack_files
 from bot.subcommands.inquiries import ask_view, replied_blocks
 from bot.views.errors import error_text
 from bot.views.inquiries import (
@@ -32,6 +34,7 @@ from bot.views.inquiries import (
 )
 from bot.who import Who, identify
 from core import accounts, inquiries, support_ids
+from core.attachments import NewFile, Unread
 from core.dates import long_date
 from core.errors import DomainError, ValidationFailed
 from core.snapshots import open_for
@@ -74,6 +77,30 @@ def field_errors(error: ValidationFailed, view: dict[str, Any], locale: str) -> 
     return errors
 
 
+log = logging.getLogger("madoguchi.slack")
+
+
+async def fetched_files(
+    door: SlackDoor, context: Any, values: dict[str, Any], locale: str
+) -> list[NewFile | Unread] | dict[str, str]:
+    """The submission's files as core keeps them, or the error for the ``attachments``
+    block when Slack would not hand them over in time."""
+    ids = [i for i in values.get("attachments") or [] if i]
+    if not ids:
+        return []
+    client = context["client"]
+    token = str(context.get("bot_token") or client.token or "")
+    try:
+        return await slack_files.fetch_all(client, token, ids, door.settings.attachment_max_bytes)
+    except TimeoutError:
+        log.warning("slack files too slow", extra={"files": len(ids)})
+        message = "inquiry_files.slow"
+    except slack_files.SlackFileUnavailable as error:
+        log.warning("slack file unavailable", extra={"error": str(error)[:200]})
+        message = "inquiry_files.unavailable"
+    return {"attachments": bk.say(message, locale, inquiry_address=door.settings.inquiry_address)}
+
+
 def register(door: SlackDoor) -> None:
     app = door.app
 
@@ -87,6 +114,10 @@ def register(door: SlackDoor) -> None:
     async def ask_submitted(ack: Any, body: dict[str, Any], context: Any, view: dict[str, Any]) -> None:
         who = await who_is(body, context)
         values = form_values(view)
+        files = await fetched_files(door, context, values, who.locale)
+        if isinstance(files, dict):
+            await ack(response_action="errors", errors=files)
+            return
         async with door.core.uow() as uow:
             try:
                 opened = await inquiries.open_inquiry(
@@ -96,7 +127,7 @@ def register(door: SlackDoor) -> None:
                     product=str(values.get("product") or ""),
                     subject=str(values.get("subject") or ""),
                     body=str(values.get("body") or ""),
-                    attachments=list(values.get("attachments") or []),
+                    attachments=files,
                 )
             except ValidationFailed as error:
                 await ack(response_action="errors", errors=field_errors(error, view, who.locale))
@@ -143,6 +174,10 @@ def register(door: SlackDoor) -> None:
     async def reply_submitted(ack: Any, body: dict[str, Any], context: Any, view: dict[str, Any]) -> None:
         who = await who_is(body, context)
         values = form_values(view)
+        files = await fetched_files(door, context, values, who.locale)
+        if isinstance(files, dict):
+            await ack(response_action="errors", errors=files)
+            return
         async with door.core.uow() as uow:
             try:
                 replied = await inquiries.reply(
@@ -150,7 +185,7 @@ def register(door: SlackDoor) -> None:
                     who.actor,
                     str(view.get("private_metadata") or ""),
                     str(values.get("body") or ""),
-                    list(values.get("attachments") or []),
+                    files,
                 )
             except ValidationFailed as error:
                 await ack(response_action="errors", errors=field_errors(error, view, who.locale))

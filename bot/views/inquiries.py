@@ -16,7 +16,7 @@ import json
 from typing import Any
 
 from bot import blocks as bk
-from core import inquiries
+from core import attachments, inquiries
 from core.dates import long_date
 from core.inquiries import InquiryDetail, InquiryPage, InquirySummary
 
@@ -243,6 +243,12 @@ def inquiry_detail(detail: InquiryDetail, locale: str) -> list[bk.Block]:
         head = f"*{who}*  {long_date(message.created_at, locale, time=True)}"
         blocks.append(bk.divider())
         blocks.append(bk.section(f"{head}\n{bk.esc(message.body)}", verbatim=True))
+        if message.files:
+            lines = [f"• {bk.link(f.url, f.name)} ({attachments.size_text(f.size)})" for f in message.files]
+            blocks.append(bk.section(f"*{t('attachments.heading')}*\n" + "\n".join(lines), verbatim=True))
+    if detail.links_until is not None:
+        until = attachments.shown_date(detail.links_until, locale)
+        blocks.append(bk.context_block(t("attachments.link_note", until=until)))
     buttons = []
     if detail.can_reply:
         buttons.append(bk.button(t("slack.inquiry.reply_button"), REPLY_ACTION, s.label, style="primary"))

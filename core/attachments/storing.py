@@ -34,7 +34,7 @@ MIB = 1024 * 1024
 _ATTACHMENTS = cast(Table, Attachment.__table__)
 _BLOBS = cast(Table, AttachmentBlob.__table__)
 _INSERT = insert(_ATTACHMENTS).returning(_ATTACHMENTS.c.id)
-_COLUMNS = (
+COLUMNS = (
     _ATTACHMENTS.c.id,
     _ATTACHMENTS.c.owner_kind,
     _ATTACHMENTS.c.owner_id,
@@ -45,13 +45,13 @@ _COLUMNS = (
     _ATTACHMENTS.c.created_at,
 )
 _FOR_OWNER = Query(
-    select(*_COLUMNS)
+    select(*COLUMNS)
     .where(
         _ATTACHMENTS.c.owner_kind == bindparam("owner_kind"), _ATTACHMENTS.c.owner_id == bindparam("owner_id")
     )
     .order_by(_ATTACHMENTS.c.id)
 )
-_ONE = Query(select(*_COLUMNS).where(_ATTACHMENTS.c.id == bindparam("id")))
+_ONE = Query(select(*COLUMNS).where(_ATTACHMENTS.c.id == bindparam("id")))
 _BYTES = Query(select(_BLOBS.c.data).where(_BLOBS.c.attachment_id == bindparam("id")))
 
 
@@ -175,7 +175,9 @@ async def store(
     return stored
 
 
-def _info(row: Row) -> AttachmentInfo:
+def info(row: Row) -> AttachmentInfo:
+    """An ``AttachmentInfo`` from a row of ``COLUMNS`` (for an area that selects its
+    messages' files in one query joined to its own table)."""
     attachment_id, owner_kind, owner_id, name, content_type, size, sha256, created_at = row
     return AttachmentInfo(
         attachment_id, owner_kind, owner_id, name, content_type, size, sha256, aware(created_at)
@@ -186,16 +188,28 @@ def _info(row: Row) -> AttachmentInfo:
 async def for_owner(source: Reader, owner_kind: str, owner_id: int) -> list[AttachmentInfo]:
     """The files of ``owner_kind``/``owner_id``, oldest first, without their bytes."""
     rows = await source.rows(_FOR_OWNER, owner_kind=owner_kind, owner_id=owner_id)
-    return [_info(row) for row in rows]
+    return [info(row) for row in rows]
 
 
 @reads
 async def find(source: Reader, attachment_id: int) -> AttachmentInfo | None:
     row = await source.first(_ONE, id=attachment_id)
-    return _info(row) if row is not None else None
+    return info(row) if row is not None else None
 
 
 @reads
 async def read_bytes(source: Reader, attachment_id: int) -> bytes | None:
     row = await source.first(_BYTES, id=attachment_id)
     return bytes(row[0]) if row is not None else None
+
+
+async def contents(source: Reader, ids: Sequence[int]) -> list[tuple[AttachmentInfo, bytes]]:
+    """The files ``ids`` with their bytes, in that order; one that is gone is left out.
+    For sending them (an answer mail's MIME parts), read when the mail is rendered."""
+    found: list[tuple[AttachmentInfo, bytes]] = []
+    for attachment_id in ids:
+        attachment = await find(source, int(attachment_id))
+        data = await read_bytes(source, int(attachment_id)) if attachment is not None else None
+        if attachment is not None and data is not None:
+            found.append((attachment, data))
+    return found

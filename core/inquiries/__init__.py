@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     )
     from core.inquiries.opening import MAX_BODY, MAX_SUBJECT, open_inquiry, products_for
     from core.inquiries.reading import PAGE_SIZE, list_for_staff, list_for_user, overdue, show, threaded
-    from core.inquiries.views import InquiryDetail, InquiryPage, InquirySummary, MessageView, Opened
+    from core.inquiries.views import FileView, InquiryDetail, InquiryPage, InquirySummary, MessageView, Opened
 
 
 def __getattr__(name: str) -> Any:
@@ -64,6 +64,7 @@ __all__ = [
     "PAGE_SIZE",
     "STATUSES",
     "SUBJECT_TAG",
+    "FileView",
     "InquiryDetail",
     "InquiryPage",
     "InquirySummary",

@@ -20,4 +20,4 @@ from core.inquiries.numbers import (
 )
 from core.inquiries.opening import MAX_BODY, MAX_SUBJECT, open_inquiry, products_for
 from core.inquiries.reading import PAGE_SIZE, list_for_staff, list_for_user, overdue, show, threaded
-from core.inquiries.views import InquiryDetail, InquiryPage, InquirySummary, MessageView, Opened
+from core.inquiries.views import FileView, InquiryDetail, InquiryPage, InquirySummary, MessageView, Opened

@@ -17,6 +17,13 @@ request, inside the transaction that processes the batch (nothing here commits):
 3. Whatever cannot be decided becomes a contact-window request whose acknowledgement
    explains how to address an inquiry (``Taken.hint``) — never lost.
 
+The mail's files (``Assessed.files``: named, typed and hashed in the parser process) are
+kept with the inquiry's message. When they could not all be kept (one too large, too
+many), the mail still opens or continues the inquiry without them, and the refusal
+(``Assessed.files_refused``) is told: in the staff post or follow-up, and in the
+acknowledgement of a new inquiry (a follow-up gets no acknowledgement, as in the contact
+window). The raw mail stays in the inbound journal.
+
 Automatic mail (RFC 3834: auto-replies, bulk, daemons) and mail the trusted MTA calls
 forged never open or reopen an inquiry: it goes to the contact window, which answers
 nothing automatic to it, so an out-of-office reply cannot reopen a case or start a mail
@@ -26,6 +33,7 @@ loop.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import bindparam, select
 
@@ -96,6 +104,14 @@ def _subject(item: Assessed) -> str:
     return subject[:MAX_SUBJECT]
 
 
+def _refused(item: Assessed) -> dict[str, Any] | None:
+    """The staff post's ``attachments_refused`` for a mail whose files were not kept."""
+    if item.files_refused is None:
+        return None
+    message_id, params = item.files_refused
+    return {"message_id": message_id, "params": params, "files": [[n, s] for n, s in item.refused_files]}
+
+
 async def take(uow: UnitOfWork, item: Assessed, message_id: str, *, may_open: bool = True) -> Taken:
     """Decide one stored mail (see the module docstring). ``message_id`` is the mail's
     own Message-ID (stored with the customer message, so replies to it thread too);
@@ -116,7 +132,16 @@ async def take(uow: UnitOfWork, item: Assessed, message_id: str, *, may_open: bo
         actor = None if automatic else await _sender(uow, sender)
         if actor is not None:
             try:
-                replied = await reply(uow, actor, number, mail.text, message_id=message_id, commit=False)
+                replied = await reply(
+                    uow,
+                    actor,
+                    number,
+                    mail.text,
+                    item.files,
+                    attachments_refused=_refused(item),
+                    message_id=message_id,
+                    commit=False,
+                )
             except DomainError:
                 pass  # not theirs, or an empty mail: the contact window keeps it
             else:
@@ -145,6 +170,8 @@ async def take(uow: UnitOfWork, item: Assessed, message_id: str, *, may_open: bo
             product=None,  # the support ID's only family in force, else その他
             subject=_subject(item),
             body=mail.text,
+            attachments=item.files,
+            attachments_refused=_refused(item),
             message_id=message_id,
             commit=False,
         )

@@ -17,12 +17,14 @@ from sqlalchemy import select
 
 from core import audit, staff
 from core.actors import Actor
+from core.attachments import Incoming
+from core.config import Settings
 from core.errors import Conflict, ValidationFailed
 from core.inquiries import lifecycle, notifications
 from core.inquiries.access import customer_account_id, visible
-from core.inquiries.attachments import keep_attachments
+from core.inquiries.attachments import MAX_ATTACHMENTS, Refused, keep_attachments, listed, refused_fields
 from core.inquiries.numbers import format_number
-from core.inquiries.opening import MAX_BODY, MAX_SUBJECT, check_attachments, start
+from core.inquiries.opening import MAX_BODY, MAX_SUBJECT, start
 from core.inquiries.tables import Inquiry, InquiryMessage
 from core.inquiries.views import Opened
 from core.models import Account, SupportId
@@ -44,16 +46,18 @@ class Replied:
         return format_number(self.opened.number if self.opened else self.number)
 
 
-def check_body(body: str, attachments: Sequence[object] = ()) -> str:
+def check_body(settings: Settings, body: str, attachments: Sequence[Incoming] = ()) -> str:
     errors: dict[str, str] = {}
     body = body.strip()
     if not body:
         errors["body"] = "inquiry.body_required"
     elif len(body) > MAX_BODY:
         errors["body"] = "inquiry.body_too_long"
-    check_attachments(attachments, errors)
+    params = refused_fields(settings, attachments, errors)
     if errors:
-        raise ValidationFailed(errors, max_body=MAX_BODY, max_subject=MAX_SUBJECT, max_attachments=10)
+        raise ValidationFailed(
+            errors, max_body=MAX_BODY, max_subject=MAX_SUBJECT, max_attachments=MAX_ATTACHMENTS, **params
+        )
     return body
 
 
@@ -68,16 +72,19 @@ async def reply(
     actor: Actor,
     number: str | int,
     body: str,
-    attachments: Sequence[object] = (),
+    attachments: Sequence[Incoming] = (),
     *,
+    attachments_refused: Refused | None = None,
     message_id: str | None = None,
     commit: bool = True,
 ) -> Replied:
-    """A customer's message (the asker or a contact of its support ID). Committed unless
+    """A customer's message (the asker or a contact of its support ID) with its files
+    (all kept, or a ``ValidationFailed`` on ``attachments`` and nothing stored; a mail's
+    refused ones as ``attachments_refused``, told to staff). Committed unless
     ``commit=False`` (the mail intake commits a batch at once)."""
     account_id = await customer_account_id(uow, actor)
     inquiry = await visible(uow, actor, number, lock=True)
-    body = check_body(body, attachments)
+    body = check_body(uow.settings, body, attachments)
     account = await uow.session.get(Account, account_id)
     assert account is not None
     now = uow.clock.now()
@@ -92,6 +99,7 @@ async def reply(
             subject=inquiry.subject,
             body=body,
             attachments=attachments,
+            attachments_refused=attachments_refused,
             message_id=message_id,
             previous=inquiry.id,
         )
@@ -110,7 +118,7 @@ async def reply(
     )
     uow.session.add(message)
     await uow.session.flush()
-    await keep_attachments(uow, actor, message, attachments)
+    stored = await keep_attachments(uow, actor, message, attachments)
     reopened = lifecycle.reopen(uow, inquiry)
     inquiry.updated_at = now
     audit.record(
@@ -120,21 +128,30 @@ async def reply(
         support_id_id=inquiry.support_id_id,
         inquiry=inquiry.id,
     )
-    notifications.queue_staff_followup(uow, inquiry, author=display_name(account), body=body, kind="customer")
+    notifications.queue_staff_followup(
+        uow,
+        inquiry,
+        author=display_name(account),
+        body=body,
+        kind="customer",
+        attachments=listed(stored),
+        attachments_refused=attachments_refused,
+    )
     if commit:
         await uow.commit()
     return Replied(number=inquiry.id, reopened=reopened)
 
 
 async def answer(
-    uow: UnitOfWork, actor: Actor, number: str | int, body: str, attachments: Sequence[object] = ()
+    uow: UnitOfWork, actor: Actor, number: str | int, body: str, attachments: Sequence[Incoming] = ()
 ) -> Inquiry:
     """Staff answer the customer: stored, mailed to the asker with the CC addresses in
-    Cc (threaded, ``[INQ-…]`` in the subject, the auto-close rule stated), 回答済み.
-    The only way staff text reaches a customer. Committed."""
+    Cc (threaded, ``[INQ-…]`` in the subject, the auto-close rule stated, the files as
+    MIME parts of the mail), 回答済み. The only way staff text reaches a customer.
+    Committed."""
     staff.require_staff(actor)
     inquiry = await visible(uow, actor, number, lock=True)
-    body = check_body(body, attachments)
+    body = check_body(uow.settings, body, attachments)
     if inquiry.status == "closed":
         raise Conflict("inquiry.answer_closed", number=format_number(inquiry.id))
     now = uow.clock.now()
@@ -148,7 +165,7 @@ async def answer(
     )
     uow.session.add(message)
     await uow.session.flush()
-    await keep_attachments(uow, actor, message, attachments)
+    stored = await keep_attachments(uow, actor, message, attachments)
     inquiry.status = "answered"
     inquiry.answered_at = now
     inquiry.autoclose_on = lifecycle.autoclose_day(uow, now)
@@ -162,6 +179,7 @@ async def answer(
         message,
         support_id=await _support_id_name(uow, inquiry),
         name=display_name(asker) if asker else "",
+        files=stored,
     )
     audit.record(
         uow,
@@ -179,7 +197,7 @@ async def note(uow: UnitOfWork, actor: Actor, number: str | int, body: str) -> I
     """Staff write something for each other; never sent, never shown to customers."""
     staff.require_staff(actor)
     inquiry = await visible(uow, actor, number, lock=True)
-    body = check_body(body)
+    body = check_body(uow.settings, body)
     now = uow.clock.now()
     uow.session.add(
         InquiryMessage(

@@ -16,18 +16,25 @@ post's thread (``core.delivery.post_for_staff`` keeps the order).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import bindparam, select, update
 
+from core.attachments import AttachmentInfo, size_text
 from core.contact_window.addresses import thread_headers, valid_recipient
 from core.inquiries.numbers import format_number, subject_tag
 from core.inquiries.tables import Inquiry, InquiryMessage
+from core.messages import render
 from core.models import SupportIdCc
 from core.outbox import enqueue_mail, enqueue_slack
 from core.snapshots import Query
 from core.unit_of_work import UnitOfWork
 
+# An answer mail's files, sent as its MIME parts: their ids (and names, sizes, hashes)
+# in the row's context; the bytes are read from the attachment store when the mail is
+# rendered (``core.outbox_worker``), never copied into the outbox.
+MIME_FILES = "mime_files"
 # Outbox templates (mail) and kinds (staff posts) of inquiries.
 ACK = "inquiry_ack"
 ANSWER = "inquiry_answer"
@@ -67,6 +74,13 @@ def _base_context(uow: UnitOfWork, inquiry: Inquiry, support_id: str | None, nam
     }
 
 
+def _file_lines(files: Sequence[AttachmentInfo]) -> list[dict[str, str]]:
+    """What a mail lists of a message's files: names and sizes, never a link (a mail
+    also goes to the CC addresses, who are not contacts of the support ID; contacts get
+    links from ``/support inquiry show``)."""
+    return [{"name": f.name, "size_text": size_text(f.size)} for f in files]
+
+
 def _headers(uow: UnitOfWork, ccs: list[str], references: list[str], parent: str | None) -> dict[str, Any]:
     headers: dict[str, Any] = thread_headers(references, parent)
     if ccs:
@@ -76,11 +90,20 @@ def _headers(uow: UnitOfWork, ccs: list[str], references: list[str], parent: str
 
 
 async def queue_ack(
-    uow: UnitOfWork, inquiry: Inquiry, *, support_id: str | None, name: str, body: str, parent: str | None
+    uow: UnitOfWork,
+    inquiry: Inquiry,
+    *,
+    support_id: str | None,
+    name: str,
+    body: str,
+    parent: str | None,
+    files: Sequence[AttachmentInfo] = (),
+    files_refused: dict[str, Any] | None = None,
 ) -> None:
-    """The acknowledgement (number, subject, due date), Message-ID ``inquiry.thread_id``;
-    under the customer's mail when it was opened by mail (``parent``). Registration
-    validated the asker's address; one that is not valid for automatic mail gets none."""
+    """The acknowledgement (number, subject, due date, the names of the files kept or
+    why a mail's files were not), Message-ID ``inquiry.thread_id``; under the customer's
+    mail when it was opened by mail (``parent``). Registration validated the asker's
+    address; one that is not valid for automatic mail gets none."""
     if not valid_recipient(uow.settings, inquiry.asker_email):
         return
     ccs = await cc_addresses(uow, inquiry)
@@ -96,7 +119,16 @@ async def queue_ack(
         uow,
         ACK,
         [inquiry.asker_email, *ccs],
-        {**_base_context(uow, inquiry, support_id, name), "body": body[:EXCERPT]},
+        {
+            **_base_context(uow, inquiry, support_id, name),
+            "body": body[:EXCERPT],
+            "files": _file_lines(files),
+            "attachments_note": (
+                render(files_refused["message_id"], inquiry.locale, **files_refused["params"])
+                if files_refused
+                else ""
+            ),
+        },
         locale=inquiry.locale,
         headers=headers,
         message_id=inquiry.thread_id,
@@ -104,10 +136,17 @@ async def queue_ack(
 
 
 async def queue_answer(
-    uow: UnitOfWork, inquiry: Inquiry, message: InquiryMessage, *, support_id: str | None, name: str
+    uow: UnitOfWork,
+    inquiry: Inquiry,
+    message: InquiryMessage,
+    *,
+    support_id: str | None,
+    name: str,
+    files: Sequence[AttachmentInfo] = (),
 ) -> str:
     """A staff answer to the asker (Cc the CC addresses), threaded under the inquiry's
-    last mail; says when the inquiry closes itself. Returns the mail's Message-ID."""
+    last mail; says when the inquiry closes itself; its ``files`` go as MIME parts
+    (``MIME_FILES``: by reference). Returns the mail's Message-ID."""
     earlier = (
         await uow.session.scalars(
             select(InquiryMessage.message_id)
@@ -128,6 +167,8 @@ async def queue_answer(
         "body": message.body,
         "autoclose_days": uow.settings.inquiry_autoclose_days,
         "autoclose_on": inquiry.autoclose_on.isoformat() if inquiry.autoclose_on else "",
+        "files": _file_lines(files),
+        MIME_FILES: [f.summary() for f in files],
     }
     row = enqueue_mail(
         uow,
@@ -153,10 +194,13 @@ def queue_staff_post(
     company: str,
     asker: str,
     body: str,
-    attachments: int,
+    attachments: list[dict[str, Any]],
+    attachments_refused: dict[str, Any] | None = None,
 ) -> None:
     """The new inquiry's post for staff (company, support ID, asker, due date, subject,
-    the start of the body, how many attachments)."""
+    the start of the body, its files: ``AttachmentInfo.summary`` entries that get signed
+    links when the post is sent, or why a mail's files were not kept). Rows queued
+    before files were kept carry a count in ``attachments``."""
     enqueue_slack(
         uow,
         STAFF_NEW,
@@ -172,15 +216,25 @@ def queue_staff_post(
             "subject": inquiry.subject,
             "excerpt": body[:EXCERPT],
             "attachments": attachments,
+            **({"attachments_refused": attachments_refused} if attachments_refused else {}),
             "status": inquiry.status,
         },
         locale=uow.settings.locale,
     )
 
 
-def queue_staff_followup(uow: UnitOfWork, inquiry: Inquiry, *, author: str, body: str, kind: str) -> None:
+def queue_staff_followup(
+    uow: UnitOfWork,
+    inquiry: Inquiry,
+    *,
+    author: str,
+    body: str,
+    kind: str,
+    attachments: list[dict[str, Any]] | None = None,
+    attachments_refused: dict[str, Any] | None = None,
+) -> None:
     """A message of the thread (a customer follow-up, a status change) for the post's
-    thread in the staff channel."""
+    thread in the staff channel, with its files as in ``queue_staff_post``."""
     enqueue_slack(
         uow,
         STAFF_FOLLOWUP,
@@ -192,6 +246,8 @@ def queue_staff_followup(uow: UnitOfWork, inquiry: Inquiry, *, author: str, body
             "author": author,
             "kind": kind,
             "excerpt": body[:EXCERPT],
+            **({"attachments": attachments} if attachments else {}),
+            **({"attachments_refused": attachments_refused} if attachments_refused else {}),
             "status": inquiry.status,
         },
         locale=uow.settings.locale,

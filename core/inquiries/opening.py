@@ -21,12 +21,13 @@ from sqlalchemy import bindparam, select
 
 from core import audit
 from core.actors import Actor
+from core.attachments import Incoming
 from core.business_days import calendar_for
 from core.clock import JST
 from core.errors import NotFound, ValidationFailed
 from core.inquiries import notifications
 from core.inquiries.access import customer_account_id, support_id_of
-from core.inquiries.attachments import MAX_ATTACHMENTS, keep_attachments
+from core.inquiries.attachments import MAX_ATTACHMENTS, Refused, keep_attachments, listed, refused_fields
 from core.inquiries.numbers import OTHER_PRODUCT
 from core.inquiries.tables import Inquiry, InquiryMessage
 from core.inquiries.views import Opened
@@ -96,11 +97,6 @@ def check_text(subject: str, body: str, errors: dict[str, str]) -> tuple[str, st
     return subject, body
 
 
-def check_attachments(attachments: Sequence[object], errors: dict[str, str]) -> None:
-    if len(attachments) > MAX_ATTACHMENTS:
-        errors["attachments"] = "inquiry.attachments_too_many"
-
-
 def _limits(**params: object) -> dict[str, object]:
     return {"max_subject": MAX_SUBJECT, "max_body": MAX_BODY, "max_attachments": MAX_ATTACHMENTS, **params}
 
@@ -113,18 +109,22 @@ async def open_inquiry(
     product: str | None,
     subject: str,
     body: str,
-    attachments: Sequence[object] = (),
+    attachments: Sequence[Incoming] = (),
+    attachments_refused: Refused | None = None,
     message_id: str | None = None,
     commit: bool = True,
 ) -> Opened:
     """Open an inquiry and commit (see the module docstring). ``message_id``: the
     customer's mail, when it came by mail (the acknowledgement answers it); ``product``
     None: decided as for a new inquiry by mail (see below). The mail
-    door's intake passes ``commit=False``: it commits a whole batch of mail at once."""
+    door's intake passes ``commit=False``: it commits a whole batch of mail at once.
+    ``attachments``: the message's files, kept with it or refused with the other fields
+    (``core.inquiries.attachments``); ``attachments_refused``: a mail's files that could
+    not be kept (the acknowledgement and the staff post say why)."""
     account_id = await customer_account_id(uow, actor)
     errors: dict[str, str] = {}
     subject, body = check_text(subject, body, errors)
-    check_attachments(attachments, errors)
+    file_params = refused_fields(uow.settings, attachments, errors)
     name = (support_id or "").strip()
     sid: int | None = None
     if name:
@@ -150,7 +150,7 @@ async def open_inquiry(
             elif product not in in_force:
                 errors["product"] = "inquiry.contract_ended"
     if errors:
-        raise ValidationFailed(errors, **_limits(support_id=name, product=product))
+        raise ValidationFailed(errors, **_limits(support_id=name, product=product, **file_params))
     account = await uow.session.get(Account, account_id)
     assert account is not None  # customer_account_id read it in this transaction
     opened = await start(
@@ -163,6 +163,7 @@ async def open_inquiry(
         subject=subject,
         body=body,
         attachments=attachments,
+        attachments_refused=attachments_refused,
         message_id=message_id,
     )
     if commit:
@@ -180,7 +181,8 @@ async def start(
     product: str,
     subject: str,
     body: str,
-    attachments: Sequence[object] = (),
+    attachments: Sequence[Incoming] = (),
+    attachments_refused: Refused | None = None,
     message_id: str | None = None,
     previous: int | None = None,
 ) -> Opened:
@@ -217,7 +219,7 @@ async def start(
     )
     uow.session.add(message)
     await uow.session.flush()
-    await keep_attachments(uow, actor, message, attachments)
+    stored = await keep_attachments(uow, actor, message, attachments)
     audit.record(
         uow,
         actor,
@@ -229,7 +231,14 @@ async def start(
     )
     asker = display_name(account)
     await notifications.queue_ack(
-        uow, inquiry, support_id=support_id, name=asker, body=body, parent=message_id
+        uow,
+        inquiry,
+        support_id=support_id,
+        name=asker,
+        body=body,
+        parent=message_id,
+        files=stored,
+        files_refused=attachments_refused,
     )
     company = await uow.first(_COMPANY_NAME, company_id=account.company_id)
     notifications.queue_staff_post(
@@ -239,6 +248,7 @@ async def start(
         company=str(company[0]) if company else "",
         asker=asker,
         body=body,
-        attachments=len(attachments),
+        attachments=listed(stored),
+        attachments_refused=attachments_refused,
     )
     return Opened(number=inquiry.id, due_on=due, previous=previous)

@@ -18,13 +18,15 @@ from datetime import date
 from functools import lru_cache
 from typing import Any, Literal, cast
 
-from sqlalchemy import Integer, Select, bindparam, literal_column, select
+from sqlalchemy import Integer, Select, and_, bindparam, literal_column, select
 from sqlalchemy.orm import aliased
 
-from core import staff
+from core import attachments, staff
 from core.actors import Actor
+from core.attachments.tables import Attachment
 from core.clock import JST, aware
 from core.errors import ValidationFailed
+from core.hashing import Hasher
 from core.inquiries.access import (
     customer_account_id,
     is_contact,
@@ -33,9 +35,10 @@ from core.inquiries.access import (
     reader_account_id,
     support_id_of,
 )
+from core.inquiries.attachments import OWNER_KIND
 from core.inquiries.numbers import OPEN_STATUSES, WAITING_FOR_STAFF, Status, parse_number
 from core.inquiries.tables import Inquiry, InquiryMessage
-from core.inquiries.views import InquiryDetail, InquiryPage, InquirySummary, MessageView
+from core.inquiries.views import FileView, InquiryDetail, InquiryPage, InquirySummary, MessageView
 from core.models import Account, SupportId, SupportIdContact
 from core.snapshots import Query, Reader, Row, reads
 from core.unit_of_work import UnitOfWork
@@ -116,6 +119,7 @@ _ONE = Query(
 )
 _MESSAGES = Query(
     select(
+        InquiryMessage.id,
         InquiryMessage.kind,
         InquiryMessage.author,
         Account.last_name,
@@ -127,6 +131,18 @@ _MESSAGES = Query(
     .outerjoin(Account, Account.id == InquiryMessage.author_account_id)
     .where(InquiryMessage.inquiry_id == bindparam("number"))
     .order_by(InquiryMessage.id)
+)
+
+
+# The files of one inquiry's messages, in one question (ix_attachments_owner per message).
+_FILES = Query(
+    select(*attachments.COLUMNS)
+    .join(
+        InquiryMessage,
+        and_(Attachment.owner_kind == bindparam("owner_kind"), Attachment.owner_id == InquiryMessage.id),
+    )
+    .where(InquiryMessage.inquiry_id == bindparam("number"))
+    .order_by(Attachment.id)
 )
 
 
@@ -272,6 +288,17 @@ async def show(source: Reader, actor: Actor, number: str | int) -> InquiryDetail
         raise not_found(number)
     on = today(source)
     summary = _summary(row, on)
+    # Links are made here, after the visibility check, for this reader only: a contact
+    # of the support ID, the asker or staff (SPEC §4.8); nobody else gets this far.
+    now = source.clock.now()
+    ttl = attachments.staff_ttl(source.settings)
+    hasher = Hasher(source.settings.resolved_secret_key())
+    files: dict[int, list[FileView]] = {}
+    for found in await source.rows(_FILES, number=parsed, owner_kind=OWNER_KIND):
+        info = attachments.info(found)
+        url = attachments.link(source.settings, info, ttl, now=now, hasher=hasher)
+        shown = FileView(id=info.id, name=info.name, size=info.size, content_type=info.content_type, url=url)
+        files.setdefault(info.owner_id, []).append(shown)
     messages = tuple(
         MessageView(
             kind=kind,
@@ -279,8 +306,11 @@ async def show(source: Reader, actor: Actor, number: str | int) -> InquiryDetail
             via=via,
             body=body,
             created_at=aware(created_at),
+            files=tuple(files.get(int(message_id), ())),
         )
-        for kind, author, last, first, via, body, created_at in await source.rows(_MESSAGES, number=parsed)
+        for message_id, kind, author, last, first, via, body, created_at in await source.rows(
+            _MESSAGES, number=parsed
+        )
         if kind != "note" or actor.is_staff
     )
     closed_at = aware(closed) if closed else None
@@ -295,6 +325,7 @@ async def show(source: Reader, actor: Actor, number: str | int) -> InquiryDetail
         messages=messages,
         can_reply=not actor.is_staff,
         can_close=summary.status != "closed",
+        links_until=now + ttl if files else None,
     )
 
 

@@ -38,12 +38,27 @@ class InquiryPage:
 
 
 @dataclass(frozen=True)
+class FileView:
+    """A message's file as a reader of the inquiry is offered it: name, size and a signed
+    download link (``core.attachments.link``) made for this reader when the inquiry was
+    shown, good until ``InquiryDetail.links_until``."""
+
+    id: int
+    name: str
+    size: int
+    content_type: str
+    url: str
+
+
+@dataclass(frozen=True)
 class MessageView:
     kind: str  # "customer", "answer" or "note" (notes only ever reach staff)
     author: str  # a display name for customers, the staff ref for staff
     via: str
     body: str
     created_at: datetime
+    # Its files with fresh signed links: only ever made for a reader who may see it.
+    files: tuple[FileView, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -59,6 +74,8 @@ class InquiryDetail:
     # What the reader may do now (the doors show buttons for these).
     can_reply: bool
     can_close: bool
+    # The last moment the files' links work (MADOGUCHI_ATTACHMENT_LINK_DAYS from now).
+    links_until: datetime | None = None
 
     @property
     def number(self) -> int:

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from core.config import Settings
 from mail.mime import message_bytes
-from mail.templates import MAIL_TEMPLATES, MailTemplates, Rendered, build_message
+from mail.templates import MAIL_TEMPLATES, MailTemplates, OutgoingFile, Rendered, build_message
 from tests.integration.mail.test_outbox_worker import CONTEXTS, SECRETS
 
 DATE = datetime(2026, 11, 26, 1, 2, 3, tzinfo=UTC)
@@ -212,3 +212,45 @@ def test_any_subject_display_name_and_body(subject: str, vendor: str, body: str)
     except Exception:  # the stdlib cannot write it either: nothing to compare
         return
     _same(settings, Rendered(subject, body, body))
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "report.pdf",
+        "見積書 2026年度.pdf",
+        'a "quoted" name.pdf',
+        "x" * 100 + ".pdf",
+        "長い名前" * 20 + ".pdf",
+    ],
+    ids=["ascii", "japanese", "quotes", "long-ascii", "long-japanese"],
+)
+def test_a_mail_with_files_is_the_same_mail_as_the_stdlibs(name: str) -> None:
+    """An inquiry answer's files: ``multipart/mixed``, the alternatives first, then each
+    file with its name and bytes as the stdlib writes and reads them."""
+    settings = _settings()
+    rendered = MailTemplates(settings).render("inquiry_answer", "ja", dict(CONTEXTS["inquiry_answer"]))
+    files = [
+        OutgoingFile(name, "application/pdf", b"%PDF-1.4\n" + bytes(range(256)) * 9),
+        OutgoingFile("b.bin", "application/octet-stream", b"\x00\x01"),
+    ]
+    kwargs: dict[str, Any] = {
+        "to": ["taro@customer.example"],
+        "message_id": "<0123abcd@support.example.com>",
+        "template": "inquiry_answer",
+        "headers": {},
+        "date": DATE,
+        "files": files,
+    }
+    ours = message_bytes(settings, rendered, **kwargs)
+    theirs = build_message(settings, rendered, **kwargs).as_bytes()
+    assert ours.isascii() and all(len(line) <= 998 for line in ours.split(b"\r\n"))
+    assert b"\n" not in ours.replace(b"\r\n", b"")
+    mine, stdlib = _parsed(ours), _parsed(theirs)
+    assert mine.get_content_type() == stdlib.get_content_type() == "multipart/mixed"
+    for kind in ("plain", "html"):
+        a, b = mine.get_body((kind,)), stdlib.get_body((kind,))
+        assert a is not None and b is not None and a.get_content() == b.get_content()
+    got = [(p.get_filename(), p.get_content_type(), p.get_content()) for p in mine.iter_attachments()]
+    want = [(p.get_filename(), p.get_content_type(), p.get_content()) for p in stdlib.iter_attachments()]
+    assert got == want == [(f.name, f.content_type, f.data) for f in files]

@@ -7,16 +7,21 @@ import asyncio
 from datetime import date
 
 import pytest
+from sqlalchemy import select
 
-from core import inquiries
+from core import attachments, inquiries
 from core.activation import AccountPending
 from core.actors import Actor
+from core.attachments import NewFile, Unread
+from core.attachments.tables import Attachment
 from core.errors import Forbidden, ValidationFailed
-from core.inquiries.tables import Inquiry
+from core.inquiries.tables import Inquiry, InquiryMessage
 from core.messages import render
 from core.unit_of_work import Core
 from mail.templates import MailTemplates
-from tests.integration.inquiries.conftest import World, actions, at, counts, inquiry, outbox
+from tests.integration.inquiries.conftest import World, actions, at, count, counts, inquiry, outbox
+
+MIB = 1024 * 1024
 
 
 async def _open(core: Core, actor: Actor, **fields: object) -> inquiries.Opened:
@@ -122,7 +127,9 @@ async def test_the_product_choice_follows_the_support_id(domain: Core, world: Wo
         ({"subject": "件" * 201}, "subject", "inquiry.subject_too_long"),
         ({"body": "\n \n"}, "body", "inquiry.body_required"),
         ({"body": "あ" * 20_001}, "body", "inquiry.body_too_long"),
-        ({"attachments": [object()] * 11}, "attachments", "inquiry.attachments_too_many"),
+        ({"attachments": [NewFile("a.txt", b"a")] * 11}, "attachments", "attachments.too_many"),
+        ({"attachments": [NewFile("big.pdf", bytes(10 * MIB + 1))]}, "attachments", "attachments.too_large"),
+        ({"attachments": [Unread("huge.zip", 50 * MIB)]}, "attachments", "attachments.too_large"),
     ],
     ids=[
         "unknown-id",
@@ -136,6 +143,8 @@ async def test_the_product_choice_follows_the_support_id(domain: Core, world: Wo
         "empty-body",
         "long-body",
         "too-many-files",
+        "too-large-file",
+        "unread-file",
     ],
 )
 async def test_a_bad_input_names_its_field_says_what_to_do_and_stores_nothing(
@@ -147,6 +156,7 @@ async def test_a_bad_input_names_its_field_says_what_to_do_and_stores_nothing(
     for locale in ("ja", "en"):
         assert render(message_id, locale, **caught.value.params)
     assert await counts(domain) == (0, 0, 0)
+    assert await count(domain, Attachment) == 0
 
 
 async def test_an_unknown_support_id_and_one_of_somebody_else_read_the_same(
@@ -193,11 +203,33 @@ async def test_without_an_active_account_nobody_opens_one(domain: Core, world: W
     assert await counts(domain) == (0, 0, 0)
 
 
-async def test_attachments_are_counted_through_the_hook(domain: Core, world: World) -> None:
-    await _open(domain, world.a, attachments=[object(), object()])
+async def test_attachments_are_kept_with_the_first_message_and_listed_for_staff(
+    domain: Core, world: World
+) -> None:
+    pdf = b"%PDF-1.5\n" + bytes(3000)
+    opened = await _open(
+        domain, world.a, attachments=[NewFile("../見積書.pdf", pdf), NewFile("a.txt", b"hi")]
+    )
     assert await actions(domain) == ["inquiry.attachments_received", "inquiry.opened"]
+    async with domain.uow() as uow:
+        message_id = await uow.session.scalar(select(InquiryMessage.id))
+        kept = await attachments.for_owner(uow, "inquiry_message", int(message_id or 0))
+    assert [(f.name, f.content_type, f.size) for f in kept] == [
+        ("見積書.pdf", "application/pdf", len(pdf)),
+        ("a.txt", "application/octet-stream", 2),
+    ]
     [post] = await outbox(domain, "inquiry_new")
-    assert post.context["attachments"] == 2
+    assert post.context["attachments"] == [f.summary() for f in kept]
+    [ack] = await outbox(domain, "inquiry_ack")
+    # The acknowledgement names the files (no link: it goes to the CC addresses too).
+    assert ack.context["files"] == [
+        {"name": "見積書.pdf", "size_text": "2.9 KiB"},
+        {"name": "a.txt", "size_text": "2 B"},
+    ]
+    async with domain.uow() as uow:
+        shown = await inquiries.show(uow, world.b, opened.number)
+    assert [f.name for f in shown.messages[0].files] == ["見積書.pdf", "a.txt"]
+    assert all(f.url.startswith("http") and "/files/" in f.url for f in shown.messages[0].files)
 
 
 async def test_an_inquiry_by_mail_is_acknowledged_under_the_customers_mail(

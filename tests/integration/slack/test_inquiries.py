@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from core import attachments
 from core.inquiries.tables import Inquiry, InquiryMessage
 from core.models import OutboxMessage
 from core.unit_of_work import Core
@@ -284,10 +285,15 @@ async def test_the_reply_button_opens_a_modal_whose_submission_is_added(slack: S
     assert set(blocks_by_id(view)) == {"body", "attachments"}
     empty = await slack.interaction(submission(view, {"body": " "}, user="U2"))
     assert set(empty["errors"]) == {"body"}
+    slack.fake.files["F1"] = ("memo.txt", b"hello", "text/plain")
     done = await slack.interaction(
         submission(view, {"body": "補足します。", "attachments": ["F1"]}, user="U2")
     )
     assert "INQ-000001 に返信しました" in text_of(done["view"])
+    async with world.core.uow() as uow:
+        last = await uow.session.scalar(select(func.max(InquiryMessage.id)))
+        [kept] = await attachments.for_owner(uow, "inquiry_message", int(last or 0))
+    assert (kept.name, kept.size) == ("memo.txt", 5)
 
 
 async def test_an_outsider_gets_no_reply_modal(slack: Slack, world: World) -> None:
