@@ -35,7 +35,11 @@ _EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+[@＠][A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)
 # Japanese numbers (03-1234-5678, 090 1234 5678, 0120-123-456, +81-3-1234-5678), in
 # ASCII or full-width digits and dashes; the digit count is checked after the match.
 _DASH = r"[\-‐－ー−―\s]?"
-_PHONE = re.compile(rf"(?<![\w.])(?:\+81{_DASH}|[0０])\d{{1,4}}{_DASH}\d{{1,4}}{_DASH}\d{{3,4}}(?![\w.])")
+# Bounded by what is not part of a number or a code (Japanese text is, for ``\w``).
+_EDGE = r"0-9０-９A-Za-z.\-－"
+_PHONE = re.compile(
+    rf"(?<![{_EDGE}+])(?:\+81{_DASH}|[0０])\d{{1,4}}{_DASH}\d{{1,4}}{_DASH}\d{{3,4}}(?![{_EDGE}])"
+)
 # Legal forms a company name starts or ends with (株式会社顧客A → 顧客A).
 _LEGAL = re.compile(
     r"^(株式会社|有限会社|合同会社|一般社団法人|（株）|\(株\))\s*|\s*(株式会社|有限会社|合同会社|（株）|\(株\))$"
