@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from slack_sdk.errors import SlackApiError
 
 from bot import blocks as bk
+from bot.views.inquiries import CALLBACK_ID as ASK_CALLBACK
 from bot.views.knowledge import (
     ARTICLE_CALLBACK,
     SEARCH_CALLBACK,
@@ -103,6 +104,9 @@ def register(door: SlackDoor) -> None:
         the view's hash: a view changed meanwhile (the support ID's update, or a later
         keystroke's) wins, and this stale one is dropped."""
         view = body.get("view") or {}
+        if view.get("callback_id") != ASK_CALLBACK:
+            await ack()  # another modal's "subject": not a question being asked
+            return
         async with open_for(door.core, accounts.slack_identity, search.suggest) as source:
             who = await identify(door, source, body, context)
             context["who"] = who

@@ -390,3 +390,10 @@ async def test_customers_cannot_draft_from_an_inquiry(slack: Slack, world: World
 async def test_the_admin_help_lists_kb_from(slack: Slack, world: World) -> None:
     answer = json.dumps(await slack.command("/support-admin", "help", user="USTAFF1"), ensure_ascii=False)
     assert "kb from INQ-000123" in answer
+
+
+async def test_a_subject_typed_in_another_modal_suggests_nothing(slack: Slack, world: World) -> None:
+    view = await ask(slack)
+    payload = typed({**view, "callback_id": "something_else"}, "帳票")
+    await slack.interaction(payload)
+    assert slack.fake.of("views.update") == []
