@@ -32,6 +32,7 @@ from bot.views.inquiries import (
     message_modal,
     reply_modal,
 )
+from bot.views.knowledge import suggested, with_suggestions
 from bot.who import Who, identify
 from core import accounts, inquiries, support_ids
 from core.attachments import NewFile, Unread
@@ -161,6 +162,7 @@ def register(door: SlackDoor) -> None:
             subject=str(values.get("subject") or ""),
             body=str(values.get("body") or ""),
         )
+        payload = with_suggestions(payload, suggested(view))  # knowledge suggestions stay
         await ack()
         client = context["client"]
         view_id, view_hash = view.get("id"), view.get("hash")

@@ -1,5 +1,6 @@
 """Knowledge in Slack beyond the commands: the App Home's search button and modal, the
-"show" buttons under results, and the staff's article modal (``kb new`` / ``kb edit``).
+"show" buttons under results, the staff's article modal (``kb new`` / ``kb edit`` /
+``kb from INQ``), and the ask modal's suggestions from its subject.
 
 The commands themselves are in ``bot.subcommands.knowledge``; a subcommand handler gets
 no request body, so the middleware here keeps a slash command's ``trigger_id`` in the
@@ -11,7 +12,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from slack_sdk.errors import SlackApiError
+
 from bot import blocks as bk
+from bot.views.inquiries import CALLBACK_ID as ASK_CALLBACK
 from bot.views.knowledge import (
     ARTICLE_CALLBACK,
     SEARCH_CALLBACK,
@@ -24,12 +28,15 @@ from bot.views.knowledge import (
     results,
     search_modal,
     submitted,
+    suggested,
+    suggestions,
+    with_suggestions,
 )
 from bot.who import identify
-from core import staff
+from core import accounts, staff
 from core.errors import Conflict, ValidationFailed
 from core.knowledge import editing, search
-from core.snapshots import snapshot
+from core.snapshots import open_for, snapshot
 
 if TYPE_CHECKING:
     from bot.app import SlackDoor
@@ -88,6 +95,37 @@ def register(door: SlackDoor) -> None:
                 await respond(**bk.ephemeral(article(found, who.locale)), replace_original=False)
 
         context["after_ack"](tell)
+
+    @app.action({"type": "block_actions", "block_id": "subject", "action_id": "value"})
+    async def subject_typed(ack: Any, body: dict[str, Any], context: Any, action: dict[str, Any]) -> None:
+        """The ask modal's subject as typed so far → up to 3 articles the customer may
+        see, under it (core decides which: visibility is in the search's query). The
+        lookup is one indexed read before the ack; ``views.update`` runs after it, with
+        the view's hash: a view changed meanwhile (the support ID's update, or a later
+        keystroke's) wins, and this stale one is dropped."""
+        view = body.get("view") or {}
+        if view.get("callback_id") != ASK_CALLBACK:
+            await ack()  # another modal's "subject": not a question being asked
+            return
+        async with open_for(door.core, accounts.slack_identity, search.suggest) as source:
+            who = await identify(door, source, body, context)
+            context["who"] = who
+            hits = await search.suggest(source, who.actor, str(action.get("value") or ""))
+        found = suggestions(hits, who.locale)
+        await ack()
+        if not found and not suggested(view):
+            return  # nothing shown, nothing to show: no call at all
+        client = context["client"]
+        view_id, view_hash, payload = view.get("id"), view.get("hash"), with_suggestions(view, found)
+
+        async def update() -> None:
+            try:
+                await client.views_update(view_id=view_id, hash=view_hash, view=payload)
+            except SlackApiError as error:
+                if error.response.get("error") != "hash_conflict":
+                    raise
+
+        context["after_ack"](update)
 
     @app.view(ARTICLE_CALLBACK)
     async def save_article(ack: Any, body: dict[str, Any], context: Any, view: dict[str, Any]) -> None:

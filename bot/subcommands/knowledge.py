@@ -4,8 +4,8 @@ Customers: ``kb WORDS…`` (the 10 best), ``kb`` alone (the newest for their pro
 ``kb show CODE``; anyone in the workspace may ask (public articles need no account),
 and what each reader sees is decided in core's query. Staff: ``kb new`` and
 ``kb edit CODE`` open the article modal (``bot.listeners.knowledge`` handles its
-submission), ``kb withdraw CODE``. ``kb from INQ`` (a draft from an answered inquiry)
-waits for the inquiries area.
+submission), ``kb withdraw CODE``; ``kb from INQ`` opens the same modal holding a
+draft from an answered inquiry (personal data taken out by core), published on save.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from bot import blocks as bk
 from bot.commands import Blocks, Sub
 from bot.views.knowledge import article, edit_modal, results
 from bot.who import Who
-from core.knowledge import editing, search
+from core.knowledge import drafting, editing, search
 from core.knowledge.search import ArticleView
 from core.snapshots import Snapshot
 from core.unit_of_work import UnitOfWork
@@ -56,6 +56,12 @@ async def h_edit(uow: UnitOfWork, who: Who, args: list[str], context: Any) -> Bl
     return []
 
 
+async def h_from(uow: UnitOfWork, who: Who, args: list[str], context: Any) -> Blocks:
+    draft = await drafting.draft_from_inquiry(uow, who.actor, args[0], who.locale)
+    _open_modal(context, edit_modal(who.locale, draft=draft))
+    return [bk.section(bk.say("kb.draft.opening", who.locale, number=draft.number))]
+
+
 async def h_withdraw(uow: UnitOfWork, who: Who, args: list[str], context: Any) -> Blocks:
     changed = await editing.withdraw(uow, who.actor, args[0])
     current = await editing.load(uow, who.actor, args[0])
@@ -82,5 +88,6 @@ CUSTOMER = [
 STAFF = [
     Sub(("kb", "new"), "", 0, 0, h_new),
     Sub(("kb", "edit"), "CODE", 1, 1, h_edit, uses=(editing.load,)),
+    Sub(("kb", "from"), "INQ", 1, 1, h_from, uses=(drafting.draft_from_inquiry,)),
     Sub(("kb", "withdraw"), "CODE", 1, 1, h_withdraw, uses=(editing.withdraw,)),
 ]

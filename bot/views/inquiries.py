@@ -5,7 +5,8 @@ Home's section.
 The ask modal's blocks are the field names core validates (``support_id``, ``product``,
 ``subject``, ``body``, ``attachments``), each with action_id ``value``, so a
 ``ValidationFailed`` maps onto them one to one. Choosing a support ID dispatches an
-action (``dispatch_action``) and the modal is updated with that support ID's products.
+action (``dispatch_action``) and the modal is updated with that support ID's products; typing
+the subject dispatches too, for the knowledge suggestions (``bot.views.knowledge``).
 Every value a customer typed goes through ``bk.esc``; dates are written by
 ``core.dates.long_date`` (2026年12月8日（火）).
 """
@@ -90,6 +91,16 @@ def _files(label: str) -> bk.Block:
     }
 
 
+def _suggesting(block: bk.Block) -> bk.Block:
+    """The subject dispatches as it is typed: ``bot.listeners.knowledge`` answers with
+    up to 3 related articles under it (``views.update``) before the customer submits."""
+    block["dispatch_action"] = True
+    block["element"]["dispatch_action_config"] = {
+        "trigger_actions_on": ["on_enter_pressed", "on_character_entered"]
+    }
+    return block
+
+
 def ask_modal(
     locale: str,
     support_ids: list[str],
@@ -127,12 +138,14 @@ def ask_modal(
             dispatch=False,
             optional=False,
         ),
-        _text(
-            "subject",
-            t("slack.inquiry.field.subject"),
-            multiline=False,
-            value=subject,
-            max_length=inquiries.MAX_SUBJECT,
+        _suggesting(
+            _text(
+                "subject",
+                t("slack.inquiry.field.subject"),
+                multiline=False,
+                value=subject,
+                max_length=inquiries.MAX_SUBJECT,
+            )
         ),
         _text("body", t("slack.inquiry.field.body"), multiline=True, value=body),
         _files(t("slack.inquiry.field.attachments")),

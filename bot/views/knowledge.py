@@ -1,5 +1,6 @@
 """Knowledge articles in Block Kit: result lists, one article in full (its Markdown as
-Slack mrkdwn), the search modal and the staff's article modal.
+Slack mrkdwn), the search modal, the staff's article modal (also holding a draft from an
+inquiry) and the ask modal's suggestions.
 
 Separate because the command, the App Home's search modal and its buttons show the
 same blocks. Markdown is converted line by line to mrkdwn after escaping, so an
@@ -15,6 +16,7 @@ from datetime import date
 from typing import Any
 
 from bot import blocks as bk
+from core.knowledge.drafting import KINDS, Draft
 from core.knowledge.fields import ArticleFields
 from core.knowledge.search import ArticleView, Hit
 from core.knowledge.tables import VISIBILITIES
@@ -24,10 +26,26 @@ SEARCH_OPEN_ACTION = "kb_search_open"
 SEARCH_CALLBACK = "kb_search"
 ARTICLE_CALLBACK = "kb_article"
 WORDS_BLOCK = "words"
+# The ask modal's suggestions: blocks whose id starts with this, right after ``subject``.
+SUGGEST_BLOCK = "kb_suggest"
+# What views.update accepts of the view a block_actions payload carries.
+_VIEW_KEYS = (
+    "type",
+    "title",
+    "submit",
+    "close",
+    "callback_id",
+    "private_metadata",
+    "clear_on_close",
+    "notify_on_close",
+    "external_id",
+)
 ARTICLE_BLOCKS = ("code", "title", "body", "product_family", "visibility", "tags", "updated_on")
 # Room left under Slack's 50 blocks for the title, meta lines and hints around a body.
 _BODY_BLOCKS = 44
 _CHUNK = bk.SECTION_LIMIT - 100
+# A plain_text_input holds at most 3,000 characters.
+_BODY_FIELD = 3000
 
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.*?)\s*#*\s*$")
@@ -200,11 +218,17 @@ def article_modal(article_view: ArticleView, locale: str) -> dict[str, Any]:
     return _modal(bk.say("kb.modal.search_title", locale), article(article_view, locale), locale)
 
 
-def edit_modal(locale: str, current: ArticleFields | None = None) -> dict[str, Any]:
-    """Staff's article modal: new (``current`` None) or prefilled for ``kb edit``; the
-    code of an edited article travels in ``private_metadata`` and cannot change."""
+def edit_modal(
+    locale: str, current: ArticleFields | None = None, *, draft: Draft | None = None
+) -> dict[str, Any]:
+    """Staff's article modal: new (``current`` None), prefilled for ``kb edit``, or a new
+    one prefilled from an inquiry's ``draft`` (``kb from INQ``) under a notice of what was
+    removed; the code of an edited article travels in ``private_metadata`` and cannot
+    change."""
     t = bk.speaker(locale)
     c = current
+    if draft is not None:
+        c = _draft_fields(draft)
     options = [
         {"text": {"type": "plain_text", "text": t(f"kb.visibility.{v}")}, "value": v} for v in VISIBILITIES
     ]
@@ -212,10 +236,10 @@ def edit_modal(locale: str, current: ArticleFields | None = None) -> dict[str, A
     if c is not None:
         visibility["initial_option"] = options[VISIBILITIES.index(c.visibility)]
     updated: dict[str, Any] = {"type": "datepicker"}
-    if c is not None:
+    if c is not None and draft is None:
         updated["initial_date"] = c.updated_on.isoformat()
-    blocks: list[bk.Block] = []
-    if c is None:
+    blocks: list[bk.Block] = [] if draft is None else draft_notice(draft, locale)
+    if c is None or draft is not None:
         blocks.append(_input("code", t("kb.modal.code"), _text_input(max_length=64)))
     blocks += [
         _input("title", t("kb.modal.title"), _text_input(c.title if c else "", max_length=255)),
@@ -236,11 +260,11 @@ def edit_modal(locale: str, current: ArticleFields | None = None) -> dict[str, A
         _input("updated_on", t("kb.modal.updated_on"), updated, optional=True),
     ]
     return _modal(
-        t("kb.modal.edit_title" if c else "kb.modal.new_title"),
+        t("kb.modal.edit_title" if c and draft is None else "kb.modal.new_title"),
         blocks,
         locale,
         callback_id=ARTICLE_CALLBACK,
-        private_metadata=c.code if c else "",
+        private_metadata=c.code if c and draft is None else "",
         submit={"type": "plain_text", "text": t("kb.modal.save")},
     )
 
@@ -273,3 +297,68 @@ def done_modal(locale: str, message_id: str, code: str) -> dict[str, Any]:
     """What the staff modal turns into once saved."""
     text = bk.section(bk.say(message_id, locale, code=code))
     return _modal(bk.say("kb.modal.edit_title", locale), [text], locale)
+
+
+def _draft_fields(draft: Draft) -> ArticleFields:
+    """A draft as the modal's initial values; its body cut to what the field holds."""
+    return ArticleFields(
+        "",
+        draft.title,
+        draft.body[:_BODY_FIELD],
+        draft.product_family,
+        draft.visibility,
+        [],
+        date.min,
+        False,
+    )
+
+
+def draft_notice(draft: Draft, locale: str) -> list[bk.Block]:
+    """Above a draft: where it comes from, to check for personal data, what was removed."""
+    t = bk.speaker(locale)
+    items = [
+        t("kb.draft.removed_one", kind=t(f"kb.draft.kind.{k}"), count=draft.removed[k])
+        for k in KINDS
+        if k in draft.removed
+    ]
+    separator = "、" if locale == "ja" else ", "
+    removed = t("kb.draft.removed", items=separator.join(items)) if items else t("kb.draft.removed_none")
+    blocks = [bk.section(t("kb.draft.notice", number=draft.number)), bk.context_block(removed)]
+    if len(draft.body) > _BODY_FIELD:
+        blocks.append(bk.context_block(t("kb.draft.truncated", number=draft.number)))
+    return blocks
+
+
+def suggestions(hits: list[Hit], locale: str) -> list[bk.Block]:
+    """The ask modal's suggestions (none: no blocks), each with its 表示 button."""
+    if not hits:
+        return []
+    blocks = [{**bk.context_block(bk.say("kb.suggest.title", locale)), "block_id": SUGGEST_BLOCK}]
+    for n, hit in enumerate(hits):
+        blocks.append({**_hit_block(hit, locale), "block_id": f"{SUGGEST_BLOCK}_{n}"})
+    blocks.append(
+        {**bk.context_block(bk.say("kb.suggest.hint", locale)), "block_id": f"{SUGGEST_BLOCK}_hint"}
+    )
+    return blocks
+
+
+def suggested(view: dict[str, Any]) -> list[bk.Block]:
+    """The suggestion blocks a modal shows now."""
+    return [b for b in view.get("blocks") or [] if str(b.get("block_id") or "").startswith(SUGGEST_BLOCK)]
+
+
+def with_suggestions(view: dict[str, Any], found: list[bk.Block]) -> dict[str, Any]:
+    """``view`` (as a block_actions payload carries it) for ``views.update`` with its
+    suggestions replaced by ``found`` right after the ``subject`` block. Every other
+    block is sent back as it is, so each input keeps its block_id and action_id and
+    Slack keeps what the customer typed or chose (even while they go on typing)."""
+    out: dict[str, Any] = {key: view[key] for key in _VIEW_KEYS if key in view}
+    blocks: list[bk.Block] = []
+    for block in view.get("blocks") or []:
+        if str(block.get("block_id") or "").startswith(SUGGEST_BLOCK):
+            continue
+        blocks.append(block)
+        if block.get("block_id") == "subject":
+            blocks += found
+    out["blocks"] = bk.clip(blocks)
+    return out
