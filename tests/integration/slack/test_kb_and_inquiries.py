@@ -325,7 +325,7 @@ async def test_kb_from_an_answered_inquiry_opens_a_prefilled_draft_without_perso
     assert blocks["visibility"]["element"]["initial_option"]["value"] == "contract"
     assert "個人情報" in whole
     assert (
-        "自動で削除した個人情報：お名前（4か所）、会社名（1か所）、メールアドレス（1か所）、電話番号（1か所）。"
+        "個人情報を自動で削除しました（お名前（4か所）、会社名（1か所）、メールアドレス（1か所）、電話番号（1か所））。"
         in whole
     )
 
