@@ -12,7 +12,7 @@ never a listener.
 from __future__ import annotations
 
 from bot.commands import Sub
-from bot.subcommands import accounts, calendar, inquiries, privacy
+from bot.subcommands import accounts, calendar, inquiries, inquiry_desk, privacy
 
 CUSTOMER: list[Sub] = []
 STAFF: list[Sub] = []
@@ -22,3 +22,4 @@ STAFF += inquiries.STAFF
 STAFF += privacy.STAFF
 CUSTOMER += accounts.CUSTOMER
 STAFF += accounts.STAFF
+STAFF += inquiry_desk.STAFF

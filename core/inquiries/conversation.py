@@ -18,7 +18,7 @@ from sqlalchemy import select
 from core import audit, staff
 from core.actors import Actor
 from core.errors import Conflict, ValidationFailed
-from core.inquiries import lifecycle, notifications
+from core.inquiries import desk, lifecycle, notifications
 from core.inquiries.access import customer_account_id, visible
 from core.inquiries.attachments import keep_attachments
 from core.inquiries.numbers import format_number
@@ -121,6 +121,8 @@ async def reply(
         inquiry=inquiry.id,
     )
     notifications.queue_staff_followup(uow, inquiry, author=display_name(account), body=body, kind="customer")
+    if reopened:
+        desk.queue_post_update(uow, inquiry.id)
     if commit:
         await uow.commit()
     return Replied(number=inquiry.id, reopened=reopened)
@@ -171,6 +173,7 @@ async def answer(
         support_id_id=inquiry.support_id_id,
         inquiry=inquiry.id,
     )
+    desk.status_changed(uow, inquiry, kind="answer", author=actor.ref, body=body)
     await uow.commit()
     return inquiry
 
