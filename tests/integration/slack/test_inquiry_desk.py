@@ -424,3 +424,36 @@ async def test_the_inquiry_subcommands_refuse_non_staff_and_change_nothing(
         )
     assert await counts(slack.door.core) == before
     assert (await inquiry(slack.door.core, 1)).status == "new"
+
+
+async def test_a_customer_reply_after_the_answer_reopens_it_in_the_thread_and_on_the_post(
+    slack: Slack, world: World, posted: tuple[int, str, str]
+) -> None:
+    number, _channel, ts = posted
+    await slack.command("/support-admin", "answer INQ-000001 回答です。", user=STAFF)
+    async with slack.door.core.uow() as uow:
+        await inquiries.reply(uow, world.b, number, "まだ直りません <!channel>")
+    await drain(slack.door.core)
+    assert "対応中" in str(slack.fake.of("chat.update")[-1].body["blocks"])
+    threaded = [
+        str(c.body["blocks"]) for c in slack.fake.of("chat.postMessage") if c.body.get("thread_ts") == ts
+    ]
+    assert any("まだ直りません &lt;!channel&gt;" in b and "対応中" in b for b in threaded)
+
+
+async def test_a_status_update_waits_for_its_post(slack: Slack, world: World) -> None:
+    number = await open_one(slack.door.core, world)
+    slack.fake.answers["chat.postMessage"] = lambda call: {"ok": False, "error": "channel_not_found"}
+    async with slack.door.core.uow() as uow:
+        await inquiries.close(uow, actor_of(world.alice), number)
+    await drain(slack.door.core)
+    assert slack.fake.of("chat.update") == []
+    async with slack.door.core.uow() as uow:
+        rows = (
+            await uow.session.scalars(select(OutboxMessage).where(OutboxMessage.channel == "slack"))
+        ).all()
+    assert {r.template: r.status for r in rows} == {
+        "inquiry_new": "pending",
+        "inquiry_followup": "pending",
+        "inquiry_status": "pending",
+    }
