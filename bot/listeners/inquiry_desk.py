@@ -19,11 +19,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from bot import blocks as bk
+from bot import slack_files
 from bot.views import inquiry_desk as views
 from bot.views.errors import error_text
 from bot.who import Who, identify
-from core import inquiries, staff
+from core import attachments, inquiries, staff
+from core.attachments import NewFile, Unread
 from core.errors import Forbidden, ValidationFailed
+from core.inquiries.attachments import MAX_ATTACHMENTS
 from core.inquiries.chatter import note_from_thread
 from core.snapshots import open_for
 
@@ -35,15 +38,18 @@ def _value(view: dict[str, Any], block_id: str) -> dict[str, Any]:
     return dict(((view.get("state") or {}).get("values", {}).get(block_id, {}) or {}).get("value") or {})
 
 
-def submitted_files(view: dict[str, Any]) -> list[str]:
-    """The ids of the files put in the modal's ``attachments`` file_input.
-
-    TODO(att): once ``bot.slack_files`` (branch ``att``) is on main, fetch each with the
-    bot token (``slack_files.fetch`` → ``core.attachments.NewFile``) and pass those; until
-    then the ids go through so core counts them (≤ 10, refused on the block otherwise).
-    """
-    files = _value(view, views.FILES_BLOCK).get("files") or []
-    return [str(f["id"]) for f in files if isinstance(f, dict) and f.get("id")]
+async def submitted_files(door: SlackDoor, context: Any, view: dict[str, Any]) -> list[NewFile | Unread]:
+    """The files put in the modal's ``attachments`` file_input, fetched with the bot
+    token (``bot.slack_files``; one over MADOGUCHI_ATTACHMENT_MAX_BYTES is not downloaded
+    but counted, and refused). More than a message may carry are not fetched at all,
+    only counted (``core.attachments.refusal`` refuses them on the block)."""
+    values = (view.get("state") or {}).get("values") or {}
+    ids = slack_files.file_ids(values, views.FILES_BLOCK, "value")
+    if len(ids) > MAX_ATTACHMENTS:
+        return [Unread(file_id, 0) for file_id in ids]
+    token = str(context.get("bot_token") or door.settings.slack_bot_token or "")
+    limit = door.settings.attachment_max_bytes
+    return [await slack_files.fetch(context["client"], token, file_id, limit) for file_id in ids]
 
 
 async def in_a_thread(body: dict[str, Any]) -> bool:
@@ -139,9 +145,14 @@ def register(door: SlackDoor) -> None:
             return
         number = str(view.get("private_metadata") or "")
         text = str(_value(view, views.BODY_BLOCK).get("value") or "")
+        files = await submitted_files(door, context, view)
+        refused = attachments.refusal(door.settings, files)
+        if refused is not None:
+            await ack(response_action="errors", errors={views.FILES_BLOCK: error_text(refused, who.locale)})
+            return
         try:
             async with door.core.uow() as uow:
-                found = await inquiries.answer(uow, who.actor, number, text, submitted_files(view))
+                found = await inquiries.answer(uow, who.actor, number, text, files)
                 asker = found.asker_email
         except ValidationFailed as invalid:
             errors = {

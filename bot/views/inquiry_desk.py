@@ -63,8 +63,15 @@ def _status(status: str, locale: str) -> bk.Mrkdwn:
 
 
 def _attachments(value: Any, locale: str) -> str:
+    """A list of files (names, or ``{"name", "url"}`` with a signed link), or a count."""
     if isinstance(value, list):
-        return ", ".join(bk.esc(name) for name in value[:10]) if value else ""
+        shown = [
+            bk.link(str(f["url"]), f.get("name", ""))
+            if isinstance(f, dict) and f.get("url")
+            else bk.esc(f.get("name", "") if isinstance(f, dict) else f)
+            for f in value[:10]
+        ]
+        return ", ".join(shown)
     count = int(value or 0)
     return bk.say("inquiry_desk.attachments_count", locale, count=count) if count else ""
 

@@ -162,10 +162,12 @@ async def test_the_answer_modal_shows_the_asker_subject_and_last_message_and_mai
     )
 
 
-async def test_files_in_the_modal_are_passed_to_the_answer(
+async def test_files_in_the_modal_are_fetched_with_the_bot_token_and_passed_to_the_answer(
     slack: Slack, posted: tuple[int, str, str]
 ) -> None:
     _number, channel, ts = posted
+    slack.fake.files["F1"] = ("手順書.pdf", b"%PDF-1.4\n%\xe2\xe3\n1 0 obj\n", "application/pdf")
+    slack.fake.files["F2"] = ("b.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 32, "image/png")
     await slack.interaction(
         slack.block_action("inquiry_staff_answer", "INQ-000001", user=STAFF, channel=channel, message_ts=ts)
     )
@@ -178,11 +180,33 @@ async def test_files_in_the_modal_are_passed_to_the_answer(
         }
     }
     assert await slack.interaction(payload) == {"response_action": "clear"}
+    assert {c.body["file"] for c in slack.fake.of("files.info")} == {"F1", "F2"}
     async with slack.door.core.uow() as uow:
         audit = await uow.session.scalar(
             select(AuditRecord).where(AuditRecord.action == "inquiry.attachments_received")
         )
     assert audit is not None and audit.details["count"] == 2
+
+
+async def test_a_file_over_the_limit_is_refused_on_its_block_and_nothing_is_sent(
+    slack: Slack, posted: tuple[int, str, str]
+) -> None:
+    _number, channel, ts = posted
+    limit = slack.door.settings.attachment_max_bytes
+    slack.fake.files["FBIG"] = ("大きい.pdf", b"%PDF" + b"\0" * limit, "application/pdf")
+    await slack.interaction(
+        slack.block_action("inquiry_staff_answer", "INQ-000001", user=STAFF, channel=channel, message_ts=ts)
+    )
+    view = slack.fake.of("views.open")[-1].body["view"]
+    before = await counts(slack.door.core)
+    payload = slack.view_submission(view, {"body": "添付します"}, user=STAFF)
+    payload["view"]["state"]["values"]["attachments"] = {
+        "value": {"type": "file_input", "files": [{"id": "FBIG", "name": "大きい.pdf"}]}
+    }
+    answer = await slack.interaction(payload)
+    assert answer["response_action"] == "errors" and "大きい.pdf" in answer["errors"]["attachments"]
+    assert await counts(slack.door.core) == before
+    assert await outbox(slack.door.core, "inquiry_answer") == []
 
 
 async def test_too_many_files_or_an_empty_answer_are_errors_on_their_block_and_send_nothing(
