@@ -5,7 +5,7 @@ the post's ts; keeping it as an internal note looks the inquiry up by both, once
 message, so the lookup has its index (core/inquiries/desk.by_staff_post).
 
 Revision ID: 0016_inquiry_staff
-Revises: 0010_attachments
+Revises: 0012_accounts
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0016_inquiry_staff"
-down_revision = "0010_attachments"
+down_revision = "0012_accounts"
 branch_labels = None
 depends_on = None
 
