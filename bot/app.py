@@ -43,7 +43,17 @@ from core.unit_of_work import Core
 
 log = logging.getLogger("madoguchi.slack")
 
-BOT_SCOPES = ["commands", "chat:write", "files:read", "files:write", "im:history", "im:write", "users:read"]
+BOT_SCOPES = [
+    "commands",
+    "chat:write",
+    "channels:history",
+    "groups:history",
+    "files:read",
+    "files:write",
+    "im:history",
+    "im:write",
+    "users:read",
+]
 MAX_BODY = 1024 * 1024
 
 

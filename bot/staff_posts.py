@@ -3,7 +3,8 @@
 The outbox worker (``core.outbox_worker``) decides what goes where: a new request's post
 first, its follow-ups in that post's thread (``core.delivery.post_for_staff``). This
 module renders a kind of post (the outbox row's template: ``request_new``,
-``request_followup``, ``staff_alert``) into Block Kit and sends it with
+``request_followup``, ``staff_alert``, and an inquiry's ``inquiry_new`` /
+``inquiry_followup`` / ``inquiry_digest``, drawn by ``bot.views.inquiry_desk``) into Block Kit and sends it with
 ``chat.postMessage`` / ``chat.update``. A new request is a channel message with
 reply/close(/resend activation) buttons; a follow-up has no buttons. Every value from a
 mail or an alert goes through ``bot.blocks.esc`` / ``say`` (a customer's ``<!channel>``
@@ -23,6 +24,7 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import blocks as bk
+from bot.views import inquiry_desk
 from core import attachments, workspaces
 from core.ports import PostRef
 from core.unit_of_work import Core
@@ -46,6 +48,12 @@ def post_blocks(kind: str, locale: str, context: Mapping[str, Any]) -> list[bk.B
         return request_blocks(context, locale)
     if kind == "request_followup":
         return request_blocks(context, locale, followup=True)
+    if kind in ("inquiry_new", "inquiry_status"):
+        return inquiry_desk.post_blocks(context, locale)
+    if kind == "inquiry_followup":
+        return inquiry_desk.followup_blocks(context, locale)
+    if kind == "inquiry_digest":
+        return inquiry_desk.digest_blocks(context, locale)
     if kind == "staff_alert":
         text = bk.say(str(context["message_id"]), locale, **(context.get("params") or {}))
         return [bk.section(f"⚠️ {text}", verbatim=True)]

@@ -24,7 +24,8 @@ the mail it is about, and one we never sent cannot name any.
 
 Staff posts (channel "slack", SPEC §4.6): a new request is a post of its own, and where
 it landed is remembered on the request; a follow-up is a reply in that post's thread, so
-it waits (retried with backoff) until its parent is posted (``post_for_staff``).
+it waits (retried with backoff) until its parent is posted (``post_for_staff``). An
+inquiry's post is shown again (``inquiry_status``) whenever its status changes.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from core import attachments, audit, contact_window
 from core.actors import Actor
 from core.clock import aware
 from core.config import Settings
+from core.inquiries import desk as inquiry_desk
 from core.inquiries import notifications as inquiry_posts
 from core.models import OutboxMessage
 from core.ports import MailOutcome, PostRef, StaffChannel
@@ -62,6 +64,8 @@ REQUEST_FOLLOWUP = "request_followup"
 # product's channel in its context.
 INQUIRY_NEW = inquiry_posts.STAFF_NEW
 INQUIRY_FOLLOWUP = inquiry_posts.STAFF_FOLLOWUP
+# An inquiry's post shown again with its current status (``core.inquiries.desk``).
+INQUIRY_STATUS = inquiry_desk.STAFF_STATUS
 
 _OUTBOX = typing.cast(Table, OutboxMessage.__table__)
 # The JSON columns come as their text and are read after the claim's commit: on SQLite
@@ -365,6 +369,16 @@ async def post_for_staff(core: Core, staff: StaffChannel, row: Claimed) -> None:
     Its transactions are the worker's: background work.
     """
     context = row.context
+    if row.template == INQUIRY_STATUS:
+        # Rendered from the inquiry as it is now, so updates delivered out of order
+        # still leave the post showing the latest status.
+        async with core.uow(background=True) as uow:
+            channel, ts, current = await inquiry_desk.post_context(uow, int(context["number"]))
+        post = _post_ref(channel, ts)
+        if post is None:
+            raise ParentNotPosted("inquiry post not delivered yet")
+        await staff.update(post, INQUIRY_NEW, row.locale, current)
+        return
     if row.template in (REQUEST_FOLLOWUP, INQUIRY_FOLLOWUP):
         parent = _post_ref(context.get("channel"), context.get("thread_ts"))
         if parent is None:

@@ -5,7 +5,9 @@ spent link token, an old failed attempt and a delivered outbox row (names, addre
 the rendered context of a mail) are of no use after a while, and the tables would only
 grow. The periods live here, in one place. ``madoguchi serve`` runs ``purge`` every
 hour; ``madoguchi purge`` runs it once (for cron, or after a long stop). The same hourly
-run closes answered inquiries whose auto-close day has come (``inquiries.auto_close``).
+run closes answered inquiries whose auto-close day has come (``inquiries.auto_close``)
+and, on a business morning, queues the staff channel's digest of overdue and due-today
+inquiries (``inquiries.digest``, once per day across instances).
 
 What is never purged: accounts, support IDs, keys, requests and their messages, the
 inbound mail they came from, and the audit trail (SPEC §8) — those are the record.
@@ -21,6 +23,7 @@ from sqlalchemy import ColumnElement, delete, select
 
 from core import inquiries, registration
 from core.account_tables import EmailChange, SignInLink
+from core.inquiries.digest import morning_digest
 from core.models import AccountToken, OutboxMessage, ThrottleFailure
 from core.unit_of_work import Core
 
@@ -45,6 +48,8 @@ class Purged:
     outbox: int
     # Not purged but closed: answered inquiries whose auto-close day came (SPEC §4.8).
     inquiries_closed: int = 0
+    # Whether this run queued the staff channel's morning digest (once per business day).
+    digest_posted: bool = False
 
     @property
     def total(self) -> int:
@@ -70,8 +75,14 @@ async def purge(core: Core) -> Purged:
         OutboxMessage.created_at < now - OUTBOX_KEPT,
     )
     closed = await inquiries.auto_close(core)
+    digest = await morning_digest(core)
     return Purged(
-        conversations=conversations, tokens=tokens, failures=failures, outbox=outbox, inquiries_closed=closed
+        conversations=conversations,
+        tokens=tokens,
+        failures=failures,
+        outbox=outbox,
+        inquiries_closed=closed,
+        digest_posted=digest.posted,
     )
 
 

@@ -59,6 +59,7 @@ class Housekeeping:
                         "failures": purged.failures,
                         "outbox": purged.outbox,
                         "inquiries_closed": purged.inquiries_closed,
+                        "digest_posted": purged.digest_posted,
                     },
                 )
             except Exception as exc:  # try again next time; the service goes on

@@ -18,6 +18,7 @@ from bot.listeners import (
     events,
     home,
     inquiries,
+    inquiry_desk,
     knowledge,
     privacy,
     registration,
@@ -32,11 +33,14 @@ if TYPE_CHECKING:
 def register(door: SlackDoor) -> None:
     # Bolt tries listeners in registration order, building the keyword arguments of each
     # one's matcher; the busiest requests (``/support``, the registration modal) come
-    # first. No two modules listen to the same request, so the order decides nothing else.
+    # first. No two modules listen to the same request, so the order decides nothing else
+    # (inquiry_desk's ``message`` listener matches only thread messages in channels,
+    # events' only direct messages).
     for module in (
         support,
         registration,
         errors,
+        inquiry_desk,
         events,
         admin,
         home,

@@ -274,6 +274,8 @@ def register(door: SlackDoor) -> None:
         # one that works after the ack (``account export``) a unit of work of its own.
         context["trigger_id"] = body.get("trigger_id")
         context["core"] = door.core
+        # As typed: a subcommand that mails staff text keeps its line breaks from it.
+        context["command_text"] = text
         words = [mail_arg(w) for w in text.split()]
         async with door.core.uow() as uow:
             who = await identify(door, uow, body, context, staff=True)

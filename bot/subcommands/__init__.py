@@ -12,7 +12,7 @@ never a listener.
 from __future__ import annotations
 
 from bot.commands import Sub
-from bot.subcommands import accounts, calendar, inquiries, knowledge, privacy
+from bot.subcommands import accounts, calendar, inquiries, inquiry_desk, knowledge, privacy
 
 CUSTOMER: list[Sub] = []
 STAFF: list[Sub] = []
@@ -24,3 +24,4 @@ CUSTOMER += accounts.CUSTOMER
 STAFF += accounts.STAFF
 CUSTOMER += knowledge.CUSTOMER
 STAFF += knowledge.STAFF
+STAFF += inquiry_desk.STAFF

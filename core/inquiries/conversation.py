@@ -20,7 +20,7 @@ from core.actors import Actor
 from core.attachments import Incoming
 from core.config import Settings
 from core.errors import Conflict, ValidationFailed
-from core.inquiries import lifecycle, notifications
+from core.inquiries import desk, lifecycle, notifications
 from core.inquiries.access import customer_account_id, visible
 from core.inquiries.attachments import MAX_ATTACHMENTS, Refused, keep_attachments, listed, refused_fields
 from core.inquiries.numbers import format_number
@@ -137,6 +137,8 @@ async def reply(
         attachments=listed(stored),
         attachments_refused=attachments_refused,
     )
+    if reopened:
+        desk.queue_post_update(uow, inquiry.id)
     if commit:
         await uow.commit()
     return Replied(number=inquiry.id, reopened=reopened)
@@ -189,6 +191,7 @@ async def answer(
         support_id_id=inquiry.support_id_id,
         inquiry=inquiry.id,
     )
+    desk.status_changed(uow, inquiry, kind="answer", author=actor.ref, body=body)
     await uow.commit()
     return inquiry
 

@@ -25,7 +25,7 @@ from core.actors import Actor
 from core.business_days import calendar_for
 from core.clock import JST, aware
 from core.errors import Conflict
-from core.inquiries import notifications
+from core.inquiries import desk
 from core.inquiries.access import visible
 from core.inquiries.numbers import format_number
 from core.inquiries.tables import Inquiry
@@ -78,6 +78,7 @@ async def assign(uow: UnitOfWork, actor: Actor, number: str | int, assignee: str
         inquiry=inquiry.id,
         assignee=assignee,
     )
+    desk.status_changed(uow, inquiry, kind="assigned", author=inquiry.assignee)
     await uow.commit()
     return inquiry
 
@@ -93,7 +94,7 @@ async def close(uow: UnitOfWork, actor: Actor, number: str | int) -> Inquiry:
     inquiry.autoclose_on = None
     inquiry.updated_at = now
     audit.record(uow, actor, "inquiry.closed", support_id_id=inquiry.support_id_id, inquiry=inquiry.id)
-    notifications.queue_staff_followup(uow, inquiry, author=actor.ref, body="", kind="closed")
+    desk.status_changed(uow, inquiry, kind="closed", author=actor.ref)
     await uow.commit()
     return inquiry
 
@@ -131,6 +132,9 @@ async def auto_close(core: Core) -> int:
                     support_id_id=row.support_id_id,
                     inquiry=row.id,
                 )
+                closed = await uow.session.get(Inquiry, row.id)
+                if closed is not None:
+                    desk.status_changed(uow, closed, kind="auto_closed", author="")
             await uow.commit()
         total += len(due)
         if len(due) < CHUNK:

@@ -16,6 +16,7 @@ Every lookup a person waits for has its index here (SPEC §9), proven by
 * a staff member's own by due date: ``ix_inquiries_assignee_status_due``
 * a thread by number: the primary key; its messages: ``ix_inquiry_messages_thread``
 * a mail reply by Message-ID: ``ix_inquiry_messages_message_id``, ``ix_inquiries_thread_id``
+* staff chatter in a post's thread by the post: ``ix_inquiries_slack_post``
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ class Inquiry(Base):
         Index("ix_inquiries_status_autoclose", "status", "autoclose_on"),
         Index("ix_inquiries_assignee_status_due", "assignee", "status", "due_on"),
         Index("ix_inquiries_thread_id", "thread_id"),
+        Index("ix_inquiries_slack_post", "slack_channel", "slack_ts"),
         {"sqlite_autoincrement": True},
     )
 

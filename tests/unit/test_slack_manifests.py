@@ -36,6 +36,10 @@ METHOD_SCOPES: dict[str, str | None] = {
 }
 # Events as the code names them → the subscription in the manifest, and the scope it needs.
 EVENT_SUBSCRIPTIONS = {"message": ("message.im", "im:history"), "app_home_opened": ("app_home_opened", None)}
+# A ``message`` listener whose matcher takes replies in channel threads (staff chatter
+# under an inquiry's post): messages of public and private channels, and their history.
+CHANNEL_THREADS = re.compile(r"app\.event\(\"message\", matchers=\[in_a_thread\]\)")
+CHANNEL_EVENTS = {"message.channels": "channels:history", "message.groups": "groups:history"}
 
 
 def code() -> str:
@@ -53,6 +57,8 @@ def events_in_code() -> set[str]:
     }
     if "enable_token_revocation_listeners()" in source:
         events |= {"app_uninstalled", "tokens_revoked"}
+    if CHANNEL_THREADS.search(source):
+        events |= set(CHANNEL_EVENTS)
     return events
 
 
@@ -66,6 +72,8 @@ def scopes_in_code() -> set[str]:
         scopes.add("commands")
     for event in re.findall(r"app\.event\(\"([^\"]+)\"\)", source):
         scopes.add(EVENT_SUBSCRIPTIONS.get(event, (event, None))[1])
+    if CHANNEL_THREADS.search(source):
+        scopes |= set(CHANNEL_EVENTS.values())
     return {s for s in scopes if s}
 
 
@@ -78,7 +86,8 @@ def manifest(kind: str) -> dict[str, Any]:
 def test_the_code_is_read() -> None:
     assert commands_in_code() == {"/support", "/support-admin"}
     assert {"app_home_opened", "message.im", "app_uninstalled", "tokens_revoked"} <= events_in_code()
-    assert {"chat:write", "users:read"} <= scopes_in_code()
+    assert {"message.channels", "message.groups"} <= events_in_code()
+    assert {"chat:write", "users:read", "channels:history", "groups:history"} <= scopes_in_code()
 
 
 @pytest.mark.parametrize("kind", MANIFESTS)
