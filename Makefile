@@ -57,6 +57,11 @@ browser:
 # The alert rules through Prometheus' own checker when it is installed (Debian: the
 # `prometheus` package); the test suite parses them either way.
 deploy-check:
+	@if ! command -v promtool >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  echo "installing promtool for the alert rules (apt-get install prometheus)"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null) \
+	    || echo "apt-get could not install prometheus"; \
+	fi
 	@if command -v promtool >/dev/null 2>&1; then \
 	  promtool check rules deploy/prometheus/madoguchi-rules.yml; \
 	else echo "promtool not installed: alert rules checked by tests/unit/test_deploy_files.py only"; fi
