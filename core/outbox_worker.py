@@ -208,6 +208,10 @@ class OutboxWorker:
                 await asyncio.gather(*out, return_exceptions=True)
 
     async def run(self) -> None:
+        try:
+            await self.mail.send_many([])  # the transport ready before the first mail needs it
+        except Exception:  # tried again with the first batch
+            log.exception("outbox transport did not start")
         while not self._stopping:
             # Cleared before the pass, so a row queued during it wakes the next at once.
             self._wake.clear()

@@ -89,7 +89,8 @@ class MailTransport(Protocol):
     async def send_many(self, mails: Sequence[Claimed], lanes: int = 1) -> list[MailOutcome]:
         """``send`` for each of ``mails``, ``lanes`` at a time, an outcome per mail in
         order; a mail whose send raised is ``deferred``. One call per batch, so a
-        transport may hand the whole batch to another process at once."""
+        transport may hand the whole batch to another process at once. Called with no
+        mails when the worker starts: a transport may get ready then (start a process)."""
         ...
 
     async def close(self) -> None: ...

@@ -151,7 +151,7 @@ class SenderProcessTransport:
                 sent.append(index)
             except Exception as exc:
                 outcomes[index] = deferred(exc)
-        if batch:
+        if batch or not mails:  # no mails: the worker starting, start the child now
             async with self._turn:
                 try:
                     replies = await self._call(batch)
