@@ -62,9 +62,13 @@ def outbox_worker(rt: Runtime) -> Component | None:
     if staff is None:
         log.info("outbox worker: Slack delivery off; staff posts wait in the outbox until it is configured")
     # Rendering and SMTP in a process of their own: off the loop the SMTP door answers on.
-    transport = build_transport(rt.settings, own_process=True)
+    transport = build_transport(rt.settings, own_process=rt.settings.relay_process)
     worker = OutboxWorker(rt.core, transport, staff=staff, metrics=rt.metrics, worker_id=rt.instance)
-    log.info("outbox worker delivers mail to %s, %d rows a batch", describe(rt.settings), worker.batch)
+    log.info(
+        "outbox worker delivers mail to %s, %d rows a batch",
+        describe(rt.settings, own_process=rt.settings.relay_process),
+        worker.batch,
+    )
     return worker
 
 

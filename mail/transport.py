@@ -204,8 +204,9 @@ def build_transport(
     return EmlFiles(settings, templates=templates)
 
 
-def describe(settings: Settings) -> str:
+def describe(settings: Settings, *, own_process: bool = False) -> str:
     """Where mail goes, for the start-up log."""
     if settings.relay_url:
-        return f"the relay ({settings.relay_connections} persistent sessions)"
+        where = ", from a sender process" if own_process else ""
+        return f"the relay ({settings.relay_connections} persistent sessions{where})"
     return f".eml files in {settings.outbox_dir}"
