@@ -53,6 +53,8 @@ _IN_FLIGHT = 2
 # and each claim and settle on SQLite holds the one writer an SMTP client's 250 waits
 # for (docs/performance.md, "Contact window end to end").
 GATHER_SECONDS = 0.05
+# How long ``start`` gives the transport to get ready (a sender process to start).
+READY_SECONDS = 10.0
 # Log lines written between two turns of the event loop.
 _REPORTS_AT_ONCE = 16
 # The local part of an address in a relay's reply: the log keeps only the domain.
@@ -216,11 +218,16 @@ class OutboxWorker:
             if out:
                 await asyncio.gather(*out, return_exceptions=True)
 
-    async def run(self) -> None:
+    async def _get_ready(self) -> None:
+        """The transport ready before the first mail needs it (its sender process
+        started); a failure is tried again with the first batch."""
         try:
-            await self.mail.send_many([])  # the transport ready before the first mail needs it
-        except Exception:  # tried again with the first batch
+            await self.mail.send_many([])
+        except Exception:
             log.exception("outbox transport did not start")
+
+    async def run(self, ready: asyncio.Task[None] | None = None) -> None:
+        await (ready if ready is not None else self._get_ready())
         while not self._stopping:
             # Cleared before the pass, so a row queued during it wakes the next at once.
             self._wake.clear()
@@ -234,7 +241,12 @@ class OutboxWorker:
                 await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self.run(), name="madoguchi-outbox")
+        """Start the loop, giving the transport up to ``READY_SECONDS`` to get ready first:
+        ``madoguchi serve`` opens the SMTP door after this, so a sender process starting
+        up (a second of imports) does not compete with the first mails for the CPU."""
+        ready = asyncio.create_task(self._get_ready())
+        await asyncio.wait({ready}, timeout=READY_SECONDS)
+        self._task = asyncio.create_task(self.run(ready), name="madoguchi-outbox")
 
     async def stop(self) -> None:
         """Finish the batches already claimed, hang up the relay, then return."""
