@@ -7,8 +7,8 @@ configured, ``bot.staff_posts``). A pass:
 
 1. claims up to ``batch`` due rows (one transaction);
 2. hands its mail to the transport in one call (``send_many``: in order, one lane per
-   relay session, ``MADOGUCHI_RELAY_CONNECTIONS``; under ``madoguchi serve`` a sender
-   process of its own renders and sends them, ``mail.sender_process``) and sends staff
+   relay session, ``MADOGUCHI_RELAY_CONNECTIONS``; or a sender process of its own
+   renders and sends them, ``mail.sender_process``) and sends staff
    posts a few at a time beside it; an exception from a port becomes a "try again
    later" outcome for its row;
 3. settles the whole batch in one transaction (``delivery.settle``) and writes one log

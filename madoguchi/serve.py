@@ -61,7 +61,7 @@ def outbox_worker(rt: Runtime) -> Component | None:
     staff = build_staff_channel(rt.core)
     if staff is None:
         log.info("outbox worker: Slack delivery off; staff posts wait in the outbox until it is configured")
-    # Rendering and SMTP in a process of their own: off the loop the SMTP door answers on.
+    # MADOGUCHI_RELAY_PROCESS: rendering and SMTP in a process of their own.
     transport = build_transport(rt.settings, own_process=rt.settings.relay_process)
     worker = OutboxWorker(rt.core, transport, staff=staff, metrics=rt.metrics, worker_id=rt.instance)
     log.info(

@@ -1,10 +1,10 @@
-"""The sender process: outbox mail to the relay is rendered and sent by a process of its
-own, a batch per call.
+"""The sender process (``MADOGUCHI_RELAY_PROCESS=true``): outbox mail to the relay is
+rendered and sent by a process of its own, a batch per call.
 
 Rendering a template, writing the MIME and speaking SMTP cost about as much CPU per
 acknowledgement as storing and processing the mail it answers, and on the service's one
 event loop that work delays every SMTP client's ``250`` and every Slack answer
-(docs/performance.md, "Contact window end to end"). So ``madoguchi serve`` keeps only the
+(docs/performance.md, "Contact window end to end"). So ``madoguchi serve`` can keep only the
 claim and the settle (the database) and hands each claimed batch over in one pipe
 message: the rows' values (``mail.transport.Outgoing``, read in the service: JSON,
 sealed secrets, signed links), sent in the child over its own persistent relay sessions

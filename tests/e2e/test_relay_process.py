@@ -1,6 +1,6 @@
 """``madoguchi serve`` with a relay: the acknowledgements of a burst reach the relay once
-each, from the sender process (``MADOGUCHI_RELAY_PROCESS``, the default) or from the
-service's own loop, and SIGTERM ends the service and its children cleanly."""
+each, from the service's own loop (the default) or from the sender process
+(``MADOGUCHI_RELAY_PROCESS=true``), and SIGTERM ends the service and its children cleanly."""
 
 from __future__ import annotations
 

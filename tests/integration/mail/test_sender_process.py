@@ -1,4 +1,4 @@
-"""Under ``madoguchi serve`` outbox mail is rendered and sent by a sender process of its
+"""With ``MADOGUCHI_RELAY_PROCESS=true`` outbox mail is rendered and sent by a sender process of its
 own (``mail.sender_process``), a batch per pipe message: the same mail, the same return
 path, the same reading of the relay's replies as in the service, over persistent
 sessions kept in the child; a child that dies loses no mail. Real SMTP into an aiosmtpd
@@ -35,7 +35,7 @@ async def _queue(core: Core, *recipients: str) -> list[int]:
 
 
 def _worker(core: Core, sink: Sink) -> tuple[OutboxWorker, SenderProcessTransport]:
-    """The worker as ``madoguchi serve`` wires it to a relay."""
+    """The worker as ``madoguchi serve`` wires it to a relay with the sender process."""
     core.settings.relay_url = f"smtp://127.0.0.1:{sink.port}"
     transport = build_transport(core.settings, own_process=True)
     assert isinstance(transport, SenderProcessTransport)
