@@ -48,11 +48,6 @@ _POSTED = MailOutcome("delivered")
 _REQUEUE_EVERY_SECONDS = 30.0
 # Batches out at once: one sending while the next is claimed or the last settled.
 _IN_FLIGHT = 2
-# A claim that found less than a batch: wait this long before the next one, so rows
-# queued meanwhile go out together. A burst of mail woke the worker for every few rows,
-# and each claim and settle on SQLite holds the one writer an SMTP client's 250 waits
-# for (docs/performance.md, "Contact window end to end").
-GATHER_SECONDS = 0.05
 # How long ``start`` gives the transport to get ready (a sender process to start).
 READY_SECONDS = 10.0
 # Log lines written between two turns of the event loop.
@@ -76,14 +71,12 @@ class OutboxWorker:
         batch: int | None = None,
         concurrency: int = 4,
         worker_id: str | None = None,
-        gather_seconds: float = GATHER_SECONDS,
     ) -> None:
         self.core = core
         self.mail = mail
         self.staff = staff
         self.metrics: Metrics = metrics or NoMetrics()
         self.poll_seconds = poll_seconds
-        self.gather_seconds = gather_seconds
         self.batch = batch or core.settings.outbox_batch
         # Who claimed a row (``claimed_by``): unique per process and worker.
         default_id = f"{socket.gethostname()[:30]}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
@@ -212,8 +205,6 @@ class OutboxWorker:
                     done, out = await asyncio.wait(out, return_when=asyncio.FIRST_COMPLETED)
                     for task in done:
                         task.result()
-                if len(rows) < self.batch and self.gather_seconds:
-                    await asyncio.sleep(self.gather_seconds)  # let the next batch fill up
         finally:
             if out:
                 await asyncio.gather(*out, return_exceptions=True)
