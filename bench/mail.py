@@ -4,6 +4,7 @@ at a relay, at 1/8/32 clients, beside the relay ceiling measured in the same run
     .venv/bin/python -m bench.mail                                    # SQLite in a temp dir
     .venv/bin/python -m bench.mail --url postgresql+asyncpg://postgres@127.0.0.1:5432/bench
     .venv/bin/python -m bench.mail --messages 2000 --clients 1 8 32 --rounds 3
+    .venv/bin/python -m bench.mail --set MADOGUCHI_RELAY_PROCESS=false   # settings for serve
 
 Each round starts, each in its own process:
 
@@ -53,6 +54,8 @@ INQUIRY = "inquiry@support.example.com"
 RCPT = {"to": CONTACT}
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = ROOT.parent / "shared" / "bench" / "relay_baseline.py"
+# More settings for madoguchi serve (``--set NAME=VALUE``), e.g. MADOGUCHI_RELAY_PROCESS=false.
+EXTRA_ENV: dict[str, str] = {}
 # Acknowledgements still arriving after this long without a new one: stop waiting.
 QUIET_SECONDS = 10.0
 
@@ -251,6 +254,7 @@ def _start_madoguchi(
             "MADOGUCHI_HTTP_PORT": str(_free_port()),
             "MADOGUCHI_VAR_DIR": str(workdir / "var"),
             "MADOGUCHI_OUTBOX_DIR": str(workdir / "outbox"),
+            **EXTRA_ENV,
         }
     )
     with (workdir / log_name).open("wb") as log_file:
@@ -590,6 +594,9 @@ def main() -> None:
     )
     parser.add_argument("--peer-python", default="", help="python of a venv with django-helpdesk==2.6.1")
     parser.add_argument("--baseline", default=str(BASELINE), help="relay_baseline.py ('' to skip it)")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="NAME=VALUE", help="a setting for madoguchi serve"
+    )
     parser.add_argument("--serve", choices=["bare", "sink"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve == "bare":
@@ -598,6 +605,7 @@ def main() -> None:
     if args.serve == "sink":
         asyncio.run(_serve_sink())
         return
+    EXTRA_ENV.update(item.split("=", 1) for item in args.set)
     RCPT["to"] = INQUIRY if args.to == "inquiry" else CONTACT
     url = args.url
     if not url:

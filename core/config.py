@@ -82,6 +82,10 @@ class Settings(BaseSettings):
     # The longest one mail may take at the relay, a new session's greeting included.
     relay_timeout_seconds: float = Field(default=30.0, gt=0, alias="MADOGUCHI_RELAY_TIMEOUT_SECONDS")
     outbox_batch: int = Field(default=100, ge=1, le=1000, alias="MADOGUCHI_OUTBOX_BATCH")
+    # madoguchi serve renders and sends relay mail in a sender process of its own
+    # (mail/sender_process.py). Off by default: on 2 cores the extra process cost p99
+    # DATA→250 more than it gave (docs/performance.md); it pays where cores are spare.
+    relay_process: bool = Field(default=False, alias="MADOGUCHI_RELAY_PROCESS")
     ack_breaker_limit: int = Field(default=1000, alias="MADOGUCHI_ACK_BREAKER_LIMIT")
     ack_breaker_window_minutes: int = Field(default=10, alias="MADOGUCHI_ACK_BREAKER_WINDOW_MINUTES")
     # How long one batch of stored mail may take to parse before the parser process is

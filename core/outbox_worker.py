@@ -6,10 +6,11 @@ through ``core.ports`` (the composition root passes ``mail.transport`` and, when
 configured, ``bot.staff_posts``). A pass:
 
 1. claims up to ``batch`` due rows (one transaction);
-2. sends its rows in order in a few lanes, one per relay session
-   (``MADOGUCHI_RELAY_CONNECTIONS``: the transport keeps that many persistent sessions),
-   staff posts a few at a time; an exception from a port becomes a "try again later"
-   outcome for its row;
+2. hands its mail to the transport in one call (``send_many``: in order, one lane per
+   relay session, ``MADOGUCHI_RELAY_CONNECTIONS``; or a sender process of its own
+   renders and sends them, ``mail.sender_process``) and sends staff
+   posts a few at a time beside it; an exception from a port becomes a "try again
+   later" outcome for its row;
 3. settles the whole batch in one transaction (``delivery.settle``) and writes one log
    line per row: sent, retry or failed, with the outbox id and template (the recipients'
    domains only, never their addresses).
@@ -47,6 +48,8 @@ _POSTED = MailOutcome("delivered")
 _REQUEUE_EVERY_SECONDS = 30.0
 # Batches out at once: one sending while the next is claimed or the last settled.
 _IN_FLIGHT = 2
+# How long ``start`` gives the transport to get ready (a sender process to start).
+READY_SECONDS = 10.0
 # Log lines written between two turns of the event loop.
 _REPORTS_AT_ONCE = 16
 # The local part of an address in a relay's reply: the log keeps only the domain.
@@ -119,17 +122,30 @@ class OutboxWorker:
             return await delivery.claim(uow, self.worker_id, self.channels, self.batch)
 
     async def _deliver(self, rows: list[Claimed]) -> None:
-        """A few lanes (one per relay session) take the batch's rows in order: a handful
-        of coroutines instead of a task per row, each step short, so an SMTP client of the
-        door waiting for its ``250`` is never behind a long run of outbox work."""
+        """The batch's mail in one call to the transport (its lanes, or its process), the
+        staff posts in a few lanes beside it: a handful of coroutines instead of a task
+        per row, each step short, so an SMTP client of the door waiting for its ``250`` is
+        never behind a long run of outbox work."""
         outcomes: list[MailOutcome] = [_POSTED] * len(rows)
-        queue = iter(enumerate(rows))
+        mails = [(index, row) for index, row in enumerate(rows) if row.channel != "slack"]
+        posts = iter([(index, row) for index, row in enumerate(rows) if row.channel == "slack"])
+
+        async def send_mails() -> None:
+            try:
+                for _index, row in mails:  # the bytes of files sent as MIME parts (answers)
+                    await delivery.load_files(self.core, row)
+                sent = await self.mail.send_many([row for _i, row in mails], self.lanes)
+            except Exception as exc:  # the transport itself failed: every mail again later
+                sent = [MailOutcome("deferred", detail=f"{type(exc).__name__}: {exc}")] * len(mails)
+            for (index, _row), outcome in zip(mails, sent, strict=True):
+                outcomes[index] = outcome
 
         async def lane() -> None:
-            for index, row in queue:
-                outcomes[index] = await self._one(row)
+            for index, row in posts:
+                outcomes[index] = await self._post(row)
 
-        await asyncio.gather(*(lane() for _ in range(min(self.lanes, len(rows)))))
+        lanes = [lane() for _ in range(min(self.lanes, len(rows) - len(mails)))]
+        await asyncio.gather(*([send_mails()] if mails else []), *lanes)
         async with self.core.uow(background=True) as uow:
             settled = await delivery.settle(uow, self.worker_id, list(zip(rows, outcomes, strict=True)))
         for n, item in enumerate(settled, 1):
@@ -137,17 +153,14 @@ class OutboxWorker:
             if n % _REPORTS_AT_ONCE == 0:
                 await asyncio.sleep(0)  # the door's clients between log lines
 
-    async def _one(self, row: Claimed) -> MailOutcome:
-        """One row through its port; anything raised means "again later"."""
+    async def _post(self, row: Claimed) -> MailOutcome:
+        """One staff post through its port; anything raised means "again later"."""
         try:
-            if row.channel != "slack":
-                await delivery.load_files(self.core, row)
-                return await self.mail.send(row)
             assert self.staff is not None  # claimed only with a staff channel
             async with self._posts:
                 await delivery.post_for_staff(self.core, self.staff, row)
             return _POSTED
-        except Exception as exc:  # 4xx, network, Slack down, template error: retry later
+        except Exception as exc:  # Slack down, template error: retry later
             return MailOutcome("deferred", detail=f"{type(exc).__name__}: {exc}")
 
     def _report(self, item: Settled) -> None:
@@ -198,7 +211,16 @@ class OutboxWorker:
             if out:
                 await asyncio.gather(*out, return_exceptions=True)
 
-    async def run(self) -> None:
+    async def _get_ready(self) -> None:
+        """The transport ready before the first mail needs it (its sender process
+        started); a failure is tried again with the first batch."""
+        try:
+            await self.mail.send_many([])
+        except Exception:
+            log.exception("outbox transport did not start")
+
+    async def run(self, ready: asyncio.Task[None] | None = None) -> None:
+        await (ready if ready is not None else self._get_ready())
         while not self._stopping:
             # Cleared before the pass, so a row queued during it wakes the next at once.
             self._wake.clear()
@@ -212,7 +234,12 @@ class OutboxWorker:
                 await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self.run(), name="madoguchi-outbox")
+        """Start the loop, giving the transport up to ``READY_SECONDS`` to get ready first:
+        ``madoguchi serve`` opens the SMTP door after this, so a sender process starting
+        up (a second of imports) does not compete with the first mails for the CPU."""
+        ready = asyncio.create_task(self._get_ready())
+        await asyncio.wait({ready}, timeout=READY_SECONDS)
+        self._task = asyncio.create_task(self.run(ready), name="madoguchi-outbox")
 
     async def stop(self) -> None:
         """Finish the batches already claimed, hang up the relay, then return."""

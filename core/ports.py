@@ -19,7 +19,7 @@ Raising from a port means "not now": the worker retries the row later with backo
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -85,6 +85,13 @@ class MailTransport(Protocol):
     """
 
     async def send(self, mail: Claimed) -> MailOutcome: ...
+
+    async def send_many(self, mails: Sequence[Claimed], lanes: int = 1) -> list[MailOutcome]:
+        """``send`` for each of ``mails``, ``lanes`` at a time, an outcome per mail in
+        order; a mail whose send raised is ``deferred``. One call per batch, so a
+        transport may hand the whole batch to another process at once. Called with no
+        mails when the worker starts: a transport may get ready then (start a process)."""
+        ...
 
     async def close(self) -> None: ...
 

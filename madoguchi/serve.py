@@ -63,9 +63,14 @@ def outbox_worker(rt: Runtime) -> Component | None:
     staff = build_staff_channel(rt.core)
     if staff is None:
         log.info("outbox worker: Slack delivery off; staff posts wait in the outbox until it is configured")
-    transport = build_transport(rt.settings)
+    # MADOGUCHI_RELAY_PROCESS: rendering and SMTP in a process of their own.
+    transport = build_transport(rt.settings, own_process=rt.settings.relay_process)
     worker = OutboxWorker(rt.core, transport, staff=staff, metrics=rt.metrics, worker_id=rt.instance)
-    log.info("outbox worker delivers mail to %s, %d rows a batch", describe(rt.settings), worker.batch)
+    log.info(
+        "outbox worker delivers mail to %s, %d rows a batch",
+        describe(rt.settings, own_process=rt.settings.relay_process),
+        worker.batch,
+    )
     return worker
 
 

@@ -277,8 +277,17 @@ class InboundProcessor:
                     # Mail is arriving while we work: let the next batch fill up a
                     # little; a batch costs ~14 statements however many mails it has.
                     await asyncio.sleep(self.gather_seconds)
-                ahead = await self._read_ahead(batch[-1][0])
+                last = batch[-1][0]
+                # A batch of large mail is let go before the next is read: two in memory
+                # at once (raw, pickled, parsed) were the peak while 100 clients each
+                # sent 10 MiB (docs/performance.md). Small mail reads ahead, for speed.
+                large = sum(len(raw) for _id, raw, _frm, _to in batch) * 2 > self.batch_bytes
+                if not large:
+                    ahead = await self._read_ahead(last)
                 done += len(await self._process_batch(batch, await parsing))
+                del batch, parsing
+                if large:
+                    ahead = await self._read_ahead(last)
         finally:
             if ahead is not None:
                 ahead[1].cancel()

@@ -51,8 +51,8 @@ def parse_batch(settings: Settings, records: list[Record]) -> list[contact_windo
     ]
 
 
-def _watch_service(service_pid: int) -> None:
-    """In the parser process: leave Ctrl-C to the service (it stops us in order), and end
+def watch_service(service_pid: int) -> None:
+    """In a child process (the parser, the sender): leave Ctrl-C to the service (it stops us in order), and end
     when the service is gone. A service killed outright (SIGKILL, the OOM killer) runs no
     clean-up, and we would wait on the pipe for work forever."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -62,12 +62,12 @@ def _watch_service(service_pid: int) -> None:
             time.sleep(1.0)
         os._exit(0)
 
-    threading.Thread(target=watch, name="madoguchi-parser-watch", daemon=True).start()
+    threading.Thread(target=watch, name="madoguchi-child-watch", daemon=True).start()
 
 
 def _serve(conn: Connection, service_pid: int) -> None:
     """The parser process's loop: a call in, its result (or its exception) out."""
-    _watch_service(service_pid)
+    watch_service(service_pid)
     while True:
         try:
             settings, records = conn.recv()

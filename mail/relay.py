@@ -1,5 +1,6 @@
-"""Persistent sessions to the SMTP relay: a small pool of aiosmtplib connections reused
-across messages.
+"""Persistent sessions to the SMTP relay: a small pool of connections (our own streaming
+client, ``mail.smtp_client``: MAIL, RCPT and DATA in one write where the relay offers
+PIPELINING) reused across messages.
 
 Opening a connection (banner, EHLO, STARTTLS, AUTH) costs about as much as sending a
 message (../shared/PERFORMANCE-BASELINES.md: 834 mails/s with a connection per mail vs
@@ -36,12 +37,14 @@ import re
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from email.utils import parseaddr
 from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
 
 from core.config import Settings
 from core.ports import MailOutcome
+from mail.smtp_client import ReplyError, SessionGone, SmtpClient
 
 DELIVERED = MailOutcome("delivered")
 # A session that is being hung up gets this long for its QUIT.
@@ -110,6 +113,18 @@ class _Gone(Exception):
     """A reused session was found closed at MAIL: nothing of the message was sent."""
 
 
+# A plain dot-atom address: written into MAIL/RCPT as it is.
+_SIMPLE_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+")
+
+
+def _path(address: str, utf8: bool) -> bytes:
+    """``<address>`` for MAIL/RCPT: a plain address as it is, anything else reduced to
+    its address part (a display name or comment has no place in the envelope)."""
+    if not _SIMPLE_ADDRESS.fullmatch(address):
+        address = parseaddr(address)[1] or address.strip().strip("<>")
+    return b"<" + address.encode("utf-8" if utf8 else "ascii") + b">"
+
+
 class RelaySession:
     """One connection to the relay, kept open across messages (see the module's text)."""
 
@@ -123,7 +138,7 @@ class RelaySession:
         self.relay = relay
         self.limits = limits
         self.local_hostname = local_hostname
-        self.client: aiosmtplib.SMTP | None = None
+        self.client: SmtpClient | None = None
         self.connections = 0  # opened so far (tests, logs)
         self._messages = 0  # on the current connection
         self._clean = True  # no transaction open on the relay
@@ -132,39 +147,32 @@ class RelaySession:
 
     # -- connection -----------------------------------------------------------------------
 
-    async def _ready(self) -> tuple[aiosmtplib.SMTP, bool]:
+    async def _ready(self) -> tuple[SmtpClient, bool]:
         """A connected client with an empty envelope, and whether it was reused."""
         client = self.client
-        if client is not None and client.is_connected and self._messages < self.limits.max_messages:
+        if client is not None and client.connected() and self._messages < self.limits.max_messages:
             if self._clean:
                 return client, True
             try:
-                await client.rset()
+                await client.reset()
                 self._clean = True
                 return client, True
-            except (aiosmtplib.SMTPException, OSError):
+            except (ReplyError, OSError):
                 pass  # a session that cannot reset is not worth keeping
         self.hang_up()
         return await self._connect(), False
 
-    async def _connect(self) -> aiosmtplib.SMTP:
+    async def _connect(self) -> SmtpClient:
         relay = self.relay
-        client = aiosmtplib.SMTP(
-            hostname=relay.host,
-            port=relay.port,
+        # STARTTLS and AUTH as configured; raises (refused, unreachable): retried later.
+        client = await SmtpClient.open(
+            relay.host,
+            relay.port,
+            local_hostname=await self.local_hostname(),
+            starttls=relay.starttls,
             username=relay.username,
             password=relay.password,
-            use_tls=False,
-            start_tls=relay.starttls,
-            local_hostname=await self.local_hostname(),
-            timeout=None,  # the deadline is per message (send)
         )
-        await client.connect()  # STARTTLS and AUTH as configured; raises: retried later
-        if client.is_ehlo_or_helo_needed:  # plain sessions greet on first use: greet now
-            try:
-                await client.ehlo()
-            except aiosmtplib.SMTPHeloError:
-                await client.helo()
         self.client = client
         self.connections += 1
         self._messages = 0
@@ -176,7 +184,7 @@ class RelaySession:
         client, self.client = self.client, None
         if client is None:
             return
-        if not polite or not client.is_connected:
+        if not polite or not client.connected():
             client.close()
             return
         task = asyncio.create_task(_quit(client))
@@ -196,8 +204,7 @@ class RelaySession:
 
     async def send(self, sender: str, recipients: Sequence[str], message: bytes) -> MailOutcome:
         """One message, connecting first when needed, within ``limits.timeout`` in all (one
-        deadline per message instead of aiosmtplib's per command: ``wait_for`` per reply was
-        a tenth of the sending CPU)."""
+        deadline per message rather than per reply)."""
         try:
             async with asyncio.timeout(self.limits.timeout):
                 return await self._send(sender, recipients, message)
@@ -221,89 +228,52 @@ class RelaySession:
             raise ConnectionError(f"the relay closed the session: {gone.__cause__}") from gone
 
     async def _transaction(
-        self, client: aiosmtplib.SMTP, sender: str, recipients: Sequence[str], message: bytes
+        self, client: SmtpClient, sender: str, recipients: Sequence[str], message: bytes
     ) -> MailOutcome:
         self._clean = False
         try:
             return await self._exchange(client, sender, recipients, message)
-        except (aiosmtplib.SMTPResponseException, _Gone):
+        except (ReplyError, _Gone):
             raise
-        except (aiosmtplib.SMTPException, OSError, TimeoutError):
+        except (OSError, TimeoutError):  # ConnectionError included
             self.hang_up()  # network trouble: this connection is done
             raise
 
     async def _exchange(
-        self, client: aiosmtplib.SMTP, sender: str, recipients: Sequence[str], message: bytes
+        self, client: SmtpClient, sender: str, recipients: Sequence[str], message: bytes
     ) -> MailOutcome:
         utf8 = not all(r.isascii() for r in recipients)
-        if utf8 and not client.supports_extension("smtputf8"):
+        if utf8 and "smtputf8" not in client.extensions:
             self._clean = True  # nothing was sent
             return _outcome(
                 recipients, {r: (553, "non-ASCII address; the relay lacks SMTPUTF8") for r in recipients}
             )
+        mail_from = b"MAIL FROM:" + _path(sender, utf8) + (b" SMTPUTF8\r\n" if utf8 else b"\r\n")
+        rcpt_to = [b"RCPT TO:" + _path(r, utf8) + b"\r\n" for r in recipients]
         try:
-            if utf8:
-                await client.mail(sender, options=["SMTPUTF8"])
-            else:
-                await _command(client, b"MAIL FROM:", sender, (250,), aiosmtplib.SMTPSenderRefused)
-        except aiosmtplib.SMTPServerDisconnected as exc:
+            # A refused MAIL raises ReplyError: our own return path refused is the relay's
+            # matter (its configuration), not the recipients'; nobody is marked bouncing,
+            # the row is tried again later.
+            delivery = await client.send_mail(mail_from, rcpt_to, message)
+        except SessionGone as exc:
             raise _Gone from exc
-        except aiosmtplib.SMTPSenderRefused as exc:
-            if exc.code == 421:
-                raise _Gone from exc
-            # Our own return path refused: the relay's matter (its configuration), not the
-            # recipients'; nobody is marked bouncing, the row is tried again later.
-            raise
-        refused: dict[str, tuple[int, str]] = {}
-        for recipient in recipients:
-            try:
-                if utf8:
-                    await client.rcpt(recipient, encoding="utf-8")
-                else:
-                    await _command(
-                        client, b"RCPT TO:", recipient, (250, 251), aiosmtplib.SMTPRecipientRefused
-                    )
-            except aiosmtplib.SMTPRecipientRefused as exc:
-                refused[recipient] = (exc.code, exc.message)
-        if len(refused) == len(recipients):
+        refused = {
+            r: (reply.code, reply.message)
+            for r, reply in zip(recipients, delivery.recipients, strict=True)
+            if reply.code not in (250, 251)
+        }
+        if delivery.data is None:
             return _outcome(recipients, refused)  # no DATA: RSET before the next message
-        try:
-            await client.data(message)
-        except aiosmtplib.SMTPDataError as exc:
-            if _permanent(exc.code):
-                return MailOutcome("refused", (), None, f"{exc.code} {exc.message}")
-            raise
+        if delivery.data.code != 250:
+            if _permanent(delivery.data.code):
+                return MailOutcome("refused", (), None, f"{delivery.data.code} {delivery.data.message}")
+            raise ReplyError(delivery.data.code, delivery.data.message, "DATA")
         self._clean = True
         self._messages += 1
         return _outcome(recipients, refused)
 
 
-# A plain dot-atom address: written into MAIL/RCPT as it is.
-_SIMPLE_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+")
-
-
-async def _command(
-    client: aiosmtplib.SMTP,
-    verb: bytes,
-    address: str,
-    expected: tuple[int, ...],
-    refused: type[aiosmtplib.SMTPSenderRefused] | type[aiosmtplib.SMTPRecipientRefused],
-) -> None:
-    """MAIL FROM / RCPT TO for a plain address without aiosmtplib's address parser (the
-    stdlib's, ~50 µs a call, the sending path's largest cost after MIME); anything else
-    through ``client.mail`` / ``client.rcpt``, which quote it."""
-    if not _SIMPLE_ADDRESS.fullmatch(address):
-        if verb.startswith(b"MAIL"):
-            await client.mail(address)
-        else:
-            await client.rcpt(address)
-        return
-    response = await client.execute_command(verb + b"<" + address.encode("ascii") + b">")
-    if response.code not in expected:
-        raise refused(response.code, response.message, address)
-
-
-async def _quit(client: aiosmtplib.SMTP) -> None:
+async def _quit(client: SmtpClient) -> None:
     with contextlib.suppress(Exception):
         await asyncio.wait_for(client.quit(), _QUIT_SECONDS)
     client.close()

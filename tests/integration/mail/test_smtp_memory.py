@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import tracemalloc
+from typing import Any
 
 from core import contact_window
 from core.unit_of_work import Core
@@ -109,3 +110,45 @@ async def test_the_processor_takes_a_batch_bounded_by_bytes(domain: Core, smtp: 
     while outcomes := await processor.run_once():
         sizes.append(len(outcomes))
     assert sizes == [1, 1, 1, 2]  # the fourth large mail and the small one fit together
+
+
+async def test_a_batch_of_large_mail_is_processed_before_the_next_is_read(
+    domain: Core, smtp: SMTPServer
+) -> None:
+    """Small mail: the next batch is read (and parsed) while one is processed. Large mail
+    (over half the byte budget): never two batches in memory at once."""
+    for n in range(3):
+        await send(smtp.port, _large_mail(n, 700 * 1024))
+    for n in range(4):
+        await send(smtp.port, make_mail(subject=f"small {n}", sender=f"s{n}@customer.example"))
+    ids = [row.id for row in await inbound_of(domain)]
+    name = {inbound_id: f"L{n + 1}" if n < 3 else f"S{n - 2}" for n, inbound_id in enumerate(ids)}
+    processor = InboundProcessor(domain, batch_bytes=MIB, batch_size=2, parse_processes=0, gather_seconds=0)
+    events: list[str] = []
+    load, process = processor._load, processor._process_batch
+
+    async def spy_load(after: int, limit: int | None = None) -> list[tuple[int, bytes, str, list[str]]]:
+        batch = await load(after, limit)
+        events.append("read " + "+".join(name[row[0]] for row in batch))
+        return batch
+
+    async def spy_process(batch: Any, assessed: Any) -> list[contact_window.Outcome]:
+        events.append("process " + "+".join(name[row[0]] for row in batch))
+        return await process(batch, assessed)
+
+    processor._load = spy_load  # type: ignore[method-assign]
+    processor._process_batch = spy_process  # type: ignore[method-assign]
+    assert await processor._pass() == 7
+    assert events == [
+        "read L1",
+        "process L1",  # large: processed and let go before the next is read
+        "read L2",
+        "process L2",
+        "read L3+S1",
+        "process L3+S1",
+        "read S2+S3",
+        "read S4",  # small: read ahead while S2+S3 are processed
+        "process S2+S3",
+        "read ",
+        "process S4",
+    ]
