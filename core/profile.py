@@ -26,6 +26,7 @@ from core.actors import Actor
 from core.clock import aware
 from core.errors import Conflict, NotFound, ValidationFailed
 from core.hashing import new_token
+from core.link_rows import usable_row
 from core.models import Account, Company
 from core.outbox import enqueue_mail
 from core.unit_of_work import UnitOfWork
@@ -181,20 +182,7 @@ async def _ask_to_confirm(uow: UnitOfWork, actor: Actor, account: Account, new_e
 
 
 async def _change_row(uow: UnitOfWork, token: str) -> EmailChange:
-    if not token or len(token) > 128:
-        raise NotFound("accounts.link_unknown")
-    row = await uow.session.scalar(
-        select(EmailChange)
-        .where(EmailChange.token_hash == uow.hasher.digest(token, purpose=HASH_PURPOSE))
-        .execution_options(populate_existing=True)
-    )
-    if row is None:
-        raise NotFound("accounts.link_unknown")
-    if row.used_at is not None:
-        raise NotFound("accounts.link_used")
-    if aware(row.expires_at) <= uow.clock.now():
-        raise NotFound("accounts.link_expired")
-    return row
+    return await usable_row(uow, EmailChange, token, HASH_PURPOSE)
 
 
 async def inspect_email_change(uow: UnitOfWork, token: str) -> tuple[str, str]:

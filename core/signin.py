@@ -32,6 +32,7 @@ from core.actors import Actor
 from core.clock import aware
 from core.errors import Forbidden, NotFound
 from core.hashing import new_token
+from core.link_rows import usable_row
 from core.models import Account
 from core.outbox import enqueue_mail
 from core.unit_of_work import UnitOfWork
@@ -96,20 +97,7 @@ async def issue_link(uow: UnitOfWork, actor: Actor) -> IssuedLink:
 
 async def _row(uow: UnitOfWork, token: str) -> SignInLink:
     """The link's row, or why it cannot be used (the password pages' own reasons)."""
-    if not token or len(token) > 128:
-        raise NotFound("accounts.link_unknown")
-    row = await uow.session.scalar(
-        select(SignInLink)
-        .where(SignInLink.token_hash == uow.hasher.digest(token, purpose=HASH_PURPOSE))
-        .execution_options(populate_existing=True)
-    )
-    if row is None:
-        raise NotFound("accounts.link_unknown")
-    if row.used_at is not None:
-        raise NotFound("accounts.link_used")
-    if aware(row.expires_at) <= uow.clock.now():
-        raise NotFound("accounts.link_expired")
-    return row
+    return await usable_row(uow, SignInLink, token, HASH_PURPOSE)
 
 
 async def inspect_link(uow: UnitOfWork, token: str) -> LinkInfo:

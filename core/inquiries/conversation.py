@@ -24,7 +24,7 @@ from core.inquiries import desk, lifecycle, notifications
 from core.inquiries.access import customer_account_id, visible
 from core.inquiries.attachments import MAX_ATTACHMENTS, Refused, keep_attachments, listed, refused_fields
 from core.inquiries.numbers import format_number
-from core.inquiries.opening import MAX_BODY, MAX_SUBJECT, start
+from core.inquiries.opening import MAX_BODY, MAX_SUBJECT, add_customer_message, start
 from core.inquiries.tables import Inquiry, InquiryMessage
 from core.inquiries.views import Opened
 from core.models import Account, SupportId
@@ -106,19 +106,7 @@ async def reply(
         if commit:
             await uow.commit()
         return Replied(number=inquiry.id, reopened=False, opened=opened)
-    message = InquiryMessage(
-        inquiry_id=inquiry.id,
-        kind="customer",
-        author=f"account:{account.id}",
-        author_account_id=account.id,
-        via=actor.door,
-        body=body,
-        message_id=message_id,
-        created_at=now,
-    )
-    uow.session.add(message)
-    await uow.session.flush()
-    stored = await keep_attachments(uow, actor, message, attachments)
+    stored = await add_customer_message(uow, actor, account, inquiry.id, body, message_id, attachments)
     reopened = lifecycle.reopen(uow, inquiry)
     inquiry.updated_at = now
     audit.record(

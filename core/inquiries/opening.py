@@ -21,7 +21,7 @@ from sqlalchemy import bindparam, select
 
 from core import audit
 from core.actors import Actor
-from core.attachments import Incoming
+from core.attachments import AttachmentInfo, Incoming
 from core.business_days import calendar_for
 from core.clock import JST
 from core.errors import NotFound, ValidationFailed
@@ -171,6 +171,32 @@ async def open_inquiry(
     return opened
 
 
+async def add_customer_message(
+    uow: UnitOfWork,
+    actor: Actor,
+    account: Account,
+    inquiry_id: int,
+    body: str,
+    message_id: str | None,
+    attachments: Sequence[Incoming],
+) -> list[AttachmentInfo]:
+    """A customer's message and its files into an inquiry's thread (the first one, or a
+    follow-up); the files it kept."""
+    message = InquiryMessage(
+        inquiry_id=inquiry_id,
+        kind="customer",
+        author=f"account:{account.id}",
+        author_account_id=account.id,
+        via=actor.door,
+        body=body,
+        message_id=message_id,
+        created_at=uow.clock.now(),
+    )
+    uow.session.add(message)
+    await uow.session.flush()
+    return await keep_attachments(uow, actor, message, attachments)
+
+
 async def start(
     uow: UnitOfWork,
     actor: Actor,
@@ -207,19 +233,7 @@ async def start(
     )
     uow.session.add(inquiry)
     await uow.session.flush()
-    message = InquiryMessage(
-        inquiry_id=inquiry.id,
-        kind="customer",
-        author=f"account:{account.id}",
-        author_account_id=account.id,
-        via=actor.door,
-        body=body,
-        message_id=message_id,
-        created_at=now,
-    )
-    uow.session.add(message)
-    await uow.session.flush()
-    stored = await keep_attachments(uow, actor, message, attachments)
+    stored = await add_customer_message(uow, actor, account, inquiry.id, body, message_id, attachments)
     audit.record(
         uow,
         actor,
