@@ -28,6 +28,10 @@ from core.contact_window import classify
         ("Question", "How do I add a colleague?", "question"),
         ("ご連絡", "お世話になっております。", "other"),
         ("Hello", "Thanks for everything.", "other"),
+        # Case does not decide: the patterns are lower case, the mail is lowered once.
+        ("FORGOT MY PASSWORD", "", "forgot_password"),
+        ("LOGINID", "ログインIdが分かりません", "forgot_username"),
+        ("Url", "登録のURLが無効です", "activation"),
     ],
 )
 def test_mail_is_classified_by_its_japanese_or_english_wording(
