@@ -125,6 +125,7 @@ async def process_inbound_batch(
     # this package's __init__ imports this module, so a top-level import would be a cycle.
     from core.inquiries import by_mail
 
+    known = await by_mail.Known.load(uow, [item for _i, item in work if not item.bounce])
     bounced: list[str] = []
     capped: dict[str, int] = {}  # sender → the first capped mail's id
     for n, (inbound_id, item) in enumerate(work):
@@ -157,7 +158,7 @@ async def process_inbound_batch(
             # Rows the inquiry path adds (audit, outbox) need not be flushed before each of
             # its reads: it flushes the inquiry and its message itself, the rest at commit.
             with session.no_autoflush:
-                taken = await by_mail.take(uow, item, stored_id, may_open=may_open)
+                taken = await by_mail.take(uow, known, item, stored_id, may_open=may_open)
             if taken.kind != "none":
                 if taken.kind == "opened":
                     state.recent_requests[sender] = state.recent_requests.get(sender, 0) + 1

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from core.inquiries.access import customer_account_id
+    from core.inquiries.by_mail import threaded
     from core.inquiries.conversation import Replied, answer, note, reply
     from core.inquiries.lifecycle import assign, auto_close, close
     from core.inquiries.numbers import (
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
         parse_number,
     )
     from core.inquiries.opening import MAX_BODY, MAX_SUBJECT, open_inquiry, products_for
-    from core.inquiries.reading import PAGE_SIZE, list_for_staff, list_for_user, overdue, show, threaded
+    from core.inquiries.reading import PAGE_SIZE, list_for_staff, list_for_user, overdue, show
     from core.inquiries.views import FileView, InquiryDetail, InquiryPage, InquirySummary, MessageView, Opened
 
 

@@ -32,7 +32,8 @@ loop.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import bindparam, select
@@ -46,21 +47,106 @@ from core.errors import DomainError
 from core.inquiries.conversation import reply
 from core.inquiries.numbers import SUBJECT_TAG
 from core.inquiries.opening import MAX_SUBJECT, open_inquiry
-from core.inquiries.reading import threaded
-from core.inquiries.tables import InquiryMessage
+from core.inquiries.tables import Inquiry, InquiryMessage
 from core.models import Account, SupportId, SupportIdContact
-from core.snapshots import Query
 from core.unit_of_work import UnitOfWork
 
-_ACCOUNT = Query(
-    select(Account.id, Account.status, Account.locale).where(Account.email == bindparam("email"))
+_ACCOUNTS = select(Account.email, Account.id, Account.locale).where(
+    Account.email.in_(bindparam("emails", expanding=True)), Account.status == "active"
 )
-_SUPPORT_IDS = Query(
-    select(SupportId.name)
+_SUPPORT_IDS = (
+    select(SupportIdContact.account_id, SupportId.name)
     .join(SupportIdContact, SupportIdContact.support_id_id == SupportId.id)
-    .where(SupportIdContact.account_id == bindparam("account_id"))
+    .where(SupportIdContact.account_id.in_(bindparam("accounts", expanding=True)))
 )
-_SEEN = Query(select(InquiryMessage.inquiry_id).where(InquiryMessage.message_id == bindparam("message_id")))
+_ROOTS = select(Inquiry.thread_id, Inquiry.id).where(Inquiry.thread_id.in_(bindparam("ids", expanding=True)))
+_MESSAGES = select(InquiryMessage.message_id, InquiryMessage.inquiry_id).where(
+    InquiryMessage.message_id.in_(bindparam("ids", expanding=True))
+)
+# A mail names at most this many of its References when it is threaded.
+_REFERENCES = 50
+
+
+@dataclass
+class Known:
+    """What the database knows about a batch's mails, read in four statements for the
+    whole batch rather than four per mail: every mail to the contact address passes
+    through ``take``, so per-mail reads here were a quarter of the contact window's
+    processing cost (bench/mail.py profile, 2026-12-01). ``note`` keeps it true while
+    the batch's own mails open and continue inquiries."""
+
+    roots: dict[str, int] = field(default_factory=dict)  # acknowledgement Message-ID → inquiry
+    messages: dict[str, int] = field(default_factory=dict)  # a thread's message → inquiry
+    senders: dict[str, tuple[int, str]] = field(default_factory=dict)  # active account: id, locale
+    support_ids: dict[int, list[str]] = field(default_factory=dict)  # account → its support IDs
+
+    @classmethod
+    async def load(cls, uow: UnitOfWork, items: Sequence[Assessed]) -> Known:
+        known = cls()
+        wanted: set[str] = set()
+        for item in items:
+            wanted.update(_references(item))
+            if item.mail.message_id:
+                wanted.add(item.mail.message_id)
+        await known._threads(uow, wanted)
+        emails = sorted({item.sender.lower() for item in items if item.sender})
+        if emails:
+            rows = (await uow.session.execute(_ACCOUNTS, {"emails": emails})).all()
+            known.senders = {str(e).lower(): (int(a), str(loc)) for e, a, loc in rows}
+        addressed = [
+            known.senders[i.sender.lower()][0]
+            for i in items
+            if i.sender
+            and i.sender.lower() in known.senders
+            and _for_inquiries(uow.settings, i.mail.rcpt_tos)[0]
+        ]
+        if addressed:
+            for account_id, name in (
+                await uow.session.execute(_SUPPORT_IDS, {"accounts": sorted(set(addressed))})
+            ).all():
+                known.support_ids.setdefault(int(account_id), []).append(str(name))
+        return known
+
+    async def _threads(self, uow: UnitOfWork, wanted: set[str]) -> None:
+        if wanted:
+            ids = sorted(wanted)
+            self.roots = {str(m): int(i) for m, i in (await uow.session.execute(_ROOTS, {"ids": ids})).all()}
+            self.messages = {
+                str(m): int(i) for m, i in (await uow.session.execute(_MESSAGES, {"ids": ids})).all()
+            }
+
+    def thread_of(self, item: Assessed) -> int | None:
+        return self._thread_of(_references(item))
+
+    def _thread_of(self, wanted: Sequence[str]) -> int | None:
+        """The inquiry ``wanted`` (a mail's In-Reply-To and References) answers: our
+        acknowledgement (the thread's root) first, else any message of a thread."""
+        root = next((self.roots[m] for m in wanted if m in self.roots), None)
+        return (
+            root if root is not None else next((self.messages[m] for m in wanted if m in self.messages), None)
+        )
+
+    def note(self, message_id: str, inquiry: int) -> None:
+        self.messages.setdefault(message_id, inquiry)
+
+
+def _references(item: Assessed) -> list[str]:
+    return _wanted(answered_message_ids(item.mail))
+
+
+def _wanted(message_ids: Sequence[str]) -> list[str]:
+    return [m for m in dict.fromkeys(message_ids) if m][-_REFERENCES:]
+
+
+async def threaded(uow: UnitOfWork, message_ids: Sequence[str]) -> int | None:
+    """The inquiry one of ``message_ids`` (a mail's In-Reply-To and References) belongs
+    to: our acknowledgement's Message-ID (the thread's root) or any message of its thread
+    (our answers, the customer's mails); None when none is ours. Whether the sender may
+    write into it is the caller's to check (the asker or a contact of its support ID)."""
+    known = Known()
+    wanted = _wanted(message_ids)
+    await known._threads(uow, set(wanted))
+    return known._thread_of(wanted)
 
 
 @dataclass(frozen=True)
@@ -85,14 +171,12 @@ def _for_inquiries(settings: Settings, rcpt_tos: list[str]) -> tuple[bool, str |
     return False, None
 
 
-async def _sender(uow: UnitOfWork, sender: str) -> Actor | None:
+def _sender(known: Known, sender: str) -> Actor | None:
     """The sender as an acting customer, if an active account has that address."""
-    if not sender:
+    found = known.senders.get(sender.lower()) if sender else None
+    if found is None:
         return None
-    found = await uow.first(_ACCOUNT, email=sender.lower())
-    if found is None or found[1] != "active":
-        return None
-    return Actor(kind="account", ref=f"mail:{sender}", door="mail", account_id=int(found[0]), locale=found[2])
+    return Actor(kind="account", ref=f"mail:{sender}", door="mail", account_id=found[0], locale=found[1])
 
 
 def _subject(item: Assessed) -> str:
@@ -112,24 +196,32 @@ def _refused(item: Assessed) -> dict[str, Any] | None:
     return {"message_id": message_id, "params": params, "files": [[n, s] for n, s in item.refused_files]}
 
 
-async def take(uow: UnitOfWork, item: Assessed, message_id: str, *, may_open: bool = True) -> Taken:
-    """Decide one stored mail (see the module docstring). ``message_id`` is the mail's
-    own Message-ID (stored with the customer message, so replies to it thread too);
-    ``may_open`` is False for a sender over the per-sender cap on new requests
-    (MADOGUCHI_REQUESTS_PER_SENDER_HOUR counts new inquiries by mail too)."""
+async def take(
+    uow: UnitOfWork, known: Known, item: Assessed, message_id: str, *, may_open: bool = True
+) -> Taken:
+    """Decide one stored mail (see the module docstring) against ``known`` (read for its
+    batch by ``Known.load``). ``message_id`` is the mail's own Message-ID (stored with
+    the customer message, so replies to it thread too); ``may_open`` is False for a
+    sender over the per-sender cap on new requests (MADOGUCHI_REQUESTS_PER_SENDER_HOUR
+    counts new inquiries by mail too)."""
+    taken = await _decide(uow, known, item, message_id, may_open=may_open)
+    if taken.kind in ("opened", "followup") and taken.number is not None:
+        known.note(message_id, taken.number)
+    return taken
+
+
+async def _decide(uow: UnitOfWork, known: Known, item: Assessed, message_id: str, *, may_open: bool) -> Taken:
     mail, sender = item.mail, item.sender
     addressed, tag = _for_inquiries(uow.settings, mail.rcpt_tos)
     automatic = item.automatic is not None or item.suspect is not None
-    if mail.message_id:
-        seen = await uow.first(_SEEN, message_id=mail.message_id)
-        if seen is not None:
-            return Taken("duplicate", int(seen[0]))
-    number = await threaded(uow, answered_message_ids(mail))
+    if mail.message_id and mail.message_id in known.messages:
+        return Taken("duplicate", known.messages[mail.message_id])
+    number = known.thread_of(item)
     if number is None:
         tagged = SUBJECT_TAG.search(mail.subject)
         number = int(tagged.group(1)) if tagged else None
     if number is not None:
-        actor = None if automatic else await _sender(uow, sender)
+        actor = None if automatic else _sender(known, sender)
         if actor is not None:
             try:
                 replied = await reply(
@@ -153,12 +245,12 @@ async def take(uow: UnitOfWork, item: Assessed, message_id: str, *, may_open: bo
         return LEFT
     if automatic:
         return Taken("none", hint="inquiry.mail.automatic")
-    actor = await _sender(uow, sender)
-    if actor is None:
+    actor = _sender(known, sender)
+    if actor is None or actor.account_id is None:
         return Taken("none", hint="inquiry.mail.not_active")
     support_id = tag
     if support_id is None:
-        names = [row[0] for row in await uow.rows(_SUPPORT_IDS, account_id=actor.account_id)]
+        names = known.support_ids.get(actor.account_id, [])
         if len(names) != 1:
             return Taken("none", hint="inquiry.mail.support_id_undecided")
         support_id = str(names[0])

@@ -13,7 +13,7 @@ the support IDs they are a contact of, and those they asked; staff see all.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import date
 from functools import lru_cache
 from typing import Any, Literal, cast
@@ -41,7 +41,6 @@ from core.inquiries.tables import Inquiry, InquiryMessage
 from core.inquiries.views import FileView, InquiryDetail, InquiryPage, InquirySummary, MessageView
 from core.models import Account, SupportId, SupportIdContact
 from core.snapshots import Query, Reader, Row, reads
-from core.unit_of_work import UnitOfWork
 
 PAGE_SIZE = 10
 StaffList = Literal["open", "overdue", "mine"]
@@ -327,19 +326,3 @@ async def show(source: Reader, actor: Actor, number: str | int) -> InquiryDetail
         can_close=summary.status != "closed",
         links_until=now + ttl if files else None,
     )
-
-
-async def threaded(uow: UnitOfWork, message_ids: Sequence[str]) -> int | None:
-    """The inquiry one of ``message_ids`` (a mail's In-Reply-To and References) belongs
-    to: our acknowledgement's Message-ID (the thread's root) or any message of its thread
-    (our answers, the customer's mails); None when none is ours. Whether the sender may
-    write into it is the caller's to check (the asker or a contact of its support ID)."""
-    wanted = [m for m in dict.fromkeys(message_ids) if m][-50:]
-    if not wanted:
-        return None
-    found = await uow.session.scalar(select(Inquiry.id).where(Inquiry.thread_id.in_(wanted)).limit(1))
-    if found is None:
-        found = await uow.session.scalar(
-            select(InquiryMessage.inquiry_id).where(InquiryMessage.message_id.in_(wanted)).limit(1)
-        )
-    return int(found) if found is not None else None
