@@ -36,7 +36,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import CompoundSelect, bindparam, literal, select, union_all
 
 from core.actors import Actor
 from core.config import Settings
@@ -59,9 +59,14 @@ _SUPPORT_IDS = (
     .join(SupportIdContact, SupportIdContact.support_id_id == SupportId.id)
     .where(SupportIdContact.account_id.in_(bindparam("accounts", expanding=True)))
 )
-_ROOTS = select(Inquiry.thread_id, Inquiry.id).where(Inquiry.thread_id.in_(bindparam("ids", expanding=True)))
-_MESSAGES = select(InquiryMessage.message_id, InquiryMessage.inquiry_id).where(
-    InquiryMessage.message_id.in_(bindparam("ids", expanding=True))
+# Our acknowledgements' Message-IDs (a thread's root, True) and every message of a thread.
+_THREADS: CompoundSelect[Any] = union_all(
+    select(Inquiry.thread_id, Inquiry.id, literal(True)).where(
+        Inquiry.thread_id.in_(bindparam("ids", expanding=True))
+    ),
+    select(InquiryMessage.message_id, InquiryMessage.inquiry_id, literal(False)).where(
+        InquiryMessage.message_id.in_(bindparam("ids", expanding=True))
+    ),
 )
 # A mail names at most this many of its References when it is threaded.
 _REFERENCES = 50
@@ -89,31 +94,38 @@ class Known:
             if item.mail.message_id:
                 wanted.add(item.mail.message_id)
         await known._threads(uow, wanted)
-        emails = sorted({item.sender.lower() for item in items if item.sender})
+        # Senders matter only for mail that may become inquiry mail: to the inquiry
+        # address, or naming an inquiry's thread or tag. The rest is the contact window's.
+        concerned = [
+            item
+            for item in items
+            if item.sender
+            and (
+                _for_inquiries(uow.settings, item.mail.rcpt_tos)[0]
+                or known.thread_of(item) is not None
+                or SUBJECT_TAG.search(item.mail.subject)
+            )
+        ]
+        emails = sorted({item.sender.lower() for item in concerned})
         if emails:
             rows = (await uow.session.execute(_ACCOUNTS, {"emails": emails})).all()
             known.senders = {str(e).lower(): (int(a), str(loc)) for e, a, loc in rows}
-        addressed = [
-            known.senders[i.sender.lower()][0]
-            for i in items
-            if i.sender
-            and i.sender.lower() in known.senders
-            and _for_inquiries(uow.settings, i.mail.rcpt_tos)[0]
-        ]
+        addressed = {
+            known.senders[item.sender.lower()][0]
+            for item in concerned
+            if item.sender.lower() in known.senders and _for_inquiries(uow.settings, item.mail.rcpt_tos)[0]
+        }
         if addressed:
-            for account_id, name in (
-                await uow.session.execute(_SUPPORT_IDS, {"accounts": sorted(set(addressed))})
-            ).all():
+            contacts = (await uow.session.execute(_SUPPORT_IDS, {"accounts": sorted(addressed)})).all()
+            for account_id, name in contacts:
                 known.support_ids.setdefault(int(account_id), []).append(str(name))
         return known
 
     async def _threads(self, uow: UnitOfWork, wanted: set[str]) -> None:
         if wanted:
-            ids = sorted(wanted)
-            self.roots = {str(m): int(i) for m, i in (await uow.session.execute(_ROOTS, {"ids": ids})).all()}
-            self.messages = {
-                str(m): int(i) for m, i in (await uow.session.execute(_MESSAGES, {"ids": ids})).all()
-            }
+            rows = (await uow.session.execute(_THREADS, {"ids": sorted(wanted)})).all()
+            for row in rows:
+                (self.roots if row[2] else self.messages)[str(row[0])] = int(row[1])
 
     def thread_of(self, item: Assessed) -> int | None:
         return self._thread_of(_references(item))
