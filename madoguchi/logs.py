@@ -60,6 +60,11 @@ class JsonFormatter(logging.Formatter):
 def configure(level: int | str = logging.INFO) -> None:
     """Route every logger (ours and the libraries') through the JSON formatter, for every
     command (``level``: MADOGUCHI_LOG_LEVEL, a name or a number)."""
+    # The JSON line never shows thread or process names: records need not look them up
+    # (the logging HOWTO's "Optimization"; ~15 µs of a 75 µs line, three lines a mail).
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
