@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from bot import blocks as bk
 from bot import slack_files
@@ -42,6 +43,10 @@ from core.snapshots import open_for
 
 if TYPE_CHECKING:
     from bot.app import SlackDoor
+    from core.inquiries import Opened, Replied
+    from core.unit_of_work import UnitOfWork
+
+T = TypeVar("T")
 
 
 def form_values(view: dict[str, Any]) -> dict[str, Any]:
@@ -111,33 +116,51 @@ def register(door: SlackDoor) -> None:
         context["who"] = who
         return who
 
-    @app.view(CALLBACK_ID)
-    async def ask_submitted(ack: Any, body: dict[str, Any], context: Any, view: dict[str, Any]) -> None:
+    async def submitted(
+        ack: Any,
+        body: dict[str, Any],
+        context: Any,
+        view: dict[str, Any],
+        act: Callable[[UnitOfWork, Who, dict[str, Any], list[NewFile | Unread]], Awaitable[T]],
+    ) -> tuple[Who, T] | None:
+        """A customer's modal (ask or reply) submitted: its files fetched from Slack, then
+        ``act`` in a unit of work; a refusal is answered on the modal (``None``)."""
         who = await who_is(body, context)
         values = form_values(view)
         files = await fetched_files(door, context, values, who.locale)
         if isinstance(files, dict):
             await ack(response_action="errors", errors=files)
-            return
+            return None
         async with door.core.uow() as uow:
             try:
-                opened = await inquiries.open_inquiry(
-                    uow,
-                    who.actor,
-                    support_id=values.get("support_id") or None,
-                    product=str(values.get("product") or ""),
-                    subject=str(values.get("subject") or ""),
-                    body=str(values.get("body") or ""),
-                    attachments=files,
-                )
+                return who, await act(uow, who, values, files)
             except ValidationFailed as error:
                 await ack(response_action="errors", errors=field_errors(error, view, who.locale))
-                return
             except DomainError as error:
                 await ack(
                     response_action="update", view=message_modal(who.locale, error_text(error, who.locale))
                 )
-                return
+        return None
+
+    @app.view(CALLBACK_ID)
+    async def ask_submitted(ack: Any, body: dict[str, Any], context: Any, view: dict[str, Any]) -> None:
+        async def act(
+            uow: UnitOfWork, who: Who, values: dict[str, Any], files: list[NewFile | Unread]
+        ) -> Opened:
+            return await inquiries.open_inquiry(
+                uow,
+                who.actor,
+                support_id=values.get("support_id") or None,
+                product=str(values.get("product") or ""),
+                subject=str(values.get("subject") or ""),
+                body=str(values.get("body") or ""),
+                attachments=files,
+            )
+
+        done = await submitted(ack, body, context, view, act)
+        if done is None:
+            return
+        who, opened = done
         text = bk.say(
             "slack.inquiry.opened", who.locale, number=opened.label, due=long_date(opened.due_on, who.locale)
         )
@@ -174,29 +197,16 @@ def register(door: SlackDoor) -> None:
 
     @app.view(REPLY_CALLBACK_ID)
     async def reply_submitted(ack: Any, body: dict[str, Any], context: Any, view: dict[str, Any]) -> None:
-        who = await who_is(body, context)
-        values = form_values(view)
-        files = await fetched_files(door, context, values, who.locale)
-        if isinstance(files, dict):
-            await ack(response_action="errors", errors=files)
+        async def act(
+            uow: UnitOfWork, who: Who, values: dict[str, Any], files: list[NewFile | Unread]
+        ) -> Replied:
+            number = str(view.get("private_metadata") or "")
+            return await inquiries.reply(uow, who.actor, number, str(values.get("body") or ""), files)
+
+        done = await submitted(ack, body, context, view, act)
+        if done is None:
             return
-        async with door.core.uow() as uow:
-            try:
-                replied = await inquiries.reply(
-                    uow,
-                    who.actor,
-                    str(view.get("private_metadata") or ""),
-                    str(values.get("body") or ""),
-                    files,
-                )
-            except ValidationFailed as error:
-                await ack(response_action="errors", errors=field_errors(error, view, who.locale))
-                return
-            except DomainError as error:
-                await ack(
-                    response_action="update", view=message_modal(who.locale, error_text(error, who.locale))
-                )
-                return
+        who, replied = done
         text = replied_blocks(replied, who.locale)[0]["text"]["text"]
         await ack(response_action="update", view=message_modal(who.locale, text))
 

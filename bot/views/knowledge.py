@@ -20,6 +20,7 @@ from core.knowledge.drafting import KINDS, Draft
 from core.knowledge.fields import ArticleFields
 from core.knowledge.search import ArticleView, Hit
 from core.knowledge.tables import VISIBILITIES
+from core.knowledge.text import markdown_lines
 
 SHOW_ACTION = "kb_show"
 SEARCH_OPEN_ACTION = "kb_search_open"
@@ -47,7 +48,6 @@ _CHUNK = bk.SECTION_LIMIT - 100
 # A plain_text_input holds at most 3,000 characters.
 _BODY_FIELD = 3000
 
-_FENCE = re.compile(r"^\s*(```|~~~)")
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.*?)\s*#*\s*$")
 _BULLET = re.compile(r"^(\s*)[-*+]\s+")
 _LINK = re.compile(r"\[([^\]]+)\]\((https?://[^)\s|]+)\)")
@@ -65,26 +65,18 @@ def _inline(line: str) -> str:
     return _STRIKE.sub(r"~\1~", line)
 
 
+def _mrkdwn_line(raw: str) -> str:
+    line = bk.esc(raw)
+    heading = _HEADING.match(line)
+    if heading:
+        return f"*{heading[1]}*"
+    return _BULLET.sub(r"\1• ", _inline(line))
+
+
 def mrkdwn(markdown: str) -> bk.Mrkdwn:
     """An article's Markdown as Slack mrkdwn: headings bold, ``**b**`` → ``*b*``, ``*i*``
     → ``_i_``, links ``<url|text>``, bullets ``•``, code blocks kept."""
-    out: list[str] = []
-    in_code = False
-    for raw in markdown.replace("\r\n", "\n").split("\n"):
-        line = bk.esc(raw)
-        if _FENCE.match(raw):
-            in_code = not in_code
-            out.append("```")
-            continue
-        if in_code:
-            out.append(line)
-            continue
-        heading = _HEADING.match(line)
-        if heading:
-            out.append(f"*{heading[1]}*")
-            continue
-        out.append(_BULLET.sub(r"\1• ", _inline(line)))
-    return bk.Mrkdwn("\n".join(out).strip())
+    return bk.Mrkdwn("\n".join(markdown_lines(markdown, _mrkdwn_line, code=bk.esc, fence="```")).strip())
 
 
 def chunks(text: str, size: int = _CHUNK) -> list[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import jaconv
@@ -29,28 +30,45 @@ _QUOTE = re.compile(r"^\s{0,3}>\s?")
 _BULLET = re.compile(r"^(\s*)[-*+]\s+")
 
 
-def plain_text(markdown: str) -> str:
-    """Markdown without its markup: headings, emphasis, code marks and quote marks go;
-    links become ``text (URL)``; list items keep a ``・``; code blocks keep their lines."""
+def markdown_lines(
+    markdown: str,
+    prose: Callable[[str], str],
+    *,
+    code: Callable[[str], str] = lambda line: line,
+    fence: str | None = None,
+) -> list[str]:
+    """``markdown``'s lines, each line of prose through ``prose`` and each line inside a
+    fenced code block through ``code``; a fence line becomes ``fence`` (dropped when
+    None). The one place that knows where code blocks begin and end, for the plain text
+    here and the Slack door's mrkdwn."""
     lines: list[str] = []
     in_code = False
     for line in markdown.replace("\r\n", "\n").split("\n"):
         if _FENCE.match(line):
             in_code = not in_code
+            if fence is not None:
+                lines.append(fence)
             continue
-        if in_code:
-            lines.append(line)
-            continue
-        line = _HEADING.sub("", line)
-        line = _QUOTE.sub("", line)
-        line = _BULLET.sub(r"\1・", line)
-        line = _IMAGE.sub(r"\1", line)
-        line = _LINK.sub(lambda m: m[1] if m[1] == m[2] else f"{m[1]} ({m[2]})", line)
-        line = _CODE.sub(r"\1", line)
-        line = _EMPHASIS.sub(r"\2", line)
-        line = _ITALIC.sub(r"\2", line)
-        lines.append(line.rstrip())
-    return "\n".join(lines).strip()
+        lines.append(code(line) if in_code else prose(line))
+    return lines
+
+
+def _plain_line(line: str) -> str:
+    line = _HEADING.sub("", line)
+    line = _QUOTE.sub("", line)
+    line = _BULLET.sub(r"\1・", line)
+    line = _IMAGE.sub(r"\1", line)
+    line = _LINK.sub(lambda m: m[1] if m[1] == m[2] else f"{m[1]} ({m[2]})", line)
+    line = _CODE.sub(r"\1", line)
+    line = _EMPHASIS.sub(r"\2", line)
+    line = _ITALIC.sub(r"\2", line)
+    return line.rstrip()
+
+
+def plain_text(markdown: str) -> str:
+    """Markdown without its markup: headings, emphasis, code marks and quote marks go;
+    links become ``text (URL)``; list items keep a ``・``; code blocks keep their lines."""
+    return "\n".join(markdown_lines(markdown, _plain_line)).strip()
 
 
 def _folded_with_positions(text: str) -> tuple[str, list[int]]:
