@@ -123,11 +123,12 @@ def _tsvector_group(rank: int, long_words: tuple[int, ...], windowed: bool) -> t
     newest first and cut at the limit; ``_ranked`` orders them). Not ``windowed`` (a
     one-character word: its prefix is many GIN keys, whose union ANDed with the months
     cost 7 ms where the planner's walk of the date index costs 2): one part, as the
-    planner likes. The
-    GIN index answers an AND of lexemes exactly, without rereading any row: every bigram
-    of every word (a one-character word: a prefix), here with any of the newest months.
-    For a word of one or two characters that is the whole answer; for a longer one
-    (``long_words``, by position) ``LIKE`` on the bigram strings decides that its
+    planner likes.
+
+    The GIN index answers an AND of lexemes exactly, without rereading any row: every
+    bigram of every word (a one-character word: a prefix), with any of the newest
+    months. For a word of one or two characters that is the whole answer; for a longer
+    one (``long_words``, by position) ``LIKE`` on the bigram strings decides that its
     bigrams are consecutive (``grams.like_pattern``). The title group reads the title's
     own tsvector (migration 0011)."""
     column = "title_doc" if rank == 0 else "search_doc"
