@@ -44,9 +44,17 @@ _CONTRACT: ColumnElement[str] = literal_column("'contract'")
 _ONE: ColumnElement[int] = literal_column("1")
 
 
-def visible() -> ColumnElement[bool]:
+def visible(families: Any = None) -> ColumnElement[bool]:
     """Not withdrawn, and public, or for customers when :customer, or a contract article
-    of a family in force for :account_id (one not tied to a product: any in force)."""
+    of a family in force for :account_id (one not tied to a product: any in force).
+    ``families``: those families as a CTE of the statement (``families_cte``), for a
+    statement that repeats the condition — PostgreSQL then plans their join once."""
+    if families is not None:
+        in_force: ColumnElement[bool] = Article.product_family.in_(select(families.c.product_family))
+        any_in_force: ColumnElement[bool] = exists(select(families.c.product_family))
+    else:
+        in_force = Article.product_family.in_(_FAMILIES.scalar_subquery())
+        any_in_force = exists(_FAMILIES)
     return and_(
         Article.withdrawn.is_(False),
         or_(
@@ -54,10 +62,7 @@ def visible() -> ColumnElement[bool]:
             and_(Article.visibility == _CUSTOMERS, bindparam("customer", type_=Integer) == _ONE),
             and_(
                 Article.visibility == _CONTRACT,
-                or_(
-                    Article.product_family.in_(_FAMILIES.scalar_subquery()),
-                    and_(Article.product_family.is_(None), exists(_FAMILIES)),
-                ),
+                or_(in_force, and_(Article.product_family.is_(None), any_in_force)),
             ),
         ),
     )
@@ -70,6 +75,11 @@ def families_of_reader() -> Any:
 
 def families_of_reader_select() -> Any:
     return _FAMILIES
+
+
+def families_cte() -> Any:
+    """The families as a CTE (``visible(families=…)``)."""
+    return _FAMILIES.cte("families")
 
 
 _STATUS = Query(select(Account.status).where(Account.id == bindparam("account_id")))

@@ -7,9 +7,10 @@ them from a snapshot). The order of a search is the SPEC's: articles whose title
 every word first, then the rest; newer first within each. It is computed as two groups
 (title; elsewhere), each read newest first and cut at the limit, so a search costs
 about the same for a word in ten articles and a word in ten thousand: on SQLite the
-index itself is ordered newest first (migration 0011's FTS rowid), on PostgreSQL the
-planner walks the ``updated_on`` index when the word is common. The search is the one
-statement that differs by database (FTS5 MATCH vs ``tsvector @@``).
+index itself is ordered newest first (migration 0011's FTS rowid), on PostgreSQL the GIN
+index is asked for the matches of the newest months first (migration 0017's month
+lexemes). The search is the one statement that differs by database (FTS5 MATCH vs
+``tsvector @@``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import (
     Boolean,
+    Date,
     Integer,
     String,
     and_,
@@ -42,6 +44,7 @@ from core.knowledge import grams
 from core.knowledge.matching import (
     Audience,
     audience,
+    families_cte,
     families_of_reader,
     families_of_reader_select,
     visible,
@@ -86,42 +89,115 @@ def _word_in(column: InstrumentedAttribute[str], n: int) -> ColumnElement[bool]:
     return column.like(bindparam(f"w{n}", type_=String))
 
 
-def _tsvector_group(rank: int, long_words: tuple[int, ...]) -> Any:
-    """One group of results on PostgreSQL. The GIN index answers an AND of lexemes
-    exactly, without rereading any row: every bigram of every word (a one-character
-    word: a prefix). For a word of one or two characters that is the whole answer; for
-    a longer one (``long_words``, by position) ``LIKE`` on the bigram strings decides
-    that its bigrams are consecutive (``grams.like_pattern``). The planner reads the GIN
-    index for rare words and walks ``ix_articles_updated_on`` backwards for common ones.
-    The title group reads the title's own tsvector (migration 0011)."""
-    in_title = and_(_lexemes("title_doc"), *(_word_in(Article.title_grams, n) for n in long_words))
+# PostgreSQL. The GIN index answers which articles hold a word's bigrams, in no useful
+# order, and the planner cannot estimate the ``LIKE`` of a long word, so it read and
+# sorted every match (~3,000 rows, ~25 ms, for インストール in 100,000 articles). Each
+# article's tsvectors also hold its month (``#202512``, migration 0017): a group first
+# asks GIN for the matches in the newest months — the months of at least ``WINDOW``
+# newest articles — in the same index scan, and reads the older matches only when those
+# were fewer than the limit (a word too rare to fill ten rows there: few matches anyway).
+WINDOW = 2000
+# The month lexeme of a date column, as migration 0017's generated columns write it.
+MONTH_LEXEME = "'#' || (extract(year FROM {day}) * 100 + extract(month FROM {day}))::integer::text"
+_RECENT = (
+    text(
+        "SELECT string_agg(quote_literal(" + MONTH_LEXEME.format(day="m") + "), ' | ')::tsquery AS months,"
+        " min(m)::date AS since FROM generate_series("
+        " date_trunc('month', (SELECT updated_on FROM articles"
+        f" ORDER BY updated_on DESC, id DESC OFFSET {WINDOW} LIMIT 1)),"
+        " (SELECT max(updated_on) FROM articles), interval '1 month') AS m"
+    )
+    .columns(literal_column("months"), literal_column("since", Date))
+    .cte("recent")
+)
+_MONTHS = select(_RECENT.c.months).scalar_subquery()
+_SINCE = select(_RECENT.c.since).scalar_subquery()
+_ROWS = bindparam("limit", type_=Integer) + bindparam("offset", type_=Integer)
+_TSQUERY: ColumnElement[Any] = func.to_tsquery(
+    literal_column("'simple'::regconfig"), bindparam("lexemes", type_=String)
+)
+_QUERY = select(select(_TSQUERY.label("query")).cte("words").c.query).scalar_subquery()
+# The reader's families once for the four parts (their join planned once, not eight times).
+_FAMILIES = families_cte()
+
+
+def _tsvector_group(rank: int, long_words: tuple[int, ...], windowed: bool) -> tuple[Any, ...]:
+    """One group of results on PostgreSQL, as its two parts: the matches of the newest
+    months (a CTE), and the older ones, read only when the first part is short (both
+    newest first and cut at the limit; ``_ranked`` orders them). Not ``windowed`` (a
+    one-character word: its prefix is many GIN keys, whose union ANDed with the months
+    cost 7 ms where the planner's walk of the date index costs 2): one part, as the
+    planner likes.
+
+    The GIN index answers an AND of lexemes exactly, without rereading any row: every
+    bigram of every word (a one-character word: a prefix), with any of the newest
+    months. For a word of one or two characters that is the whole answer; for a longer
+    one (``long_words``, by position) ``LIKE`` on the bigram strings decides that its
+    bigrams are consecutive (``grams.like_pattern``). The title group reads the title's
+    own tsvector (migration 0011)."""
+    column = "title_doc" if rank == 0 else "search_doc"
+    title_like = [_word_in(Article.title_grams, n) for n in long_words]
     if rank == 0:
-        match = in_title
+        conditions = [*title_like, visible(_FAMILIES)]
     else:
         anywhere = (
             or_(_word_in(Article.title_grams, n), _word_in(Article.body_grams, n)) for n in long_words
         )
-        match = and_(_lexemes("search_doc"), *anywhere, ~in_title)
-    return (
+        conditions = [
+            *anywhere,
+            ~and_(_lexemes("title_doc", hidden=windowed), *title_like),
+            visible(_FAMILIES),
+        ]
+    order = (Article.updated_on.desc(), Article.id.desc())
+    if not windowed:
+        return (
+            select(literal_column(str(rank)).label("rank"), Article.id, *_COLUMNS)
+            .where(_lexemes(column), *conditions)
+            .order_by(*order)
+            .limit(_ROWS)
+            .subquery(f"matches_{rank}"),
+        )
+    newest = (
         select(literal_column(str(rank)).label("rank"), Article.id, *_COLUMNS)
-        .where(match, visible())
-        .order_by(Article.updated_on.desc(), Article.id.desc())
-        .limit(bindparam("limit", type_=Integer))
-        .offset(bindparam("offset", type_=Integer))
-        .subquery()
+        .where(_lexemes(column, _MONTHS, hidden=True), *conditions)
+        .order_by(*order)
+        .limit(_ROWS)
+        .cte(f"newest_{rank}")
     )
+    short = select(func.count()).select_from(newest).scalar_subquery() < _ROWS
+    older = (
+        select(literal_column(str(rank)).label("rank"), Article.id, *_COLUMNS)
+        .where(
+            short,
+            _lexemes(column, hidden=True),
+            # Not an index condition (an OR with a constant): ANDing the date index's
+            # range with the GIN match read ~100,000 index entries.
+            or_(Article.updated_on < _SINCE, _SINCE.is_(None)),
+            *conditions,
+        )
+        .order_by(*order)
+        .limit(_ROWS)
+        .subquery(f"older_{rank}")
+    )
+    return newest, older
 
 
-def _lexemes(column: str) -> ColumnElement[bool]:
-    """``articles.<column> @@ to_tsquery('simple', :lexemes)``: the GIN-indexed tsvector
-    columns of migration 0011, PostgreSQL's only (not mapped by the ORM)."""
-    query = func.to_tsquery(literal_column("'simple'::regconfig"), bindparam("lexemes", type_=String))
+def _lexemes(column: str, months: Any = None, hidden: bool = False) -> ColumnElement[bool]:
+    """``articles.<column> @@ to_tsquery('simple', :lexemes)`` (``&&`` the newest
+    months' lexemes): the GIN-indexed tsvector columns of migrations 0011 and 0017,
+    PostgreSQL's only (not mapped by the ORM). ``hidden``: the tsquery comes from a CTE,
+    so the planner estimates it alike for every word and reuses one generic plan instead
+    of planning every search (~1–2 ms each at 100,000 articles); the windowed statement's
+    shape does not depend on the word's frequency."""
+    query: Any = _QUERY if hidden else _TSQUERY
+    if months is not None:
+        query = query.op("&&")(months)
     return literal_column(f"articles.{column}").op("@@", return_type=Boolean)(query)
 
 
-def _ranked(title: Any, elsewhere: Any) -> Query:
+def _ranked(*groups: Any) -> Query:
     """Title matches first, then the rest; newer first in each; ``limit`` in all."""
-    both = union_all(select(title), select(elsewhere)).subquery()
+    both = union_all(*(select(group) for group in groups)).subquery()
     return Query(
         select(*(both.c[c.key] for c in _COLUMNS), both.c.rank)
         .order_by(both.c.rank, both.c.updated_on.desc(), both.c.id.desc())
@@ -131,15 +207,16 @@ def _ranked(title: Any, elsewhere: Any) -> Query:
 
 
 _SQLITE_SEARCH = _ranked(_fts5_group(0, "in_title"), _fts5_group(1, "elsewhere"))
-# PostgreSQL: one statement per set of positions of long words (built when first asked).
-_POSTGRES_SEARCH: dict[tuple[int, ...], Query] = {}
+# PostgreSQL: one statement per set of positions of long words, windowed or not (built
+# when first asked).
+_POSTGRES_SEARCH: dict[tuple[tuple[int, ...], bool], Query] = {}
 
 
-def _postgres_search(long_words: tuple[int, ...]) -> Query:
-    found = _POSTGRES_SEARCH.get(long_words)
+def _postgres_search(long_words: tuple[int, ...], windowed: bool) -> Query:
+    found = _POSTGRES_SEARCH.get((long_words, windowed))
     if found is None:
-        found = _POSTGRES_SEARCH[long_words] = _ranked(
-            _tsvector_group(0, long_words), _tsvector_group(1, long_words)
+        found = _POSTGRES_SEARCH[long_words, windowed] = _ranked(
+            *_tsvector_group(0, long_words, windowed), *_tsvector_group(1, long_words, windowed)
         )
     return found
 
@@ -224,7 +301,8 @@ def statement(words: list[str], dialect: str) -> tuple[Query, dict[str, str]]:
     long_words = tuple(n for n, word in enumerate(words) if len(word) > 2)
     params = {"lexemes": grams.tsquery_lexemes(words)}
     params.update({f"w{n}": grams.like_pattern(words[n]) for n in long_words})
-    return _postgres_search(long_words), params
+    windowed = all(len(word) > 1 for word in words)
+    return _postgres_search(long_words, windowed), params
 
 
 @reads

@@ -9,6 +9,7 @@ so ｲﾝｽﾄｰﾙ finds its place in a body that says インストール.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Callable
@@ -71,13 +72,20 @@ def plain_text(markdown: str) -> str:
     return "\n".join(markdown_lines(markdown, _plain_line)).strip()
 
 
+@functools.lru_cache(maxsize=8192)
+def _fold_char(char: str) -> str:
+    """One character folded; cached: every hit's snippet folds its body character by
+    character, ~0.1 ms per body uncached (ten hits per search)."""
+    return jaconv.hira2kata(unicodedata.normalize("NFKC", char)).casefold()
+
+
 def _folded_with_positions(text: str) -> tuple[str, list[int]]:
     """``text`` folded like ``grams.runs`` (character by character), and for each folded
     character the index of the original character it came from."""
     out: list[str] = []
     origin: list[int] = []
     for index, char in enumerate(text):
-        folded = jaconv.hira2kata(unicodedata.normalize("NFKC", char)).casefold()
+        folded = _fold_char(char)
         out.append(folded)
         origin.extend([index] * len(folded))
     return "".join(out), origin

@@ -1,0 +1,62 @@
+"""knowledge search on PostgreSQL: each article's month in its tsvectors (issue 13)
+
+The GIN index answers "which articles hold these bigrams", in no useful order; the
+search wants the ten newest. Reading every match and sorting it cost ~25 ms for a word
+in 3,000 of 100,000 articles (the planner cannot estimate the ``LIKE`` that follows and
+so never walks the date index). With a lexeme for the article's month (``#202512``) in
+``search_doc`` and ``title_doc``, the search first asks GIN for the matches *in the
+newest months* (bigrams AND any of those months: one index scan, a few dozen rows) and
+reads older matches only when those are fewer than the limit
+(core/knowledge/search.py). ``#`` never occurs in a bigram token (runs of letters and
+digits only), so no search word can match a month lexeme.
+
+SQLite: nothing (its FTS rowid is already ordered newest first, migration 0011).
+
+Revision ID: 0017_knowledge_pg
+Revises: 0016_inquiry_staff
+"""
+
+from __future__ import annotations
+
+from alembic import op
+
+revision = "0017_knowledge_pg"
+down_revision = "0016_inquiry_staff"
+branch_labels = None
+depends_on = None
+
+# The same lexeme as core/knowledge/search.py's MONTH_LEXEME (immutable: a generated
+# column may not use to_char).
+MONTH = (
+    "array_to_tsvector(ARRAY['#' || (extract(year FROM updated_on) * 100"
+    " + extract(month FROM updated_on))::integer::text])"
+)
+BODY = "(setweight(to_tsvector('simple'::regconfig, title_grams), 'A') || to_tsvector('simple'::regconfig, body_grams))"
+TITLE = "to_tsvector('simple'::regconfig, title_grams)"
+
+
+def _columns(search_doc: str, title_doc: str) -> tuple[str, ...]:
+    # One ALTER TABLE: the table is rewritten once.
+    return (
+        "DROP INDEX IF EXISTS ix_articles_title_doc",
+        "DROP INDEX IF EXISTS ix_articles_search_doc",
+        "ALTER TABLE articles DROP COLUMN title_doc, DROP COLUMN search_doc,"
+        f" ADD COLUMN search_doc tsvector GENERATED ALWAYS AS ({search_doc}) STORED,"
+        f" ADD COLUMN title_doc tsvector GENERATED ALWAYS AS ({title_doc}) STORED",
+        "CREATE INDEX ix_articles_search_doc ON articles USING gin (search_doc)",
+        "CREATE INDEX ix_articles_title_doc ON articles USING gin (title_doc)",
+    )
+
+
+def _run(statements: tuple[str, ...]) -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        for statement in statements:
+            op.execute(statement)
+
+
+def upgrade() -> None:
+    _run(_columns(f"({BODY} || {MONTH})", f"({TITLE} || {MONTH})"))
+
+
+def downgrade() -> None:
+    _run(_columns(BODY, TITLE))

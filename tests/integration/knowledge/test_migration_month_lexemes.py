@@ -1,0 +1,99 @@
+"""Migration 0017_knowledge_pg puts each article's month into its PostgreSQL tsvectors
+(the search asks GIN for the newest months first, core/knowledge/search.py) for the
+articles that existed before it too, and goes back cleanly; on SQLite it changes nothing."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.script import ScriptDirectory
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from core.knowledge import grams
+from core.storage import create_engine
+from migrations import alembic_config, upgrade
+from tests.conftest import _pg_admin
+
+REVISION = "0017_knowledge_pg"
+ARTICLE = (
+    "INSERT INTO articles (id, code, visibility, withdrawn, updated_on, product_family, changed_at,"
+    " title, tags, body, title_grams, body_grams) VALUES (1, 'KB-1', 'public', false, '2025-04-01',"
+    " NULL, '2026-11-26 01:00:00+00', :title, '[]', :body, :title_grams, :body_grams)"
+)
+
+
+def _before() -> str:
+    return str(ScriptDirectory.from_config(alembic_config()).get_revision(REVISION).down_revision)
+
+
+async def _downgrade(engine: AsyncEngine, revision: str) -> None:
+    async with engine.begin() as conn:
+        await conn.run_sync(lambda sync: command.downgrade(alembic_config(sync), revision))
+
+
+@pytest.fixture
+async def postgres() -> AsyncIterator[AsyncEngine]:
+    admin = os.environ.get("TEST_DATABASE_URL")
+    if not admin:
+        pytest.skip("TEST_DATABASE_URL is not set: PostgreSQL half skipped")
+    name = f"madoguchi_t_{uuid.uuid4().hex[:12]}"
+    await _pg_admin(admin, f'CREATE DATABASE "{name}"')
+    engine = create_engine(make_url(admin).set(database=name).render_as_string(hide_password=False))
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+        await _pg_admin(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def _lexemes(engine: AsyncEngine) -> tuple[set[str], set[str]]:
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                text("SELECT tsvector_to_array(search_doc), tsvector_to_array(title_doc) FROM articles")
+            )
+        ).one()
+    return set(row[0]), set(row[1])
+
+
+async def test_existing_articles_get_their_month_and_lose_it_going_back(postgres: AsyncEngine) -> None:
+    await upgrade(postgres, _before())
+    title, body = "帳票出力でエラーになる", "帳票を印刷するとエラーになります。"
+    async with postgres.begin() as conn:
+        await conn.execute(
+            text(ARTICLE),
+            {
+                "title": title,
+                "body": body,
+                "title_grams": grams.grams(title),
+                "body_grams": grams.grams(body),
+            },
+        )
+    await upgrade(postgres)
+    search_doc, title_doc = await _lexemes(postgres)
+    assert "#202504" in search_doc and "#202504" in title_doc
+    assert {"帳票", "票出", "印刷"} <= search_doc and "印刷" not in title_doc
+    await _downgrade(postgres, _before())
+    search_doc, title_doc = await _lexemes(postgres)
+    assert not [lexeme for lexeme in search_doc | title_doc if lexeme.startswith("#")]
+    assert {"帳票", "票出", "印刷"} <= search_doc
+
+
+async def test_sqlite_goes_up_and_down_unchanged(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'kb.db'}")
+    try:
+        await upgrade(engine)
+        await _downgrade(engine, _before())
+        await upgrade(engine)
+        async with engine.connect() as conn:
+            names = {row[0] for row in await conn.execute(text("SELECT name FROM sqlite_master"))}
+        assert {"articles", "articles_fts", "ix_articles_updated_on"} <= names
+    finally:
+        await engine.dispose()
