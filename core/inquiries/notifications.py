@@ -56,21 +56,27 @@ async def cc_addresses(uow: UnitOfWork, inquiry: Inquiry) -> list[str]:
     return await _cc_addresses(uow, inquiry.support_id_id, inquiry.asker_email)
 
 
-async def _cc_addresses(uow: UnitOfWork, support_id_id: int | None, asker_email: str) -> list[str]:
+async def _cc_addresses(
+    uow: UnitOfWork, support_id_id: int | None, asker_email: str, stored: list[str] | None = None
+) -> list[str]:
     if support_id_id is None:
         return []
-    found = await uow.rows(_CC_ADDRESSES, support_id_id=support_id_id)
+    if stored is None:
+        stored = [str(e) for (e,) in await uow.rows(_CC_ADDRESSES, support_id_id=support_id_id)]
     asker = asker_email.lower()
-    return [str(e) for (e,) in found if e.lower() != asker and valid_recipient(uow.settings, e)]
+    return [e for e in stored if e.lower() != asker and valid_recipient(uow.settings, e)]
 
 
-async def ack_cc_addresses(uow: UnitOfWork, support_id_id: int | None, asker_email: str) -> list[str]:
+async def ack_cc_addresses(
+    uow: UnitOfWork, support_id_id: int | None, asker_email: str, stored: list[str] | None = None
+) -> list[str]:
     """The acknowledgement's Cc for an inquiry about to be opened (``ack_row``), read
-    before anything is written so the opening's reads and writes do not interleave;
+    before anything is written so the opening's reads and writes do not interleave —
+    or picked from ``stored``, the support ID's CC addresses as the caller read them;
     none when the asker gets no acknowledgement."""
     if not valid_recipient(uow.settings, asker_email):
         return []
-    return await _cc_addresses(uow, support_id_id, asker_email)
+    return await _cc_addresses(uow, support_id_id, asker_email, stored)
 
 
 def _base_context(uow: UnitOfWork, inquiry: Inquiry, support_id: str | None, name: str) -> dict[str, Any]:

@@ -15,6 +15,7 @@ acknowledgement (asker, Cc the CC addresses) and the staff post, in one transact
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import Any, cast
 
@@ -39,6 +40,7 @@ from core.models import (
     Contract,
     OutboxMessage,
     SupportId,
+    SupportIdCc,
     SupportIdContact,
     SupportKey,
 )
@@ -64,14 +66,17 @@ _KEY_CONTRACTS = Query(
     .where(SupportKey.support_id_id == bindparam("support_id_id"), SupportKey.revoked_at.is_(None))
 )
 # What opening needs of the support ID typed in the modal, in one statement: the support
-# ID, whether the asker is its contact, and its keys' contracts (one row per key; one row
-# of NULLs after the contact column when it has none). As ``support_id_of`` followed by
-# ``families``, in one round trip instead of three.
+# ID, whether the asker is its contact, its keys' contracts and its CC addresses (a row
+# per key and address: a support ID has a few of each; NULLs where it has none). As
+# ``support_id_of``, ``families`` and the acknowledgement's Cc, in one round trip
+# instead of four.
 _SUPPORT_ID_FOR_ASKER = Query(
     select(
         SupportId.id,
         SupportId.name,
         SupportIdContact.account_id,
+        SupportIdCc.id,
+        SupportIdCc.email,
         Contract.product_family,
         Contract.starts_on,
         Contract.ends_on,
@@ -87,6 +92,7 @@ _SUPPORT_ID_FOR_ASKER = Query(
     )
     .outerjoin(SupportKey, and_(SupportKey.support_id_id == SupportId.id, SupportKey.revoked_at.is_(None)))
     .outerjoin(Contract, Contract.id == SupportKey.contract_id)
+    .outerjoin(SupportIdCc, SupportIdCc.support_id_id == SupportId.id)
     .where(SupportId.name_key == bindparam("name_key"))
 )
 
@@ -115,15 +121,28 @@ async def families(source: Reader, support_id_id: int, on: date) -> Families:
     return _families(await source.rows(_KEY_CONTRACTS, support_id_id=support_id_id), on)
 
 
-async def support_id_for_asker(
-    source: Reader, account_id: int, name: str, on: date
-) -> tuple[int, str, Families]:
-    """``support_id_of`` for a customer and the support ID's ``families``, in one
-    statement; unknown and not theirs refused alike."""
+@dataclass(frozen=True)
+class AskedAbout:
+    """The support ID an inquiry is opened about, as ``support_id_for_asker`` read it."""
+
+    id: int
+    name: str
+    in_force: set[str]
+    every: set[str]
+    # Its CC addresses as stored, oldest first (``notifications.ack_cc_addresses`` picks
+    # the acknowledgement's Cc from them).
+    ccs: list[str]
+
+
+async def support_id_for_asker(source: Reader, account_id: int, name: str, on: date) -> AskedAbout:
+    """``support_id_of`` for a customer, the support ID's ``families`` and its CC
+    addresses, in one statement; unknown and not theirs refused alike."""
     rows = await source.rows(_SUPPORT_ID_FOR_ASKER, account_id=account_id, name_key=name_key(name))
     if not rows or rows[0][2] is None:
         raise support_id_not_found(name)
-    return int(rows[0][0]), str(rows[0][1]), _families([row[3:] for row in rows], on)
+    in_force, every = _families([row[5:] for row in rows], on)
+    ccs = dict(sorted({int(row[3]): str(row[4]) for row in rows if row[3] is not None}.items()))
+    return AskedAbout(int(rows[0][0]), str(rows[0][1]), in_force, every, list(ccs.values()))
 
 
 @reads
@@ -188,11 +207,14 @@ async def open_inquiry(
     sid: int | None = None
     in_force: set[str] = set()
     every: set[str] = set()
+    ccs: list[str] = []
     if name:
         try:
-            sid, name, (in_force, every) = await support_id_for_asker(uow, account.id, name, today(uow))
+            about = await support_id_for_asker(uow, account.id, name, today(uow))
         except NotFound:
             errors["support_id"] = "inquiry.support_id_not_found"
+        else:
+            sid, name, in_force, every, ccs = about.id, about.name, about.in_force, about.every, about.ccs
     if product is None:
         # By mail nobody chose: the support ID's only family in force, else その他 for
         # staff to set (SPEC §4.8 "New inquiry by mail").
@@ -223,10 +245,76 @@ async def open_inquiry(
         attachments_refused=attachments_refused,
         message_id=message_id,
         company=company,
+        cc_addresses=ccs,
     )
     if commit:
         await uow.commit()
     return opened
+
+
+def _message_values(
+    uow: UnitOfWork, actor: Actor, account: Account, inquiry_id: int, body: str, message_id: str | None
+) -> dict[str, Any]:
+    return {
+        "inquiry_id": inquiry_id,
+        "kind": "customer",
+        "author": f"account:{account.id}",
+        "author_account_id": account.id,
+        "via": actor.door,
+        "body": body,
+        "message_id": message_id,
+        "created_at": uow.clock.now(),
+    }
+
+
+def _bound(table: Table, prefix: str, columns: Sequence[str]) -> dict[str, Any]:
+    return {c: bindparam(f"{prefix}{c}", type_=table.c[c].type) for c in columns}
+
+
+_MESSAGE_COLUMNS = (
+    "inquiry_id",
+    "kind",
+    "author",
+    "author_account_id",
+    "via",
+    "body",
+    "message_id",
+    "created_at",
+)
+_AUDIT_COLUMNS = ("at", "actor_kind", "actor_id", "door", "action", "account_id", "support_id_id", "details")
+_OUTBOX_COLUMNS = (
+    "channel",
+    "template",
+    "locale",
+    "recipients",
+    "context",
+    "sealed",
+    "headers",
+    "message_id",
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "created_at",
+    # Its column default is not filled in for the rows of a multi-row VALUES: given.
+    "last_error",
+)
+
+
+def _rows_at_once(outbox_rows: int) -> Any:
+    """PostgreSQL: the first message, the audit row and ``outbox_rows`` outbox rows in one
+    statement (data-modifying CTEs), parameters ``m_*``, ``a_*``, ``o0_*``, ``o1_*``."""
+    message = insert(_MESSAGES).values(_bound(_MESSAGES, "m_", _MESSAGE_COLUMNS)).cte("new_message")
+    audit_row = insert(_AUDIT).values(_bound(_AUDIT, "a_", _AUDIT_COLUMNS)).cte("new_audit")
+    rows = [_bound(_OUTBOX, f"o{i}_", _OUTBOX_COLUMNS) for i in range(outbox_rows)]
+    return insert(_OUTBOX).values(rows).add_cte(message).add_cte(audit_row)
+
+
+_ROWS_AT_ONCE = {1: _rows_at_once(1), 2: _rows_at_once(2)}
+
+
+def _params(prefix: str, values: dict[str, Any], columns: Sequence[str]) -> dict[str, Any]:
+    assert set(values) == set(columns), f"{prefix}: {sorted(set(values) ^ set(columns))}"
+    return {f"{prefix}{k}": v for k, v in values.items()}
 
 
 async def add_customer_message(
@@ -240,16 +328,7 @@ async def add_customer_message(
 ) -> list[AttachmentInfo]:
     """A customer's message and its files into an inquiry's thread (the first one, or a
     follow-up); the files it kept."""
-    values = {
-        "inquiry_id": inquiry_id,
-        "kind": "customer",
-        "author": f"account:{account.id}",
-        "author_account_id": account.id,
-        "via": actor.door,
-        "body": body,
-        "message_id": message_id,
-        "created_at": uow.clock.now(),
-    }
+    values = _message_values(uow, actor, account, inquiry_id, body, message_id)
     # A plain INSERT, not an ORM object: in the database at once (the mail intake's next
     # mail in the batch may answer it) for less CPU than a flush.
     message_row_id = (await uow.session.execute(_NEW_MESSAGE, values)).scalar_one()
@@ -274,21 +353,23 @@ async def start(
     message_id: str | None = None,
     previous: int | None = None,
     company: str | None = None,
+    cc_addresses: list[str] | None = None,
 ) -> Opened:
     """Store a checked inquiry with its first message, audit, queue the acknowledgement
     and the staff post; the caller commits. Also a follow-up to an inquiry closed too
-    long ago (``previous``). ``company``: the asker's company name, when the caller
-    read it already.
+    long ago (``previous``). ``company``, ``cc_addresses``: the asker's company name and
+    the support ID's CC addresses, when the caller read them already.
 
     Why plain INSERTs rather than ORM objects: the ask submission's time on PostgreSQL
     is the process's CPU and the round trips per opening (docs/performance.md). Every
-    read comes first; then the inquiry (its number), its message, the audit row and both
-    outbox rows in one statement — four statements, no flush."""
+    read comes first; then the inquiry (its number); then its message, the audit row and
+    both outbox rows — on PostgreSQL in one statement, elsewhere (or with files, which
+    name the message) in three. No flush."""
     now = uow.clock.now()
     if company is None:
         found = await uow.first(_COMPANY_NAME, company_id=account.company_id)
         company = str(found[0]) if found else ""
-    ccs = await notifications.ack_cc_addresses(uow, support_id_id, account.email)
+    ccs = await notifications.ack_cc_addresses(uow, support_id_id, account.email, cc_addresses)
     due = calendar_for(uow.settings).answer_due(now, uow.settings.answer_business_days)
     values: dict[str, Any] = {
         "support_id_id": support_id_id,
@@ -307,18 +388,18 @@ async def start(
     number = (await uow.session.execute(_NEW_INQUIRY, values)).scalar_one()
     # What the acknowledgement and the staff post are made of (not added to the session).
     inquiry = Inquiry(id=number, **values)
-    stored = await add_customer_message(uow, actor, account, number, body, message_id, attachments)
-    await uow.session.execute(
-        insert(_AUDIT),
-        audit.values(
-            uow,
-            actor,
-            "inquiry.opened",
-            support_id_id=support_id_id,
-            inquiry=number,
-            product=product,
-            previous=previous,
-        ),
+    at_once = not attachments and uow.dialect.name == "postgresql"
+    stored: list[AttachmentInfo] = []
+    if not at_once:
+        stored = await add_customer_message(uow, actor, account, number, body, message_id, attachments)
+    audit_row = audit.values(
+        uow,
+        actor,
+        "inquiry.opened",
+        support_id_id=support_id_id,
+        inquiry=number,
+        product=product,
+        previous=previous,
     )
     asker = display_name(account)
     ack = notifications.ack_row(
@@ -342,5 +423,16 @@ async def start(
         attachments=listed(stored),
         attachments_refused=attachments_refused,
     )
-    await uow.session.execute(insert(_OUTBOX), [row for row in (ack, post) if row is not None])
+    outbox = [row for row in (ack, post) if row is not None]
+    if at_once:
+        params = {
+            **_params("m_", _message_values(uow, actor, account, number, body, message_id), _MESSAGE_COLUMNS),
+            **_params("a_", audit_row, _AUDIT_COLUMNS),
+        }
+        for i, row in enumerate(outbox):
+            params.update(_params(f"o{i}_", {**row, "last_error": ""}, _OUTBOX_COLUMNS))
+        await uow.session.execute(_ROWS_AT_ONCE[len(outbox)], params)
+    else:
+        await uow.session.execute(insert(_AUDIT), audit_row)
+        await uow.session.execute(insert(_OUTBOX), outbox)
     return Opened(number=inquiry.id, due_on=due, previous=previous)
