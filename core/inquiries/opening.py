@@ -295,18 +295,26 @@ _OUTBOX_COLUMNS = (
     "attempts",
     "next_attempt_at",
     "created_at",
-    # Its column default is not filled in for the rows of a multi-row VALUES: given.
+    # Given: a column default is not filled in inside a CTE's INSERT.
     "last_error",
 )
 
 
 def _rows_at_once(outbox_rows: int) -> Any:
     """PostgreSQL: the first message, the audit row and ``outbox_rows`` outbox rows in one
-    statement (data-modifying CTEs), parameters ``m_*``, ``a_*``, ``o0_*``, ``o1_*``."""
-    message = insert(_MESSAGES).values(_bound(_MESSAGES, "m_", _MESSAGE_COLUMNS)).cte("new_message")
-    audit_row = insert(_AUDIT).values(_bound(_AUDIT, "a_", _AUDIT_COLUMNS)).cte("new_audit")
-    rows = [_bound(_OUTBOX, f"o{i}_", _OUTBOX_COLUMNS) for i in range(outbox_rows)]
-    return insert(_OUTBOX).values(rows).add_cte(message).add_cte(audit_row)
+    statement (data-modifying CTEs), parameters ``m_*``, ``a_*``, ``o0_*``, ``o1_*``.
+    Single-row INSERTs only: SQLAlchemy does not cache a multi-row VALUES, and compiling
+    this statement for every opening cost more than the round trips it saves."""
+    ctes = [
+        insert(_MESSAGES).values(_bound(_MESSAGES, "m_", _MESSAGE_COLUMNS)).cte("new_message"),
+        insert(_AUDIT).values(_bound(_AUDIT, "a_", _AUDIT_COLUMNS)).cte("new_audit"),
+        *(
+            insert(_OUTBOX).values(_bound(_OUTBOX, f"o{i}_", _OUTBOX_COLUMNS)).cte(f"new_outbox_{i}")
+            for i in range(outbox_rows - 1)
+        ),
+    ]
+    last = insert(_OUTBOX).values(_bound(_OUTBOX, f"o{outbox_rows - 1}_", _OUTBOX_COLUMNS))
+    return last.add_cte(*ctes)
 
 
 _ROWS_AT_ONCE = {1: _rows_at_once(1), 2: _rows_at_once(2)}
