@@ -13,7 +13,8 @@ a vendor's whole history, beside a near-empty one, on SQLite and PostgreSQL.
    the Slack door has the command, over /slack/events with signed requests as Slack
    sends them: ``/support inquiries`` (open ones of a support ID), ``/support inquiries
    ID all``, ``/support inquiry show``; and the ask submission (``open_inquiry``: checks,
-   the inquiry, its first message, the acknowledgement and the staff post).
+   the inquiry, its first message, the acknowledgement and the staff post), in core and
+   as the ask modal's signed ``view_submission`` (callback_id ``inquiry``) to the door.
 3. Prints p50/p99 per lookup and database and writes its section of docs/performance.md
    (between the inquiries markers) unless ``--no-write``.
 
@@ -27,6 +28,7 @@ import argparse
 import asyncio
 import hashlib
 import hmac
+import json
 import sys
 import time
 import uuid
@@ -319,12 +321,60 @@ async def slack_calls(
     def label(i: int) -> str:
         return inquiries.format_number(numbers[i % len(numbers)])
 
+    # The ask modal as the door opens it (/support ask → views.open), for the submissions.
+    ask = urlencode(
+        {"team_id": "T1", "user_id": "UASKER", "command": "/support", "text": "ask", "trigger_id": "t",
+         "channel_id": "D1", "api_app_id": "A1", "response_url": f"{fake.url}response_url"}
+    )  # fmt: skip
+    async with session.post(endpoint, data=ask.encode(), headers=signed(ask)) as resp:
+        await resp.read()
+    await door.drain()
+    opened = fake.of("views.open")
+    modal: dict[str, Any] = opened[-1].body["view"] if opened else {}
+
+    def submission(i: int) -> Callable[[], Awaitable[Any]]:
+        """The ask modal submitted (callback_id ``inquiry``): a signed ``view_submission``
+        with the view's state as Slack sends it (tests/integration/slack/test_inquiries.py)."""
+
+        def chosen(value: str) -> dict[str, Any]:
+            option = {"text": {"type": "plain_text", "text": value}, "value": value}
+            return {"value": {"type": "static_select", "selected_option": option}}
+
+        def typed(value: str) -> dict[str, Any]:
+            return {"value": {"type": "plain_text_input", "value": value}}
+
+        state = {
+            "support_id": chosen(USER_SUPPORT_IDS[i % 3]),
+            "product": chosen(FAMILY),
+            "subject": typed(f"計測 {i}"),
+            "body": typed("ベンチマークの問い合わせです。\n再現手順: …"),
+            "attachments": {"value": {"type": "file_input", "files": []}},
+        }
+        payload = {
+            "type": "view_submission",
+            "team": {"id": "T1", "domain": "example"},
+            "user": {"id": "UASKER", "username": "uasker", "team_id": "T1"},
+            "api_app_id": "A1",
+            "trigger_id": f"tv{i}",
+            "view": {**modal, "id": f"V{i}", "hash": "h", "state": {"values": state}},
+        }
+        body = urlencode({"payload": json.dumps(payload, ensure_ascii=False)})
+
+        async def call() -> None:
+            assert modal.get("callback_id") == "inquiry", "no ask modal"
+            async with session.post(endpoint, data=body.encode(), headers=signed(body)) as resp:
+                answer = await resp.text()
+            assert resp.status == 200 and '"update"' in answer and "INQ-" in answer, answer[:300]
+
+        return call
+
     calls = {
         "/support inquiries ID": [command(f"inquiries {USER_SUPPORT_IDS[i % 3]}", "INQ-") for i in range(n)],
         "/support inquiries ID all": [
             command(f"inquiries {USER_SUPPORT_IDS[i % 3]} all", "INQ-") for i in range(n)
         ],
         "/support inquiry show": [command(f"inquiry show {label(i)}", label(i)) for i in range(n)],
+        "ask modal submission (view_submission)": [submission(i) for i in range(n)],
     }
 
     async def close() -> None:

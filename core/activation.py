@@ -51,7 +51,13 @@ async def require_active(source: Reader, actor: Actor) -> None:
     """
     if actor.is_staff:
         return
-    status = await status_of(source, actor)
+    check_status(await status_of(source, actor))
+
+
+def check_status(status: str | None) -> None:
+    """``require_active``'s rule for an account's status already read (None: no
+    account), for a use case that loads the whole account row anyway (opening an
+    inquiry reads it once instead of twice)."""
     if status is None:
         raise Forbidden("accounts.account_required")
     if status == "disabled":

@@ -377,6 +377,8 @@ async def post_for_staff(core: Core, staff: StaffChannel, row: Claimed) -> None:
         post = _post_ref(channel, ts)
         if post is None:
             raise ParentNotPosted("inquiry post not delivered yet")
+        # Its files get fresh links, as the row's context does when it is rendered.
+        current = attachments.with_links(core.settings, current, core.clock.now(), row.locale)
         await staff.update(post, INQUIRY_NEW, row.locale, current)
         return
     if row.template in (REQUEST_FOLLOWUP, INQUIRY_FOLLOWUP):

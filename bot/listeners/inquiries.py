@@ -125,13 +125,24 @@ def register(door: SlackDoor) -> None:
     ) -> tuple[Who, T] | None:
         """A customer's modal (ask or reply) submitted: its files fetched from Slack, then
         ``act`` in a unit of work; a refusal is answered on the modal (``None``)."""
-        who = await who_is(body, context)
         values = form_values(view)
-        files = await fetched_files(door, context, values, who.locale)
-        if isinstance(files, dict):
-            await ack(response_action="errors", errors=files)
-            return None
+        files: list[NewFile | Unread] = []
+        who: Who | None = None
+        if any(values.get("attachments") or []):
+            # Files are fetched from Slack before the transaction, so no connection
+            # waits on Slack; who asks is known first (the error's language).
+            who = await who_is(body, context)
+            fetched = await fetched_files(door, context, values, who.locale)
+            if isinstance(fetched, dict):
+                await ack(response_action="errors", errors=fetched)
+                return None
+            files = fetched
         async with door.core.uow() as uow:
+            if who is None:
+                # Who asks, read in the unit's own transaction: one connection and two
+                # round trips fewer than a snapshot first (docs/performance.md).
+                who = await identify(door, uow, body, context)
+                context["who"] = who
             try:
                 return who, await act(uow, who, values, files)
             except ValidationFailed as error:

@@ -6,7 +6,8 @@ it is shown again, and what staff write in its thread.
   happened (``inquiry_followup``) and ``inquiry_status``, which makes the outbox worker
   show the parent post again (``chat.update``). The update carries only the number: the
   worker reads the inquiry as it is *then* (``post_context``), so two updates delivered
-  out of order still leave the post showing the latest status.
+  out of order still leave the post showing the latest status. It shows what the new
+  post showed (the first message's files too, with fresh links) besides the status.
 * What staff type in the post's thread is theirs: ``note_from_thread`` keeps it as an
   internal note (``conversation.note``), which is never mailed — only
   ``conversation.answer`` sends staff text to a customer.
@@ -18,7 +19,9 @@ from typing import Any
 
 from sqlalchemy import select
 
+from core import attachments
 from core.inquiries import notifications
+from core.inquiries.attachments import OWNER_KIND, listed
 from core.inquiries.numbers import format_number
 from core.inquiries.tables import Inquiry, InquiryMessage
 from core.models import Account, Company, SupportId
@@ -62,12 +65,17 @@ async def post_context(uow: UnitOfWork, number: int) -> tuple[str | None, str | 
         if inquiry.support_id_id is not None
         else None
     )
-    first = await uow.session.scalar(
-        select(InquiryMessage.body)
-        .where(InquiryMessage.inquiry_id == number, InquiryMessage.kind == "customer")
-        .order_by(InquiryMessage.id)
-        .limit(1)
-    )
+    first = (
+        await uow.session.execute(
+            select(InquiryMessage.id, InquiryMessage.body)
+            .where(InquiryMessage.inquiry_id == number, InquiryMessage.kind == "customer")
+            .order_by(InquiryMessage.id)
+            .limit(1)
+        )
+    ).first()
+    # The first message's files, as the post listed them when it was new (their links
+    # are signed when it is rendered, ``core.attachments.with_links``).
+    files = await attachments.for_owner(uow, OWNER_KIND, int(first[0])) if first is not None else []
     context: dict[str, Any] = {
         "number": inquiry.id,
         "inquiry": format_number(inquiry.id),
@@ -77,9 +85,8 @@ async def post_context(uow: UnitOfWork, number: int) -> tuple[str | None, str | 
         "asker": f"{asker.last_name} {asker.first_name}".strip() if asker else "",
         "due_on": inquiry.due_on.isoformat(),
         "subject": inquiry.subject,
-        "excerpt": (first or "")[: notifications.EXCERPT],
-        # TODO(att): the first message's attachments once core.attachments is on main.
-        "attachments": 0,
+        "excerpt": (first[1] if first is not None else "")[: notifications.EXCERPT],
+        "attachments": listed(files),
         "status": inquiry.status,
         "assignee": inquiry.assignee or "",
     }

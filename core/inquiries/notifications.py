@@ -27,7 +27,7 @@ from core.inquiries.numbers import format_number, subject_tag
 from core.inquiries.tables import Inquiry, InquiryMessage
 from core.messages import render
 from core.models import SupportIdCc
-from core.outbox import enqueue_mail, enqueue_slack
+from core.outbox import enqueue_mail, enqueue_slack, mail_values, slack_values
 from core.snapshots import Query
 from core.unit_of_work import UnitOfWork
 
@@ -53,11 +53,30 @@ _CC_ADDRESSES = Query(
 
 async def cc_addresses(uow: UnitOfWork, inquiry: Inquiry) -> list[str]:
     """The support ID's CC addresses (同報者) that may receive mail, without the asker."""
-    if inquiry.support_id_id is None:
+    return await _cc_addresses(uow, inquiry.support_id_id, inquiry.asker_email)
+
+
+async def _cc_addresses(
+    uow: UnitOfWork, support_id_id: int | None, asker_email: str, stored: list[str] | None = None
+) -> list[str]:
+    if support_id_id is None:
         return []
-    found = await uow.rows(_CC_ADDRESSES, support_id_id=inquiry.support_id_id)
-    asker = inquiry.asker_email.lower()
-    return [str(e) for (e,) in found if e.lower() != asker and valid_recipient(uow.settings, e)]
+    if stored is None:
+        stored = [str(e) for (e,) in await uow.rows(_CC_ADDRESSES, support_id_id=support_id_id)]
+    asker = asker_email.lower()
+    return [e for e in stored if e.lower() != asker and valid_recipient(uow.settings, e)]
+
+
+async def ack_cc_addresses(
+    uow: UnitOfWork, support_id_id: int | None, asker_email: str, stored: list[str] | None = None
+) -> list[str]:
+    """The acknowledgement's Cc for an inquiry about to be opened (``ack_row``), read
+    before anything is written so the opening's reads and writes do not interleave —
+    or picked from ``stored``, the support ID's CC addresses as the caller read them;
+    none when the asker gets no acknowledgement."""
+    if not valid_recipient(uow.settings, asker_email):
+        return []
+    return await _cc_addresses(uow, support_id_id, asker_email, stored)
 
 
 def _base_context(uow: UnitOfWork, inquiry: Inquiry, support_id: str | None, name: str) -> dict[str, Any]:
@@ -89,9 +108,10 @@ def _headers(uow: UnitOfWork, ccs: list[str], references: list[str], parent: str
     return headers
 
 
-async def queue_ack(
+def ack_row(
     uow: UnitOfWork,
     inquiry: Inquiry,
+    ccs: list[str],
     *,
     support_id: str | None,
     name: str,
@@ -99,14 +119,14 @@ async def queue_ack(
     parent: str | None,
     files: Sequence[AttachmentInfo] = (),
     files_refused: dict[str, Any] | None = None,
-) -> None:
-    """The acknowledgement (number, subject, due date, the names of the files kept or
-    why a mail's files were not), Message-ID ``inquiry.thread_id``; under the customer's
-    mail when it was opened by mail (``parent``). Registration validated the asker's
-    address; one that is not valid for automatic mail gets none."""
+) -> dict[str, Any] | None:
+    """The acknowledgement's outbox row (``core.outbox.mail_values``; the caller inserts
+    it): number, subject, due date, the names of the files kept or why a mail's files
+    were not; Message-ID ``inquiry.thread_id``, Cc ``ccs`` (``ack_cc_addresses``); under
+    the customer's mail when it was opened by mail (``parent``). Registration validated
+    the asker's address; one that is not valid for automatic mail gets none (None)."""
     if not valid_recipient(uow.settings, inquiry.asker_email):
-        return
-    ccs = await cc_addresses(uow, inquiry)
+        return None
     headers = _headers(uow, ccs, [], parent)
     headers.update(
         {
@@ -115,7 +135,7 @@ async def queue_ack(
             LOOP_HEADER: uow.settings.inquiry_address,
         }
     )
-    enqueue_mail(
+    return mail_values(
         uow,
         ACK,
         [inquiry.asker_email, *ccs],
@@ -186,7 +206,7 @@ def staff_channel(uow: UnitOfWork, product_family: str) -> str | None:
     return uow.settings.product_channels.get(product_family) or uow.settings.staff_channel
 
 
-def queue_staff_post(
+def staff_post_row(
     uow: UnitOfWork,
     inquiry: Inquiry,
     *,
@@ -196,12 +216,13 @@ def queue_staff_post(
     body: str,
     attachments: list[dict[str, Any]],
     attachments_refused: dict[str, Any] | None = None,
-) -> None:
-    """The new inquiry's post for staff (company, support ID, asker, due date, subject,
-    the start of the body, its files: ``AttachmentInfo.summary`` entries that get signed
+) -> dict[str, Any]:
+    """The outbox row (``core.outbox.slack_values``; the caller inserts it) of the new
+    inquiry's post for staff (company, support ID, asker, due date, subject, the start
+    of the body, its files: ``AttachmentInfo.summary`` entries that get signed
     links when the post is sent, or why a mail's files were not kept). Rows queued
     before files were kept carry a count in ``attachments``."""
-    enqueue_slack(
+    return slack_values(
         uow,
         STAFF_NEW,
         {
@@ -234,7 +255,7 @@ def queue_staff_followup(
     attachments_refused: dict[str, Any] | None = None,
 ) -> None:
     """A message of the thread (a customer follow-up, a status change) for the post's
-    thread in the staff channel, with its files as in ``queue_staff_post``."""
+    thread in the staff channel, with its files as in ``staff_post_row``."""
     enqueue_slack(
         uow,
         STAFF_FOLLOWUP,

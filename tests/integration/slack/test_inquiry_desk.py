@@ -8,6 +8,7 @@ real outbox worker."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from sqlalchemy import select
 
 from bot.staff_posts import build_staff_channel
 from core import inquiries
+from core.attachments import NewFile
 from core.dates import long_date
 from core.inquiries.tables import InquiryMessage
 from core.messages import render
@@ -29,6 +31,7 @@ __all__ = ["world"]
 
 STAFF = "USTAFF1"
 STAFF_REF = "slack:T1:USTAFF1"
+FILE_LINK = re.compile(r"https?://[^|>\s\"']+/files/[0-9]+\.[0-9]+\.[0-9a-f]{32}")
 NASTY_SUBJECT = "帳票 <!channel> <https://evil.example|こちら> *太字*"
 NASTY_BODY = "至急 <!here> ```抜け出し``` <@U999> https://evil.example/x"
 
@@ -262,6 +265,43 @@ async def test_take_assigns_the_clicker_and_the_post_shows_it(
     update = str(slack.fake.of("chat.update")[-1].body["blocks"])
     assert "対応中" in update and "<@USTAFF1>" in update
     assert [m.template for m in await mails(slack.door.core)] == ["inquiry_ack"]
+
+
+async def test_the_post_shown_again_keeps_the_first_messages_files_with_fresh_links(
+    slack: Slack, world: World
+) -> None:
+    core = slack.door.core
+    async with core.uow() as uow:
+        await inquiries.open_inquiry(
+            uow,
+            world.a,
+            support_id="ACME_A",
+            product="製品Aファミリ",
+            subject="帳票出力",
+            body="画面の写しを添付します。",
+            attachments=[NewFile("画面.pdf", b"%PDF-1.5\n" + bytes(2000)), NewFile("メモ.txt", b"memo")],
+        )
+    await drain(core)
+    row = await inquiry(core, 1)
+    new = str(slack.fake.of("chat.postMessage")[0].body["blocks"])
+    assert "画面.pdf" in new and "メモ.txt" in new
+    await slack.interaction(
+        slack.block_action(
+            "inquiry_staff_assign",
+            "INQ-000001",
+            user=STAFF,
+            channel=row.slack_channel,
+            message_ts=row.slack_ts,
+        )
+    )
+    await drain(core)
+    update = str(slack.fake.of("chat.update")[-1].body["blocks"])
+    assert "対応中" in update
+    # The same files as the new post, each with a signed link of its own (not a count).
+    assert "画面.pdf" in update and "メモ.txt" in update
+    assert len(FILE_LINK.findall(update)) == 2
+    assert render("inquiry_desk.field.attachments", "ja") in update
+    assert render("inquiry_desk.attachments_count", "ja", count=2) not in update
 
 
 async def test_close_closes_it_and_the_post_loses_its_buttons(
