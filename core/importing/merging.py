@@ -328,7 +328,8 @@ class Merger:
         )
         await self.conn.execute(update(s).values(change="updated").where(exists().where(match, differs)))
         await self.conn.execute(update(s).values(change="created").where(~exists().where(match)))
-        grams = ["title_grams", "body_grams"]
+        # Derived from the title and body (the index's tokens, the body's plain text).
+        grams = ["title_grams", "body_grams", "body_text"]
         sqlite = self.conn.dialect.name == "sqlite"
         if sqlite:
             # FTS5 merges its index segments while rows arrive ("automerge"); for a bulk
