@@ -136,8 +136,9 @@ _WINDOW_STARTS: dict[str, tuple[float, date | None]] = {}
 
 async def _window_since(source: Reader) -> date | None:
     """The window's start for ``source``'s database, looked up at most every
-    ``WINDOW_TTL`` seconds: only how much each part of the search reads depends on it
-    (articles written since move it by a few days at most), never what it finds."""
+    ``WINDOW_TTL`` seconds: only how much each part of the search reads depends on it,
+    never what it finds (a start made stale by an import meanwhile costs reads for at
+    most that long)."""
     key = source.settings.database_url
     now = time.monotonic()
     found = _WINDOW_STARTS.get(key)
