@@ -78,18 +78,20 @@ _HIT_COLUMNS = (
 )
 # SQLite: the FTS rowid is the article's search key (migration 0011): its updated_on day
 # times 2**32 plus its id, so the match is walked newest first and stops at the limit.
-_FTS_KEY: ColumnElement[int] = literal_column("articles_fts.rowid")
 _ID_MASK: ColumnElement[int] = literal_column("4294967296")
 
 
-def _fts5_group(rank: int, param: str) -> Any:
-    """One group of results on SQLite: newest first, straight from the index's order."""
+def _fts5_group(rank: int, param: str, fts: str) -> Any:
+    """One group of results on SQLite: newest first, straight from the index's order.
+    The title group reads the titles' own index (migration 0017): a column filter on
+    ``articles_fts`` read the words' whole doclists, bodies included."""
+    key: ColumnElement[int] = literal_column(f"{fts}.rowid")
     return (
         select(literal_column(str(rank)).label("rank"), Article.id, *_HIT_COLUMNS)
-        .select_from(table("articles_fts"))
-        .join(Article, Article.id == _FTS_KEY % _ID_MASK)
-        .where(text(f"articles_fts MATCH :{param}").bindparams(bindparam(param, type_=String)), visible())
-        .order_by(_FTS_KEY.desc())
+        .select_from(table(fts))
+        .join(Article, Article.id == key % _ID_MASK)
+        .where(text(f"{fts} MATCH :{param}").bindparams(bindparam(param, type_=String)), visible())
+        .order_by(key.desc())
         .limit(bindparam("limit", type_=Integer))
         .offset(bindparam("offset", type_=Integer))
         .subquery()
@@ -244,7 +246,9 @@ def _ranked(*groups: Any) -> Query:
     )
 
 
-_SQLITE_SEARCH = _ranked(_fts5_group(0, "in_title"), _fts5_group(1, "elsewhere"))
+_SQLITE_SEARCH = _ranked(
+    _fts5_group(0, "in_title", "articles_fts_title"), _fts5_group(1, "elsewhere", "articles_fts")
+)
 # PostgreSQL: one statement per set of positions of long words, windowed or not (built
 # when first asked).
 _POSTGRES_SEARCH: dict[tuple[tuple[int, ...], bool], Query] = {}
@@ -332,7 +336,7 @@ def statement(words: list[str], dialect: str) -> tuple[Query, dict[str, str]]:
     """The search's statement for ``dialect`` and its match parameters."""
     if dialect == "sqlite":
         params = {
-            "in_title": grams.fts5_query(words, "title_grams"),
+            "in_title": grams.fts5_query(words),
             "elsewhere": grams.fts5_elsewhere(words),
         }
         return _SQLITE_SEARCH, params

@@ -1,6 +1,7 @@
 """Migration 0017_knowledge_pg puts each article's month into its PostgreSQL tsvectors
 (the search asks GIN for the newest months first, core/knowledge/search.py) for the
-articles that existed before it too, and goes back cleanly; on both databases it stores
+articles that existed before it too, and goes back cleanly; on SQLite it gives the titles
+an FTS5 table of their own (filled for the articles already there); on both it stores
 each existing article's body as plain text (``body_text``, what a search's snippets read)."""
 
 from __future__ import annotations
@@ -122,11 +123,21 @@ async def test_sqlite_gets_the_plain_text_and_goes_up_and_down(tmp_path: Path) -
         await _insert_article(engine)
         await upgrade(engine)
         assert await _body_text(engine) == plain_text(BODY)
+        # The titles' own FTS5 index holds the article that was there before.
+        async with engine.connect() as conn:
+            found = await conn.execute(
+                text("SELECT rowid % 4294967296 FROM articles_fts_title WHERE articles_fts_title MATCH :q"),
+                {"q": grams.fts5_query(["帳票出力"])},
+            )
+            assert found.scalars().all() == [1]
         await _downgrade(engine, _before())
         assert "body_text" not in await _columns(engine)
+        async with engine.connect() as conn:
+            names = {row[0] for row in await conn.execute(text("SELECT name FROM sqlite_master"))}
+        assert not [name for name in names if name.startswith("articles_fts_title")]
         await upgrade(engine)
         async with engine.connect() as conn:
             names = {row[0] for row in await conn.execute(text("SELECT name FROM sqlite_master"))}
-        assert {"articles", "articles_fts", "ix_articles_updated_on"} <= names
+        assert {"articles", "articles_fts", "articles_fts_title", "ix_articles_updated_on"} <= names
     finally:
         await engine.dispose()
