@@ -41,14 +41,21 @@ def plain_text(markdown: str) -> str:
         if in_code:
             lines.append(line)
             continue
-        line = _HEADING.sub("", line)
-        line = _QUOTE.sub("", line)
+        # Each pattern only where its character occurs (the import renders every body;
+        # a substitution that cannot match still costs a regex scan).
+        if "#" in line:
+            line = _HEADING.sub("", line)
+        if ">" in line:
+            line = _QUOTE.sub("", line)
         line = _BULLET.sub(r"\1・", line)
-        line = _IMAGE.sub(r"\1", line)
-        line = _LINK.sub(lambda m: m[1] if m[1] == m[2] else f"{m[1]} ({m[2]})", line)
-        line = _CODE.sub(r"\1", line)
-        line = _EMPHASIS.sub(r"\2", line)
-        line = _ITALIC.sub(r"\2", line)
+        if "[" in line:
+            line = _IMAGE.sub(r"\1", line)
+            line = _LINK.sub(lambda m: m[1] if m[1] == m[2] else f"{m[1]} ({m[2]})", line)
+        if "`" in line:
+            line = _CODE.sub(r"\1", line)
+        if "*" in line or "_" in line or "~" in line:
+            line = _EMPHASIS.sub(r"\2", line)
+            line = _ITALIC.sub(r"\2", line)
         lines.append(line.rstrip())
     return "\n".join(lines).strip()
 
