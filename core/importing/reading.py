@@ -47,6 +47,7 @@ from core.importing.staging import (
 )
 from core.knowledge import fields as article_fields
 from core.knowledge import grams
+from core.knowledge.text import plain_text
 from core.models import Company, SupportKey
 from core.normalize import fold
 from core.unit_of_work import UnitOfWork
@@ -292,6 +293,7 @@ class FileReader:
                 checked.withdrawn,
                 grams.grams(checked.title),
                 grams.grams(checked.body),
+                plain_text(checked.body),
                 None,
             )
         )

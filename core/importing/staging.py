@@ -91,6 +91,7 @@ ST_ARTICLES = _temp(
     Column("withdrawn", Boolean),
     Column("title_grams", Text),
     Column("body_grams", Text),
+    Column("body_text", Text),
     # Set by the merge: "created" / "updated" / NULL (unchanged), for the audit records.
     Column("change", String),
 )

@@ -21,6 +21,7 @@ from core.errors import Conflict, NotFound, ValidationFailed
 from core.knowledge import grams
 from core.knowledge.fields import ArticleFields, canonical_code, check
 from core.knowledge.tables import Article
+from core.knowledge.text import plain_text
 from core.staff import require_staff
 from core.unit_of_work import UnitOfWork
 
@@ -43,6 +44,7 @@ def _apply(row: Article, fields: ArticleFields, uow: UnitOfWork) -> None:
     row.withdrawn = fields.withdrawn
     row.title_grams = grams.grams(fields.title)
     row.body_grams = grams.grams(fields.body)
+    row.body_text = plain_text(fields.body)
     row.changed_at = uow.clock.now()
 
 

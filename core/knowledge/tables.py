@@ -41,6 +41,10 @@ class Article(Base):
     withdrawn: Mapped[bool] = mapped_column(Boolean, default=False)
     title_grams: Mapped[str] = mapped_column(Text, default="")
     body_grams: Mapped[str] = mapped_column(Text, default="")
+    # The body as plain text (``core.knowledge.text.plain_text``), written with the body
+    # (migration 0017): a search shows a snippet of it for every hit, and rendering the
+    # Markdown per hit cost as much as the search's SQL.
+    body_text: Mapped[str] = mapped_column(Text, default="")
     changed_at: Mapped[datetime]
 
     # "Newest first" (``/support kb`` alone) walks this index backwards.

@@ -384,7 +384,7 @@ RULES: dict[str, Rule] = {
     "articles": Rule(
         other={
             n: "a knowledge article's text, written by staff for every customer"
-            for n in ("code", "title", "body", "tags", "title_grams", "body_grams")
+            for n in ("code", "title", "body", "tags", "title_grams", "body_grams", "body_text")
         }
         | {"product_family": "a product name", "withdrawn": "whether an article is hidden"}
     ),

@@ -17,6 +17,7 @@ from core.errors import NotFound
 from core.importing import ImportRejected
 from core.knowledge import search
 from core.knowledge.tables import Article
+from core.knowledge.text import plain_text
 from core.models import AuditRecord
 from core.snapshots import snapshot
 from core.unit_of_work import Core
@@ -41,6 +42,9 @@ async def test_articles_are_created_with_their_indexed_form(domain: Core, tmp_pa
             ["帳票", "印刷"],
         )
         assert article.title_grams == "帳票 票出 出力 力デ デエ エラ ラー ーニ ニナ ナル ル"
+        # The body's plain text, stored for the snippets (no Markdown rendered per hit).
+        assert article.body_text == plain_text(article.body)
+        assert article.body_text.startswith("現象\n帳票を印刷すると E-1001 が表示されます。")
         audited = (
             await uow.session.scalars(select(AuditRecord).where(AuditRecord.action == "article.imported"))
         ).all()
@@ -66,10 +70,15 @@ async def test_a_changed_article_is_updated_by_its_code_and_audited(domain: Core
     await load(domain, vendor_file(tmp_path, ARTICLES))
     changed = copy.deepcopy(ARTICLES)
     changed[1]["title"] = "セットアップ手順"
+    changed[1]["body"] = "**管理者権限**で実行します。"
     changed[2]["tags"] = ["ライセンス", "更新"]
     report = await load(domain, vendor_file(tmp_path, changed, "v2.json"))
     assert counts(report) == (0, 2, 2)
     async with domain.uow() as uow:
+        assert (
+            await uow.session.scalar(select(Article.body_text).where(Article.code == "KB-0002"))
+            == "管理者権限で実行します。"
+        )
         updated = (
             await uow.session.scalars(
                 select(AuditRecord).where(AuditRecord.action == "article.imported").order_by(AuditRecord.id)

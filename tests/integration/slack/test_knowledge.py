@@ -192,6 +192,10 @@ async def test_staff_write_a_new_article_and_customers_find_it(kb: Slack) -> Non
     assert "記事「KB-NEW-1」を作成しました。" in json.dumps(answer["view"], ensure_ascii=False)
     assert "帳簿の締め処理" in text_of(await kb.command("/support", "kb 帳簿", user="U9"))
     async with kb.door.core.uow() as uow:
+        assert (
+            await uow.session.scalar(select(Article.body_text).where(Article.code == "KB-NEW-1"))
+            == "月次の締めを行います。"
+        )
         audit = await uow.session.scalar(select(AuditRecord).where(AuditRecord.action == "article.created"))
         assert audit is not None and audit.actor_id == "slack:T1:USTAFF1"
         assert audit.details["code"] == "KB-NEW-1" and audit.details["tags"] == ["会計", "月次"]
@@ -227,6 +231,11 @@ async def test_staff_edit_an_article_from_a_prefilled_modal(kb: Slack) -> None:
     )
     assert "セットアップ手順" not in text_of(await kb.command("/support", "kb セットアップ", user="U9"))
     assert "セットアップ手順" in text_of(await kb.command("/support", "kb セットアップ", user="U3"))
+    async with kb.door.core.uow() as uow:
+        assert (
+            await uow.session.scalar(select(Article.body_text).where(Article.code == "KB-0002"))
+            == "新しい本文です。"
+        )
 
 
 async def test_staff_withdraw_hides_an_article_from_everyone(kb: Slack) -> None:
