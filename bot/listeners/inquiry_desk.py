@@ -19,7 +19,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from bot import blocks as bk
-from bot import slack_files
+from bot import slack_files, staff_gate
+from bot.staff_gate import tell_ephemeral
 from bot.views import inquiry_desk as views
 from bot.views.errors import error_text
 from bot.who import Who, identify
@@ -70,27 +71,7 @@ def register(door: SlackDoor) -> None:
     app = door.app
 
     async def staff_or_refuse(body: dict[str, Any], context: Any, attempted: str) -> Who | None:
-        async with door.core.uow() as uow:
-            who = await identify(door, uow, body, context, staff=True)
-            context["who"] = who
-            try:
-                await staff.admit(uow, who.actor, attempted)
-            except Forbidden as refused:
-                answer = [bk.section(error_text(refused, who.locale))]
-            else:
-                return who
-        tell_ephemeral(body, context, answer)
-        return None
-
-    def tell_ephemeral(body: dict[str, Any], context: Any, answer: list[bk.Block]) -> None:
-        respond = context.get("respond")
-        if respond is None or not body.get("response_url"):
-            return
-
-        async def tell() -> None:
-            await respond(**bk.ephemeral(answer), replace_original=False)
-
-        context["after_ack"](tell)
+        return await staff_gate.staff_or_refuse(door, body, context, attempted)
 
     @app.action(views.ASSIGN_ACTION)
     async def take(ack: Any, body: dict[str, Any], context: Any, action: dict[str, Any]) -> None:

@@ -10,10 +10,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from bot import blocks as bk
-from bot.views.errors import error_text
-from bot.who import Who, identify
-from core import contact_window, staff, staff_desk
-from core.errors import Forbidden
+from bot import staff_gate
+from bot.who import Who
+from core import contact_window, staff_desk
 
 if TYPE_CHECKING:
     from bot.app import SlackDoor
@@ -25,23 +24,7 @@ def register(door: SlackDoor) -> None:
     app = door.app
 
     async def staff_or_refuse(body: dict[str, Any], context: Any, attempted: str) -> Who | None:
-        async with door.core.uow() as uow:
-            who = await identify(door, uow, body, context, staff=True)
-            context["who"] = who
-            try:
-                await staff.admit(uow, who.actor, attempted)
-            except Forbidden as refused:
-                answer = [bk.section(error_text(refused, who.locale))]
-            else:
-                return who
-        respond = context.get("respond")
-        if respond is not None and body.get("response_url"):
-
-            async def tell() -> None:
-                await respond(**bk.ephemeral(answer), replace_original=False)
-
-            context["after_ack"](tell)
-        return None
+        return await staff_gate.staff_or_refuse(door, body, context, attempted)
 
     def note_in_thread(body: dict[str, Any], context: Any, text: str) -> None:
         channel = (body.get("channel") or {}).get("id")
