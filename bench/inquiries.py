@@ -44,6 +44,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import insert, select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
+from bench.door_process import DoorProcess  # noqa: E402
 from bench.scale import fresh_database, measure, pg_admin  # noqa: E402
 from core import inquiries, support_keys  # noqa: E402
 from core.actors import Actor  # noqa: E402
@@ -69,15 +70,18 @@ USER_SUPPORT_IDS = ("BENCH_A", "BENCH_B", "BENCH_C")
 USER_INQUIRIES = 30
 
 
-def core_for(url: str, **extra: Any) -> Core:
-    settings = Settings(
-        DATABASE_URL=url,
-        MADOGUCHI_SECRET_KEY=SECRET,
-        MADOGUCHI_STAFF_USERS="USTAFF1",
-        MADOGUCHI_STAFF_CHANNEL="CSTAFF",
-        _env_file=None,
+def settings_for(url: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "DATABASE_URL": url,
+        "MADOGUCHI_SECRET_KEY": SECRET,
+        "MADOGUCHI_STAFF_USERS": "USTAFF1",
+        "MADOGUCHI_STAFF_CHANNEL": "CSTAFF",
         **extra,
-    )
+    }
+
+
+def core_for(url: str, **extra: Any) -> Core:
+    settings = Settings(**settings_for(url, **extra), _env_file=None)
     return Core(session_factory(create_engine(url)), settings, FrozenClock(NOW))
 
 
@@ -275,17 +279,12 @@ def core_calls(
 
 async def slack_calls(
     url: str, numbers: list[int], n: int
-) -> tuple[Any, dict[str, list[Callable[[], Awaitable[Any]]]]]:
-    """The same lookups as Slack sends them: signed slash commands to /slack/events."""
+) -> tuple[Any, dict[str, list[Callable[[], Awaitable[Any]]]], DoorProcess]:
+    """The same lookups as Slack sends them: signed slash commands to /slack/events of
+    the door serving in its own process (bench/door_process.py)."""
     import aiohttp
 
-    from bot.app import SlackDoor
-    from tests.fakeslack import FakeSlack, serve_routes
-
-    fake = await FakeSlack().start()
-    core = core_for(
-        url, SLACK_BOT_TOKEN="xoxb-bench", SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=fake.url
-    )
+    core = core_for(url)
     async with core.uow() as uow:  # the measured user is linked to the Slack user UASKER
         await uow.session.execute(
             Account.__table__.update()  # type: ignore[attr-defined]
@@ -293,10 +292,12 @@ async def slack_calls(
             .values(slack_team_id="T1", slack_user_id="UASKER")
         )
         await uow.commit()
-    door = SlackDoor(core)
-    await door.start()
-    runner, base = await serve_routes(door.routes())
-    endpoint = f"{base}/slack/events"
+    await core.sessions.kw["bind"].dispose()
+    door = await DoorProcess(
+        settings_for(url, SLACK_BOT_TOKEN="xoxb-bench", SLACK_SIGNING_SECRET=SIGNING_SECRET), now=NOW
+    ).__aenter__()
+    endpoint = door.events_url
+    response_url = "http://127.0.0.1:9/response_url"  # never called: every answer is the HTTP response
     session = aiohttp.ClientSession()
 
     def signed(body: str) -> dict[str, str]:
@@ -308,7 +309,7 @@ async def slack_calls(
     def command(words: str, expect: str) -> Callable[[], Awaitable[Any]]:
         body = urlencode(
             {"team_id": "T1", "user_id": "UASKER", "command": "/support", "text": words, "trigger_id": "t",
-             "channel_id": "D1", "api_app_id": "A1", "response_url": f"{fake.url}response_url"}
+             "channel_id": "D1", "api_app_id": "A1", "response_url": response_url}
         )  # fmt: skip
 
         async def call() -> None:
@@ -324,13 +325,15 @@ async def slack_calls(
     # The ask modal as the door opens it (/support ask → views.open), for the submissions.
     ask = urlencode(
         {"team_id": "T1", "user_id": "UASKER", "command": "/support", "text": "ask", "trigger_id": "t",
-         "channel_id": "D1", "api_app_id": "A1", "response_url": f"{fake.url}response_url"}
+         "channel_id": "D1", "api_app_id": "A1", "response_url": response_url}
     )  # fmt: skip
     async with session.post(endpoint, data=ask.encode(), headers=signed(ask)) as resp:
         await resp.read()
     await door.drain()
-    opened = fake.of("views.open")
-    modal: dict[str, Any] = opened[-1].body["view"] if opened else {}
+    opened = await door.calls("views.open")
+    modal: dict[str, Any] = opened[-1]["view"] if opened else {}
+    if isinstance(modal, str):  # form-encoded Web API calls carry the view as JSON text
+        modal = json.loads(modal)
 
     def submission(i: int) -> Callable[[], Awaitable[Any]]:
         """The ask modal submitted (callback_id ``inquiry``): a signed ``view_submission``
@@ -379,12 +382,9 @@ async def slack_calls(
 
     async def close() -> None:
         await session.close()
-        await door.stop()
-        await runner.cleanup()
-        await fake.stop()
-        await core.sessions.kw["bind"].dispose()
+        await door.__aexit__(None, None, None)
 
-    return close, calls
+    return close, calls, door
 
 
 async def run_database(kind: str, admin_url: str | None, args: argparse.Namespace) -> dict[str, Any]:
@@ -395,9 +395,10 @@ async def run_database(kind: str, admin_url: str | None, args: argparse.Namespac
         )
         for label in ("full", "empty")
     }
-    result: dict[str, Any] = {"full": {}, "empty": {}}
+    result: dict[str, Any] = {"full": {}, "empty": {}, "cpu": {}}
     cores = {label: core_for(url) for label, url in urls.items()}
     calls: dict[str, dict[str, list[Callable[[], Awaitable[Any]]]]] = {}
+    doors: dict[str, DoorProcess] = {}
     closers = []
     try:
         print(f"[{kind}] loading {args.inquiries:,} inquiries …", file=sys.stderr)
@@ -408,7 +409,7 @@ async def run_database(kind: str, admin_url: str | None, args: argparse.Namespac
             user, numbers = await add_user(core)
             calls[label] = core_calls(core, user, numbers, args.requests)
             try:
-                close, over_slack = await slack_calls(urls[label], numbers, args.requests)
+                close, over_slack, doors[label] = await slack_calls(urls[label], numbers, args.requests)
             except ImportError as exc:
                 print(f"slack lookups skipped: {exc}", file=sys.stderr)
             else:
@@ -417,9 +418,15 @@ async def run_database(kind: str, admin_url: str | None, args: argparse.Namespac
         for name in calls["full"]:
             for _ in range(ROUNDS):
                 for label in ("full", "empty"):
+                    door = doors.get(label) if name.startswith(("/", "ask modal")) else None
                     try:
                         await measure(calls[label][name][:WARMUP])
+                        cpu = await door.cpu_seconds() if door is not None else 0.0
                         p50, p99 = await measure(calls[label][name])
+                        if door is not None:  # the door's CPU per request, ms
+                            per_request = (await door.cpu_seconds() - cpu) / len(calls[label][name]) * 1000
+                            cpus = result["cpu"].setdefault(label, {})
+                            cpus[name] = min(cpus.get(name, float("inf")), per_request)
                     except AssertionError as exc:  # e.g. the command is not there yet
                         print(f"[{kind}] {name}: skipped ({str(exc)[:120]})", file=sys.stderr)
                         break
@@ -466,6 +473,14 @@ def render(args: argparse.Namespace, results: dict[str, dict[str, Any]]) -> str:
             ]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines.append("")
+    for kind, data in results.items():
+        cpu = data.get("cpu", {}).get("full", {})
+        if cpu:
+            lines.append(
+                f"The door's CPU per request ({kind}, full; its own process, HTTP included): "
+                + ", ".join(f"{name} {ms:.2f} ms" for name, ms in cpu.items())
+                + "."
+            )
     lines.append(
         "Load time (bulk inserts): "
         + ", ".join(f"{kind} {data['load_seconds']:.0f} s" for kind, data in results.items())

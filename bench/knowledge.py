@@ -35,17 +35,17 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import aiohttp  # noqa: E402
-from aiohttp import web  # noqa: E402
 from sqlalchemy import update  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from bot.app import SlackDoor  # noqa: E402
+from bench.door_process import DoorProcess  # noqa: E402
 from core import accounts, importing, workspaces  # noqa: E402
 from core.actors import SYSTEM_CLI, Actor  # noqa: E402
 from core.clock import JST, FrozenClock  # noqa: E402
@@ -83,16 +83,19 @@ class Result:
     latency: dict[str, tuple[float, float]] = field(default_factory=dict)  # kind → (p50, p99)
 
 
+def _settings_kwargs(url: str, var: Path) -> dict[str, Any]:
+    return {
+        "DATABASE_URL": url,
+        "SLACK_BOT_TOKEN": "xoxb-bench",
+        "SLACK_SIGNING_SECRET": SECRET,
+        "MADOGUCHI_SECRET_KEY": "bench-secret-key-not-for-production",
+        "MADOGUCHI_VAR_DIR": str(var),
+    }
+
+
 def _settings(url: str, var: Path) -> Settings:
-    return Settings(
-        DATABASE_URL=url,
-        SLACK_BOT_TOKEN="xoxb-bench",
-        SLACK_SIGNING_SECRET=SECRET,
-        SLACK_API_URL="http://127.0.0.1:9/api/",  # never called: the user's locale is seeded
-        MADOGUCHI_SECRET_KEY="bench-secret-key-not-for-production",
-        MADOGUCHI_VAR_DIR=str(var),
-        _env_file=None,
-    )
+    # SLACK_API_URL: never called, the user's locale is seeded (the door's process has a fake).
+    return Settings(**_settings_kwargs(url, var), SLACK_API_URL="http://127.0.0.1:9/api/", _env_file=None)
 
 
 async def _seed_reader(core: Core) -> None:
@@ -189,30 +192,23 @@ async def _core_latencies(core: Core, words: tuple[str, ...], requests: int) -> 
     return timings
 
 
-async def _measure(core: Core, requests: int) -> dict[str, tuple[float, float]]:
-    door = SlackDoor(core)
-    await door.start()
-    app = web.Application()
-    app.add_routes(door.routes())
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    url = f"http://127.0.0.1:{port}/slack/events"
+async def _measure(
+    core: Core, requests: int, door_settings: dict[str, Any]
+) -> dict[str, tuple[float, float]]:
+    """Door latencies against the door serving in its own process (bench/door_process.py),
+    with its CPU per request; then the core's."""
     out: dict[str, tuple[float, float]] = {}
-    try:
-        await _latencies(url, articlegen.TWO_CHAR, 64)  # warm-up
+    async with DoorProcess(door_settings, now=NOW) as door:
+        await _latencies(door.events_url, articlegen.TWO_CHAR, 64)  # warm-up
         for kind, words in KINDS.items():
-            timings = await _latencies(url, words, requests)
+            cpu = await door.cpu_seconds()
+            timings = await _latencies(door.events_url, words, requests)
             out[kind] = (statistics.median(timings), _p(timings, 0.99))
-        await _core_latencies(core, articlegen.TWO_CHAR, 64)  # warm-up
-        for kind, words in KINDS.items():
-            timings = await _core_latencies(core, words, requests)
-            out[f"{kind} (core)"] = (statistics.median(timings), _p(timings, 0.99))
-    finally:
-        await runner.cleanup()
-        await door.stop()
+            out[f"{kind} (door CPU)"] = ((await door.cpu_seconds() - cpu) / requests * 1000, 0.0)
+    await _core_latencies(core, articlegen.TWO_CHAR, 64)  # warm-up
+    for kind, words in KINDS.items():
+        timings = await _core_latencies(core, words, requests)
+        out[f"{kind} (core)"] = (statistics.median(timings), _p(timings, 0.99))
     return out
 
 
@@ -233,7 +229,7 @@ async def _one(url: str, path: Path, count: int, requests: int, database: str) -
             result.reimport_s = time.perf_counter() - began
             result.reimport_changed = again.changed
             await _seed_reader(core)
-            result.latency = await _measure(core, requests)
+            result.latency = await _measure(core, requests, _settings_kwargs(url, Path(var)))
         finally:
             await engine.dispose()
     return result
@@ -298,6 +294,8 @@ def table(results: list[Result]) -> str:
         (d, sorted(rs, key=lambda r: r.articles)[::-1]) for d, rs in by_db.items()
     ):
         for kind in big.latency:
+            if kind.endswith("(door CPU)"):
+                continue
             b, s = big.latency[kind], small.latency[kind]
             lines.append(
                 f"| {database} | {kind} | {s[0]:.1f} / {s[1]:.1f} | {b[0]:.1f} / {b[1]:.1f} | {b[1] / s[1]:.2f}× |"
@@ -305,6 +303,17 @@ def table(results: list[Result]) -> str:
     lines.append("")
     for database, rs in by_db.items():
         big = max(rs, key=lambda r: r.articles)
+        small = min(rs, key=lambda r: r.articles)
+        cpu = [
+            f"{kind.removesuffix(' (door CPU)')} {small.latency[kind][0]:.2f} / {big.latency[kind][0]:.2f} ms"
+            for kind in big.latency
+            if kind.endswith("(door CPU)") and kind in small.latency
+        ]
+        if cpu:
+            lines.append(
+                f"- {database}: the door's CPU per request (its own process, HTTP included), "
+                f"near-empty / {big.articles:,}: " + "; ".join(cpu) + "."
+            )
         lines.append(
             f"- {database}: import of {big.articles:,} articles {big.import_s:.1f} s; the same file again "
             f"{big.reimport_s:.1f} s ({'changed rows!' if big.reimport_changed else 'nothing changed'})."

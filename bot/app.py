@@ -36,7 +36,7 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import stores
+from bot import bolt_fence, stores
 from bot.listeners import register
 from core.ports import Metrics, NoMetrics
 from core.unit_of_work import Core
@@ -84,6 +84,7 @@ class SlackDoor:
         process_before_response: bool = True,
         register_listeners: bool = True,
     ) -> None:
+        bolt_fence.install()  # Bolt's matching and form parsing, same answers for less CPU
         settings = core.settings
         self.core = core
         self.settings = settings

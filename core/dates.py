@@ -16,6 +16,7 @@ back what was stored), or their ISO text (mail contexts are JSON, so dates trave
 from __future__ import annotations
 
 from datetime import date, datetime
+from functools import lru_cache
 
 from core.clock import JST, aware
 from core.messages import render
@@ -47,7 +48,15 @@ def long_date(value: date | datetime | str | None, locale: str = "ja", *, time: 
             clock = f"{local:%H:%M}"
     else:
         day = value
-    text = render(
+    text = _day(day, locale)
+    return render("dates.with_time", locale, date=text, time=clock) if clock else text
+
+
+@lru_cache(maxsize=4096)
+def _day(day: date, locale: str) -> str:
+    """Kept per day: a list of inquiries writes twenty dates, mostly the same few days,
+    and each took three catalog renders."""
+    return render(
         "calendar.date",
         locale,
         year=day.year,
@@ -56,7 +65,6 @@ def long_date(value: date | datetime | str | None, locale: str = "ja", *, time: 
         weekday=render("calendar.weekdays", locale).split(",")[day.weekday()],
         month_name=render("calendar.months", locale).split(",")[day.month - 1],
     )
-    return render("dates.with_time", locale, date=text, time=clock) if clock else text
 
 
 def day_text(day: date, locale: str) -> str:

@@ -15,7 +15,6 @@ from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -96,7 +95,7 @@ class UnitOfWork:
         if raw is not None:
             return run_sqlite(raw, query.compiled(self.dialect), params)
         result = await self.session.execute(query.statement, params)
-        if not isinstance(query.statement, Select):
+        if not query.returns_rows:
             return []
         return [tuple(row) for row in result]
 

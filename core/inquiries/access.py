@@ -11,7 +11,7 @@ Separate because every service of the package starts here.
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, inspect, select
 
 from core import activation
 from core.activation import AccountPending
@@ -30,8 +30,12 @@ _CONTACT = Query(
         SupportIdContact.account_id == bindparam("account_id"),
     )
 )
-_ASKER = (
-    select(Account, Company.name)
+# The account's columns by attribute name, then its company's name: read as plain
+# columns and made into a detached ``Account`` (an ORM load cost more than the rest of
+# the check; the ask submission, docs/performance.md).
+_ACCOUNT_KEYS = tuple(a.key for a in inspect(Account).column_attrs)
+_ASKER = Query(
+    select(*(a.columns[0] for a in inspect(Account).column_attrs), Company.name)
     .outerjoin(Company, Company.id == Account.company_id)
     .where(Account.id == bindparam("account_id"))
 )
@@ -63,15 +67,16 @@ async def customer_account(uow: UnitOfWork, actor: Actor) -> tuple[Account, str]
     ask submission's round trips on PostgreSQL, docs/performance.md)."""
     if actor.kind != "account" or actor.account_id is None:
         raise Forbidden("inquiry.account_required")
-    found = (await uow.session.execute(_ASKER, {"account_id": actor.account_id})).first()
+    found = await uow.first(_ASKER, account_id=actor.account_id)
+    account = None if found is None else Account(**dict(zip(_ACCOUNT_KEYS, found[:-1], strict=True)))
     try:
-        activation.check_status(found[0].status if found is not None else None)
+        activation.check_status(account.status if account is not None else None)
     except AccountPending:
         raise
     except Forbidden:
         raise Forbidden("inquiry.account_required") from None
-    assert found is not None  # check_status refuses a missing account
-    return found[0], str(found[1] or "")
+    assert account is not None and found is not None  # check_status refuses a missing account
+    return account, str(found[-1] or "")
 
 
 async def reader_account_id(source: Reader, actor: Actor) -> int | None:

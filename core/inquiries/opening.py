@@ -54,8 +54,6 @@ _INQUIRIES = cast(Table, Inquiry.__table__)
 _MESSAGES = cast(Table, InquiryMessage.__table__)
 _AUDIT = cast(Table, AuditRecord.__table__)
 _OUTBOX = cast(Table, OutboxMessage.__table__)
-_NEW_INQUIRY = insert(_INQUIRIES).returning(_INQUIRIES.c.id)
-_NEW_MESSAGE = insert(_MESSAGES).returning(_MESSAGES.c.id)
 _COMPANY_NAME = Query(select(Company.name).where(Company.id == bindparam("company_id")))
 MAX_SUBJECT = 200
 MAX_BODY = 20_000
@@ -318,11 +316,46 @@ def _rows_at_once(outbox_rows: int) -> Any:
 
 
 _ROWS_AT_ONCE = {1: _rows_at_once(1), 2: _rows_at_once(2)}
+_INQUIRY_COLUMNS = (
+    "support_id_id",
+    "product_family",
+    "subject",
+    "status",
+    "asker_account_id",
+    "asker_email",
+    "locale",
+    "received_at",
+    "due_on",
+    "updated_at",
+    "previous_id",
+    "thread_id",
+)
+
+
+def _insert(table: Table, columns: Sequence[str], *returning: Any) -> Query:
+    """One row into ``table``, parameters ``v_<column>``: compiled once, and on SQLite
+    run on the unit's own connection (``UnitOfWork.rows``) — a quarter of the CPU of
+    ``session.execute`` with a dict, which the ask submission paid four times."""
+    statement = insert(table).values(_bound(table, "v_", columns))
+    return Query(statement.returning(*returning) if returning else statement)
+
+
+_NEW_INQUIRY = _insert(_INQUIRIES, _INQUIRY_COLUMNS, _INQUIRIES.c.id)
+_NEW_MESSAGE = _insert(_MESSAGES, _MESSAGE_COLUMNS, _MESSAGES.c.id)
+_NEW_AUDIT = _insert(_AUDIT, _AUDIT_COLUMNS)
+_NEW_OUTBOX = _insert(_OUTBOX, _OUTBOX_COLUMNS)
 
 
 def _params(prefix: str, values: dict[str, Any], columns: Sequence[str]) -> dict[str, Any]:
     assert set(values) == set(columns), f"{prefix}: {sorted(set(values) ^ set(columns))}"
     return {f"{prefix}{k}": v for k, v in values.items()}
+
+
+async def _inserted(uow: UnitOfWork, query: Query, values: dict[str, Any], columns: Sequence[str]) -> int:
+    """The new row's id."""
+    found = await uow.first(query, **_params("v_", values, columns))
+    assert found is not None
+    return int(found[0])
 
 
 async def add_customer_message(
@@ -339,7 +372,7 @@ async def add_customer_message(
     values = _message_values(uow, actor, account, inquiry_id, body, message_id)
     # A plain INSERT, not an ORM object: in the database at once (the mail intake's next
     # mail in the batch may answer it) for less CPU than a flush.
-    message_row_id = (await uow.session.execute(_NEW_MESSAGE, values)).scalar_one()
+    message_row_id = await _inserted(uow, _NEW_MESSAGE, values, _MESSAGE_COLUMNS)
     if not attachments:
         return []
     message = InquiryMessage(id=message_row_id, **values)
@@ -393,7 +426,7 @@ async def start(
         "previous_id": previous,
         "thread_id": new_message_id(uow),
     }
-    number = (await uow.session.execute(_NEW_INQUIRY, values)).scalar_one()
+    number = await _inserted(uow, _NEW_INQUIRY, values, _INQUIRY_COLUMNS)
     # What the acknowledgement and the staff post are made of (not added to the session).
     inquiry = Inquiry(id=number, **values)
     at_once = not attachments and uow.dialect.name == "postgresql"
@@ -441,6 +474,7 @@ async def start(
             params.update(_params(f"o{i}_", {**row, "last_error": ""}, _OUTBOX_COLUMNS))
         await uow.session.execute(_ROWS_AT_ONCE[len(outbox)], params)
     else:
-        await uow.session.execute(insert(_AUDIT), audit_row)
-        await uow.session.execute(insert(_OUTBOX), outbox)
+        await uow.rows(_NEW_AUDIT, **_params("v_", audit_row, _AUDIT_COLUMNS))
+        for row in outbox:
+            await uow.rows(_NEW_OUTBOX, **_params("v_", {**row, "last_error": ""}, _OUTBOX_COLUMNS))
     return Opened(number=inquiry.id, due_on=due, previous=previous)

@@ -84,10 +84,14 @@ _OF_ASKER = Query(
     .where(Inquiry.asker_account_id == bindparam("account_id"), Inquiry.status != bindparam("except_status"))
     .order_by(*_NEWEST)
 )
-# One support ID's (a customer naming it, or staff).
+# One support ID's (a customer naming it, or staff): all of them, or the open ones from
+# their partial index (its condition as a literal, as ``tables.NOT_CLOSED`` says it).
 _OF_SUPPORT_ID = Query(
+    _listing().where(Inquiry.support_id_id == bindparam("support_id_id")).order_by(*_NEWEST)
+)
+_OPEN_OF_SUPPORT_ID = Query(
     _listing()
-    .where(Inquiry.support_id_id == bindparam("support_id_id"), Inquiry.status != bindparam("except_status"))
+    .where(Inquiry.support_id_id == bindparam("support_id_id"), Inquiry.status != literal_column("'closed'"))
     .order_by(*_NEWEST)
 )
 # Staff: one status by due date (open: three of these; overdue: two, before today).
@@ -226,7 +230,8 @@ async def list_for_user(
     except_status = _NOTHING if include_closed else "closed"
     if support_id:
         sid, _name = await support_id_of(source, actor, account_id, support_id)
-        rows = await _rows(source, _OF_SUPPORT_ID, limit, support_id_id=sid, except_status=except_status)
+        of_support_id = _OF_SUPPORT_ID if include_closed else _OPEN_OF_SUPPORT_ID
+        rows = await _rows(source, of_support_id, limit, support_id_id=sid)
     else:
         rows = await _rows(source, _OF_CONTACT, limit, account_id=account_id, except_status=except_status)
         rows += await _rows(source, _OF_ASKER, limit, account_id=account_id, except_status=except_status)
@@ -254,7 +259,7 @@ async def list_for_staff(source: Reader, actor: Actor, which: str = "open", *, p
             rows += await _rows(source, _MINE, limit, assignee=actor.ref, status=status)
         return _page(rows, page, on, _soonest_due)
     sid, _name = await support_id_of(source, actor, None, which)
-    rows = await _rows(source, _OF_SUPPORT_ID, limit, support_id_id=sid, except_status="closed")
+    rows = await _rows(source, _OPEN_OF_SUPPORT_ID, limit, support_id_id=sid)
     return _page(rows, page, on, _newest_first)
 
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, Update
+from sqlalchemy import Insert, Select, Update
 from sqlalchemy.engine import Dialect
 
 Row = tuple[Any, ...]
@@ -28,11 +28,13 @@ class Query:
     """A ``select()`` built once (with ``bindparam`` placeholders), compiled once per
     database, and run by a snapshot or a unit of work with keyword parameters.
 
-    An ``update()`` too, run by a unit of work only (a snapshot is read-only): its
-    ``rows`` are empty."""
+    An ``update()`` or ``insert()`` too, run by a unit of work only (a snapshot is
+    read-only): its ``rows`` are what its RETURNING names, if anything."""
 
-    def __init__(self, statement: Select[*tuple[Any, ...]] | Update) -> None:
+    def __init__(self, statement: Select[*tuple[Any, ...]] | Update | Insert) -> None:
         self.statement = statement
+        # False for an UPDATE or INSERT without RETURNING.
+        self.returns_rows = bool(statement.exported_columns)
         self._compiled: dict[str, Compiled] = {}
 
     def compiled(self, dialect: Dialect) -> Compiled:
@@ -50,7 +52,7 @@ class Compiled:
     result: tuple[Processor, ...]
 
 
-def compile_statement(statement: Select[*tuple[Any, ...]] | Update, dialect: Dialect) -> Compiled:
+def compile_statement(statement: Select[*tuple[Any, ...]] | Update | Insert, dialect: Dialect) -> Compiled:
     compiled = statement.compile(dialect=dialect)
     if compiled.positiontup is None:
         raise ValueError(f"{dialect.name}: a snapshot query needs a positional paramstyle")
@@ -63,7 +65,7 @@ def compile_statement(statement: Select[*tuple[Any, ...]] | Update, dialect: Dia
             raise ValueError("a snapshot query cannot take a list parameter (IN): join instead")
         names.append(param.key)
         bind.append(param.type.dialect_impl(dialect).bind_processor(dialect))
-    selected = statement.selected_columns if isinstance(statement, Select) else ()
+    selected = statement.selected_columns if isinstance(statement, Select) else statement.exported_columns
     result = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None) for column in selected)
     return Compiled(compiled.string, tuple(names), tuple(bind), result)
 

@@ -1,0 +1,103 @@
+"""The Bolt fence gives Bolt's answers: its form parsing compared with Bolt's own on
+ordinary and hostile bodies, and listeners still matched after ``install()``."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote_plus, unquote_plus, urlencode
+
+import pytest
+from slack_bolt.request import async_request
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.request.internals import parse_body as bolt_parse_body
+
+from bot import bolt_fence
+
+FORM = "application/x-www-form-urlencoded"
+
+
+def outcome(parse: Callable[[str, str], Any], body: str) -> tuple[str, Any]:
+    """What a parser makes of ``body``: its value, or the kind of error it raised."""
+    try:
+        return "parsed", parse(body, FORM)
+    except ValueError as exc:  # json.JSONDecodeError included
+        return "refused", type(exc)
+
+
+HOSTILE = [
+    "",
+    "payload",
+    "payload=",
+    "payload=%7B%7D",
+    "a=1&&b=2&",
+    "a&b=&=c",
+    "%%41=%zz%4",
+    "x=%E3%81",  # a UTF-8 sequence cut short
+    "x=%E3%81a%82",  # cut by a literal character
+    "x=%C3%28%A0%A1%F0%28%8C%BC",  # invalid continuation bytes
+    "x=%ED%A0%80",  # an encoded surrogate
+    "x=%F4%90%80%80",  # beyond U+10FFFF
+    "x=%c3%a9+%C3%A9++%2B",  # lower-case escapes, plus signs
+    "x=日本語%E6%97%A5&y=ｶﾅ",  # raw non-ASCII beside escapes
+    "a=1;b=2",  # ``;`` is no separator
+    "a=1=2&a=3",  # the first ``=`` splits, the last duplicate wins
+    "text=%00%0D%0A<!channel>",
+]
+
+
+@pytest.mark.parametrize("body", HOSTILE)
+def test_hostile_bodies_parse_as_bolt_parses_them(body: str) -> None:
+    assert outcome(bolt_fence.parse_body, body) == outcome(bolt_parse_body, body)
+
+
+def test_random_bodies_parse_as_bolt_parses_them() -> None:
+    rng = random.Random(20261201)
+    alphabet = "%%%%%+&==aZ09fF;日ｶ\x00 \t" + "0123456789abcdefABCDEF" * 2
+    for _ in range(3000):
+        body = "".join(rng.choice(alphabet) for _ in range(rng.randrange(40)))
+        assert outcome(bolt_fence.parse_body, body) == outcome(bolt_parse_body, body), body
+
+
+def test_random_values_decode_as_urllib_decodes_them() -> None:
+    """Mostly the quoted-printable path (ASCII, no ``=``), with every kind of broken escape."""
+    rng = random.Random(1201)
+    alphabet = "%%%%%%+aZ09fFgG \t\x00\x7f~" + "0123456789abcdefABCDEF" * 3
+    fast = 0
+    for _ in range(20000):
+        value = "".join(rng.choice(alphabet) for _ in range(rng.randrange(30)))
+        assert bolt_fence.unquote_plus(value) == unquote_plus(value), repr(value)
+        fast += "%" in value and "%%" not in value
+    assert fast > 1000
+    for value in ("%E3%81%82%E3%81", "%", "%4", "%%", "%41%", "abc%", "%ZZ%41", "%e3%81%82"):
+        assert bolt_fence.unquote_plus(value) == unquote_plus(value), value
+
+
+def test_a_modal_payload_parses_as_bolt_parses_it() -> None:
+    view = {
+        "type": "modal",
+        "callback_id": "inquiry",
+        "title": {"type": "plain_text", "text": "お問い合わせ＆質問"},
+    }
+    state = {"subject": {"value": {"type": "plain_text_input", "value": "帳票 100% + & = ? 😀 \n"}}}
+    payload = {"type": "view_submission", "view": {**view, "state": {"values": state}}}
+    for ensure_ascii in (True, False):
+        body = urlencode({"payload": json.dumps(payload, ensure_ascii=ensure_ascii)})
+        parsed = bolt_fence.parse_body(body, FORM)
+        assert parsed == bolt_parse_body(body, FORM) == payload
+    command = "command=%2Fsupport&text=" + quote_plus("kb ｲﾝｽﾄｰﾙ 帳票") + "&user_id=U1"
+    assert bolt_fence.parse_body(command, FORM) == bolt_parse_body(command, FORM)
+    json_body = json.dumps({"type": "event_callback", "event": {"text": "%41+"}})
+    assert bolt_fence.parse_body(json_body, "application/json") == bolt_parse_body(
+        json_body, "application/json"
+    )
+
+
+def test_install_routes_bolt_requests_through_the_fence() -> None:
+    bolt_fence.install()
+    bolt_fence.install()  # idempotent
+    assert async_request.parse_body is bolt_fence.parse_body
+    request = AsyncBoltRequest(body="command=%2Fsupport&text=id+list", headers={"content-type": FORM})
+    assert request.body == {"command": "/support", "text": "id list"}
