@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 from bot import blocks as bk
@@ -97,7 +98,9 @@ def chunks(text: str, size: int = _CHUNK) -> list[str]:
     return pieces
 
 
+@lru_cache(maxsize=4096)
 def day(value: date, locale: str) -> str:
+    """Kept per day: ten results a search, most of them updated on a few days."""
     weekday = bk.say("kb.weekdays", locale).split()[value.weekday()]
     return bk.say(
         "kb.date",

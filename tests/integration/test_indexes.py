@@ -9,15 +9,12 @@ A deterministic check of the plan, not a timing.
 from __future__ import annotations
 
 import asyncio
-import json
-import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, insert, select, text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import insert, select, text
 
 from core import companies, importing, staff_desk, support_ids, support_keys
 from core.actors import SYSTEM_CLI, Actor
@@ -30,6 +27,7 @@ from core.unit_of_work import Core, UnitOfWork
 from madoguchi import datagen
 from tests import factories
 from tests.conftest import TEST_NOW
+from tests.query_plans import captured, engine_of, full_scans
 
 BIG_TABLES = {
     "companies",
@@ -150,68 +148,17 @@ async def _fill(domain: Core, source: Path) -> None:
             ],
         )
         await uow.commit()
-    engine = _engine(domain)
+    engine = engine_of(domain)
     async with engine.begin() as conn:
         await conn.exec_driver_sql("ANALYZE")
 
 
-def _engine(core: Core) -> AsyncEngine:
-    engine = core.sessions.kw["bind"]
-    assert isinstance(engine, AsyncEngine)
-    return engine
-
-
-async def _captured(core: Core, call: Callable[[UnitOfWork], Awaitable[Any]]) -> list[tuple[str, Any]]:
-    engine = _engine(core)
-    statements: list[tuple[str, Any]] = []
-
-    def capture(
-        _conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool
-    ) -> None:
-        if statement.lstrip().upper().startswith("SELECT"):
-            statements.append((statement, parameters))
-
-    event.listen(engine.sync_engine, "before_cursor_execute", capture)
-    try:
+async def _assert_indexed(core: Core, call: Callable[[UnitOfWork], Awaitable[Any]]) -> None:
+    async def run() -> None:
         async with core.uow() as uow:
             await call(uow)
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", capture)
-    assert statements, "the service sent no query"
-    return statements
 
-
-async def _scans(core: Core, statements: list[tuple[str, Any]]) -> list[str]:
-    """The plan lines that read a big table whole, for every captured statement."""
-    engine = _engine(core)
-    bad: list[str] = []
-    async with engine.connect() as conn:
-        for statement, parameters in statements:
-            if conn.dialect.name == "sqlite":
-                rows = (await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)).all()
-                for row in rows:
-                    detail = str(row[-1])
-                    found = re.match(r"SCAN (\w+)", detail)
-                    if found and found.group(1) in BIG_TABLES:
-                        bad.append(f"{detail}  <-  {statement}")
-            else:
-                plan = (await conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + statement, parameters)).scalar()
-                nodes = plan if isinstance(plan, list) else json.loads(plan)
-                for node in _walk(nodes[0]["Plan"]):
-                    if node.get("Node Type") == "Seq Scan" and node.get("Relation Name") in BIG_TABLES:
-                        bad.append(f"Seq Scan on {node['Relation Name']}  <-  {statement}")
-    return bad
-
-
-def _walk(node: dict[str, Any]) -> list[dict[str, Any]]:
-    out = [node]
-    for child in node.get("Plans", []):
-        out.extend(_walk(child))
-    return out
-
-
-async def _assert_indexed(core: Core, call: Callable[[UnitOfWork], Awaitable[Any]]) -> None:
-    assert await _scans(core, await _captured(core, call)) == []
+    assert await full_scans(core, await captured(core, run), BIG_TABLES) == []
 
 
 async def test_the_key_check_uses_the_key_hash_index(loaded: Core) -> None:
@@ -287,10 +234,14 @@ async def test_a_users_support_id_list_uses_indexes_in_a_bounded_number_of_queri
     async def list_ids(uow: UnitOfWork) -> None:
         listed.extend(await support_ids.list_for_account(uow, actor))
 
-    statements = await _captured(loaded, list_ids)
+    async def run() -> None:
+        async with loaded.uow() as uow:
+            await list_ids(uow)
+
+    statements = await captured(loaded, run)
     assert len(listed) == 4
     assert len(statements) <= 4
-    assert await _scans(loaded, statements) == []
+    assert await full_scans(loaded, statements, BIG_TABLES) == []
 
 
 async def test_the_search_index_follows_renames(loaded: Core) -> None:

@@ -9,15 +9,12 @@ deterministic check of the plan, not a timing (compare tests/integration/test_in
 from __future__ import annotations
 
 import asyncio
-import json
-import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event, insert
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import insert, select
 
 from core import inquiries
 from core.actors import Actor
@@ -29,6 +26,7 @@ from core.storage import create_engine, session_factory
 from core.unit_of_work import Core
 from tests import factories
 from tests.conftest import TEST_NOW
+from tests.query_plans import captured, full_scans
 
 BIG_TABLES = {"inquiries", "inquiry_messages", "accounts", "support_ids", "support_id_contacts"}
 PEOPLE = 2_000
@@ -161,59 +159,6 @@ async def _load(url: str) -> None:
         await engine.dispose()
 
 
-def _engine(core: Core) -> AsyncEngine:
-    engine = core.sessions.kw["bind"]
-    assert isinstance(engine, AsyncEngine)
-    return engine
-
-
-async def _captured(core: Core, call: Callable[[], Awaitable[Any]]) -> list[tuple[str, Any]]:
-    engine = _engine(core)
-    statements: list[tuple[str, Any]] = []
-
-    def capture(
-        _conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool
-    ) -> None:
-        if statement.lstrip().upper().startswith("SELECT"):
-            statements.append((statement, parameters))
-
-    event.listen(engine.sync_engine, "before_cursor_execute", capture)
-    try:
-        await call()
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", capture)
-    assert statements, "the service sent no query"
-    return statements
-
-
-async def _scans(core: Core, statements: list[tuple[str, Any]]) -> list[str]:
-    engine = _engine(core)
-    bad: list[str] = []
-    async with engine.connect() as conn:
-        for statement, parameters in statements:
-            if conn.dialect.name == "sqlite":
-                rows = (await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)).all()
-                for row in rows:
-                    detail = str(row[-1])
-                    found = re.match(r"SCAN (\w+)", detail)
-                    if found and found.group(1) in BIG_TABLES:
-                        bad.append(f"{detail}  <-  {statement}")
-            else:
-                plan = (await conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + statement, parameters)).scalar()
-                nodes = plan if isinstance(plan, list) else json.loads(plan)
-                for node in _walk(nodes[0]["Plan"]):
-                    if node.get("Node Type") == "Seq Scan" and node.get("Relation Name") in BIG_TABLES:
-                        bad.append(f"Seq Scan on {node['Relation Name']}  <-  {statement}")
-    return bad
-
-
-def _walk(node: dict[str, Any]) -> list[dict[str, Any]]:
-    out = [node]
-    for child in node.get("Plans", []):
-        out.extend(_walk(child))
-    return out
-
-
 def _customer(n: int) -> Actor:
     return Actor(kind="account", ref=f"slack:T1:U{n}", door="slack", account_id=n)
 
@@ -223,7 +168,7 @@ async def _assert_indexed(core: Core, call: Callable[[Any], Awaitable[Any]]) -> 
         async with core.uow() as uow:
             await call(uow)
 
-    assert await _scans(core, await _captured(core, run)) == []
+    assert await full_scans(core, await captured(core, run), BIG_TABLES) == []
 
 
 @pytest.mark.parametrize(
@@ -279,25 +224,14 @@ async def test_opening_uses_indexes(loaded: Core) -> None:
 
 
 async def test_auto_close_finds_its_inquiries_by_index(loaded: Core) -> None:
-    engine = _engine(loaded)
-    statements: list[tuple[str, Any]] = []
-
-    def capture(_c: Any, _cu: Any, statement: str, parameters: Any, _x: Any, _m: bool) -> None:
-        if statement.lstrip().upper().startswith("SELECT"):
-            statements.append((statement, parameters))
-
-    event.listen(engine.sync_engine, "before_cursor_execute", capture)
-    try:
+    async def run() -> None:
         async with loaded.uow() as uow:
             # The selecting statement of auto_close, without closing anything.
-            from sqlalchemy import select
-
             await uow.session.execute(
                 select(Inquiry.id, Inquiry.support_id_id)
                 .where(Inquiry.status == "answered", Inquiry.autoclose_on <= date(2026, 11, 26))
                 .order_by(Inquiry.autoclose_on, Inquiry.id)
                 .limit(200)
             )
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", capture)
-    assert await _scans(loaded, statements) == []
+
+    assert await full_scans(loaded, await captured(loaded, run), BIG_TABLES) == []
