@@ -31,6 +31,9 @@ import urllib.parse
 from importlib.metadata import version
 from typing import Any
 
+from slack_bolt.listener_matcher.async_builtins import AsyncBuiltinListenerMatcher
+from slack_bolt.request import async_request
+
 log = logging.getLogger("madoguchi.slack")
 
 MIRRORED = "1.30."
@@ -93,9 +96,6 @@ def install() -> None:
     if not found.startswith(MIRRORED):
         log.warning("slack: slack-bolt %s, fence mirrors %sx: Bolt runs unmodified", found, MIRRORED)
         return
-    from slack_bolt.listener_matcher.async_builtins import AsyncBuiltinListenerMatcher
-    from slack_bolt.request import async_request
-
     stock = AsyncBuiltinListenerMatcher.async_matches
 
     async def async_matches(self: AsyncBuiltinListenerMatcher, req: Any, resp: Any) -> bool:
