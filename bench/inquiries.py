@@ -41,11 +41,11 @@ from urllib.parse import urlencode
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import insert, select, text  # noqa: E402
+from sqlalchemy import func, insert, select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from bench.door_process import DoorProcess  # noqa: E402
-from bench.scale import fresh_database, measure, pg_admin  # noqa: E402
+from bench.scale import OUT, fresh_database, measure, pg_admin  # noqa: E402
 from core import inquiries, support_keys  # noqa: E402
 from core.actors import Actor  # noqa: E402
 from core.clock import JST, FrozenClock  # noqa: E402
@@ -54,6 +54,7 @@ from core.inquiries.tables import Inquiry, InquiryMessage  # noqa: E402
 from core.models import Account, Company, Contract, SupportId, SupportIdContact, SupportKey  # noqa: E402
 from core.storage import create_engine, session_factory  # noqa: E402
 from core.unit_of_work import Core  # noqa: E402
+from migrations import upgrade  # noqa: E402
 
 NOW = datetime(2026, 11, 26, 10, 0, tzinfo=JST)
 SECRET = "bench-secret-key-not-for-production"
@@ -387,13 +388,64 @@ async def slack_calls(
     return close, calls, door
 
 
+async def kept_database(kind: str, name: str, admin_url: str | None, inquiries_at_least: int) -> str | None:
+    """``--keep``: the URL of a database a run before loaded and kept (migrated to the
+    newest schema) holding the measured user and at least that many inquiries, or None."""
+    if kind == "sqlite":
+        path = OUT / f"{name}.db"
+        if not path.exists():
+            return None
+        url = f"sqlite+aiosqlite:///{path}"
+    else:
+        assert admin_url is not None
+        url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+        try:
+            await pg_admin(url, "SELECT 1")
+        except Exception:  # no such database
+            return None
+    engine = create_engine(url)
+    try:
+        await upgrade(engine)
+        async with engine.connect() as conn:
+            users = (await conn.execute(select(Account.id).where(Account.email == USER_EMAIL))).first()
+            count = (await conn.execute(select(func.count()).select_from(Inquiry))).scalar_one()
+    finally:
+        await engine.dispose()
+    return url if users is not None and count >= inquiries_at_least else None
+
+
+async def measured_user(core: Core) -> tuple[Actor, list[int]]:
+    """The measured customer of a kept database and the inquiries ``add_user`` opened."""
+    async with core.uow() as uow:
+        account_id = (
+            await uow.session.execute(select(Account.id).where(Account.email == USER_EMAIL))
+        ).scalar_one()
+        numbers = (
+            await uow.session.execute(
+                select(Inquiry.id)
+                .where(Inquiry.asker_account_id == account_id)
+                .order_by(Inquiry.id)
+                .limit(USER_INQUIRIES)
+            )
+        ).scalars()
+        user = Actor(kind="account", ref="slack:T1:UASKER", door="slack", account_id=account_id)
+        return user, [int(n) for n in numbers]
+
+
 async def run_database(kind: str, admin_url: str | None, args: argparse.Namespace) -> dict[str, Any]:
-    tag = uuid.uuid4().hex[:6]
-    urls = {
-        label: await fresh_database(
-            kind, f"bench_inq_{label}_{tag}" if kind != "sqlite" else f"inq_{label}", admin_url
-        )
+    tag = "kept" if args.keep else uuid.uuid4().hex[:6]
+    names = {
+        label: f"bench_inq_{label}_{tag}" if kind != "sqlite" else f"inq_{label}"
         for label in ("full", "empty")
+    }
+    least = {"full": args.inquiries, "empty": 0}
+    kept = (
+        {label: await kept_database(kind, name, admin_url, least[label]) for label, name in names.items()}
+        if args.keep
+        else {}
+    )
+    urls = {
+        label: kept.get(label) or await fresh_database(kind, name, admin_url) for label, name in names.items()
     }
     result: dict[str, Any] = {"full": {}, "empty": {}, "cpu": {}}
     cores = {label: core_for(url) for label, url in urls.items()}
@@ -401,12 +453,18 @@ async def run_database(kind: str, admin_url: str | None, args: argparse.Namespac
     doors: dict[str, DoorProcess] = {}
     closers = []
     try:
-        print(f"[{kind}] loading {args.inquiries:,} inquiries …", file=sys.stderr)
-        result["load_seconds"] = await load_history(
-            cores["full"], args.support_ids, args.inquiries, args.messages
-        )
+        if kept.get("full"):
+            print(f"[{kind}] kept databases: not loaded again", file=sys.stderr)
+            result["load_seconds"] = float("nan")
+        else:
+            print(f"[{kind}] loading {args.inquiries:,} inquiries …", file=sys.stderr)
+            result["load_seconds"] = await load_history(
+                cores["full"], args.support_ids, args.inquiries, args.messages
+            )
         for label, core in cores.items():
-            user, numbers = await add_user(core)
+            user, numbers = await (measured_user(core) if kept.get(label) else add_user(core))
+            if args.load_only:
+                continue
             calls[label] = core_calls(core, user, numbers, args.requests)
             try:
                 close, over_slack, doors[label] = await slack_calls(urls[label], numbers, args.requests)
@@ -415,7 +473,7 @@ async def run_database(kind: str, admin_url: str | None, args: argparse.Namespac
             else:
                 closers.append(close)
                 calls[label].update(over_slack)
-        for name in calls["full"]:
+        for name in calls.get("full", {}):
             for _ in range(ROUNDS):
                 for label in ("full", "empty"):
                     door = doors.get(label) if name.startswith(("/", "ask modal")) else None
@@ -438,7 +496,7 @@ async def run_database(kind: str, admin_url: str | None, args: argparse.Namespac
             await close()
         for core in cores.values():
             await core.sessions.kw["bind"].dispose()
-        if kind != "sqlite" and admin_url:
+        if kind != "sqlite" and admin_url and not args.keep:
             for url in urls.values():
                 await pg_admin(admin_url, f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
     return result
@@ -483,7 +541,12 @@ def render(args: argparse.Namespace, results: dict[str, dict[str, Any]]) -> str:
             )
     lines.append(
         "Load time (bulk inserts): "
-        + ", ".join(f"{kind} {data['load_seconds']:.0f} s" for kind, data in results.items())
+        + ", ".join(
+            f"{kind} {data['load_seconds']:.0f} s"
+            if data["load_seconds"] == data["load_seconds"]
+            else f"{kind} loaded by an earlier run (--keep)"
+            for kind, data in results.items()
+        )
         + "."
     )
     return "\n".join(lines)
@@ -512,7 +575,18 @@ async def main() -> None:
     parser.add_argument("--postgres", default="postgresql+asyncpg://postgres@127.0.0.1:5432/test")
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the databases after the run and measure on them again next time instead of loading "
+        "(the load of 1,000,000 inquiries takes minutes; pass the same sizes each time)",
+    )
+    parser.add_argument(
+        "--load-only", action="store_true", help="with --keep: load and keep, measure nothing"
+    )
     args = parser.parse_args()
+    if args.load_only:
+        args.keep = args.no_write = True
     results = {"SQLite": await run_database("sqlite", None, args)}
     if not args.no_postgres:
         results["PostgreSQL"] = await run_database("postgresql", args.postgres, args)
