@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import email
+import threading
 from collections.abc import Mapping
 from datetime import timedelta
 from email.policy import default
@@ -286,10 +287,14 @@ class _SlowSink(Sink):
     def __init__(self) -> None:
         super().__init__()
         self.block = True
+        # Set once the first message's DATA is in: the worker is mid-send (the sink runs
+        # on a thread of its own).
+        self.mid_send = threading.Event()
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.block:
             self.block = False
+            self.mid_send.set()
             await asyncio.sleep(5)
             return "451 gone"
         return await super().handle_DATA(server, session, envelope)
@@ -305,9 +310,9 @@ async def test_a_worker_killed_mid_send_loses_nothing_after_a_restart(
             await _enqueue(domain, to=f"user{n}@customer.example")
         doomed = worker_for(domain, handler, concurrency=1, batch=5)
         task = asyncio.create_task(doomed.run_once())
-        while not any(r.status == "sending" for r in await outbox_of(domain)):
+        while not handler.mid_send.is_set():  # not a fixed pause: a loaded machine is slower
             await asyncio.sleep(0.01)
-        await asyncio.sleep(0.2)
+        assert any(r.status == "sending" for r in await outbox_of(domain))
         task.cancel()  # the process dies with rows claimed and one mail half-sent
         with pytest.raises(asyncio.CancelledError):
             await task
