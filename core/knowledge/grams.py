@@ -106,9 +106,3 @@ def like_pattern(word: str) -> str:
     consecutive tokens (a run's closing single character stops it at the run's end).
     Words hold letters and digits only: nothing to escape."""
     return "%" + (word if len(word) == 1 else " ".join(_pairs(word))) + "%"
-
-
-def fts5_elsewhere(found: list[str]) -> str:
-    """Every word in the article, but not every word in its title: the second group
-    of results, after the title matches."""
-    return f"({fts5_query(found)}) NOT ({fts5_query(found, 'title_grams')})"
