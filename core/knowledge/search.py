@@ -8,8 +8,8 @@ every word first, then the rest; newer first within each. It is computed as two 
 (title; elsewhere), each read newest first and cut at the limit, so a search costs
 about the same for a word in ten articles and a word in ten thousand: on SQLite the
 index itself is ordered newest first (migration 0011's FTS rowid), on PostgreSQL the GIN
-index is asked for the matches of the newest months first (migration 0017's month
-lexemes). The search is the one statement that differs by database (FTS5 MATCH vs
+index is asked for the matches of the newest months first, then of the years before
+them (migrations 0017 and 0018: month and year lexemes). The search is the one statement that differs by database (FTS5 MATCH vs
 ``tsvector @@``).
 """
 
@@ -162,7 +162,7 @@ _RECENT = (
     .cte("recent")
 )
 # What the search looks up apart and remembers (``_known``): the updated_on of the
-# article just older than the ``WINDOW`` newest (None: fewer), and the planner's
+# articles just older than the ``WINDOW`` and the ``WIDE`` newest (None: fewer), and the planner's
 # statistics of the bigrams' frequencies (``grams.tsquery_lexemes``: a long word asks GIN
 # for its rarest bigrams only). None of it changes what a search finds.
 _STATISTICS: Select[tuple[Any]] = (
@@ -234,24 +234,26 @@ _ROWS = bindparam("limit", type_=Integer) + bindparam("offset", type_=Integer)
 # tsvectors are the stored bigram tokens as they are (migration 0018).
 _TSQUERY: ColumnElement[Any] = cast(bindparam("lexemes", type_=String), TSQUERY)
 _QUERY = select(select(_TSQUERY.label("query")).cte("words").c.query).scalar_subquery()
-# The reader's families once for the four parts (their join planned once, not eight times).
+# The reader's families once for the six parts (their join planned once, not twelve times).
 _FAMILIES = families_cte()
 
 
 def _tsvector_group(rank: int, long_words: tuple[int, ...], windowed: bool) -> tuple[Any, ...]:
-    """One group of results on PostgreSQL, as its two parts: the matches of the newest
-    months (a CTE), and the older ones, read only when the first part is short (both
-    newest first and cut at the limit; ``_ranked`` orders them). Not ``windowed`` (a
+    """One group of results on PostgreSQL, as its three parts: the matches of the
+    newest months (a CTE), those of the years before them (a CTE, read only when the
+    first part is short), and the older ones (read only when both together are short;
+    each newest first and cut at the limit; ``_ranked`` orders them). Not ``windowed`` (a
     one-character word: its prefix is many GIN keys, whose union ANDed with the months
     cost 7 ms where the planner's walk of the date index costs 2): one part, as the
     planner likes.
 
     The GIN index answers an AND of lexemes exactly, without rereading any row: every
-    bigram of every word (a one-character word: a prefix), with any of the newest
-    months. For a word of one or two characters that is the whole answer; for a longer
-    one (``long_words``, by position) ``LIKE`` on the bigram strings decides that its
-    bigrams are consecutive (``grams.like_pattern``). The title group reads the title's
-    own tsvector (migration 0011)."""
+    bigram of every word (a long word: its rarest, ``grams.tsquery_lexemes``; a
+    one-character word: a prefix), with any of the part's months or years. For a word
+    of one or two characters that is the whole answer; for a longer one
+    (``long_words``, by position) ``LIKE`` on the bigram strings decides that the word is
+    there (``grams.like_pattern``). The title group reads the title's own tsvector
+    (migration 0011)."""
     column = "title_doc" if rank == 0 else "search_doc"
     title_like = [_word_in(Article.title_grams, n) for n in long_words]
     if rank == 0:
