@@ -74,12 +74,12 @@ def fts5_query(found: list[str], column: str | None = None) -> str:
 
 
 def tsquery_lexemes(found: list[str], frequency: Mapping[str, float] | None = None) -> str:
-    """The PostgreSQL ``tsquery`` text that narrows a search: every
-    bigram of every word (AND; a one-character word: a prefix). GIN answers such a query
-    exactly; that the bigrams are consecutive is ``like_pattern``'s to decide.
+    """The PostgreSQL ``tsquery`` text that narrows a search: every bigram of every word
+    (AND; a one-character word: a prefix). GIN answers such a query exactly; that a long
+    word is there is ``like_pattern``'s to decide.
 
     With ``frequency`` (a bigram's share of articles, as the planner's statistics know
-    it; missing = rarer than any listed), a word of three or more characters keeps only
+    it; missing = rarer than any listed; none or empty: no statistics), a word of three or more characters keeps only
     its ``KEPT_BIGRAMS`` rarest bigrams: its ``LIKE`` decides the word anyway, and GIN
     pays for every key it ANDs — ``セン`` (from ません, in 56 % of articles) made the GIN
     scan of ライセンス 更新 three times as long as ``'イセ' & '更新'``. The same articles
@@ -90,7 +90,7 @@ def tsquery_lexemes(found: list[str], frequency: Mapping[str, float] | None = No
             chosen = [f"'{word}':*"]
         else:
             pairs = list(dict.fromkeys(_pairs(word)))
-            if frequency is not None and len(pairs) > KEPT_BIGRAMS:
+            if frequency and len(pairs) > KEPT_BIGRAMS:
                 rarest = sorted(pairs, key=lambda pair: frequency.get(pair, 0.0))[:KEPT_BIGRAMS]
                 pairs = [pair for pair in pairs if pair in rarest]
             chosen = [f"'{pair}'" for pair in pairs]

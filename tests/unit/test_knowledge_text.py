@@ -46,6 +46,7 @@ def test_a_long_word_asks_postgres_for_its_two_rarest_bigrams_only() -> None:
     assert grams.tsquery_lexemes(["ライセンス", "更新"], frequency) == "'イセ' & 'ンス' & '更新'"
     assert grams.tsquery_lexemes(["帳票出", "帳票", "紙"], frequency) == "'帳票' & '票出' & '紙':*"
     assert grams.tsquery_lexemes(["ライセンス"]) == "'ライ' & 'イセ' & 'セン' & 'ンス'"
+    assert grams.tsquery_lexemes(["ライセンス"], {}) == "'ライ' & 'イセ' & 'セン' & 'ンス'"
 
 
 def test_markdown_becomes_plain_text_for_mail() -> None:
