@@ -5,8 +5,8 @@ phrase (``<->``) nor a weight (``:A``, the title has ``title_doc`` of its own), 
 positions and weights that ``to_tsvector('simple', …)`` stores were never read. Making
 them cost the import: the text-search parser read each article's ~260 bigram tokens
 again, character class by character class, and the positions made the tsvectors ~40 %
-larger (measured at 100,000 articles, loaded machine: the import's INSERT of the
-articles 34 s → 22 s with the GIN indexes, the table 272 → 233 MB). Here the columns are
+larger (measured at 100,000 articles: the import's INSERT of the articles cost the
+server 16–17 s of CPU with them, 12–13 s without; the table 272 → 233 MB). Here the columns are
 the bigram tokens split at their spaces (``array_to_tsvector``: no parser, no positions)
 plus the month lexeme of migration 0017 and the year's (``#2025``: the search's second
 window, core/knowledge/search.py ``WIDE``); the search casts its query text to ``tsquery``
