@@ -15,13 +15,15 @@ Folding is ``core.normalize.fold``'s: NFKC (full/half width), case-folded, hirag
 katakana — so ｲﾝｽﾄｰﾙ, いんすとーる and インストール are the same tokens.
 
 The same tokens feed both databases (FTS5 with the ``ascii`` tokenizer, which splits on
-the spaces between them; PostgreSQL's ``to_tsvector('simple', …)``), and the queries for
-both are written here, so the two indexes answer alike.
+the spaces between them; PostgreSQL's tsvectors, which are the tokens as they are,
+migration 0019), and the queries for both are written here, so the two indexes answer
+alike.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from core.normalize import fold
 
@@ -29,6 +31,8 @@ from core.normalize import fold
 _RUN = re.compile(r"[^\W_]+")
 # A search uses at most this many words; more only slow it down without narrowing.
 MAX_WORDS = 8
+# PostgreSQL: the bigrams of a long word the GIN index is asked for (``tsquery_lexemes``).
+KEPT_BIGRAMS = 2
 
 
 def runs(text: str) -> list[str]:
@@ -69,13 +73,28 @@ def fts5_query(found: list[str], column: str | None = None) -> str:
     return f"{column} : ({expression})" if column else expression
 
 
-def tsquery_lexemes(found: list[str]) -> str:
-    """The PostgreSQL ``to_tsquery('simple', …)`` text that narrows a search: every
-    bigram of every word (AND; a one-character word: a prefix). GIN answers such a query
-    exactly; that the bigrams are consecutive is ``like_pattern``'s to decide."""
+def tsquery_lexemes(found: list[str], frequency: Mapping[str, float] | None = None) -> str:
+    """The PostgreSQL ``tsquery`` text that narrows a search: every bigram of every word
+    (AND; a one-character word: a prefix). GIN answers such a query exactly; that a long
+    word is there is ``like_pattern``'s to decide.
+
+    With ``frequency`` (a bigram's share of articles, as the planner's statistics know
+    it; missing = rarer than any listed; none or empty: no statistics), a word of three or more characters keeps only
+    its ``KEPT_BIGRAMS`` rarest bigrams: its ``LIKE`` decides the word anyway, and GIN
+    pays for every key it ANDs — ``セン`` (from ません, in 56 % of articles) made the GIN
+    scan of ライセンス 更新 three times as long as ``'イセ' & '更新'``. The same articles
+    are found either way; only how much GIN reads differs."""
     parts: list[str] = []
     for word in found:
-        for part in [f"'{word}':*"] if len(word) == 1 else [f"'{pair}'" for pair in _pairs(word)]:
+        if len(word) == 1:
+            chosen = [f"'{word}':*"]
+        else:
+            pairs = list(dict.fromkeys(_pairs(word)))
+            if frequency and len(pairs) > KEPT_BIGRAMS:
+                rarest = sorted(pairs, key=lambda pair: frequency.get(pair, 0.0))[:KEPT_BIGRAMS]
+                pairs = [pair for pair in pairs if pair in rarest]
+            chosen = [f"'{pair}'" for pair in pairs]
+        for part in chosen:
             if part not in parts:
                 parts.append(part)
     return " & ".join(parts)
@@ -87,9 +106,3 @@ def like_pattern(word: str) -> str:
     consecutive tokens (a run's closing single character stops it at the run's end).
     Words hold letters and digits only: nothing to escape."""
     return "%" + (word if len(word) == 1 else " ".join(_pairs(word))) + "%"
-
-
-def fts5_elsewhere(found: list[str]) -> str:
-    """Every word in the article, but not every word in its title: the second group
-    of results, after the title matches."""
-    return f"({fts5_query(found)}) NOT ({fts5_query(found, 'title_grams')})"

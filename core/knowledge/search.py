@@ -8,8 +8,8 @@ every word first, then the rest; newer first within each. It is computed as two 
 (title; elsewhere), each read newest first and cut at the limit, so a search costs
 about the same for a word in ten articles and a word in ten thousand: on SQLite the
 index itself is ordered newest first (migration 0011's FTS rowid), on PostgreSQL the GIN
-index is asked for the matches of the newest months first (migration 0017's month
-lexemes). The search is the one statement that differs by database (FTS5 MATCH vs
+index is asked for the matches of the newest months first, then of the years before
+them (migrations 0017 and 0019: month and year lexemes). The search is the one statement that differs by database (FTS5 MATCH vs
 ``tsvector @@``).
 """
 
@@ -21,12 +21,16 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import (
+    ARRAY,
     Boolean,
     Date,
+    Float,
     Integer,
     String,
+    Text,
     and_,
     bindparam,
+    cast,
     exists,
     func,
     literal_column,
@@ -36,8 +40,9 @@ from sqlalchemy import (
     text,
     union_all,
 )
+from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.orm import InstrumentedAttribute
-from sqlalchemy.sql import ColumnElement
+from sqlalchemy.sql import ColumnElement, Select
 
 from core.actors import Actor
 from core.errors import NotFound
@@ -81,16 +86,24 @@ _HIT_COLUMNS = (
 _ID_MASK: ColumnElement[int] = literal_column("4294967296")
 
 
-def _fts5_group(rank: int, param: str, fts: str) -> Any:
+def _fts5_group(rank: int, param: str, fts: str, words: int = 0) -> Any:
     """One group of results on SQLite: newest first, straight from the index's order.
     The title group reads the titles' own index (migration 0017): a column filter on
-    ``articles_fts`` read the words' whole doclists, bodies included."""
+    ``articles_fts`` read the words' whole doclists, bodies included. The other group
+    (``words``: how many) reads the articles holding every word and leaves out those
+    whose title holds every word by ``LIKE`` on the row's title bigrams
+    (``grams.like_pattern``), which it reads anyway: the FTS5 ``NOT title_grams : (…)``
+    it replaces decoded the words' doclists a second time (0.05–0.12 ms of 0.1–0.3 at
+    100,000 articles)."""
     key: ColumnElement[int] = literal_column(f"{fts}.rowid")
+    conditions = [visible()]
+    if words:
+        conditions.append(~and_(*(_word_in(Article.title_grams, n) for n in range(words))))
     return (
         select(literal_column(str(rank)).label("rank"), Article.id, *_HIT_COLUMNS)
         .select_from(table(fts))
         .join(Article, Article.id == key % _ID_MASK)
-        .where(text(f"{fts} MATCH :{param}").bindparams(bindparam(param, type_=String)), visible())
+        .where(text(f"{fts} MATCH :{param}").bindparams(bindparam(param, type_=String)), *conditions)
         .order_by(key.desc())
         .limit(bindparam("limit", type_=Integer))
         .offset(bindparam("offset", type_=Integer))
@@ -110,71 +123,137 @@ def _word_in(column: InstrumentedAttribute[str], n: int) -> ColumnElement[bool]:
 # newest articles — in the same index scan, and reads the older matches only when those
 # were fewer than the limit (a word too rare to fill ten rows there: few matches anyway).
 WINDOW = 2000
+# When the newest months hold fewer than the limit, the years of the ``WIDE`` newest
+# articles come next (each article's year is a lexeme too, ``#2025``, migration 0019),
+# then the rest: two words rare together (ライセンス 更新: 253 matches in 100,000
+# articles, 3 in the newest months) read ~40 rows there instead of all 250 older ones
+# (each a heap row, ~10 µs). Years, not months: GIN asks for the smallest keys first,
+# and 24 months' lexemes (~800 articles each) are each smaller than a rare word's, so it
+# read all 20,000 of them (10 ms); a year's are not.
+WIDE = 10_000
 # The month lexeme of a date column, as migration 0017's generated columns write it.
 MONTH_LEXEME = "'#' || (extract(year FROM {day}) * 100 + extract(month FROM {day}))::integer::text"
-# The window: every month from the one of ``:since`` to the newest article's. Any
-# ``since`` gives the same results (the older part reads every match before that
-# month), so it is looked up apart and remembered for a while (``_window_since``):
-# stepping over the 2,000 newest dates in the index cost ~0.4 ms per search.
+# The windows: every month from the one of ``:since`` to the newest article's; every
+# year from the one of ``:far`` to the one of ``:since`` (None when ``:far`` is), and
+# ``far``, where the rest begins (the first day of ``:far``'s year; no ``:far``: the
+# newest months' start). Any ``since`` and ``far`` give the same results (each part
+# reads every match between its bounds), so they are looked up apart and remembered
+# for a while (``_known``): stepping over the 2,000 newest dates in the index cost
+# ~0.4 ms per search.
 _RECENT = (
     text(
         "SELECT string_agg(quote_literal(" + MONTH_LEXEME.format(day="m") + "), ' | ')::tsquery AS months,"
-        " min(m)::date AS since FROM generate_series("
+        " min(m)::date AS since,"
+        " (SELECT string_agg(quote_literal('#' || y), ' | ')::tsquery FROM generate_series("
+        " extract(year FROM CAST(:far AS date))::integer,"
+        " extract(year FROM CAST(:since AS date))::integer) AS y) AS years,"
+        " coalesce(make_date(extract(year FROM CAST(:far AS date))::integer, 1, 1), min(m)::date) AS far"
+        " FROM generate_series("
         " date_trunc('month', CAST(:since AS date)),"
         " (SELECT max(updated_on) FROM articles), interval '1 month') AS m"
     )
-    .bindparams(bindparam("since", type_=Date))
-    .columns(literal_column("months"), literal_column("since", Date))
+    .bindparams(bindparam("since", type_=Date), bindparam("far", type_=Date))
+    .columns(
+        literal_column("months"),
+        literal_column("since", Date),
+        literal_column("years"),
+        literal_column("far", Date),
+    )
     .cte("recent")
 )
-# The updated_on of the article just older than the ``WINDOW`` newest (None: fewer).
-_WINDOW_START = Query(
-    select(Article.updated_on).order_by(Article.updated_on.desc(), Article.id.desc()).offset(WINDOW).limit(1)
+# What the search looks up apart and remembers (``_known``): the updated_on of the
+# articles just older than the ``WINDOW`` and the ``WIDE`` newest (None: fewer), and the planner's
+# statistics of the bigrams' frequencies (``grams.tsquery_lexemes``: a long word asks GIN
+# for its rarest bigrams only). None of it changes what a search finds.
+_STATISTICS: Select[tuple[Any]] = (
+    select(literal_column("1"))
+    .select_from(table("pg_stats"))
+    .where(
+        literal_column("schemaname") == func.current_schema(),
+        literal_column("tablename") == literal_column("'articles'"),
+        literal_column("attname") == literal_column("'search_doc'"),
+    )
 )
-# How long a window start is used before it is looked up again (seconds); per database.
+_KNOWN = Query(
+    select(
+        *(
+            select(Article.updated_on)
+            .order_by(Article.updated_on.desc(), Article.id.desc())
+            .offset(newest)
+            .limit(1)
+            .scalar_subquery()
+            for newest in (WINDOW, WIDE)
+        ),
+        _STATISTICS.with_only_columns(
+            literal_column("most_common_elems::text::text[]", ARRAY(Text))
+        ).scalar_subquery(),
+        _STATISTICS.with_only_columns(
+            literal_column("most_common_elem_freqs", ARRAY(Float))
+        ).scalar_subquery(),
+    )
+)
+# How long what ``_known`` found is used before it is looked up again (seconds); per
+# database.
 WINDOW_TTL = 60.0
-_WINDOW_STARTS: dict[str, tuple[float, date | None]] = {}
 
 
-async def _window_since(source: Reader) -> date | None:
-    """The window's start for ``source``'s database, looked up at most every
-    ``WINDOW_TTL`` seconds: only how much each part of the search reads depends on it,
-    never what it finds (a start made stale by an import meanwhile costs reads for at
-    most that long)."""
+@dataclass(frozen=True)
+class _Known:
+    since: date | None
+    far: date | None
+    frequency: dict[str, float]
+
+
+_KNOWN_BY_DATABASE: dict[str, tuple[float, _Known]] = {}
+
+
+async def _known(source: Reader) -> _Known:
+    """The window's start and the bigrams' frequencies for ``source``'s database, looked
+    up at most every ``WINDOW_TTL`` seconds: only how much each part of the search reads
+    depends on them, never what it finds (a start made stale by an import meanwhile
+    costs reads for at most that long; statistics are as fresh as the last ANALYZE,
+    none before it: every bigram is asked for). Stepping over the 2,000 newest dates in
+    the index cost ~0.4 ms per search."""
     key = source.settings.database_url
     now = time.monotonic()
-    found = _WINDOW_STARTS.get(key)
+    found = _KNOWN_BY_DATABASE.get(key)
     if found is None or now - found[0] > WINDOW_TTL:
-        row = await source.first(_WINDOW_START)
-        found = _WINDOW_STARTS[key] = (now, row[0] if row is not None else None)
+        row = await source.first(_KNOWN)
+        since, far, lexemes, shares = row if row is not None else (None, None, None, None)
+        frequency = dict(zip(lexemes or (), shares or (), strict=False))
+        found = _KNOWN_BY_DATABASE[key] = (now, _Known(since, far, frequency))
     return found[1]
 
 
 _MONTHS = select(_RECENT.c.months).scalar_subquery()
 _SINCE = select(_RECENT.c.since).scalar_subquery()
+_YEARS = select(_RECENT.c.years).scalar_subquery()
+_FAR = select(_RECENT.c.far).scalar_subquery()
 _ROWS = bindparam("limit", type_=Integer) + bindparam("offset", type_=Integer)
-_TSQUERY: ColumnElement[Any] = func.to_tsquery(
-    literal_column("'simple'::regconfig"), bindparam("lexemes", type_=String)
-)
+# The lexemes as written (``'帳票' & '票出'``), cast without a text-search parser: the
+# tsvectors are the stored bigram tokens as they are (migration 0019).
+_TSQUERY: ColumnElement[Any] = cast(bindparam("lexemes", type_=String), TSQUERY)
 _QUERY = select(select(_TSQUERY.label("query")).cte("words").c.query).scalar_subquery()
-# The reader's families once for the four parts (their join planned once, not eight times).
+# The reader's families once for the six parts (their join planned once, not twelve times).
 _FAMILIES = families_cte()
 
 
 def _tsvector_group(rank: int, long_words: tuple[int, ...], windowed: bool) -> tuple[Any, ...]:
-    """One group of results on PostgreSQL, as its two parts: the matches of the newest
-    months (a CTE), and the older ones, read only when the first part is short (both
-    newest first and cut at the limit; ``_ranked`` orders them). Not ``windowed`` (a
+    """One group of results on PostgreSQL, as its three parts: the matches of the
+    newest months (a CTE), those of the years before them (a CTE, read only when the
+    first part is short), and the older ones (read only when both together are short;
+    each newest first and cut at the limit; ``_ranked`` orders them). Not ``windowed`` (a
     one-character word: its prefix is many GIN keys, whose union ANDed with the months
     cost 7 ms where the planner's walk of the date index costs 2): one part, as the
     planner likes.
 
     The GIN index answers an AND of lexemes exactly, without rereading any row: every
-    bigram of every word (a one-character word: a prefix), with any of the newest
-    months. For a word of one or two characters that is the whole answer; for a longer
-    one (``long_words``, by position) ``LIKE`` on the bigram strings decides that its
-    bigrams are consecutive (``grams.like_pattern``). The title group reads the title's
-    own tsvector (migration 0011)."""
+    bigram of every word (a long word: its rarest, ``grams.tsquery_lexemes``; a
+    one-character word: a prefix), with any of the part's months or years. For a word
+    of one or two characters that is the whole answer; for a longer one
+    (``long_words``, by position) ``LIKE`` on the bigram strings decides that the word is
+    there (``grams.like_pattern``). The title group reads the title's own tsvector
+    (migration 0011)."""
     column = "title_doc" if rank == 0 else "search_doc"
     title_like = [_word_in(Article.title_grams, n) for n in long_words]
     if rank == 0:
@@ -204,27 +283,44 @@ def _tsvector_group(rank: int, long_words: tuple[int, ...], windowed: bool) -> t
         .limit(_ROWS)
         .cte(f"newest_{rank}")
     )
-    short = select(func.count()).select_from(newest).scalar_subquery() < _ROWS
-    older = (
+
+    def fewer(*parts: Any) -> ColumnElement[bool]:
+        # Read only when the parts before found fewer than the limit.
+        counts = [select(func.count()).select_from(part).scalar_subquery() for part in parts]
+        return sum(counts[1:], counts[0]) < _ROWS
+
+    middle = (
         select(literal_column(str(rank)).label("rank"), Article.id, *_HIT_COLUMNS)
         .where(
-            short,
-            _lexemes(column, hidden=True),
-            # Not an index condition (an OR with a constant): ANDing the date index's
+            fewer(newest),
+            _lexemes(column, _YEARS, hidden=True),
+            # Not index conditions (an OR with a constant): ANDing the date index's
             # range with the GIN match read ~100,000 index entries.
             or_(Article.updated_on < _SINCE, _SINCE.is_(None)),
             *conditions,
         )
         .order_by(*order)
         .limit(_ROWS)
+        .cte(f"middle_{rank}")
+    )
+    older = (
+        select(literal_column(str(rank)).label("rank"), Article.id, *_HIT_COLUMNS)
+        .where(
+            fewer(newest, middle),
+            _lexemes(column, hidden=True),
+            or_(Article.updated_on < _FAR, _FAR.is_(None)),
+            *conditions,
+        )
+        .order_by(*order)
+        .limit(_ROWS)
         .subquery(f"older_{rank}")
     )
-    return newest, older
+    return newest, middle, older
 
 
 def _lexemes(column: str, months: Any = None, hidden: bool = False) -> ColumnElement[bool]:
-    """``articles.<column> @@ to_tsquery('simple', :lexemes)`` (``&&`` the newest
-    months' lexemes): the GIN-indexed tsvector columns of migrations 0011 and 0017,
+    """``articles.<column> @@ CAST(:lexemes AS tsquery)`` (``&&`` the newest months'
+    lexemes): the GIN-indexed tsvector columns of migrations 0011, 0017 and 0019,
     PostgreSQL's only (not mapped by the ORM). ``hidden``: the tsquery comes from a CTE,
     so the planner estimates it alike for every word and reuses one generic plan instead
     of planning every search (~1–2 ms each at 100,000 articles); the windowed statement's
@@ -246,9 +342,20 @@ def _ranked(*groups: Any) -> Query:
     )
 
 
-_SQLITE_SEARCH = _ranked(
-    _fts5_group(0, "in_title", "articles_fts_title"), _fts5_group(1, "elsewhere", "articles_fts")
-)
+# SQLite: one statement per number of words (built when first asked).
+_SQLITE_SEARCH: dict[int, Query] = {}
+
+
+def _sqlite_search(words: int) -> Query:
+    found = _SQLITE_SEARCH.get(words)
+    if found is None:
+        found = _SQLITE_SEARCH[words] = _ranked(
+            _fts5_group(0, "in_title", "articles_fts_title"),
+            _fts5_group(1, "elsewhere", "articles_fts", words),
+        )
+    return found
+
+
 # PostgreSQL: one statement per set of positions of long words, windowed or not (built
 # when first asked).
 _POSTGRES_SEARCH: dict[tuple[tuple[int, ...], bool], Query] = {}
@@ -332,16 +439,18 @@ def _params(who: Audience, limit: int) -> dict[str, object]:
     return {**who.params(), "limit": limit, "offset": 0}
 
 
-def statement(words: list[str], dialect: str) -> tuple[Query, dict[str, str]]:
-    """The search's statement for ``dialect`` and its match parameters."""
+def statement(
+    words: list[str], dialect: str, frequency: dict[str, float] | None = None
+) -> tuple[Query, dict[str, str]]:
+    """The search's statement for ``dialect`` and its match parameters; ``frequency``:
+    PostgreSQL's bigram statistics (``grams.tsquery_lexemes``)."""
     if dialect == "sqlite":
-        params = {
-            "in_title": grams.fts5_query(words),
-            "elsewhere": grams.fts5_elsewhere(words),
-        }
-        return _SQLITE_SEARCH, params
+        query = grams.fts5_query(words)
+        params = {"in_title": query, "elsewhere": query}
+        params.update({f"w{n}": grams.like_pattern(word) for n, word in enumerate(words)})
+        return _sqlite_search(len(words)), params
     long_words = tuple(n for n, word in enumerate(words) if len(word) > 2)
-    params = {"lexemes": grams.tsquery_lexemes(words)}
+    params = {"lexemes": grams.tsquery_lexemes(words, frequency)}
     params.update({f"w{n}": grams.like_pattern(words[n]) for n in long_words})
     windowed = all(len(word) > 1 for word in words)
     return _postgres_search(long_words, windowed), params
@@ -355,11 +464,15 @@ async def search(source: Reader, actor: Actor, text: str, limit: int = LIMIT) ->
     if not found:
         return []
     who = await audience(source, actor)
-    query, match = statement(found, source.dialect.name)
-    params: dict[str, object] = {**match, **_params(who, limit)}
-    if "since" in query.compiled(source.dialect).names:
-        params["since"] = await _window_since(source)
-    rows = await source.rows(query, **params)
+    params: dict[str, object] = _params(who, limit)
+    if source.dialect.name == "sqlite":
+        query, match = statement(found, "sqlite")
+    else:
+        known = await _known(source)
+        query, match = statement(found, source.dialect.name, known.frequency)
+        if "since" in query.compiled(source.dialect).names:
+            params.update(since=known.since, far=known.far)
+    rows = await source.rows(query, **match, **params)
     return [_hit(row, found) for row in rows]
 
 

@@ -39,6 +39,16 @@ def test_the_postgres_query_is_every_bigram_once_and_like_decides_the_order() ->
     assert "帳票 票出 出力" not in indexed
 
 
+def test_a_long_word_asks_postgres_for_its_two_rarest_bigrams_only() -> None:
+    # セン (from ません) is in most articles; a bigram the statistics do not list is rarer
+    # than any they do. Two-character words and words of two bigrams keep everything.
+    frequency = {"セン": 0.56, "ライ": 0.09, "ンス": 0.06, "更新": 0.08, "帳票": 0.5}
+    assert grams.tsquery_lexemes(["ライセンス", "更新"], frequency) == "'イセ' & 'ンス' & '更新'"
+    assert grams.tsquery_lexemes(["帳票出", "帳票", "紙"], frequency) == "'帳票' & '票出' & '紙':*"
+    assert grams.tsquery_lexemes(["ライセンス"]) == "'ライ' & 'イセ' & 'セン' & 'ンス'"
+    assert grams.tsquery_lexemes(["ライセンス"], {}) == "'ライ' & 'イセ' & 'セン' & 'ンス'"
+
+
 def test_markdown_becomes_plain_text_for_mail() -> None:
     text = plain_text(
         "## 現象\n**太字**と*斜体*、`code`。\n- 項目\n[手順書](https://example.com/m)\n```\n# そのまま\n```"

@@ -33,6 +33,7 @@ from core.unit_of_work import Core
 from madoguchi import articlegen
 from tests import factories
 from tests.conftest import TEST_NOW
+from tests.query_plans import plan_nodes
 
 ARTICLES = 20_000
 HOLDER = Actor(kind="account", ref="slack:T1:U1", door="slack", account_id=1)
@@ -129,15 +130,8 @@ async def _plans(core: Core, asked: list[tuple[Query, dict[str, Any]]]) -> list[
                     await conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + statement.string, args)
                 ).scalar()
                 nodes = plan if isinstance(plan, list) else json.loads(plan)
-                lines += [_describe(node) for node in _walk(nodes[0]["Plan"])]
+                lines += [_describe(node) for node in plan_nodes(nodes[0]["Plan"])]
     return lines
-
-
-def _walk(node: dict[str, Any]) -> list[dict[str, Any]]:
-    out = [node]
-    for child in node.get("Plans", []):
-        out.extend(_walk(child))
-    return out
 
 
 def _describe(node: dict[str, Any]) -> str:
