@@ -47,16 +47,8 @@ from core.errors import DomainError
 from core.inquiries.access import asker, askers
 from core.inquiries.conversation import reply
 from core.inquiries.numbers import SUBJECT_TAG
-from core.inquiries.opening import (
-    MAX_SUBJECT,
-    AskedAbout,
-    Opening,
-    Question,
-    check_opening,
-    store,
-    support_ids_for_askers,
-    today,
-)
+from core.inquiries.opening import MAX_SUBJECT, AskedAbout, check_opening, support_ids_for_askers, today
+from core.inquiries.storing import Opening, Question, store
 from core.inquiries.tables import Inquiry, InquiryMessage
 from core.models import Account, SupportId, SupportIdContact
 from core.storage.compiled import Row

@@ -24,7 +24,8 @@ from core.inquiries import desk, lifecycle, notifications
 from core.inquiries.access import customer_account_id, visible
 from core.inquiries.attachments import MAX_ATTACHMENTS, Refused, keep_attachments, listed, refused_fields
 from core.inquiries.numbers import format_number
-from core.inquiries.opening import MAX_BODY, MAX_SUBJECT, Opening, Question, add_customer_message, store
+from core.inquiries.opening import MAX_BODY, MAX_SUBJECT
+from core.inquiries.storing import Opening, Question, add_customer_message, store
 from core.inquiries.tables import Inquiry, InquiryMessage
 from core.inquiries.views import Opened
 from core.models import Account, SupportId
