@@ -128,6 +128,7 @@ async def process_inbound_batch(
     known = await by_mail.Known.load(uow, [item for _i, item in work if not item.bounce])
     bounced: list[str] = []
     capped: dict[str, int] = {}  # sender → the first capped mail's id
+    opened: list[tuple[Outcome, by_mail.Taken]] = []  # numbered once the batch's inquiries are stored
     for n, (inbound_id, item) in enumerate(work):
         if postgres and n % 10 == 9:
             # Let the SMTP sessions on this loop move on meanwhile. (On SQLite they would
@@ -165,6 +166,8 @@ async def process_inbound_batch(
                 state.inbound.append((inbound_id, None, mail.malformed, error))
                 kind = "duplicate" if taken.kind == "duplicate" else f"inquiry_{taken.kind}"
                 outcomes[inbound_id] = Outcome(kind, category=item.category, inquiry=taken.number)
+                if taken.opening is not None:
+                    opened.append((outcomes[inbound_id], taken))
                 continue
             hint = taken.hint
         message = {
@@ -222,6 +225,9 @@ async def process_inbound_batch(
             outcomes[inbound_id] = Outcome("capped", category=item.category)
             continue
         outcomes[inbound_id] = await _new_request(uow, state, inbound_id, item, message, error, hint)
+    await known.open_pending(uow)
+    for outcome, taken in opened:
+        outcome.inquiry = taken.inquiry
     if bounced:
         await alert_bounces(uow, SYSTEM_MAIL, "contact.alert.bounce", bounced)
     if capped:

@@ -44,11 +44,15 @@ from core.contact_window.addresses import inquiry_recipient
 from core.contact_window.assessment import Assessed
 from core.contact_window.batch import answered_message_ids
 from core.errors import DomainError
+from core.inquiries.access import asker, askers
 from core.inquiries.conversation import reply
 from core.inquiries.numbers import SUBJECT_TAG
-from core.inquiries.opening import MAX_SUBJECT, open_inquiry
+from core.inquiries.opening import MAX_SUBJECT, AskedAbout, check_opening, support_ids_for_askers, today
+from core.inquiries.storing import Opening, Question, store
 from core.inquiries.tables import Inquiry, InquiryMessage
 from core.models import Account, SupportId, SupportIdContact
+from core.storage.compiled import Row
+from core.support_ids.names import name_key
 from core.unit_of_work import UnitOfWork
 
 _ACCOUNTS = select(Account.email, Account.id, Account.locale).where(
@@ -74,16 +78,27 @@ _REFERENCES = 50
 
 @dataclass
 class Known:
-    """What the database knows about a batch's mails, read in four statements for the
-    whole batch rather than four per mail: every mail to the contact address passes
+    """What the database knows about a batch's mails, read in a few statements for the
+    whole batch rather than several per mail: every mail to the contact address passes
     through ``take``, so per-mail reads here were a quarter of the contact window's
     processing cost (bench/mail.py profile, 2026-12-01). ``note`` keeps it true while
-    the batch's own mails open and continue inquiries."""
+    the batch's own mails open and continue inquiries.
+
+    New inquiries wait in ``pending`` and are stored together (``open_pending``: one
+    statement per table, as the contact window's ``Batch`` stores requests) — at the end
+    of the batch, or before a mail of the batch that could depend on them (one answering
+    them, or one continuing any inquiry: a follow-up may open an inquiry too, and
+    numbers follow the mails' order)."""
 
     roots: dict[str, int] = field(default_factory=dict)  # acknowledgement Message-ID → inquiry
     messages: dict[str, int] = field(default_factory=dict)  # a thread's message → inquiry
     senders: dict[str, tuple[int, str]] = field(default_factory=dict)  # active account: id, locale
     support_ids: dict[int, list[str]] = field(default_factory=dict)  # account → its support IDs
+    # What opening needs of the senders who may open one (``access.askers``) and of the
+    # support IDs they would open it about (``opening.support_ids_for_askers``).
+    askers: dict[int, Row] = field(default_factory=dict)
+    asked: dict[tuple[int, str], AskedAbout] = field(default_factory=dict)
+    pending: dict[str, Opening] = field(default_factory=dict)  # the mail's Message-ID → its opening
 
     @classmethod
     async def load(cls, uow: UnitOfWork, items: Sequence[Assessed]) -> Known:
@@ -119,7 +134,39 @@ class Known:
             contacts = (await uow.session.execute(_SUPPORT_IDS, {"accounts": sorted(addressed)})).all()
             for account_id, name in contacts:
                 known.support_ids.setdefault(int(account_id), []).append(str(name))
+        asked = [about for item in concerned if (about := known._may_open(uow.settings, item)) is not None]
+        if asked:
+            known.askers = await askers(uow, [account_id for account_id, _name in asked])
+            known.asked = await support_ids_for_askers(uow, asked, today(uow))
         return known
+
+    def _may_open(self, settings: Settings, item: Assessed) -> tuple[int, str] | None:
+        """The sender's account and the support ID a mail would open an inquiry about
+        (``_decide``), if it may open one as far as the batch's start can tell."""
+        addressed, tag = _for_inquiries(settings, item.mail.rcpt_tos)
+        found = self.senders.get(item.sender.lower())
+        if not addressed or found is None or item.automatic is not None or item.suspect is not None:
+            return None
+        if self.thread_of(item) is not None or SUBJECT_TAG.search(item.mail.subject):
+            return None
+        names = [tag] if tag is not None else self.support_ids.get(found[0], [])
+        return (found[0], names[0]) if len(names) == 1 else None
+
+    async def open_pending(self, uow: UnitOfWork) -> None:
+        """Store the batch's new inquiries waiting so far (see the class docstring)."""
+        if not self.pending:
+            return
+        waiting = self.pending
+        self.pending = {}
+        await store(uow, list(waiting.values()))
+        for message_id, opening in waiting.items():
+            assert opening.opened is not None
+            self.note(message_id, opening.opened.number)
+
+    async def _settle(self, uow: UnitOfWork, item: Assessed) -> None:
+        """Store the waiting inquiries before a mail that names one of their messages."""
+        if self.pending and any(m in self.pending for m in [item.mail.message_id, *_references(item)]):
+            await self.open_pending(uow)
 
     async def _threads(self, uow: UnitOfWork, wanted: set[str]) -> None:
         if wanted:
@@ -165,11 +212,21 @@ async def threaded(uow: UnitOfWork, message_ids: Sequence[str]) -> int | None:
 class Taken:
     """What became of a mail: ``kind`` is "opened", "followup" or "duplicate" with the
     inquiry's number; "none" leaves it to the contact window, with ``hint`` set when the
-    mail was for the inquiry address (its acknowledgement explains how to address one)."""
+    mail was for the inquiry address (its acknowledgement explains how to address one).
+    A new inquiry waiting to be stored (``Known.open_pending``) has no number yet: its
+    ``opening`` gets one (``Opening.opened``)."""
 
     kind: str
     number: int | None = None
     hint: str | None = None
+    opening: Opening | None = None
+
+    @property
+    def inquiry(self) -> int | None:
+        """The inquiry's number, once it has one."""
+        if self.opening is not None and self.opening.opened is not None:
+            return self.opening.opened.number
+        return self.number
 
 
 LEFT = Taken("none")
@@ -226,6 +283,7 @@ async def _decide(uow: UnitOfWork, known: Known, item: Assessed, message_id: str
     mail, sender = item.mail, item.sender
     addressed, tag = _for_inquiries(uow.settings, mail.rcpt_tos)
     automatic = item.automatic is not None or item.suspect is not None
+    await known._settle(uow, item)
     if mail.message_id and mail.message_id in known.messages:
         return Taken("duplicate", known.messages[mail.message_id])
     number = known.thread_of(item)
@@ -235,6 +293,7 @@ async def _decide(uow: UnitOfWork, known: Known, item: Assessed, message_id: str
     if number is not None:
         actor = None if automatic else _sender(known, sender)
         if actor is not None:
+            await known.open_pending(uow)
             try:
                 replied = await reply(
                     uow,
@@ -266,19 +325,16 @@ async def _decide(uow: UnitOfWork, known: Known, item: Assessed, message_id: str
         if len(names) != 1:
             return Taken("none", hint="inquiry.mail.support_id_undecided")
         support_id = str(names[0])
+    found = known.askers.get(actor.account_id)
     try:
-        opened = await open_inquiry(
-            uow,
-            actor,
-            support_id=support_id,
-            product=None,  # the support ID's only family in force, else その他
-            subject=_subject(item),
-            body=mail.text,
-            attachments=item.files,
-            attachments_refused=_refused(item),
-            message_id=message_id,
-            commit=False,
+        account, company = asker(found)
+        # The product: the support ID's only family in force, else その他 (None: by mail).
+        question = Question(_subject(item), mail.text, item.files, _refused(item), message_id)
+        about = known.asked.get((actor.account_id, name_key(support_id)))
+        opening = check_opening(
+            uow.settings, actor, account, company, question, support_id.strip(), about, None
         )
     except DomainError:
         return Taken("none", hint="inquiry.mail.refused")
-    return Taken("opened", opened.number)
+    known.pending[message_id] = opening
+    return Taken("opened", opening=opening)

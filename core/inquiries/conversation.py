@@ -24,7 +24,8 @@ from core.inquiries import desk, lifecycle, notifications
 from core.inquiries.access import customer_account_id, visible
 from core.inquiries.attachments import MAX_ATTACHMENTS, Refused, keep_attachments, listed, refused_fields
 from core.inquiries.numbers import format_number
-from core.inquiries.opening import MAX_BODY, MAX_SUBJECT, add_customer_message, start
+from core.inquiries.opening import MAX_BODY, MAX_SUBJECT
+from core.inquiries.storing import Opening, Question, add_customer_message, store
 from core.inquiries.tables import Inquiry, InquiryMessage
 from core.inquiries.views import Opened
 from core.models import Account, SupportId
@@ -89,20 +90,12 @@ async def reply(
     assert account is not None
     now = uow.clock.now()
     if inquiry.status == "closed" and not lifecycle.may_reopen(inquiry, now):
-        opened = await start(
-            uow,
-            actor,
-            account,
-            support_id_id=inquiry.support_id_id,
-            support_id=await _support_id_name(uow, inquiry),
-            product=inquiry.product_family,
-            subject=inquiry.subject,
-            body=body,
-            attachments=attachments,
-            attachments_refused=attachments_refused,
-            message_id=message_id,
-            previous=inquiry.id,
+        question = Question(inquiry.subject, body, attachments, attachments_refused, message_id)
+        name = await _support_id_name(uow, inquiry)
+        opening = Opening(
+            actor, account, question, inquiry.support_id_id, name, inquiry.product_family, inquiry.id
         )
+        [opened] = await store(uow, [opening])
         if commit:
             await uow.commit()
         return Replied(number=inquiry.id, reopened=False, opened=opened)

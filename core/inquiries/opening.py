@@ -9,52 +9,42 @@ message that says what to do; nothing is stored. A support ID that does not exis
 one the asker is no contact of are refused alike.
 
 Opening stores the inquiry and its first message, audits it, and queues the
-acknowledgement (asker, Cc the CC addresses) and the staff post, in one transaction.
+acknowledgement (asker, Cc the CC addresses) and the staff post, in one transaction
+(``core.inquiries.storing``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from contextlib import suppress
+from dataclasses import dataclass, replace
 from datetime import date
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, insert, select
+from sqlalchemy import ColumnElement, Select, and_, bindparam, select
 
-from core import audit
 from core.actors import Actor
-from core.attachments import AttachmentInfo, Incoming
-from core.business_days import calendar_for
+from core.attachments import Incoming
 from core.clock import JST
+from core.config import Settings
 from core.errors import NotFound, ValidationFailed
-from core.inquiries import notifications
 from core.inquiries.access import customer_account, customer_account_id, support_id_not_found, support_id_of
-from core.inquiries.attachments import MAX_ATTACHMENTS, Refused, keep_attachments, listed, refused_fields
+from core.inquiries.attachments import MAX_ATTACHMENTS, Refused, refused_fields
 from core.inquiries.numbers import OTHER_PRODUCT
-from core.inquiries.tables import Inquiry, InquiryMessage
+from core.inquiries.storing import Opening, Question, store
 from core.inquiries.views import Opened
 from core.models import (
     Account,
-    AuditRecord,
-    Company,
     Contract,
-    OutboxMessage,
     SupportId,
     SupportIdCc,
     SupportIdContact,
     SupportKey,
 )
-from core.outbox import new_message_id
 from core.snapshots import Query, Reader, reads
 from core.support_ids.names import name_key
-from core.support_ids.views import display_name
 from core.unit_of_work import UnitOfWork
 
-_INQUIRIES = cast(Table, Inquiry.__table__)
-_MESSAGES = cast(Table, InquiryMessage.__table__)
-_AUDIT = cast(Table, AuditRecord.__table__)
-_OUTBOX = cast(Table, OutboxMessage.__table__)
-_COMPANY_NAME = Query(select(Company.name).where(Company.id == bindparam("company_id")))
 MAX_SUBJECT = 200
 MAX_BODY = 20_000
 
@@ -63,35 +53,48 @@ _KEY_CONTRACTS = Query(
     .join(Contract, Contract.id == SupportKey.contract_id)
     .where(SupportKey.support_id_id == bindparam("support_id_id"), SupportKey.revoked_at.is_(None))
 )
-# What opening needs of the support ID typed in the modal, in one statement: the support
-# ID, whether the asker is its contact, its keys' contracts and its CC addresses (a row
-# per key and address: a support ID has a few of each; NULLs where it has none). As
-# ``support_id_of``, ``families`` and the acknowledgement's Cc, in one round trip
-# instead of four.
+
+
+def _support_id_rows(contact: ColumnElement[bool], named: ColumnElement[bool]) -> Select[*tuple[Any, ...]]:
+    """What opening needs of the support ID typed in the modal, in one statement: the
+    support ID, whether the asker is its contact, its keys' contracts and its CC
+    addresses (a row per key and address: a support ID has a few of each; NULLs where it
+    has none), and its name key. As ``support_id_of``, ``families`` and the
+    acknowledgement's Cc, in one round trip instead of four. ``contact``, ``named``: the
+    asker (or a batch of mail's askers) and the name (or names)."""
+    return (
+        select(
+            SupportId.id,
+            SupportId.name,
+            SupportIdContact.account_id,
+            SupportIdCc.id,
+            SupportIdCc.email,
+            Contract.product_family,
+            Contract.starts_on,
+            Contract.ends_on,
+            SupportKey.usable_from,
+            SupportId.name_key,
+        )
+        .select_from(SupportId)
+        .outerjoin(SupportIdContact, and_(SupportIdContact.support_id_id == SupportId.id, contact))
+        .outerjoin(
+            SupportKey, and_(SupportKey.support_id_id == SupportId.id, SupportKey.revoked_at.is_(None))
+        )
+        .outerjoin(Contract, Contract.id == SupportKey.contract_id)
+        .outerjoin(SupportIdCc, SupportIdCc.support_id_id == SupportId.id)
+        .where(named)
+    )
+
+
 _SUPPORT_ID_FOR_ASKER = Query(
-    select(
-        SupportId.id,
-        SupportId.name,
-        SupportIdContact.account_id,
-        SupportIdCc.id,
-        SupportIdCc.email,
-        Contract.product_family,
-        Contract.starts_on,
-        Contract.ends_on,
-        SupportKey.usable_from,
+    _support_id_rows(
+        SupportIdContact.account_id == bindparam("account_id"), SupportId.name_key == bindparam("name_key")
     )
-    .select_from(SupportId)
-    .outerjoin(
-        SupportIdContact,
-        and_(
-            SupportIdContact.support_id_id == SupportId.id,
-            SupportIdContact.account_id == bindparam("account_id"),
-        ),
-    )
-    .outerjoin(SupportKey, and_(SupportKey.support_id_id == SupportId.id, SupportKey.revoked_at.is_(None)))
-    .outerjoin(Contract, Contract.id == SupportKey.contract_id)
-    .outerjoin(SupportIdCc, SupportIdCc.support_id_id == SupportId.id)
-    .where(SupportId.name_key == bindparam("name_key"))
+)
+# The same for a batch of mail (``support_ids_for_askers``): every asker and name at once.
+_SUPPORT_IDS_FOR_ASKERS = _support_id_rows(
+    SupportIdContact.account_id.in_(bindparam("account_ids", expanding=True)),
+    SupportId.name_key.in_(bindparam("name_keys", expanding=True)),
 )
 
 Families = tuple[set[str], set[str]]
@@ -132,15 +135,42 @@ class AskedAbout:
     ccs: list[str]
 
 
+def _asked_about(rows: Sequence[Sequence[Any]], on: date) -> AskedAbout | None:
+    """The support ID of ``_support_id_rows`` rows whose contact is the asker; None when
+    there are none (unknown and not theirs alike)."""
+    if not rows or rows[0][2] is None:
+        return None
+    in_force, every = _families([row[5:9] for row in rows], on)
+    ccs = dict(sorted({int(row[3]): str(row[4]) for row in rows if row[3] is not None}.items()))
+    return AskedAbout(int(rows[0][0]), str(rows[0][1]), in_force, every, list(ccs.values()))
+
+
 async def support_id_for_asker(source: Reader, account_id: int, name: str, on: date) -> AskedAbout:
     """``support_id_of`` for a customer, the support ID's ``families`` and its CC
     addresses, in one statement; unknown and not theirs refused alike."""
     rows = await source.rows(_SUPPORT_ID_FOR_ASKER, account_id=account_id, name_key=name_key(name))
-    if not rows or rows[0][2] is None:
+    about = _asked_about(rows, on)
+    if about is None:
         raise support_id_not_found(name)
-    in_force, every = _families([row[5:] for row in rows], on)
-    ccs = dict(sorted({int(row[3]): str(row[4]) for row in rows if row[3] is not None}.items()))
-    return AskedAbout(int(rows[0][0]), str(rows[0][1]), in_force, every, list(ccs.values()))
+    return about
+
+
+async def support_ids_for_askers(
+    uow: UnitOfWork, asked: Iterable[tuple[int, str]], on: date
+) -> dict[tuple[int, str], AskedAbout]:
+    """``support_id_for_asker`` for a batch of mail's ``(account id, support ID name)``
+    pairs in one statement, keyed by ``(account id, name_key(name))``; a pair that is
+    unknown or not theirs is missing."""
+    pairs = {(account_id, name_key(name)) for account_id, name in asked}
+    if not pairs:
+        return {}
+    params = {"account_ids": sorted({a for a, _k in pairs}), "name_keys": sorted({k for _a, k in pairs})}
+    rows: dict[tuple[int, str], list[Sequence[Any]]] = {}
+    for row in (await uow.session.execute(_SUPPORT_IDS_FOR_ASKERS, params)).all():
+        if row[2] is not None:
+            rows.setdefault((int(row[2]), str(row[9])), []).append(row)
+    found = {pair: _asked_about(rows.get(pair, []), on) for pair in pairs}
+    return {pair: about for pair, about in found.items() if about is not None}
 
 
 @reads
@@ -192,24 +222,51 @@ async def open_inquiry(
 ) -> Opened:
     """Open an inquiry and commit (see the module docstring). ``message_id``: the
     customer's mail, when it came by mail (the acknowledgement answers it); ``product``
-    None: decided as for a new inquiry by mail (see below). The mail
-    door's intake passes ``commit=False``: it commits a whole batch of mail at once.
+    None: decided as for a new inquiry by mail (see ``check_opening``).
     ``attachments``: the message's files, kept with it or refused with the other fields
     (``core.inquiries.attachments``); ``attachments_refused``: a mail's files that could
-    not be kept (the acknowledgement and the staff post say why)."""
+    not be kept (the acknowledgement and the staff post say why). The mail door's intake
+    opens a whole batch of mail's inquiries at once instead (``check_opening`` and
+    ``store`` on what it read for the batch)."""
     account, company = await customer_account(uow, actor)
-    errors: dict[str, str] = {}
-    subject, body = check_text(subject, body, errors)
-    file_params = refused_fields(uow.settings, attachments, errors)
     name = (support_id or "").strip()
+    about = None
+    if name:
+        with suppress(NotFound):  # check_opening refuses it, with the other fields
+            about = await support_id_for_asker(uow, account.id, name, today(uow))
+    question = Question(subject, body, attachments, attachments_refused, message_id)
+    opening = check_opening(uow.settings, actor, account, company, question, name, about, product)
+    [opened] = await store(uow, [opening])
+    if commit:
+        await uow.commit()
+    return opened
+
+
+def check_opening(
+    settings: Settings,
+    actor: Actor,
+    account: Account,
+    company: str,
+    question: Question,
+    support_id: str,
+    about: AskedAbout | None,
+    product: str | None,
+) -> Opening:
+    """Who may open what (see the module docstring), for an asker that passed
+    ``customer_account``: ``support_id`` the name typed or mailed (trimmed; "" for
+    none), ``about`` what ``support_id_for_asker`` found of it (None: unknown or not
+    theirs); ``product`` None: by mail, nobody chose. Every refusal is one
+    ``ValidationFailed``; nothing is read or written."""
+    errors: dict[str, str] = {}
+    subject, body = check_text(question.subject, question.body, errors)
+    file_params = refused_fields(settings, question.attachments, errors)
+    name = support_id
     sid: int | None = None
     in_force: set[str] = set()
     every: set[str] = set()
     ccs: list[str] = []
     if name:
-        try:
-            about = await support_id_for_asker(uow, account.id, name, today(uow))
-        except NotFound:
+        if about is None:
             errors["support_id"] = "inquiry.support_id_not_found"
         else:
             sid, name, in_force, every, ccs = about.id, about.name, about.in_force, about.every, about.ccs
@@ -230,251 +287,5 @@ async def open_inquiry(
                 errors["product"] = "inquiry.contract_ended"
     if errors:
         raise ValidationFailed(errors, **_limits(support_id=name, product=product, **file_params))
-    opened = await start(
-        uow,
-        actor,
-        account,
-        support_id_id=sid,
-        support_id=name or None,
-        product=product,
-        subject=subject,
-        body=body,
-        attachments=attachments,
-        attachments_refused=attachments_refused,
-        message_id=message_id,
-        company=company,
-        cc_addresses=ccs,
-    )
-    if commit:
-        await uow.commit()
-    return opened
-
-
-def _message_values(
-    uow: UnitOfWork, actor: Actor, account: Account, inquiry_id: int, body: str, message_id: str | None
-) -> dict[str, Any]:
-    return {
-        "inquiry_id": inquiry_id,
-        "kind": "customer",
-        "author": f"account:{account.id}",
-        "author_account_id": account.id,
-        "via": actor.door,
-        "body": body,
-        "message_id": message_id,
-        "created_at": uow.clock.now(),
-    }
-
-
-def _bound(table: Table, prefix: str, columns: Sequence[str]) -> dict[str, Any]:
-    return {c: bindparam(f"{prefix}{c}", type_=table.c[c].type) for c in columns}
-
-
-_MESSAGE_COLUMNS = (
-    "inquiry_id",
-    "kind",
-    "author",
-    "author_account_id",
-    "via",
-    "body",
-    "message_id",
-    "created_at",
-)
-_AUDIT_COLUMNS = ("at", "actor_kind", "actor_id", "door", "action", "account_id", "support_id_id", "details")
-_OUTBOX_COLUMNS = (
-    "channel",
-    "template",
-    "locale",
-    "recipients",
-    "context",
-    "sealed",
-    "headers",
-    "message_id",
-    "status",
-    "attempts",
-    "next_attempt_at",
-    "created_at",
-    # Given: a column default is not filled in inside a CTE's INSERT.
-    "last_error",
-)
-
-
-def _rows_at_once(outbox_rows: int) -> Any:
-    """PostgreSQL: the first message, the audit row and ``outbox_rows`` outbox rows in one
-    statement (data-modifying CTEs), parameters ``m_*``, ``a_*``, ``o0_*``, ``o1_*``.
-    Single-row INSERTs only: SQLAlchemy does not cache a multi-row VALUES, and compiling
-    this statement for every opening cost more than the round trips it saves."""
-    ctes = [
-        insert(_MESSAGES).values(_bound(_MESSAGES, "m_", _MESSAGE_COLUMNS)).cte("new_message"),
-        insert(_AUDIT).values(_bound(_AUDIT, "a_", _AUDIT_COLUMNS)).cte("new_audit"),
-        *(
-            insert(_OUTBOX).values(_bound(_OUTBOX, f"o{i}_", _OUTBOX_COLUMNS)).cte(f"new_outbox_{i}")
-            for i in range(outbox_rows - 1)
-        ),
-    ]
-    last = insert(_OUTBOX).values(_bound(_OUTBOX, f"o{outbox_rows - 1}_", _OUTBOX_COLUMNS))
-    return last.add_cte(*ctes)
-
-
-_ROWS_AT_ONCE = {1: _rows_at_once(1), 2: _rows_at_once(2)}
-_INQUIRY_COLUMNS = (
-    "support_id_id",
-    "product_family",
-    "subject",
-    "status",
-    "asker_account_id",
-    "asker_email",
-    "locale",
-    "received_at",
-    "due_on",
-    "updated_at",
-    "previous_id",
-    "thread_id",
-)
-
-
-def _insert(table: Table, columns: Sequence[str], *returning: Any) -> Query:
-    """One row into ``table``, parameters ``v_<column>``: compiled once, and on SQLite
-    run on the unit's own connection (``UnitOfWork.rows``) — a quarter of the CPU of
-    ``session.execute`` with a dict, which the ask submission paid four times."""
-    statement = insert(table).values(_bound(table, "v_", columns))
-    return Query(statement.returning(*returning) if returning else statement)
-
-
-_NEW_INQUIRY = _insert(_INQUIRIES, _INQUIRY_COLUMNS, _INQUIRIES.c.id)
-_NEW_MESSAGE = _insert(_MESSAGES, _MESSAGE_COLUMNS, _MESSAGES.c.id)
-_NEW_AUDIT = _insert(_AUDIT, _AUDIT_COLUMNS)
-_NEW_OUTBOX = _insert(_OUTBOX, _OUTBOX_COLUMNS)
-
-
-def _params(prefix: str, values: dict[str, Any], columns: Sequence[str]) -> dict[str, Any]:
-    assert set(values) == set(columns), f"{prefix}: {sorted(set(values) ^ set(columns))}"
-    return {f"{prefix}{k}": v for k, v in values.items()}
-
-
-async def _inserted(uow: UnitOfWork, query: Query, values: dict[str, Any], columns: Sequence[str]) -> int:
-    """The new row's id."""
-    found = await uow.first(query, **_params("v_", values, columns))
-    assert found is not None
-    return int(found[0])
-
-
-async def add_customer_message(
-    uow: UnitOfWork,
-    actor: Actor,
-    account: Account,
-    inquiry_id: int,
-    body: str,
-    message_id: str | None,
-    attachments: Sequence[Incoming],
-) -> list[AttachmentInfo]:
-    """A customer's message and its files into an inquiry's thread (the first one, or a
-    follow-up); the files it kept."""
-    values = _message_values(uow, actor, account, inquiry_id, body, message_id)
-    # A plain INSERT, not an ORM object: in the database at once (the mail intake's next
-    # mail in the batch may answer it) for less CPU than a flush.
-    message_row_id = await _inserted(uow, _NEW_MESSAGE, values, _MESSAGE_COLUMNS)
-    if not attachments:
-        return []
-    message = InquiryMessage(id=message_row_id, **values)
-    return await keep_attachments(uow, actor, message, attachments)
-
-
-async def start(
-    uow: UnitOfWork,
-    actor: Actor,
-    account: Account,
-    *,
-    support_id_id: int | None,
-    support_id: str | None,
-    product: str,
-    subject: str,
-    body: str,
-    attachments: Sequence[Incoming] = (),
-    attachments_refused: Refused | None = None,
-    message_id: str | None = None,
-    previous: int | None = None,
-    company: str | None = None,
-    cc_addresses: list[str] | None = None,
-) -> Opened:
-    """Store a checked inquiry with its first message, audit, queue the acknowledgement
-    and the staff post; the caller commits. Also a follow-up to an inquiry closed too
-    long ago (``previous``). ``company``, ``cc_addresses``: the asker's company name and
-    the support ID's CC addresses, when the caller read them already.
-
-    Why plain INSERTs rather than ORM objects: the ask submission's time on PostgreSQL
-    is the process's CPU and the round trips per opening (docs/performance.md). Every
-    read comes first; then the inquiry (its number); then its message, the audit row and
-    both outbox rows — on PostgreSQL in one statement, elsewhere (or with files, which
-    name the message) in three. No flush."""
-    now = uow.clock.now()
-    if company is None:
-        found = await uow.first(_COMPANY_NAME, company_id=account.company_id)
-        company = str(found[0]) if found else ""
-    ccs = await notifications.ack_cc_addresses(uow, support_id_id, account.email, cc_addresses)
-    due = calendar_for(uow.settings).answer_due(now, uow.settings.answer_business_days)
-    values: dict[str, Any] = {
-        "support_id_id": support_id_id,
-        "product_family": product,
-        "subject": subject,
-        "status": "new",
-        "asker_account_id": account.id,
-        "asker_email": account.email,
-        "locale": account.locale or uow.settings.locale,
-        "received_at": now,
-        "due_on": due,
-        "updated_at": now,
-        "previous_id": previous,
-        "thread_id": new_message_id(uow),
-    }
-    number = await _inserted(uow, _NEW_INQUIRY, values, _INQUIRY_COLUMNS)
-    # What the acknowledgement and the staff post are made of (not added to the session).
-    inquiry = Inquiry(id=number, **values)
-    at_once = not attachments and uow.dialect.name == "postgresql"
-    stored: list[AttachmentInfo] = []
-    if not at_once:
-        stored = await add_customer_message(uow, actor, account, number, body, message_id, attachments)
-    audit_row = audit.values(
-        uow,
-        actor,
-        "inquiry.opened",
-        support_id_id=support_id_id,
-        inquiry=number,
-        product=product,
-        previous=previous,
-    )
-    asker = display_name(account)
-    ack = notifications.ack_row(
-        uow,
-        inquiry,
-        ccs,
-        support_id=support_id,
-        name=asker,
-        body=body,
-        parent=message_id,
-        files=stored,
-        files_refused=attachments_refused,
-    )
-    post = notifications.staff_post_row(
-        uow,
-        inquiry,
-        support_id=support_id,
-        company=company,
-        asker=asker,
-        body=body,
-        attachments=listed(stored),
-        attachments_refused=attachments_refused,
-    )
-    outbox = [row for row in (ack, post) if row is not None]
-    if at_once:
-        params = {
-            **_params("m_", _message_values(uow, actor, account, number, body, message_id), _MESSAGE_COLUMNS),
-            **_params("a_", audit_row, _AUDIT_COLUMNS),
-        }
-        for i, row in enumerate(outbox):
-            params.update(_params(f"o{i}_", {**row, "last_error": ""}, _OUTBOX_COLUMNS))
-        await uow.session.execute(_ROWS_AT_ONCE[len(outbox)], params)
-    else:
-        await uow.rows(_NEW_AUDIT, **_params("v_", audit_row, _AUDIT_COLUMNS))
-        for row in outbox:
-            await uow.rows(_NEW_OUTBOX, **_params("v_", {**row, "last_error": ""}, _OUTBOX_COLUMNS))
-    return Opened(number=inquiry.id, due_on=due, previous=previous)
+    checked = replace(question, subject=subject, body=body)
+    return Opening(actor, account, checked, sid, name or None, product, company=company, cc_addresses=ccs)

@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import smtplib
 from collections.abc import AsyncIterator
+from email import message_from_bytes
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from core import inquiries
+from core.business_days import calendar_for
 from core.inquiries.tables import Inquiry, InquiryMessage
 from core.models import Company, Request, SupportId, SupportKey
 from core.unit_of_work import Core
 from mail.smtp import SMTPServer
 from tests import factories
-from tests.integration.inquiries.conftest import STAFF, World, count, inquiry, outbox
+from tests.integration.inquiries.conftest import STAFF, World, actions, count, inquiry, outbox
 from tests.integration.mail.conftest import make_mail, send
 
 INQUIRY = "inquiry@support.example.com"
@@ -247,3 +249,118 @@ async def test_with_two_products_in_force_the_product_is_left_to_staff(
         await uow.commit()
     await mail_in(smtp, "alice@customer-a.example.jp", subject="質問", body="どちらの製品か未定です。")
     assert (await only_inquiry(domain)).product_family == inquiries.OTHER_PRODUCT
+
+
+async def test_a_batch_of_inquiry_mails_opens_each_as_one_mail_at_a_time_would(
+    domain: Core, world: World, smtp: SMTPServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Intake stores a batch's new inquiries together (``by_mail.Known.open_pending``):
+    each gets what opening it alone gives — numbers in the mails' order, its support
+    ID, product, due date, acknowledgement with Cc, staff post and audit row — an
+    invalid one still becomes a request, and a reply in the same batch to a mail that
+    just opened an inquiry continues it."""
+    first = "<batch-1@customer-a.example.jp>"
+    mails = [
+        (
+            "alice@customer-a.example.jp",
+            "inquiry+ACME_A@support.example.com",
+            "帳票の件",
+            {"message_id": first},
+        ),
+        ("carol@customer-q.example.jp", INQUIRY, "QUUXの件", {}),  # her only support ID
+        ("carol@customer-q.example.jp", "inquiry+ACME_A@support.example.com", "他社の件", {}),  # not hers
+        ("bob@customer-a.example.jp", INQUIRY, "Question", {}),
+        ("alice@customer-a.example.jp", INQUIRY, "Re: 帳票の件", {"In_Reply_To": first}),
+        ("alice@customer-a.example.jp", INQUIRY, "別件", {}),
+    ]
+    ids: list[str] = []
+    for n, (sender, to, subject, headers) in enumerate(mails):
+        raw = make_mail(sender=sender, subject=subject, body=f"本文{n}です。", **headers)
+        ids.append(str(message_from_bytes(raw)["Message-ID"]))
+        await send(smtp.port, raw, mail_from=sender, to=[to])
+    engine = domain.sessions.kw["bind"]
+    statements: list[str] = []
+
+    def capture(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    event.listen(engine.sync_engine, "before_cursor_execute", capture)
+    try:
+        outcomes = await smtp.processor.run_once()
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", capture)
+    assert "one at a time" not in caplog.text  # processed as one batch
+    assert [o.kind for o in outcomes] == [
+        "inquiry_opened",
+        "inquiry_opened",
+        "request",
+        "inquiry_opened",
+        "inquiry_followup",
+        "inquiry_opened",
+    ]
+    opened = [o.inquiry for o in outcomes if o.kind == "inquiry_opened"]
+    assert all(isinstance(n, int) for n in opened) and opened == sorted(opened) and len(set(opened)) == 4
+    assert outcomes[4].inquiry == opened[0]
+    # Three opened before the reply (it answers one of them), the last at the end.
+    assert sum(s.lstrip().upper().startswith("INSERT INTO INQUIRIES ") for s in statements) == 2
+
+    async with domain.uow() as uow:
+        sids = dict((await uow.session.execute(select(SupportId.id, SupportId.name))).all())
+        found = {i.id: i for i in (await uow.session.scalars(select(Inquiry))).all()}
+        messages = (
+            await uow.session.execute(
+                select(InquiryMessage.inquiry_id, InquiryMessage.body, InquiryMessage.message_id).order_by(
+                    InquiryMessage.id
+                )
+            )
+        ).all()
+    due = calendar_for(domain.settings).answer_due(domain.clock.now(), domain.settings.answer_business_days)
+    expected = [
+        (world.alice.id, "ACME_A", "製品Aファミリ", "帳票の件", "ja"),
+        (world.carol.id, "QUUX_Q", "製品Bファミリ", "QUUXの件", "ja"),
+        (world.bob.id, "ACME_A", "製品Aファミリ", "Question", "en"),
+        (world.alice.id, "ACME_A", "製品Aファミリ", "別件", "ja"),
+    ]
+    assert [
+        (
+            found[n].asker_account_id,
+            sids[found[n].support_id_id],
+            found[n].product_family,
+            found[n].subject,
+            found[n].locale,
+        )
+        for n in opened
+    ] == expected
+    assert {(found[n].status, found[n].due_on) for n in opened} == {("new", due)}
+    assert [(m[0], m[1].strip(), m[2]) for m in messages] == [
+        (opened[0], "本文0です。", ids[0]),
+        (opened[1], "本文1です。", ids[1]),
+        (opened[2], "本文3です。", ids[3]),
+        (opened[0], "本文4です。", ids[4]),
+        (opened[3], "本文5です。", ids[5]),
+    ]
+
+    acks = await outbox(domain, "inquiry_ack")
+    cc = "cc@customer-a.example.jp"
+    assert [(a.context["inquiry"], a.recipients, a.headers["In-Reply-To"], a.message_id) for a in acks] == [
+        (f"INQ-{opened[0]:06d}", ["alice@customer-a.example.jp", cc], ids[0], found[opened[0]].thread_id),
+        (f"INQ-{opened[1]:06d}", ["carol@customer-q.example.jp"], ids[1], found[opened[1]].thread_id),
+        (f"INQ-{opened[2]:06d}", ["bob@customer-a.example.jp", cc], ids[3], found[opened[2]].thread_id),
+        (f"INQ-{opened[3]:06d}", ["alice@customer-a.example.jp", cc], ids[5], found[opened[3]].thread_id),
+    ]
+    assert [a.headers["Cc"] for a in acks if a.context["inquiry"] != f"INQ-{opened[1]:06d}"] == [cc] * 3
+    assert [a.locale for a in acks] == ["ja", "ja", "en", "ja"]
+    posts = await outbox(domain, "inquiry_new")
+    assert [(p.context["number"], p.context["company"], p.context["due_on"]) for p in posts] == [
+        (opened[0], "顧客A", due.isoformat()),
+        (opened[1], "顧客Q", due.isoformat()),
+        (opened[2], "顧客A", due.isoformat()),
+        (opened[3], "顧客A", due.isoformat()),
+    ]
+    [followup] = await outbox(domain, "inquiry_followup")
+    assert followup.context["number"] == opened[0]
+    assert sorted(await actions(domain)) == ["inquiry.customer_message"] + ["inquiry.opened"] * 4
+    [request] = await requests(domain)
+    assert (request.sender, request.subject) == ("carol@customer-q.example.jp", "他社の件")
+    [request_ack] = await outbox(domain, "request_ack")
+    assert request_ack.context["inquiry_hint"] is True
