@@ -1,4 +1,5 @@
-"""Statements compiled once and run on a bare sqlite3 connection.
+"""Statements compiled once and run on a bare sqlite3 connection; rows made into
+detached ORM objects without the ORM's load (``detached``).
 
 Mirrors SQLAlchemy 2.1.x's compiler (``SQLCompiler.positiontup``, ``.binds``, a type's
 ``bind_processor`` / ``result_processor``); pyproject pins SQLAlchemy below 2.2.
@@ -15,9 +16,10 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Insert, Select, Update
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Dialect
 
 Row = tuple[Any, ...]
@@ -85,3 +87,16 @@ def convert(row: Sequence[Any], processors: tuple[Processor, ...]) -> Row:
     return tuple(
         value if p is None or value is None else p(value) for value, p in zip(row, processors, strict=True)
     )
+
+
+M = TypeVar("M")
+
+
+def detached(model: type[M], keys: Sequence[str], values: Sequence[Any]) -> M:
+    """An ORM object of stored column values (``keys``: its attribute names), made as an
+    ORM load makes one — without ``__init__``, whose validators would derive again what
+    was stored (an ``Account``'s name keys: 88 µs against 3 µs) — and in no session.
+    Mirrors SQLAlchemy 2.1's ``ClassManager.new_instance`` and the instance dict."""
+    instance: M = sa_inspect(model).class_manager.new_instance()
+    instance.__dict__.update(zip(keys, values, strict=True))
+    return instance
