@@ -23,7 +23,7 @@ from core.config import Settings
 from core.hashing import Hasher
 from core.sealing import Sealer
 from core.storage import Priority, TurnQueue, bound_engine, pool_width
-from core.storage.compiled import Query, Row, run_sqlite
+from core.storage.compiled import Query, Row, run_sqlite, write_sqlite
 from core.storage.sqlite import raw_connection
 
 
@@ -95,6 +95,22 @@ class UnitOfWork:
         if raw is not None:
             return run_sqlite(raw, query.compiled(self.dialect), params)
         result = await self.session.execute(query.statement, params)
+        if not query.returns_rows:
+            return []
+        return [tuple(row) for row in result]
+
+    async def write_many(self, query: Query, rows: list[dict[str, Any]]) -> list[Row]:
+        """``query`` (an insert or update) once for each of ``rows`` inside this
+        transaction; what RETURNING answered, in the rows' order. Every row has the keys
+        of the first (an insert's other columns take their defaults)."""
+        if not rows:
+            return []
+        # SQLite: the batch's rows without SQLAlchemy's per-row parameter processing,
+        # most of a batch write's CPU in the mail door (docs/performance.md).
+        raw = await self.sqlite_connection()
+        if raw is not None:
+            return write_sqlite(raw, query.compiled(self.dialect, tuple(rows[0])), rows)
+        result = await self.session.execute(query.statement, rows)
         if not query.returns_rows:
             return []
         return [tuple(row) for row in result]

@@ -30,6 +30,7 @@ from core.models import (
     Request,
     RequestMessage,
 )
+from core.storage.compiled import Query
 from core.unit_of_work import UnitOfWork
 
 DIRECTION_IN = "in"
@@ -95,13 +96,17 @@ _REPORTED = select(_OUTBOX.c.id, _OUTBOX.c.recipients).where(
 _RECENT_ACKS = select(func.count()).select_from(
     select(_ACKS.c.id).where(_ACKS.c.at > bindparam("since")).limit(bindparam("cap")).subquery()
 )
-_NEW_REQUESTS = insert(_REQUESTS).returning(_REQUESTS.c.number, _REQUESTS.c.id)
+_NEW_REQUESTS = Query(insert(_REQUESTS).returning(_REQUESTS.c.number, _REQUESTS.c.id))
+_NEW_MESSAGES = Query(insert(_MESSAGES))
+_NEW_OUTBOX = Query(insert(_OUTBOX))
+_NEW_ACKS = Query(insert(_ACKS))
+_NEW_AUDIT = Query(insert(_AUDIT))
 _REOPEN = (
     update(_REQUESTS)
     .where(_REQUESTS.c.id.in_(bindparam("ids", expanding=True)))
     .values(status="open", closed_at=None)
 )
-_PROCESSED = (
+_PROCESSED = Query(
     update(_INBOUND)
     .where(_INBOUND.c.id == bindparam("b_id"))
     .values(
@@ -224,9 +229,9 @@ class Batch:
 
     async def write(self) -> None:
         """Everything the batch decided, in one statement per table."""
-        session = self.uow.session
+        uow = self.uow
         if self.new_requests:
-            rows = await session.execute(
+            rows = await uow.write_many(
                 _NEW_REQUESTS,
                 [
                     {
@@ -242,29 +247,29 @@ class Batch:
                     for r in self.new_requests
                 ],
             )
-            ids: dict[int, int] = {number: request_id for number, request_id in rows.all()}
+            ids: dict[int, int] = {number: request_id for number, request_id in rows}
             for request in self.new_requests:
                 request.id = ids[request.number]
         reopened = {r.id for r, _v in self.messages if r.reopened}
         if reopened:
-            await session.execute(_REOPEN, {"ids": list(reopened)})
+            await uow.session.execute(_REOPEN, {"ids": list(reopened)})
         if self.messages:
-            await session.execute(insert(_MESSAGES), [{**v, "request_id": r.id} for r, v in self.messages])
+            await uow.write_many(_NEW_MESSAGES, [{**v, "request_id": r.id} for r, v in self.messages])
         for request, files, shown in self.files:  # before the outbox: its posts list them
             stored = await attachments.store(self.uow, "request", request.id or 0, files)
             shown.extend(info.summary() for info in stored)
         self.files.clear()  # the bytes go as soon as they are written
         if self.outbox:
-            await session.execute(insert(_OUTBOX), self.outbox)
+            await uow.write_many(_NEW_OUTBOX, self.outbox)
         if self.ack_rows:
-            await session.execute(
-                insert(_ACKS),
+            await uow.write_many(
+                _NEW_ACKS,
                 [{"email": email, "request_id": r.id, "at": self.now} for r, email in self.ack_rows],
             )
         if self.audit:
-            await session.execute(insert(_AUDIT), self.audit)
+            await uow.write_many(_NEW_AUDIT, self.audit)
         if self.inbound:
-            await session.execute(
+            await uow.write_many(
                 _PROCESSED,
                 [
                     {

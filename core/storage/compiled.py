@@ -8,7 +8,9 @@ statement run by SQLAlchemy, with the same Python types.
 
 Why: the Slack door's hot reads (who is this, which support IDs are theirs, is a terms
 agreement pending) cost more CPU through SQLAlchemy's execution machinery — statement
-cache key, result metadata — than the statement itself (docs/performance.md).
+cache key, result metadata — than the statement itself (docs/performance.md). The same
+holds for the mail door's batch writes, one ``insert()`` executed for many rows: there
+SQLAlchemy's per-row parameter processing (``construct_params``) was most of the cost.
 """
 
 from __future__ import annotations
@@ -26,23 +28,30 @@ Row = tuple[Any, ...]
 Processor = Callable[[Any], Any] | None
 
 
+Statement = Select[*tuple[Any, ...]] | Update | Insert
+
+
 class Query:
     """A ``select()`` built once (with ``bindparam`` placeholders), compiled once per
     database, and run by a snapshot or a unit of work with keyword parameters.
 
     An ``update()`` or ``insert()`` too, run by a unit of work only (a snapshot is
-    read-only): its ``rows`` are what its RETURNING names, if anything."""
+    read-only): its ``rows`` are what its RETURNING names, if anything. A plain
+    ``insert(table)`` takes its rows as dicts of column values, many at once
+    (``UnitOfWork.write_many``): compiled once per set of columns given, the other
+    columns' Python-side defaults filled in as SQLAlchemy fills them."""
 
-    def __init__(self, statement: Select[*tuple[Any, ...]] | Update | Insert) -> None:
+    def __init__(self, statement: Statement) -> None:
         self.statement = statement
         # False for an UPDATE or INSERT without RETURNING.
         self.returns_rows = bool(statement.exported_columns)
-        self._compiled: dict[str, Compiled] = {}
+        self._compiled: dict[tuple[str, tuple[str, ...]], Compiled] = {}
 
-    def compiled(self, dialect: Dialect) -> Compiled:
-        found = self._compiled.get(dialect.name)
+    def compiled(self, dialect: Dialect, columns: tuple[str, ...] = ()) -> Compiled:
+        key = (dialect.name, columns)
+        found = self._compiled.get(key)
         if found is None:
-            found = self._compiled[dialect.name] = compile_statement(self.statement, dialect)
+            found = self._compiled[key] = compile_statement(self.statement, dialect, columns)
         return found
 
 
@@ -52,27 +61,52 @@ class Compiled:
     names: tuple[str, ...]
     bind: tuple[Processor, ...]
     result: tuple[Processor, ...]
+    # The parameters the rows do not give: an insert's columns left out (their Python-side
+    # defaults, a value or a callable called per row) and the values written into the
+    # statement itself (``.values(state="processed")``), by name.
+    defaults: tuple[tuple[str, Any, bool], ...] = ()
 
 
-def compile_statement(statement: Select[*tuple[Any, ...]] | Update | Insert, dialect: Dialect) -> Compiled:
-    compiled = statement.compile(dialect=dialect)
+def compile_statement(statement: Statement, dialect: Dialect, columns: tuple[str, ...] = ()) -> Compiled:
+    if isinstance(statement, Insert) and columns and set(columns) <= set(statement.table.c.keys()):
+        compiled = statement.compile(dialect=dialect, column_keys=list(columns))
+    else:
+        compiled = statement.compile(dialect=dialect)
     if compiled.positiontup is None:
         raise ValueError(f"{dialect.name}: a snapshot query needs a positional paramstyle")
     binds = compiled.binds
     names: list[str] = []
     bind: list[Processor] = []
+    defaults: list[tuple[str, Any, bool]] = []
     for name in compiled.positiontup:
         param = binds[name]
         if param.expanding:
             raise ValueError("a snapshot query cannot take a list parameter (IN): join instead")
+        if isinstance(statement, Insert) and param.key not in columns and param.key in statement.table.c:
+            defaults.append(_default(statement, param.key))
+        elif not param.required and param.key not in columns:  # a value in the statement
+            defaults.append((param.key, param.effective_value, False))
         names.append(param.key)
         bind.append(param.type.dialect_impl(dialect).bind_processor(dialect))
     selected = statement.selected_columns if isinstance(statement, Select) else statement.exported_columns
     result = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None) for column in selected)
-    return Compiled(compiled.string, tuple(names), tuple(bind), result)
+    return Compiled(compiled.string, tuple(names), tuple(bind), result, tuple(defaults))
+
+
+def _default(statement: Insert, name: str) -> tuple[str, Any, bool]:
+    """A column's Python-side default, as SQLAlchemy applies it when a row leaves the
+    column out: a constant, or a callable (``list``, ``dict``) called for each row."""
+    default: Any = statement.table.c[name].default
+    if default is not None and default.is_scalar:
+        return name, default.arg, False
+    if default is not None and default.is_callable:
+        return name, default.arg, True
+    raise ValueError(f"{name}: no value given and no Python-side default to fill in")
 
 
 def run_sqlite(raw: sqlite3.Connection, compiled: Compiled, params: dict[str, Any]) -> list[Row]:
+    if compiled.defaults:
+        params = _filled(params, compiled.defaults)
     args = [
         value if bind is None else bind(value)
         for value, bind in zip((params[n] for n in compiled.names), compiled.bind, strict=True)
@@ -81,6 +115,39 @@ def run_sqlite(raw: sqlite3.Connection, compiled: Compiled, params: dict[str, An
     if not any(compiled.result):
         return fetched
     return [convert(row, compiled.result) for row in fetched]
+
+
+def write_sqlite(raw: sqlite3.Connection, compiled: Compiled, rows: Sequence[dict[str, Any]]) -> list[Row]:
+    """One statement for each of ``rows`` (parameter dicts with the same keys), in this
+    order; what the statements returned (an insert's RETURNING), all in one list.
+
+    Without RETURNING the rows go in one ``executemany``; with it, one ``execute`` a row
+    (sqlite3's ``executemany`` drops what RETURNING answers), still without
+    SQLAlchemy's machinery between them."""
+    if compiled.defaults:
+        rows = [_filled(row, compiled.defaults) for row in rows]
+    names, bind = compiled.names, compiled.bind
+    args = [
+        [value if b is None else b(value) for value, b in zip((row[n] for n in names), bind, strict=True)]
+        for row in rows
+    ]
+    if not compiled.result:
+        raw.executemany(compiled.sql, args)
+        return []
+    returned: list[Row] = []
+    for one in args:
+        returned.extend(
+            convert(found, compiled.result) for found in raw.execute(compiled.sql, one).fetchall()
+        )
+    return returned
+
+
+def _filled(row: dict[str, Any], defaults: tuple[tuple[str, Any, bool], ...]) -> dict[str, Any]:
+    row = dict(row)
+    for name, value, call in defaults:
+        if name not in row:
+            row[name] = value(None) if call else value
+    return row
 
 
 def convert(row: Sequence[Any], processors: tuple[Processor, ...]) -> Row:
