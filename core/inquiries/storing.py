@@ -27,7 +27,7 @@ from core.inquiries.views import Opened
 from core.models import Account, AuditRecord, Company, OutboxMessage
 from core.outbox import new_message_id
 from core.snapshots import Query
-from core.storage.compiled import Row, run_sqlite
+from core.storage.compiled import Row
 from core.support_ids.views import display_name
 from core.unit_of_work import UnitOfWork
 
@@ -153,34 +153,28 @@ _INQUIRY_COLUMNS = (
 
 
 class _Rows:
-    """New rows of one table, however many (parameters ``v_<column>`` for one row).
+    """New rows of one table, however many.
 
-    On SQLite, each row through a statement compiled once and run on the unit's own
-    connection (``core.storage.compiled``): SQLite has no round trips, and that costs a
-    quarter of the CPU of ``session.execute`` with a dict (the ask submission paid it
-    four times) — less, too, than SQLAlchemy building one multi-row INSERT for a
-    batch's rows, measured. On PostgreSQL the round trips cost: one row as that
-    compiled statement, a batch's rows in one multi-row INSERT (the mail intake: one
-    statement per table, not several per mail)."""
+    A batch's rows go through ``UnitOfWork.write_many``: on SQLite a statement compiled
+    once and run on the unit's own connection (no round trips; a quarter of the CPU of
+    ``session.execute`` with a dict, less than SQLAlchemy building a multi-row INSERT,
+    measured), on PostgreSQL one multi-row INSERT for the batch (the mail intake: one
+    statement per table, not several per mail). One row on PostgreSQL: the statement
+    compiled once (parameters ``v_<column>``), without the multi-row machinery."""
 
     def __init__(self, table: Table, columns: Sequence[str], *returning: Any) -> None:
         self.columns = tuple(columns)
         one = insert(table).values(_bound(table, "v_", columns))
         self.one = Query(one.returning(*returning) if returning else one)
-        self.many = insert(table).returning(*returning) if returning else insert(table)
-        self.returning = bool(returning)
+        self.many = Query(insert(table).returning(*returning) if returning else insert(table))
 
     async def insert(self, uow: UnitOfWork, rows: Sequence[dict[str, Any]]) -> list[Row]:
         """``rows``' RETURNING rows, in order."""
-        params = [_params("v_", row, self.columns) for row in rows]
-        raw = await uow.sqlite_connection()
-        if raw is not None:
-            compiled = self.one.compiled(uow.dialect)
-            return [found for p in params for found in run_sqlite(raw, compiled, p)]
-        if len(rows) == 1:
-            return await uow.rows(self.one, **params[0])
-        result = await uow.session.execute(self.many, list(rows))
-        return [tuple(row) for row in result] if self.returning else []
+        if len(rows) == 1 and uow.dialect.name != "sqlite":
+            return await uow.rows(self.one, **_params("v_", rows[0], self.columns))
+        for row in rows:
+            assert set(row) == set(self.columns), sorted(set(row) ^ set(self.columns))
+        return await uow.write_many(self.many, list(rows))
 
 
 _NEW_INQUIRY = _Rows(_INQUIRIES, _INQUIRY_COLUMNS, _INQUIRIES.c.id, _INQUIRIES.c.thread_id)
