@@ -132,7 +132,10 @@ async def store_inbound_many(uow: UnitOfWork, items: list[tuple[bytes, str, list
             }
         )
     statement = _STORE["postgresql" if uow.dialect.name == "postgresql" else "sqlite"]
-    stored = {d for (d,) in await uow.write_many(statement, rows)}
+    # Through SQLAlchemy, not ``write_many``: the rows hold whole messages (up to the
+    # SIZE limit), and the compiled path's argument lists kept ~10 MB more alive at the
+    # peak of 100 × 10 MiB (bench.mail_memory 289 → 298–301 MB).
+    stored = set((await uow.session.execute(statement.statement, rows)).scalars().all())
     await uow.commit()
     fresh = []
     for d in digests:
