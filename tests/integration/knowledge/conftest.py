@@ -4,6 +4,9 @@ key of 製品Aファミリ in force, one whose contract has ended, and one witho
 from __future__ import annotations
 
 import json
+import os
+import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -11,12 +14,16 @@ from typing import Any
 
 import pytest
 from sqlalchemy import update
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core import importing
 from core.actors import SYSTEM_CLI, Actor
 from core.models import SupportId, SupportIdContact, SupportKey
+from core.storage import create_engine
 from core.unit_of_work import Core
 from tests import factories
+from tests.conftest import _pg_admin
 
 ARTICLES: list[dict[str, Any]] = [
     {
@@ -115,3 +122,19 @@ async def readers(domain: Core, tmp_path: Path) -> Readers:
         pending=_actor(pending.id, "U4"),
         stranger=_actor(None, "U9"),
     )
+
+
+@pytest.fixture
+async def postgres() -> AsyncIterator[AsyncEngine]:
+    """An empty PostgreSQL database of its own, no schema (the migration tests build it)."""
+    admin = os.environ.get("TEST_DATABASE_URL")
+    if not admin:
+        pytest.skip("TEST_DATABASE_URL is not set: PostgreSQL only")
+    name = f"madoguchi_t_{uuid.uuid4().hex[:12]}"
+    await _pg_admin(admin, f'CREATE DATABASE "{name}"')
+    engine = create_engine(make_url(admin).set(database=name).render_as_string(hide_password=False))
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+        await _pg_admin(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -6,23 +6,17 @@ each existing article's body as plain text (``body_text``, what a search's snipp
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.knowledge import grams
 from core.knowledge.text import plain_text
 from core.storage import create_engine
 from migrations import alembic_config, upgrade
-from tests.conftest import _pg_admin
 
 REVISION = "0017_knowledge_pg"
 ARTICLE = (
@@ -39,21 +33,6 @@ def _before() -> str:
 async def _downgrade(engine: AsyncEngine, revision: str) -> None:
     async with engine.begin() as conn:
         await conn.run_sync(lambda sync: command.downgrade(alembic_config(sync), revision))
-
-
-@pytest.fixture
-async def postgres() -> AsyncIterator[AsyncEngine]:
-    admin = os.environ.get("TEST_DATABASE_URL")
-    if not admin:
-        pytest.skip("TEST_DATABASE_URL is not set: PostgreSQL half skipped")
-    name = f"madoguchi_t_{uuid.uuid4().hex[:12]}"
-    await _pg_admin(admin, f'CREATE DATABASE "{name}"')
-    engine = create_engine(make_url(admin).set(database=name).render_as_string(hide_password=False))
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
-        await _pg_admin(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 TITLE, BODY = (

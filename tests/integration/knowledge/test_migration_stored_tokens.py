@@ -5,21 +5,13 @@ asks GIN for the year's lexeme in its second window)."""
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import AsyncIterator
-
-import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.knowledge import grams
-from core.storage import create_engine
 from migrations import alembic_config, upgrade
-from tests.conftest import _pg_admin
 
 REVISION = "0019_knowledge_lexemes"
 ARTICLE = (
@@ -32,21 +24,6 @@ TITLE, BODY = "帳票出力でエラーになる", "帳票を印刷すると E-1
 
 def _before() -> str:
     return str(ScriptDirectory.from_config(alembic_config()).get_revision(REVISION).down_revision)
-
-
-@pytest.fixture
-async def postgres() -> AsyncIterator[AsyncEngine]:
-    admin = os.environ.get("TEST_DATABASE_URL")
-    if not admin:
-        pytest.skip("TEST_DATABASE_URL is not set: PostgreSQL only")
-    name = f"madoguchi_t_{uuid.uuid4().hex[:12]}"
-    await _pg_admin(admin, f'CREATE DATABASE "{name}"')
-    engine = create_engine(make_url(admin).set(database=name).render_as_string(hide_password=False))
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
-        await _pg_admin(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def _insert(engine: AsyncEngine, id_: int, title: str, body: str) -> None:
