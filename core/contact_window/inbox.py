@@ -24,7 +24,6 @@ from core.contact_window.addresses import SYSTEM_MAIL, format_number
 from core.contact_window.assessment import nul_free
 from core.models import InboundMail, Request
 from core.outbox import enqueue_slack
-from core.storage.compiled import Query
 from core.unit_of_work import UnitOfWork
 
 log = logging.getLogger("madoguchi.contact_window")
@@ -34,9 +33,7 @@ _REQUESTS = cast(Table, Request.__table__)
 # The hot path's statements, built once: SQLAlchemy caches their compiled form, but
 # building and coercing a statement object per call was ~5 % of a mail's CPU.
 _STORE = {
-    name: Query(
-        insert_of(_INBOUND).on_conflict_do_nothing(index_elements=["digest"]).returning(_INBOUND.c.digest)
-    )
+    name: insert_of(_INBOUND).on_conflict_do_nothing(index_elements=["digest"]).returning(_INBOUND.c.digest)
     for name, insert_of in (("postgresql", _pg_insert), ("sqlite", _sqlite_insert))
 }
 # Pending mail, oldest first: at most ``limit`` mails, and only as many as fit in
@@ -132,10 +129,10 @@ async def store_inbound_many(uow: UnitOfWork, items: list[tuple[bytes, str, list
             }
         )
     statement = _STORE["postgresql" if uow.dialect.name == "postgresql" else "sqlite"]
-    # Through SQLAlchemy, not ``write_many``: the rows hold whole messages (up to the
-    # SIZE limit), and the compiled path's argument lists kept ~10 MB more alive at the
-    # peak of 100 × 10 MiB (bench.mail_memory 289 → 298–301 MB).
-    stored = set((await uow.session.execute(statement.statement, rows)).scalars().all())
+    # Through SQLAlchemy, not ``UnitOfWork.write_many``: the rows hold whole messages (up
+    # to the SIZE limit), and that path kept ~10 MB more alive at the peak of 100 × 10 MiB
+    # (bench.mail_memory 289 → 298–301 MB, docs/performance.md).
+    stored = set((await uow.session.execute(statement, rows)).scalars().all())
     await uow.commit()
     fresh = []
     for d in digests:
