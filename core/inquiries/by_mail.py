@@ -98,6 +98,7 @@ class Known:
     # support IDs they would open it about (``opening.support_ids_for_askers``).
     askers: dict[int, Row] = field(default_factory=dict)
     asked: dict[tuple[int, str], AskedAbout] = field(default_factory=dict)
+    read: set[tuple[int, str]] = field(default_factory=set)  # the pairs those two were read for
     pending: dict[str, Opening] = field(default_factory=dict)  # the mail's Message-ID → its opening
 
     @classmethod
@@ -135,10 +136,25 @@ class Known:
             for account_id, name in contacts:
                 known.support_ids.setdefault(int(account_id), []).append(str(name))
         asked = [about for item in concerned if (about := known._may_open(uow.settings, item)) is not None]
-        if asked:
-            known.askers = await askers(uow, [account_id for account_id, _name in asked])
-            known.asked = await support_ids_for_askers(uow, asked, today(uow))
+        await known._read(uow, asked)
         return known
+
+    async def _read(self, uow: UnitOfWork, asked: Sequence[tuple[int, str]]) -> None:
+        if asked:
+            self.askers.update(await askers(uow, [account_id for account_id, _name in asked]))
+            self.asked.update(await support_ids_for_askers(uow, asked, today(uow)))
+            self.read.update((account_id, name_key(name)) for account_id, name in asked)
+
+    async def asker_about(
+        self, uow: UnitOfWork, account_id: int, support_id: str
+    ) -> tuple[Row | None, AskedAbout | None]:
+        """The asker's row and what they would open an inquiry about: read with the
+        batch (``_may_open`` foresaw it), else now — the foresight saves statements, it
+        never decides."""
+        key = (account_id, name_key(support_id))
+        if key not in self.read:
+            await self._read(uow, [(account_id, support_id)])
+        return self.askers.get(account_id), self.asked.get(key)
 
     def _may_open(self, settings: Settings, item: Assessed) -> tuple[int, str] | None:
         """The sender's account and the support ID a mail would open an inquiry about
@@ -325,12 +341,11 @@ async def _decide(uow: UnitOfWork, known: Known, item: Assessed, message_id: str
         if len(names) != 1:
             return Taken("none", hint="inquiry.mail.support_id_undecided")
         support_id = str(names[0])
-    found = known.askers.get(actor.account_id)
+    found, about = await known.asker_about(uow, actor.account_id, support_id)
     try:
         account, company = asker(found)
         # The product: the support ID's only family in force, else その他 (None: by mail).
         question = Question(_subject(item), mail.text, item.files, _refused(item), message_id)
-        about = known.asked.get((actor.account_id, name_key(support_id)))
         opening = check_opening(
             uow.settings, actor, account, company, question, support_id.strip(), about, None
         )

@@ -15,6 +15,7 @@ from sqlalchemy import event, select
 
 from core import inquiries
 from core.business_days import calendar_for
+from core.inquiries.by_mail import Known
 from core.inquiries.tables import Inquiry, InquiryMessage
 from core.models import Company, Request, SupportId, SupportKey
 from core.unit_of_work import Core
@@ -364,3 +365,16 @@ async def test_a_batch_of_inquiry_mails_opens_each_as_one_mail_at_a_time_would(
     assert (request.sender, request.subject) == ("carol@customer-q.example.jp", "他社の件")
     [request_ack] = await outbox(domain, "request_ack")
     assert request_ack.context["inquiry_hint"] is True
+
+
+async def test_what_the_batch_did_not_foresee_is_read_when_asked(domain: Core, world: World) -> None:
+    """The batch's start reads askers and support IDs for the mails it expects to open
+    inquiries; anything else is read when opening asks, with the same answers."""
+    async with domain.uow() as uow:
+        known = Known()
+        found, about = await known.asker_about(uow, world.alice.id, "acme_a ")
+        assert found is not None and found[0] == world.alice.id
+        assert about is not None and about.name == "ACME_A" and "製品Aファミリ" in about.in_force
+        _found, not_hers = await known.asker_about(uow, world.carol.id, "ACME_A")
+        assert not_hers is None  # Carol is no contact of ACME_A: refused alike unknown
+        assert (world.alice.id, "acme_a") in known.read
