@@ -85,7 +85,8 @@ async def test_rows_written_in_a_batch_read_back_as_sqlalchemys_own(domain: Core
 
 async def test_returning_answers_each_row_written_and_none_skipped(domain: Core) -> None:
     now = domain.clock.now()
-    store = _STORE["postgresql" if domain.dialect.name == "postgresql" else "sqlite"]
+    # The contact window's store statement (INSERT … ON CONFLICT DO NOTHING RETURNING).
+    store = Query(_STORE["postgresql" if domain.dialect.name == "postgresql" else "sqlite"])
 
     def row(digest: str) -> dict[str, Any]:
         return {
