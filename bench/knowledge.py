@@ -8,7 +8,8 @@
    ``articles`` part): wall time; then imports the same file again (must change nothing).
 2. On that database and on a near-empty one (the first 100 articles of the same
    generator), sends ``/support kb WORDS`` as signed Slack requests to the real door
-   (in this process, on a loopback port) at concurrency 16, as a customer holding a key
+   (in a process of its own, bench/door_process.py, as Slack's requests would not share
+   its event loop; its CPU per request is reported too) at concurrency 16, as a customer holding a key
    of 製品Aファミリ (the fullest visibility condition): two-character words, words of
    three or more characters, and two-word queries; p50 / p99 in ms. Then the same
    searches through the core alone (``search.search`` on a snapshot, 16 at a time),
