@@ -30,8 +30,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from core.clock import Clock
 from core.config import Settings
-from core.storage import Priority, TurnQueue
+from core.storage import Priority, TurnQueue, postgres
 from core.storage.compiled import Query, Row, run_sqlite
+from core.storage.postgres import run_asyncpg
 from core.storage.sqlite import ReaderConnections
 from core.unit_of_work import Core, UnitOfWork
 
@@ -65,6 +66,9 @@ class Snapshot:
         self._readers = readers
         self._raw: sqlite3.Connection | None = None
         self._connection: AsyncConnection | None = None
+        # PostgreSQL: the asyncpg adapter connection under ``_connection`` (None: another
+        # driver, or cursor events listened to).
+        self._adapted: Any | None = None
         self._queue: TurnQueue | None = None
 
     async def __aenter__(self) -> Snapshot:
@@ -78,6 +82,10 @@ class Snapshot:
             await self._queue.acquire(Priority.INTERACTIVE)
         try:
             self._connection = await self._engine.connect()
+            if self.dialect.name == "postgresql":
+                sync = self._connection.sync_connection
+                assert sync is not None
+                self._adapted = postgres.adapter(sync)
         except BaseException:
             if self._queue is not None:
                 self._queue.release()
@@ -100,7 +108,7 @@ class Snapshot:
             if self._connection is not None:
                 await self._connection.close()
         finally:
-            self._connection = None
+            self._connection = self._adapted = None
             if self._queue is not None:
                 self._queue.release()
 
@@ -108,6 +116,11 @@ class Snapshot:
         if self._raw is not None:
             return run_sqlite(self._raw, query.compiled(self._core.dialect), params)
         assert self._connection is not None, "use the snapshot inside `async with`"
+        if self._adapted is not None and (compiled := query.fenced(self.dialect)) is not None:
+            # PostgreSQL: on the asyncpg connection, outside any transaction — at READ
+            # COMMITTED each statement sees its own snapshot in a transaction or not, and
+            # BEGIN and ROLLBACK were two of a lookup's round trips (core.storage.postgres).
+            return await run_asyncpg(self._adapted, self.dialect, compiled, params, begin=False)
         result = await self._connection.execute(query.statement, params)
         return [tuple(row) for row in result]
 

@@ -22,8 +22,9 @@ from core.clock import Clock, SystemClock
 from core.config import Settings
 from core.hashing import Hasher
 from core.sealing import Sealer
-from core.storage import Priority, TurnQueue, bound_engine, pool_width
+from core.storage import Priority, TurnQueue, bound_engine, pool_width, postgres
 from core.storage.compiled import Query, Row, run_sqlite, write_sqlite
+from core.storage.postgres import run_asyncpg
 from core.storage.sqlite import raw_connection
 
 
@@ -52,6 +53,9 @@ class UnitOfWork:
         self.dialect = dialect
         # The SQLite connection of the session's current transaction (sqlite_connection).
         self._raw: tuple[object, sqlite3.Connection | None] | None = None
+        # The same for PostgreSQL: the asyncpg adapter connection (``_adapter``).
+        self._postgres = dialect.name == "postgresql" and dialect.driver == "asyncpg"
+        self._pg: tuple[object, Any | None] | None = None
         # Set by core.outbox when this unit queues a row: the commit then wakes the
         # outbox worker of this process at once instead of at its next poll.
         self.outbox_queued = False
@@ -91,9 +95,18 @@ class UnitOfWork:
         """``query``'s answer inside this transaction (after flushing pending changes)."""
         # SQLite: this unit's own connection, without SQLAlchemy's execution machinery
         # (several times the cost of the statement; docs/performance.md).
-        raw = await self.sqlite_connection()
-        if raw is not None:
-            return run_sqlite(raw, query.compiled(self.dialect), params)
+        if self._postgres:
+            # PostgreSQL: the statement on the asyncpg connection in this unit's
+            # transaction, without SQLAlchemy's execution machinery either
+            # (core.storage.postgres).
+            if (compiled := query.fenced(self.dialect)) is not None:
+                adapted = await self._adapter()
+                if adapted is not None:
+                    return await run_asyncpg(adapted, self.dialect, compiled, params, begin=True)
+        else:
+            raw = await self.sqlite_connection()
+            if raw is not None:
+                return run_sqlite(raw, query.compiled(self.dialect), params)
         result = await self.session.execute(query.statement, params)
         if not query.returns_rows:
             return []
@@ -118,6 +131,22 @@ class UnitOfWork:
     async def first(self, query: Query, **params: Any) -> Row | None:
         found = await self.rows(query, **params)
         return found[0] if found else None
+
+    async def _adapter(self) -> Any | None:
+        """The asyncpg adapter connection of this unit's transaction (after flushing
+        pending ORM changes, as ``sqlite_connection``), or None when cursor events are
+        listened to."""
+        session = self.session
+        if session.sync_session.autoflush and (session.new or session.dirty or session.deleted):
+            await session.flush()
+        transaction = session.sync_session.get_transaction()
+        if transaction is not None and self._pg is not None and self._pg[0] is transaction:
+            return self._pg[1]
+        connection = (await session.connection()).sync_connection
+        assert connection is not None
+        adapted = postgres.adapter(connection)
+        self._pg = (session.sync_session.get_transaction(), adapted)
+        return adapted
 
     async def sqlite_connection(self) -> sqlite3.Connection | None:
         """This unit of work's SQLite connection, inside its transaction (begun if it was

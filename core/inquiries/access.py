@@ -12,8 +12,9 @@ Separate because every service of the package starts here.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import bindparam, inspect, select
+from sqlalchemy import Select, bindparam, inspect, select
 
 from core import activation
 from core.activation import AccountPending
@@ -41,6 +42,7 @@ _ASKER_COLUMNS = select(*(a.columns[0] for a in inspect(Account).column_attrs), 
     Company, Company.id == Account.company_id
 )
 _ID = _ACCOUNT_KEYS.index("id")
+ASKER_WIDTH = len(_ACCOUNT_KEYS) + 1
 _ASKER = Query(_ASKER_COLUMNS.where(Account.id == bindparam("account_id")))
 # The same for a batch of mail's askers (``askers``).
 _ASKERS = _ASKER_COLUMNS.where(Account.id.in_(bindparam("account_ids", expanding=True)))
@@ -70,9 +72,28 @@ async def customer_account(uow: UnitOfWork, actor: Actor) -> tuple[Account, str]
     """``customer_account_id``'s check and what opening an inquiry needs of the asker —
     the account row and its company's name — in one statement instead of three (the
     ask submission's round trips on PostgreSQL, docs/performance.md)."""
+    account, company, _rest = await customer_account_with(uow, actor, _ASKER)
+    return account, company
+
+
+def asker_columns() -> Select[*tuple[Any, ...]]:
+    """What ``customer_account`` reads of the asker (``asker`` checks it), to add more
+    to: the account's columns, then its company's name (``ASKER_WIDTH`` columns)."""
+    return _ASKER_COLUMNS
+
+
+async def customer_account_with(
+    uow: UnitOfWork, actor: Actor, query: Query, **params: Any
+) -> tuple[Account, str, list[Row]]:
+    """``customer_account`` read by ``query`` — ``asker_columns()`` (and more) of the
+    account ``account_id``: an outer join that adds rows adds them after the asker's
+    columns — in the same statement; the asker, its company's name and what each row
+    holds after them."""
     if actor.kind != "account" or actor.account_id is None:
         raise Forbidden("inquiry.account_required")
-    return asker(await uow.first(_ASKER, account_id=actor.account_id))
+    rows = await uow.rows(query, account_id=actor.account_id, **params)
+    account, company = asker(rows[0][:ASKER_WIDTH] if rows else None)
+    return account, company, [row[ASKER_WIDTH:] for row in rows]
 
 
 async def askers(uow: UnitOfWork, account_ids: Sequence[int]) -> dict[int, Row]:

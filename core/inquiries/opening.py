@@ -16,19 +16,25 @@ acknowledgement (asker, Cc the CC addresses) and the staff post, in one transact
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from contextlib import suppress
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, select
+from sqlalchemy import ColumnElement, Select, and_, bindparam, select, true
 
 from core.actors import Actor
 from core.attachments import Incoming
 from core.clock import JST
 from core.config import Settings
 from core.errors import NotFound, ValidationFailed
-from core.inquiries.access import customer_account, customer_account_id, support_id_not_found, support_id_of
+from core.inquiries.access import (
+    asker_columns,
+    customer_account,
+    customer_account_id,
+    customer_account_with,
+    support_id_not_found,
+    support_id_of,
+)
 from core.inquiries.attachments import MAX_ATTACHMENTS, Refused, refused_fields
 from core.inquiries.numbers import OTHER_PRODUCT
 from core.inquiries.storing import Opening, Question, store
@@ -90,6 +96,18 @@ _SUPPORT_ID_FOR_ASKER = Query(
     _support_id_rows(
         SupportIdContact.account_id == bindparam("account_id"), SupportId.name_key == bindparam("name_key")
     )
+)
+# The asker (``customer_account``) and the same of the support ID named, in one
+# statement: a round trip fewer for the ask submission on PostgreSQL. No support ID
+# of that name: one row of NULLs after the asker's columns.
+_ASKED = _support_id_rows(
+    SupportIdContact.account_id == bindparam("account_id"), SupportId.name_key == bindparam("name_key")
+).subquery("asked")
+_ASKER_ASKING = Query(
+    asker_columns()
+    .add_columns(*_ASKED.c)
+    .outerjoin(_ASKED, true())
+    .where(Account.id == bindparam("account_id"))
 )
 # The same for a batch of mail (``support_ids_for_askers``): every asker and name at once.
 _SUPPORT_IDS_FOR_ASKERS = _support_id_rows(
@@ -228,12 +246,17 @@ async def open_inquiry(
     not be kept (the acknowledgement and the staff post say why). The mail door's intake
     opens a whole batch of mail's inquiries at once instead (``check_opening`` and
     ``store`` on what it read for the batch)."""
-    account, company = await customer_account(uow, actor)
     name = (support_id or "").strip()
     about = None
     if name:
-        with suppress(NotFound):  # check_opening refuses it, with the other fields
-            about = await support_id_for_asker(uow, account.id, name, today(uow))
+        # check_opening refuses a support ID unknown or not theirs (None), with the
+        # other fields.
+        account, company, rows = await customer_account_with(
+            uow, actor, _ASKER_ASKING, name_key=name_key(name)
+        )
+        about = _asked_about([row for row in rows if row[0] is not None], today(uow))
+    else:
+        account, company = await customer_account(uow, actor)
     question = Question(subject, body, attachments, attachments_refused, message_id)
     opening = check_opening(uow.settings, actor, account, company, question, name, about, product)
     [opened] = await store(uow, [opening])

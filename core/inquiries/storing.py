@@ -135,7 +135,7 @@ def _rows_at_once(outbox_rows: int) -> Any:
     return last.add_cte(*ctes)
 
 
-_ROWS_AT_ONCE = {1: _rows_at_once(1), 2: _rows_at_once(2)}
+_ROWS_AT_ONCE = {1: Query(_rows_at_once(1)), 2: Query(_rows_at_once(2))}
 _INQUIRY_COLUMNS = (
     "support_id_id",
     "product_family",
@@ -339,7 +339,7 @@ async def store(uow: UnitOfWork, openings: Sequence[Opening]) -> list[Opened]:
         }
         for i, row in enumerate(outbox):
             params.update(_params(f"o{i}_", {**row, "last_error": ""}, _OUTBOX_COLUMNS))
-        await uow.session.execute(_ROWS_AT_ONCE[len(outbox)], params)
+        await uow.rows(_ROWS_AT_ONCE[len(outbox)], **params)
     else:
         await _NEW_AUDIT.insert(uow, audit_rows)
         await _NEW_OUTBOX.insert(uow, [{**row, "last_error": ""} for row in outbox])

@@ -1,5 +1,6 @@
-"""Statements compiled once and run on a bare sqlite3 connection; rows made into
-detached ORM objects without the ORM's load (``detached``).
+"""Statements compiled once and run on a bare sqlite3 connection (on PostgreSQL, on the
+asyncpg connection: ``core.storage.postgres``); rows made into detached ORM objects
+without the ORM's load (``detached``).
 
 Mirrors SQLAlchemy 2.1.x's compiler (``SQLCompiler.positiontup``, ``.binds``, a type's
 ``bind_processor`` / ``result_processor``); pyproject pins SQLAlchemy below 2.2.
@@ -23,6 +24,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Insert, Select, Update
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import InvalidRequestError
 
 Row = tuple[Any, ...]
 Processor = Callable[[Any], Any] | None
@@ -46,6 +48,7 @@ class Query:
         # False for an UPDATE or INSERT without RETURNING.
         self.returns_rows = bool(statement.exported_columns)
         self._compiled: dict[tuple[str, tuple[str, ...]], Compiled] = {}
+        self._unfenced: set[str] = set()
 
     def compiled(self, dialect: Dialect, columns: tuple[str, ...] = ()) -> Compiled:
         key = (dialect.name, columns)
@@ -53,6 +56,18 @@ class Query:
         if found is None:
             found = self._compiled[key] = compile_statement(self.statement, dialect, columns)
         return found
+
+    def fenced(self, dialect: Dialect) -> Compiled | None:
+        """``compiled``, or None when it cannot run outside SQLAlchemy's execution (a
+        list parameter; a result type whose processor depends on the column type the
+        driver reports, such as a numeric on asyncpg): SQLAlchemy's path runs it then."""
+        if dialect.name in self._unfenced:
+            return None
+        try:
+            return self.compiled(dialect)
+        except (ValueError, TypeError, InvalidRequestError):
+            self._unfenced.add(dialect.name)
+            return None
 
 
 @dataclass(frozen=True)
@@ -104,13 +119,19 @@ def _default(statement: Insert, name: str) -> tuple[str, Any, bool]:
     raise ValueError(f"{name}: no value given and no Python-side default to fill in")
 
 
-def run_sqlite(raw: sqlite3.Connection, compiled: Compiled, params: dict[str, Any]) -> list[Row]:
+def arguments(compiled: Compiled, params: dict[str, Any]) -> list[Any]:
+    """The statement's positional parameters of ``params``, as SQLAlchemy's bind
+    processors make them (defaults filled in)."""
     if compiled.defaults:
         params = _filled(params, compiled.defaults)
-    args = [
+    return [
         value if bind is None else bind(value)
         for value, bind in zip((params[n] for n in compiled.names), compiled.bind, strict=True)
     ]
+
+
+def run_sqlite(raw: sqlite3.Connection, compiled: Compiled, params: dict[str, Any]) -> list[Row]:
+    args = arguments(compiled, params)
     fetched = raw.execute(compiled.sql, args).fetchall()
     if not any(compiled.result):
         return fetched

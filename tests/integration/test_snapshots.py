@@ -8,11 +8,12 @@ import sqlite3
 from datetime import date, datetime
 
 import pytest
-from sqlalchemy import bindparam, select
+from sqlalchemy import Numeric, bindparam, cast, func, insert, select
+from sqlalchemy.exc import IntegrityError
 
 from core import audit
 from core.actors import Actor
-from core.models import Account, AuditRecord, Contract
+from core.models import Account, AuditRecord, Company, Contract
 from core.snapshots import Query, snapshot
 from core.unit_of_work import Core
 from tests import factories
@@ -101,3 +102,57 @@ def test_a_list_parameter_is_refused_when_compiled() -> None:
     query = Query(select(Account.id).where(Account.id.in_(bindparam("ids", expanding=True))))
     with pytest.raises(ValueError, match="list parameter"):
         query.compiled(sqlite.dialect())
+
+
+NEW_COMPANY = Query(
+    insert(Company)
+    .values(code=bindparam("code"), name="新会社", name_norm="新会社")
+    .returning(Company.id, Company.code)
+)
+AVERAGE = Query(
+    select(cast(func.avg(Contract.id), Numeric(12, 2))).where(Contract.number != bindparam("number"))
+)
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+async def test_postgres_fenced_statements_answer_like_sqlalchemy_with_the_same_types(domain: Core) -> None:
+    """The fence's asyncpg path (core/storage/postgres.py) against SQLAlchemy's own."""
+    account_id = await _world(domain)
+    params = {"email": "taro@customer-a.example.jp", "on": date(2026, 11, 26)}
+    async with domain.uow() as uow:
+        assert CONTRACTS.fenced(domain.dialect) is not None
+        fenced = await uow.rows(CONTRACTS, **params)
+        stock = [tuple(r) for r in await uow.session.execute(CONTRACTS.statement, params)]
+        trail = await uow.rows(TRAIL, id=account_id)
+        trail_stock = [tuple(r) for r in await uow.session.execute(TRAIL.statement, {"id": account_id})]
+        # A numeric result's processor depends on the column type asyncpg reports:
+        # SQLAlchemy's path runs it.
+        assert AVERAGE.fenced(domain.dialect) is None
+        average = await uow.rows(AVERAGE, number="none")
+    assert fenced == stock and [type(v) for v in fenced[0]] == [type(v) for v in stock[0]]
+    assert trail == trail_stock and trail[0][:2] == ("x.y", {"n": 1, "s": "日本"})
+    assert len(average) == 1 and average[0][0] is not None
+    async with snapshot(domain) as snap:
+        assert await snap.rows(CONTRACTS, **params) == stock
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+async def test_postgres_fenced_writes_are_the_units_own_and_fail_as_sqlalchemy_fails(domain: Core) -> None:
+    async with domain.uow() as uow:
+        [(new_id, code)] = await uow.rows(NEW_COMPANY, code="NEW-1")
+        assert code == "NEW-1" and isinstance(new_id, int)
+        # Seen by SQLAlchemy's path in the same transaction; gone without a commit.
+        assert await uow.session.scalar(select(func.count()).select_from(Company)) == 1
+    async with domain.uow() as uow:
+        assert await uow.session.scalar(select(func.count()).select_from(Company)) == 0
+        await uow.rows(NEW_COMPANY, code="NEW-1")
+        await uow.commit()
+    async with domain.uow() as uow:
+        with pytest.raises(IntegrityError):
+            await uow.rows(NEW_COMPANY, code="NEW-1")
+        await uow.rollback()
+        assert await uow.rows(NEW_COMPANY, code="NEW-2")
+        await uow.commit()
+    async with domain.uow() as uow:
+        codes = await uow.session.scalars(select(Company.code).order_by(Company.code))
+        assert list(codes) == ["NEW-1", "NEW-2"]

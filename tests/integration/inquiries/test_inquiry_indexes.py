@@ -223,6 +223,19 @@ async def test_opening_uses_indexes(loaded: Core) -> None:
     await _assert_indexed(loaded, call)
 
 
+async def test_the_ask_submission_reads_by_index(loaded: Core) -> None:
+    """open_inquiry's reads: the asker and the support ID named, in one statement."""
+
+    async def call(uow: Any) -> None:
+        opened = await inquiries.open_inquiry(
+            uow, _customer(7), support_id="SID_00006", product="その他", subject="件名", body="本文",
+            commit=False,
+        )  # fmt: skip
+        assert opened.number
+
+    await _assert_indexed(loaded, call)
+
+
 async def test_auto_close_finds_its_inquiries_by_index(loaded: Core) -> None:
     async def run() -> None:
         async with loaded.uow() as uow:
