@@ -32,7 +32,6 @@ from core.inquiries.access import (
     customer_account,
     customer_account_id,
     customer_account_with,
-    support_id_not_found,
     support_id_of,
 )
 from core.inquiries.attachments import MAX_ATTACHMENTS, Refused, refused_fields
@@ -92,11 +91,6 @@ def _support_id_rows(contact: ColumnElement[bool], named: ColumnElement[bool]) -
     )
 
 
-_SUPPORT_ID_FOR_ASKER = Query(
-    _support_id_rows(
-        SupportIdContact.account_id == bindparam("account_id"), SupportId.name_key == bindparam("name_key")
-    )
-)
 # The asker (``customer_account``) and the same of the support ID named, in one
 # statement: a round trip fewer for the ask submission on PostgreSQL. No support ID
 # of that name: one row of NULLs after the asker's columns.
@@ -142,7 +136,8 @@ async def families(source: Reader, support_id_id: int, on: date) -> Families:
 
 @dataclass(frozen=True)
 class AskedAbout:
-    """The support ID an inquiry is opened about, as ``support_id_for_asker`` read it."""
+    """The support ID an inquiry is opened about, as the asker's read (``customer_account_with``)
+    or a batch's (``support_ids_for_askers``) found it."""
 
     id: int
     name: str
@@ -163,21 +158,11 @@ def _asked_about(rows: Sequence[Sequence[Any]], on: date) -> AskedAbout | None:
     return AskedAbout(int(rows[0][0]), str(rows[0][1]), in_force, every, list(ccs.values()))
 
 
-async def support_id_for_asker(source: Reader, account_id: int, name: str, on: date) -> AskedAbout:
-    """``support_id_of`` for a customer, the support ID's ``families`` and its CC
-    addresses, in one statement; unknown and not theirs refused alike."""
-    rows = await source.rows(_SUPPORT_ID_FOR_ASKER, account_id=account_id, name_key=name_key(name))
-    about = _asked_about(rows, on)
-    if about is None:
-        raise support_id_not_found(name)
-    return about
-
-
 async def support_ids_for_askers(
     uow: UnitOfWork, asked: Iterable[tuple[int, str]], on: date
 ) -> dict[tuple[int, str], AskedAbout]:
-    """``support_id_for_asker`` for a batch of mail's ``(account id, support ID name)``
-    pairs in one statement, keyed by ``(account id, name_key(name))``; a pair that is
+    """The support IDs of a batch of mail's ``(account id, support ID name)`` pairs (each
+    with its families and CC addresses, as the modal's ask reads one) in one statement, keyed by ``(account id, name_key(name))``; a pair that is
     unknown or not theirs is missing."""
     pairs = {(account_id, name_key(name)) for account_id, name in asked}
     if not pairs:
@@ -277,7 +262,7 @@ def check_opening(
 ) -> Opening:
     """Who may open what (see the module docstring), for an asker that passed
     ``customer_account``: ``support_id`` the name typed or mailed (trimmed; "" for
-    none), ``about`` what ``support_id_for_asker`` found of it (None: unknown or not
+    none), ``about`` what was found of it (None: unknown or not
     theirs); ``product`` None: by mail, nobody chose. Every refusal is one
     ``ValidationFailed``; nothing is read or written."""
     errors: dict[str, str] = {}
