@@ -114,8 +114,15 @@ def day(value: date, locale: str) -> str:
     )
 
 
+@lru_cache(maxsize=8)
+def _repeated(locale: str) -> tuple[bk.Mrkdwn, bk.Mrkdwn]:
+    """The words every hit of a list repeats (no product; the show button's label), said
+    once per locale rather than twice per hit."""
+    return bk.say("kb.product_none", locale), bk.say("kb.show_button", locale)
+
+
 def _meta(code: str, family: str | None, updated_on: date, locale: str) -> bk.Mrkdwn:
-    product = family if family else bk.say("kb.product_none", locale)
+    product = family if family else _repeated(locale)[0]
     return bk.say("kb.meta", locale, code=code, product=product, updated_on=day(updated_on, locale))
 
 
@@ -125,7 +132,7 @@ def _hit_block(hit: Hit, locale: str) -> bk.Block:
     snippet = ("…" if s.cut_before else "") + text + ("…" if s.cut_after else "")
     lines = f"*{bk.esc(hit.title)}*\n{_meta(hit.code, hit.product_family, hit.updated_on, locale)}\n{snippet}"
     block = bk.section(lines)
-    block["accessory"] = bk.button(bk.say("kb.show_button", locale), SHOW_ACTION, hit.code)
+    block["accessory"] = bk.button(_repeated(locale)[1], SHOW_ACTION, hit.code)
     return block
 
 
