@@ -175,5 +175,5 @@ def install() -> None:
     async_request.parse_body = parse_body  # type: ignore[attr-defined]
     # Where a slash command's middleware and listener get their arguments (each module
     # imported the function by name).
-    async_custom_middleware.build_async_required_kwargs = required_kwargs  # type: ignore[assignment]
-    async_listener.build_async_required_kwargs = required_kwargs  # type: ignore[assignment]
+    async_custom_middleware.build_async_required_kwargs = required_kwargs  # type: ignore[attr-defined]
+    async_listener.build_async_required_kwargs = required_kwargs  # type: ignore[attr-defined]

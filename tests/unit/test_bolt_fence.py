@@ -4,6 +4,7 @@ ordinary and hostile bodies, and listeners still matched after ``install()``."""
 from __future__ import annotations
 
 import json
+import logging
 import random
 from collections.abc import Callable
 from typing import Any
@@ -101,3 +102,58 @@ def test_install_routes_bolt_requests_through_the_fence() -> None:
     assert async_request.parse_body is bolt_fence.parse_body
     request = AsyncBoltRequest(body="command=%2Fsupport&text=id+list", headers={"content-type": FORM})
     assert request.body == {"command": "/support", "text": "id list"}
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        ["ack", "body", "context"],
+        ["body", "context", "next"],
+        ["context", "next_"],
+        ["logger", "client", "req", "request", "resp", "response"],
+        ["self", "context", "next"],  # Bolt's path (drops "self")
+        ["ack", "say", "view"],  # Bolt's path
+        ["context", "who"],  # a context key: Bolt's path
+    ],
+)
+@pytest.mark.parametrize("next_keys_required", [True, False])
+def test_a_functions_arguments_are_the_ones_bolt_builds(names: list[str], next_keys_required: bool) -> None:
+    from slack_bolt.kwargs_injection.async_utils import build_async_required_kwargs
+    from slack_bolt.response import BoltResponse
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    logger = logging.getLogger("test")
+    request = AsyncBoltRequest(
+        body="command=%2Fsupport&text=kb+%E5%B8%B3%E7%A5%A8&user_id=U1&team_id=T1&channel_id=C1",
+        headers={"content-type": FORM},
+        context={"who": "someone", "client": AsyncWebClient(token="xoxb-x")},
+    )
+    response = BoltResponse(status=200, body="")
+
+    async def next_() -> None:
+        return None
+
+    def build(function: Callable[..., dict[str, Any]]) -> dict[str, Any]:
+        return function(
+            logger=logger,
+            required_arg_names=list(names),
+            request=request,
+            response=response,
+            next_func=next_,
+            this_func=next_,
+            next_keys_required=next_keys_required,
+        )
+
+    ours = build(bolt_fence.required_kwargs)  # first: the lazily made helpers are ours
+    theirs = build(build_async_required_kwargs)
+    assert ours.keys() == theirs.keys()
+    assert all(ours[key] is theirs[key] for key in ours), names
+
+
+def test_install_builds_a_commands_arguments_through_the_fence() -> None:
+    from slack_bolt.listener import async_listener
+    from slack_bolt.middleware import async_custom_middleware
+
+    bolt_fence.install()
+    assert async_custom_middleware.build_async_required_kwargs is bolt_fence.required_kwargs
+    assert async_listener.build_async_required_kwargs is bolt_fence.required_kwargs
