@@ -24,7 +24,8 @@ submission (docs/performance.md, "Inquiries at scale"):
   for every slash command (three middleware and the listener). ``required_kwargs``
   builds only the arguments named when each of them is one of the few it can take
   straight from the request (``context``, ``body``, ``ack``, ``next``…), the very
-  values Bolt would pass; any other name takes Bolt's own path.
+  values Bolt would pass, and leaves in the context the helpers Bolt's builder makes
+  there (``say``, ``respond``…); any other name takes Bolt's own path.
 
 ``install()`` is idempotent; with any other Bolt version it changes nothing (stock Bolt
 is correct, only slower) and logs why.
@@ -135,6 +136,10 @@ def required_kwargs(
         and error is None
         and all(name in _DIRECT or (next_keys_required and name in _NEXT) for name in names)
     ):
+        context = request.context
+        # What Bolt's builder leaves in the context whichever arguments are named, made
+        # the same way in the same order: listeners read ``context["respond"]`` later.
+        context.client, context.ack, context.say, context.respond, context.complete, context.fail  # noqa: B018
         return {
             name: next_func if name in _NEXT else _DIRECT[name](logger, request, response) for name in names
         }

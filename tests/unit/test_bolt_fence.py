@@ -123,17 +123,20 @@ def test_a_functions_arguments_are_the_ones_bolt_builds(names: list[str], next_k
     from slack_sdk.web.async_client import AsyncWebClient
 
     logger = logging.getLogger("test")
-    request = AsyncBoltRequest(
-        body="command=%2Fsupport&text=kb+%E5%B8%B3%E7%A5%A8&user_id=U1&team_id=T1&channel_id=C1",
-        headers={"content-type": FORM},
-        context={"who": "someone", "client": AsyncWebClient(token="xoxb-x")},
-    )
     response = BoltResponse(status=200, body="")
+
+    def command() -> AsyncBoltRequest:
+        return AsyncBoltRequest(
+            body="command=%2Fsupport&text=kb+%E5%B8%B3%E7%A5%A8&user_id=U1&team_id=T1&channel_id=C1"
+            "&response_url=https%3A%2F%2Fhooks.example%2Fr",
+            headers={"content-type": FORM},
+            context={"who": "someone", "client": AsyncWebClient(token="xoxb-x")},
+        )
 
     async def next_() -> None:
         return None
 
-    def build(function: Callable[..., dict[str, Any]]) -> dict[str, Any]:
+    def build(function: Callable[..., dict[str, Any]], request: AsyncBoltRequest) -> dict[str, Any]:
         return function(
             logger=logger,
             required_arg_names=list(names),
@@ -144,10 +147,19 @@ def test_a_functions_arguments_are_the_ones_bolt_builds(names: list[str], next_k
             next_keys_required=next_keys_required,
         )
 
-    ours = build(bolt_fence.required_kwargs)  # first: the lazily made helpers are ours
-    theirs = build(build_async_required_kwargs)
+    # The same request: the same objects (the lazily made helpers are ours, made first).
+    request = command()
+    ours = build(bolt_fence.required_kwargs, request)
+    theirs = build(build_async_required_kwargs, request)
     assert ours.keys() == theirs.keys()
     assert all(ours[key] is theirs[key] for key in ours), names
+    # Each on a request of its own: the context left alike (Bolt's builder makes ``say``,
+    # ``respond``… there, and listeners read them from the context).
+    mine, bolts = command(), command()
+    build(bolt_fence.required_kwargs, mine)
+    build(build_async_required_kwargs, bolts)
+    assert list(mine.context) == list(bolts.context)
+    assert [type(v) for v in mine.context.values()] == [type(v) for v in bolts.context.values()]
 
 
 def test_install_builds_a_commands_arguments_through_the_fence() -> None:
