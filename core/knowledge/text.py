@@ -143,7 +143,7 @@ def _preimages() -> tuple[re.Pattern[str], dict[str, str]]:
     """What finding a folded word in a text without folding it needs, worked out once
     (~40 ms) over the Basic Multilingual Plane: a pattern of the characters whose fold is
     not exactly one character (those beyond the plane included, unexamined), and for
-    each character the others that fold to it (ｲ and い to イ, Ａ to a)."""
+    each character the others that fold to it (ｲ, い and ㋑ to イ; Ａ to a)."""
     several: list[str] = []
     others: dict[str, list[str]] = {}
     for code in range(0x10000):
@@ -157,37 +157,57 @@ def _preimages() -> tuple[re.Pattern[str], dict[str, str]]:
     return pattern, {char: "".join(chars) for char, chars in others.items()}
 
 
-@lru_cache(maxsize=1024)
-def _word_pattern(word: str) -> re.Pattern[str] | None:
-    """The text a folded ``word`` is, unfolded: each of its characters one of those that
-    fold to it; None when a character is beyond the plane (not worked out)."""
-    if any(ord(char) > 0xFFFF for char in word):
-        return None
-    others = _preimages()[1]
-    classes = []
-    for char in word:
-        chars = (char if _fold(char) == char else "") + others.get(char, "")
-        if not chars:
-            return None  # nothing folds to it: the word cannot occur (the slow path says so)
-        classes.append("[" + "".join(map(re.escape, chars)) + "]")
-    return re.compile("".join(classes))
+@lru_cache(maxsize=4096)
+def _spellings(char: str) -> str:
+    """The characters that fold to ``char`` (itself included when it folds to itself)."""
+    return (char if _fold(char) == char else "") + _preimages()[1].get(char, "")
+
+
+# More places than this where a word's first character stands: folding the whole text
+# costs less than looking at each.
+_MAX_STARTS = 16
+
+
+def _find_folded(flat: str, word: str) -> int | None:
+    """``flat``'s folded text's ``.find(word)`` for a ``flat`` whose every character
+    folds to exactly one (so places are the same folded or not), without folding it all:
+    each place where a spelling of the word's first character stands, in order, until
+    the word's length from there folds to the word (most are passed over on the second
+    character alone). None: too many such places."""
+    starts: list[int] = []
+    for char in _spellings(word[0]):
+        at = flat.find(char)
+        while at >= 0:
+            if len(starts) == _MAX_STARTS:
+                return None
+            starts.append(at)
+            at = flat.find(char, at + 1)
+    second = _spellings(word[1]) if len(word) > 1 else ""
+    for at in sorted(starts):
+        if second and flat[at + 1 : at + 2] not in second:
+            continue
+        if flat[at : at + len(word)].translate(_FOLDS) == word:
+            return at
+    return -1
 
 
 def _first_place(flat: str, found: list[str]) -> tuple[int, int] | None:
     """Where in ``flat`` the longest word of ``found`` that occurs (folded) first occurs.
 
-    Folding the whole text (``str.translate``, ~50 ns a character) cost ~5 µs a hit; when
-    every character of the text folds to exactly one (no ㍿, no ﾟ, no …), the folded
-    text has the same places as the text, and a pattern of each word's unfolded forms
-    (``_word_pattern``) finds the same first place without folding anything."""
+    Folding the whole text (``str.translate``, ~50 ns a character unless it is ASCII)
+    cost ~5 µs a hit; when every character of the text folds to exactly one (no ㍿, no
+    …, nothing beyond the Basic Multilingual Plane), the folded text has the same places
+    as the text, and ``_find_folded`` finds the same first place folding a few
+    characters only."""
     ordered = sorted(found, key=len, reverse=True)
-    if not _preimages()[0].search(flat):
-        patterns = [_word_pattern(word) for word in ordered]
-        if all(pattern is not None for pattern in patterns):
-            for pattern in patterns:
-                match = pattern.search(flat)  # type: ignore[union-attr]
-                if match:
-                    return match.start(), match.end()
+    if not flat.isascii() and not _preimages()[0].search(flat):
+        for word in ordered:
+            place = _find_folded(flat, word)
+            if place is None:
+                break  # too many places to look at: fold it all below
+            if place >= 0:
+                return place, place + len(word)
+        else:
             return None
     folded, origin = _folded_with_positions(flat)
     for word in ordered:
