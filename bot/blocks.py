@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 
 from core.messages import render
@@ -53,6 +54,21 @@ def code(text: object) -> Mrkdwn:
 def say(message_id: str, locale: str, /, **params: Any) -> Mrkdwn:
     """A catalog sentence with every parameter escaped: the door's only ``render``."""
     return Mrkdwn(render(message_id, locale, **{k: esc(v) for k, v in params.items()}))
+
+
+@lru_cache(maxsize=256)
+def sentence(message_id: str, locale: str, /) -> Callable[..., Mrkdwn]:
+    """``say`` of one sentence, its catalog text looked up once: for a sentence an answer
+    repeats (a search hit's meta line, ten times). ``sentence(m, loc)(**params)`` is
+    ``say(m, loc, **params)``."""
+    text = render(message_id, locale)  # without parameters: the text as written
+
+    def fill(**params: Any) -> Mrkdwn:
+        if not params:
+            return Mrkdwn(text)
+        return Mrkdwn(text.format(**{k: esc(v) for k, v in params.items()}))
+
+    return fill
 
 
 def speaker(locale: str) -> Callable[..., Mrkdwn]:

@@ -114,18 +114,30 @@ def day(value: date, locale: str) -> str:
     )
 
 
+@lru_cache(maxsize=8)
+def _repeated(locale: str) -> tuple[bk.Mrkdwn, bk.Mrkdwn, Any]:
+    """What every hit of a list repeats, looked up once per locale rather than per hit:
+    the words for no product, the show button's label, and the meta line's sentence."""
+    return (
+        bk.say("kb.product_none", locale),
+        bk.say("kb.show_button", locale),
+        bk.sentence("kb.meta", locale),
+    )
+
+
 def _meta(code: str, family: str | None, updated_on: date, locale: str) -> bk.Mrkdwn:
-    product = family if family else bk.say("kb.product_none", locale)
-    return bk.say("kb.meta", locale, code=code, product=product, updated_on=day(updated_on, locale))
+    none, _, meta = _repeated(locale)
+    return meta(code=code, product=family if family else none, updated_on=day(updated_on, locale))  # type: ignore[no-any-return]
 
 
 def _hit_block(hit: Hit, locale: str) -> bk.Block:
+    esc = bk.esc
     s = hit.snippet
-    text = bk.esc(s.before) + (f"*{bk.esc(s.match)}*" if s.match else "") + bk.esc(s.after)
+    text = esc(s.before) + (f"*{esc(s.match)}*" if s.match else "") + esc(s.after)
     snippet = ("…" if s.cut_before else "") + text + ("…" if s.cut_after else "")
-    lines = f"*{bk.esc(hit.title)}*\n{_meta(hit.code, hit.product_family, hit.updated_on, locale)}\n{snippet}"
+    lines = f"*{esc(hit.title)}*\n{_meta(hit.code, hit.product_family, hit.updated_on, locale)}\n{snippet}"
     block = bk.section(lines)
-    block["accessory"] = bk.button(bk.say("kb.show_button", locale), SHOW_ACTION, hit.code)
+    block["accessory"] = bk.button(_repeated(locale)[1], SHOW_ACTION, hit.code)
     return block
 
 

@@ -4,6 +4,7 @@ ordinary and hostile bodies, and listeners still matched after ``install()``."""
 from __future__ import annotations
 
 import json
+import logging
 import random
 from collections.abc import Callable
 from typing import Any
@@ -101,3 +102,70 @@ def test_install_routes_bolt_requests_through_the_fence() -> None:
     assert async_request.parse_body is bolt_fence.parse_body
     request = AsyncBoltRequest(body="command=%2Fsupport&text=id+list", headers={"content-type": FORM})
     assert request.body == {"command": "/support", "text": "id list"}
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        ["ack", "body", "context"],
+        ["body", "context", "next"],
+        ["context", "next_"],
+        ["logger", "client", "req", "request", "resp", "response"],
+        ["self", "context", "next"],  # Bolt's path (drops "self")
+        ["ack", "say", "view"],  # Bolt's path
+        ["context", "who"],  # a context key: Bolt's path
+    ],
+)
+@pytest.mark.parametrize("next_keys_required", [True, False])
+def test_a_functions_arguments_are_the_ones_bolt_builds(names: list[str], next_keys_required: bool) -> None:
+    from slack_bolt.kwargs_injection.async_utils import build_async_required_kwargs
+    from slack_bolt.response import BoltResponse
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    logger = logging.getLogger("test")
+    response = BoltResponse(status=200, body="")
+
+    def command() -> AsyncBoltRequest:
+        return AsyncBoltRequest(
+            body="command=%2Fsupport&text=kb+%E5%B8%B3%E7%A5%A8&user_id=U1&team_id=T1&channel_id=C1"
+            "&response_url=https%3A%2F%2Fhooks.example%2Fr",
+            headers={"content-type": FORM},
+            context={"who": "someone", "client": AsyncWebClient(token="xoxb-x")},
+        )
+
+    async def next_() -> None:
+        return None
+
+    def build(function: Callable[..., dict[str, Any]], request: AsyncBoltRequest) -> dict[str, Any]:
+        return function(
+            logger=logger,
+            required_arg_names=list(names),
+            request=request,
+            response=response,
+            next_func=next_,
+            this_func=next_,
+            next_keys_required=next_keys_required,
+        )
+
+    # The same request: the same objects (the lazily made helpers are ours, made first).
+    request = command()
+    ours = build(bolt_fence.required_kwargs, request)
+    theirs = build(build_async_required_kwargs, request)
+    assert ours.keys() == theirs.keys()
+    assert all(ours[key] is theirs[key] for key in ours), names
+    # Each on a request of its own: the context left alike (Bolt's builder makes ``say``,
+    # ``respond``… there, and listeners read them from the context).
+    mine, bolts = command(), command()
+    build(bolt_fence.required_kwargs, mine)
+    build(build_async_required_kwargs, bolts)
+    assert list(mine.context) == list(bolts.context)
+    assert [type(v) for v in mine.context.values()] == [type(v) for v in bolts.context.values()]
+
+
+def test_install_builds_a_commands_arguments_through_the_fence() -> None:
+    from slack_bolt.listener import async_listener
+    from slack_bolt.middleware import async_custom_middleware
+
+    bolt_fence.install()
+    assert async_custom_middleware.build_async_required_kwargs is bolt_fence.required_kwargs
+    assert async_listener.build_async_required_kwargs is bolt_fence.required_kwargs

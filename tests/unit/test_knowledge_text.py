@@ -3,13 +3,14 @@ databases, Markdown as plain text (mail) and as Slack mrkdwn within Block Kit's 
 
 from __future__ import annotations
 
+import random
 from datetime import date
 
 from bot import blocks as bk
 from bot.views.knowledge import article, chunks, mrkdwn
 from core.knowledge import grams
 from core.knowledge.search import ArticleView
-from core.knowledge.text import plain_text, snippet
+from core.knowledge.text import _folded_with_positions, _spellings, plain_text, snippet
 
 
 def test_text_is_folded_and_cut_into_bigrams_with_each_runs_last_character() -> None:
@@ -59,6 +60,41 @@ def test_markdown_becomes_plain_text_for_mail() -> None:
 def test_the_snippet_is_found_in_the_original_spelling() -> None:
     s = snippet("前置き。" * 30 + "ｲﾝｽﾄｰﾙに失敗します。", ["インストール"])
     assert s.match == "ｲﾝｽﾄｰﾙ" and s.cut_before and s.after.startswith("に失敗")
+
+
+def _snippet_by_folding(text: str, found: list[str], width: int) -> tuple[str, str, str, bool, bool]:
+    """The snippet as it was computed before its patterns: the whole text folded."""
+    flat = " ".join(text.split())
+    folded, origin = _folded_with_positions(flat)
+    for word in sorted(found, key=len, reverse=True):
+        at = folded.find(word)
+        if at >= 0:
+            start, end = (
+                (at, at + len(word)) if origin is None else (origin[at], origin[at + len(word) - 1] + 1)
+            )
+            left = max(0, start - width // 3)
+            right = min(len(flat), max(end, left + width))
+            return flat[left:start], flat[start:end], flat[end:right], left > 0, right < len(flat)
+    return "", "", flat[:width], False, len(flat) > width
+
+
+def test_the_snippet_finds_what_folding_the_whole_text_finds() -> None:
+    # Width, kana and case variants; characters folding to several (㍿, …, ß) or to none
+    # alone (ﾟ); beyond the plane (𝐀); separators; long texts (many places to look at).
+    alphabet = "あいうえおインストールｲﾝｽﾄｰﾙいんすとーる帳票印刷ＡＢａｂABab12１２㍿ﾊﾟパぱ…ßSS𝐀𝐚ΣσςİIi 、。!_-"
+    rnd = random.Random(13)
+    for _ in range(10_000):
+        text = "".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, rnd.choice((40, 300)))))
+        found = grams.words("".join(rnd.choice(alphabet) for _ in range(rnd.randint(1, 6))))
+        if not found:
+            continue
+        s = snippet(text, found, 12)
+        assert (s.before, s.match, s.after, s.cut_before, s.cut_after) == _snippet_by_folding(text, found, 12)
+
+
+def test_a_characters_spellings_are_those_that_fold_to_it() -> None:
+    assert set(_spellings("イ")) == {"イ", "い", "ｲ", "㋑"}
+    assert {"a", "A", "ａ", "Ａ"} <= set(_spellings("a"))
 
 
 def test_markdown_becomes_mrkdwn_and_nothing_of_the_text_is_markup() -> None:
