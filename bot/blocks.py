@@ -38,7 +38,12 @@ def esc(text: object) -> Mrkdwn:
     """Escape data for mrkdwn (Slack's three control characters); ``Mrkdwn`` as it is."""
     if isinstance(text, Mrkdwn):
         return text
-    return Mrkdwn(str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"))
+    data = str(text)
+    # Most data has none of the three: three scans cost about half of three replaces
+    # (an answer of ten search hits escapes ~70 values).
+    if "&" in data or "<" in data or ">" in data:
+        data = data.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return Mrkdwn(data)
 
 
 def mention(user_id: str) -> Mrkdwn:

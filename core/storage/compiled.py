@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from sqlalchemy import Insert, Select, Update
@@ -80,6 +80,13 @@ class Compiled:
     # defaults, a value or a callable called per row) and the values written into the
     # statement itself (``.values(state="processed")``), by name.
     defaults: tuple[tuple[str, Any, bool], ...] = ()
+    # The result's columns that have a processor, by position: what ``converted`` applies
+    # (a search hit's row has seven columns and one processor, a date).
+    processed: tuple[tuple[int, Callable[[Any], Any]], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        processed = tuple((n, p) for n, p in enumerate(self.result) if p is not None)
+        object.__setattr__(self, "processed", processed)
 
 
 def compile_statement(statement: Statement, dialect: Dialect, columns: tuple[str, ...] = ()) -> Compiled:
@@ -133,9 +140,9 @@ def arguments(compiled: Compiled, params: dict[str, Any]) -> list[Any]:
 def run_sqlite(raw: sqlite3.Connection, compiled: Compiled, params: dict[str, Any]) -> list[Row]:
     args = arguments(compiled, params)
     fetched = raw.execute(compiled.sql, args).fetchall()
-    if not any(compiled.result):
+    if not compiled.processed:
         return fetched
-    return [convert(row, compiled.result) for row in fetched]
+    return converted(fetched, compiled)
 
 
 def write_sqlite(raw: sqlite3.Connection, compiled: Compiled, rows: Sequence[dict[str, Any]]) -> list[Row]:
@@ -175,6 +182,21 @@ def convert(row: Sequence[Any], processors: tuple[Processor, ...]) -> Row:
     return tuple(
         value if p is None or value is None else p(value) for value, p in zip(row, processors, strict=True)
     )
+
+
+def converted(rows: Sequence[Sequence[Any]], compiled: Compiled) -> list[Row]:
+    """``convert`` of each row with ``compiled``'s result processors, visiting only the
+    columns that have one (``convert`` looks at every column of every row)."""
+    processed = compiled.processed
+    out: list[Row] = []
+    for row in rows:
+        values = list(row)
+        for n, p in processed:
+            value = values[n]
+            if value is not None:
+                values[n] = p(value)
+        out.append(tuple(values))
+    return out
 
 
 M = TypeVar("M")

@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
 
-from core.storage.compiled import Compiled, Row, arguments, convert
+from core.storage.compiled import Compiled, Row, arguments, converted
 
 
 def adapter(connection: Connection) -> Any | None:
@@ -58,9 +58,9 @@ async def run_asyncpg(
             fetched = await prepared.fetch(*args)
         except Exception as error:
             _raise(adapted, dialect, compiled, args, error)
-    if not any(compiled.result):
+    if not compiled.processed:
         return [tuple(row) for row in fetched]
-    return [convert(row, compiled.result) for row in fetched]
+    return converted(fetched, compiled)
 
 
 def _raise(adapted: Any, dialect: Dialect, compiled: Compiled, args: list[Any], error: Exception) -> None:
