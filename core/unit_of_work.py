@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.clock import Clock, SystemClock
@@ -51,11 +51,10 @@ class UnitOfWork:
         self.hasher = hasher
         self.sealer = sealer
         self.dialect = dialect
-        # The SQLite connection of the session's current transaction (sqlite_connection).
-        self._raw: tuple[object, sqlite3.Connection | None] | None = None
-        # The same for PostgreSQL: the asyncpg adapter connection (``_adapter``).
+        # The driver's connection under the session's current transaction, and that
+        # transaction (``_below``): SQLite's sqlite3 connection, or the asyncpg adapter.
         self._postgres = dialect.name == "postgresql" and dialect.driver == "asyncpg"
-        self._pg: tuple[object, Any | None] | None = None
+        self._found_below: tuple[object, Callable[[Connection], Any], Any] | None = None
         # Set by core.outbox when this unit queues a row: the commit then wakes the
         # outbox worker of this process at once instead of at its next poll.
         self.outbox_queued = False
@@ -133,38 +132,34 @@ class UnitOfWork:
         return found[0] if found else None
 
     async def _adapter(self) -> Any | None:
-        """The asyncpg adapter connection of this unit's transaction (after flushing
-        pending ORM changes, as ``sqlite_connection``), or None when cursor events are
-        listened to."""
-        session = self.session
-        if session.sync_session.autoflush and (session.new or session.dirty or session.deleted):
-            await session.flush()
-        transaction = session.sync_session.get_transaction()
-        if transaction is not None and self._pg is not None and self._pg[0] is transaction:
-            return self._pg[1]
-        connection = (await session.connection()).sync_connection
-        assert connection is not None
-        adapted = postgres.adapter(connection)
-        self._pg = (session.sync_session.get_transaction(), adapted)
-        return adapted
+        """The asyncpg adapter connection of this unit's transaction, or None when cursor
+        events are listened to (``core.storage.postgres``)."""
+        return await self._below(postgres.adapter)
 
     async def sqlite_connection(self) -> sqlite3.Connection | None:
         """This unit of work's SQLite connection, inside its transaction (begun if it was
         not) and after flushing pending ORM changes; None on PostgreSQL, or when cursor
         events are listened to. What runs there is part of what this unit commits."""
+        connection: sqlite3.Connection | None = await self._below(raw_connection)
+        return connection
+
+    async def _below(self, find: Callable[[Connection], Any]) -> Any:
+        """What ``find`` finds under the session's connection in the transaction in
+        progress (begun if it was not), after flushing pending ORM changes as
+        SQLAlchemy's autoflush would (not inside ``session.no_autoflush``). Remembered for
+        the transaction (and ``find``): asking again costs no greenlet round trip."""
         session = self.session
-        # As SQLAlchemy's autoflush does: not inside ``session.no_autoflush``.
         if session.sync_session.autoflush and (session.new or session.dirty or session.deleted):
             await session.flush()
-        # Known for the transaction in progress: no greenlet round trip to ask again.
         transaction = session.sync_session.get_transaction()
-        if transaction is not None and self._raw is not None and self._raw[0] is transaction:
-            return self._raw[1]
+        remembered = self._found_below
+        if transaction is not None and remembered is not None and remembered[:2] == (transaction, find):
+            return remembered[2]
         connection = (await session.connection()).sync_connection
         assert connection is not None
-        raw = raw_connection(connection)
-        self._raw = (session.sync_session.get_transaction(), raw)
-        return raw
+        found = find(connection)
+        self._found_below = (session.sync_session.get_transaction(), find, found)
+        return found
 
     @asynccontextmanager
     async def paused(self) -> AsyncIterator[None]:
