@@ -351,5 +351,9 @@ async def _decide(uow: UnitOfWork, known: Known, item: Assessed, message_id: str
         )
     except DomainError:
         return Taken("none", hint="inquiry.mail.refused")
+    if account.email == sender:
+        # Whether the acknowledgement may go to the asker: the parser process judged
+        # this very address already (``valid_recipient``, ~50 µs uncached per sender).
+        opening.asker_valid = item.sender_valid
     known.pending[message_id] = opening
     return Taken("opened", opening=opening)
