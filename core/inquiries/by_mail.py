@@ -44,20 +44,17 @@ from core.contact_window.addresses import inquiry_recipient
 from core.contact_window.assessment import Assessed
 from core.contact_window.batch import answered_message_ids
 from core.errors import DomainError
-from core.inquiries.access import asker, askers
+from core.inquiries.access import asker, askers, askers_by_email, id_and_locale
 from core.inquiries.conversation import reply
 from core.inquiries.numbers import SUBJECT_TAG
 from core.inquiries.opening import MAX_SUBJECT, AskedAbout, check_opening, support_ids_for_askers, today
 from core.inquiries.storing import Opening, Question, store
 from core.inquiries.tables import Inquiry, InquiryMessage
-from core.models import Account, SupportId, SupportIdContact
+from core.models import SupportId, SupportIdContact
 from core.storage.compiled import Row
 from core.support_ids.names import name_key
 from core.unit_of_work import UnitOfWork
 
-_ACCOUNTS = select(Account.email, Account.id, Account.locale).where(
-    Account.email.in_(bindparam("emails", expanding=True)), Account.status == "active"
-)
 _SUPPORT_IDS = (
     select(SupportIdContact.account_id, SupportId.name)
     .join(SupportIdContact, SupportIdContact.support_id_id == SupportId.id)
@@ -124,8 +121,11 @@ class Known:
         ]
         emails = sorted({item.sender.lower() for item in concerned})
         if emails:
-            rows = (await uow.session.execute(_ACCOUNTS, {"emails": emails})).all()
-            known.senders = {str(e).lower(): (int(a), str(loc)) for e, a, loc in rows}
+            # The senders' accounts with what opening reads of them (``askers``): one
+            # statement for both.
+            found = await askers_by_email(uow, emails)
+            known.senders = {email: id_and_locale(row) for email, row in found.items()}
+            known.askers = {account_id: found[email] for email, (account_id, _l) in known.senders.items()}
         addressed = {
             known.senders[item.sender.lower()][0]
             for item in concerned
@@ -141,7 +141,9 @@ class Known:
 
     async def _read(self, uow: UnitOfWork, asked: Sequence[tuple[int, str]]) -> None:
         if asked:
-            self.askers.update(await askers(uow, [account_id for account_id, _name in asked]))
+            unread = [account_id for account_id, _name in asked if account_id not in self.askers]
+            if unread:
+                self.askers.update(await askers(uow, unread))
             self.asked.update(await support_ids_for_askers(uow, asked, today(uow)))
             self.read.update((account_id, name_key(name)) for account_id, name in asked)
 

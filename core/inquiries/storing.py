@@ -203,6 +203,9 @@ class _Rows:
 
 _NEW_INQUIRY = _Rows(_INQUIRIES, _INQUIRY_COLUMNS, _INQUIRIES.c.id, _INQUIRIES.c.thread_id)
 _NEW_MESSAGE = _Rows(_MESSAGES, _MESSAGE_COLUMNS, _MESSAGES.c.id, _MESSAGES.c.inquiry_id)
+# Messages without files: their ids are not needed (on SQLite one ``executemany``, not a
+# statement per row for what RETURNING answers).
+_NEW_MESSAGE_BARE = _Rows(_MESSAGES, _MESSAGE_COLUMNS)
 _NEW_AUDIT = _Rows(_AUDIT, _AUDIT_COLUMNS)
 _NEW_OUTBOX = _Rows(_OUTBOX, _OUTBOX_COLUMNS)
 
@@ -243,6 +246,9 @@ async def _add_customer_messages(
     ]
     # A plain INSERT, not an ORM object: in the database at once (the mail intake's next
     # mail in the batch may answer it) for less CPU than a flush.
+    if not any(files for *_rest, files in messages):
+        await _NEW_MESSAGE_BARE.insert(uow, values)
+        return [[] for _m in messages]
     rows = await _NEW_MESSAGE.insert(uow, values)
     ids = {int(inquiry_id): int(message_row_id) for message_row_id, inquiry_id in rows}
     kept: list[list[AttachmentInfo]] = []
