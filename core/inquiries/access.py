@@ -44,9 +44,8 @@ _ASKER_COLUMNS = select(*(a.columns[0] for a in inspect(Account).column_attrs), 
 _ID = _ACCOUNT_KEYS.index("id")
 ASKER_WIDTH = len(_ACCOUNT_KEYS) + 1
 _ASKER = Query(_ASKER_COLUMNS.where(Account.id == bindparam("account_id")))
-# The same for a batch of mail's askers (``askers``), or its senders (``askers_by_email``).
+# The same for a batch of mail's askers (``askers``).
 _ASKERS = _ASKER_COLUMNS.where(Account.id.in_(bindparam("account_ids", expanding=True)))
-_ASKERS_BY_EMAIL = _ASKER_COLUMNS.where(Account.email.in_(bindparam("emails", expanding=True)))
 _EMAIL, _STATUS, _LOCALE = (_ACCOUNT_KEYS.index(k) for k in ("email", "status", "locale"))
 _SUPPORT_ID_BY_NAME = Query(
     select(SupportId.id, SupportId.name).where(SupportId.name_key == bindparam("name_key"))
@@ -107,18 +106,12 @@ async def askers(uow: UnitOfWork, account_ids: Sequence[int]) -> dict[int, Row]:
     return {int(row[_ID]): tuple(row) for row in rows}
 
 
-async def askers_by_email(uow: UnitOfWork, emails: Sequence[str]) -> dict[str, Row]:
-    """``askers`` for a batch of mail's senders, by address (lowercased), active accounts
-    only: who may write as a customer, and what opening reads of them, in one statement."""
-    if not emails:
-        return {}
-    rows = await uow.session.execute(_ASKERS_BY_EMAIL, {"emails": sorted(set(emails))})
-    return {str(row[_EMAIL]).lower(): tuple(row) for row in rows if row[_STATUS] == "active"}
-
-
-def id_and_locale(found: Row) -> tuple[int, str]:
-    """An ``askers`` row's account id and locale."""
-    return int(found[_ID]), str(found[_LOCALE])
+def active_sender(found: Row) -> tuple[str, int, str] | None:
+    """A row of ``asker_columns()`` (and more): the account's address (lowercased), id
+    and locale when it is active — who may write as a customer — else None."""
+    if found[_STATUS] != "active":
+        return None
+    return str(found[_EMAIL]).lower(), int(found[_ID]), str(found[_LOCALE])
 
 
 def asker(found: Row | None) -> tuple[Account, str]:

@@ -44,21 +44,26 @@ from core.contact_window.addresses import inquiry_recipient
 from core.contact_window.assessment import Assessed
 from core.contact_window.batch import answered_message_ids
 from core.errors import DomainError
-from core.inquiries.access import asker, askers, askers_by_email, id_and_locale
+from core.inquiries.access import ASKER_WIDTH, active_sender, asker, asker_columns, askers
 from core.inquiries.conversation import reply
 from core.inquiries.numbers import SUBJECT_TAG
 from core.inquiries.opening import MAX_SUBJECT, AskedAbout, check_opening, support_ids_for_askers, today
 from core.inquiries.storing import Opening, Question, store
 from core.inquiries.tables import Inquiry, InquiryMessage
-from core.models import SupportId, SupportIdContact
+from core.models import Account, SupportId, SupportIdContact
 from core.storage.compiled import Row
 from core.support_ids.names import name_key
 from core.unit_of_work import UnitOfWork
 
-_SUPPORT_IDS = (
-    select(SupportIdContact.account_id, SupportId.name)
-    .join(SupportIdContact, SupportIdContact.support_id_id == SupportId.id)
-    .where(SupportIdContact.account_id.in_(bindparam("accounts", expanding=True)))
+# The batch's senders' accounts (what opening reads of them, ``access.askers``), each
+# with the names of the support IDs it is a contact of (a row per support ID; one of
+# NULL for none): one statement for what were three.
+_SENDERS = (
+    asker_columns()
+    .add_columns(SupportId.name)
+    .outerjoin(SupportIdContact, SupportIdContact.account_id == Account.id)
+    .outerjoin(SupportId, SupportId.id == SupportIdContact.support_id_id)
+    .where(Account.email.in_(bindparam("emails", expanding=True)))
 )
 # Our acknowledgements' Message-IDs (a thread's root, True) and every message of a thread.
 _THREADS: CompoundSelect[Any] = union_all(
@@ -120,21 +125,26 @@ class Known:
             )
         ]
         emails = sorted({item.sender.lower() for item in concerned})
+        names: dict[int, list[str]] = {}
         if emails:
-            # The senders' accounts with what opening reads of them (``askers``): one
-            # statement for both.
-            found = await askers_by_email(uow, emails)
-            known.senders = {email: id_and_locale(row) for email, row in found.items()}
-            known.askers = {account_id: found[email] for email, (account_id, _l) in known.senders.items()}
-        addressed = {
-            known.senders[item.sender.lower()][0]
-            for item in concerned
-            if item.sender.lower() in known.senders and _for_inquiries(uow.settings, item.mail.rcpt_tos)[0]
-        }
-        if addressed:
-            contacts = (await uow.session.execute(_SUPPORT_IDS, {"accounts": sorted(addressed)})).all()
-            for account_id, name in contacts:
-                known.support_ids.setdefault(int(account_id), []).append(str(name))
+            for row in (await uow.session.execute(_SENDERS, {"emails": emails})).all():
+                sender = active_sender(row)
+                if sender is None:
+                    continue
+                email, account_id, locale = sender
+                known.senders[email] = (account_id, locale)
+                known.askers[account_id] = tuple(row)[:ASKER_WIDTH]
+                if row[ASKER_WIDTH] is not None:
+                    names.setdefault(account_id, []).append(str(row[ASKER_WIDTH]))
+        # Support IDs matter for mail to the inquiry address (which one it is about).
+        for item in concerned:
+            found = known.senders.get(item.sender.lower())
+            if (
+                found is not None
+                and found[0] in names
+                and _for_inquiries(uow.settings, item.mail.rcpt_tos)[0]
+            ):
+                known.support_ids[found[0]] = names[found[0]]
         asked = [about for item in concerned if (about := known._may_open(uow.settings, item)) is not None]
         await known._read(uow, asked)
         return known
