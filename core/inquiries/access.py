@@ -46,6 +46,7 @@ ASKER_WIDTH = len(_ACCOUNT_KEYS) + 1
 _ASKER = Query(_ASKER_COLUMNS.where(Account.id == bindparam("account_id")))
 # The same for a batch of mail's askers (``askers``).
 _ASKERS = _ASKER_COLUMNS.where(Account.id.in_(bindparam("account_ids", expanding=True)))
+_EMAIL, _STATUS, _LOCALE = (_ACCOUNT_KEYS.index(k) for k in ("email", "status", "locale"))
 _SUPPORT_ID_BY_NAME = Query(
     select(SupportId.id, SupportId.name).where(SupportId.name_key == bindparam("name_key"))
 )
@@ -103,6 +104,14 @@ async def askers(uow: UnitOfWork, account_ids: Sequence[int]) -> dict[int, Row]:
         return {}
     rows = await uow.session.execute(_ASKERS, {"account_ids": sorted(set(account_ids))})
     return {int(row[_ID]): tuple(row) for row in rows}
+
+
+def active_sender(found: Row) -> tuple[str, int, str] | None:
+    """A row of ``asker_columns()`` (and more): the account's address (lowercased), id
+    and locale when it is active — who may write as a customer — else None."""
+    if found[_STATUS] != "active":
+        return None
+    return str(found[_EMAIL]).lower(), int(found[_ID]), str(found[_LOCALE])
 
 
 def asker(found: Row | None) -> tuple[Account, str]:

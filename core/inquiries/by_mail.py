@@ -44,7 +44,7 @@ from core.contact_window.addresses import inquiry_recipient
 from core.contact_window.assessment import Assessed
 from core.contact_window.batch import answered_message_ids
 from core.errors import DomainError
-from core.inquiries.access import asker, askers
+from core.inquiries.access import ASKER_WIDTH, active_sender, asker, asker_columns, askers
 from core.inquiries.conversation import reply
 from core.inquiries.numbers import SUBJECT_TAG
 from core.inquiries.opening import MAX_SUBJECT, AskedAbout, check_opening, support_ids_for_askers, today
@@ -55,13 +55,15 @@ from core.storage.compiled import Row
 from core.support_ids.names import name_key
 from core.unit_of_work import UnitOfWork
 
-_ACCOUNTS = select(Account.email, Account.id, Account.locale).where(
-    Account.email.in_(bindparam("emails", expanding=True)), Account.status == "active"
-)
-_SUPPORT_IDS = (
-    select(SupportIdContact.account_id, SupportId.name)
-    .join(SupportIdContact, SupportIdContact.support_id_id == SupportId.id)
-    .where(SupportIdContact.account_id.in_(bindparam("accounts", expanding=True)))
+# The batch's senders' accounts (what opening reads of them, ``access.askers``), each
+# with the names of the support IDs it is a contact of (a row per support ID; one of
+# NULL for none): one statement for what were three.
+_SENDERS = (
+    asker_columns()
+    .add_columns(SupportId.name)
+    .outerjoin(SupportIdContact, SupportIdContact.account_id == Account.id)
+    .outerjoin(SupportId, SupportId.id == SupportIdContact.support_id_id)
+    .where(Account.email.in_(bindparam("emails", expanding=True)))
 )
 # Our acknowledgements' Message-IDs (a thread's root, True) and every message of a thread.
 _THREADS: CompoundSelect[Any] = union_all(
@@ -123,25 +125,35 @@ class Known:
             )
         ]
         emails = sorted({item.sender.lower() for item in concerned})
+        names: dict[int, list[str]] = {}
         if emails:
-            rows = (await uow.session.execute(_ACCOUNTS, {"emails": emails})).all()
-            known.senders = {str(e).lower(): (int(a), str(loc)) for e, a, loc in rows}
-        addressed = {
-            known.senders[item.sender.lower()][0]
-            for item in concerned
-            if item.sender.lower() in known.senders and _for_inquiries(uow.settings, item.mail.rcpt_tos)[0]
-        }
-        if addressed:
-            contacts = (await uow.session.execute(_SUPPORT_IDS, {"accounts": sorted(addressed)})).all()
-            for account_id, name in contacts:
-                known.support_ids.setdefault(int(account_id), []).append(str(name))
+            for row in (await uow.session.execute(_SENDERS, {"emails": emails})).all():
+                sender = active_sender(row)
+                if sender is None:
+                    continue
+                email, account_id, locale = sender
+                known.senders[email] = (account_id, locale)
+                known.askers[account_id] = tuple(row)[:ASKER_WIDTH]
+                if row[ASKER_WIDTH] is not None:
+                    names.setdefault(account_id, []).append(str(row[ASKER_WIDTH]))
+        # Support IDs matter for mail to the inquiry address (which one it is about).
+        for item in concerned:
+            found = known.senders.get(item.sender.lower())
+            if (
+                found is not None
+                and found[0] in names
+                and _for_inquiries(uow.settings, item.mail.rcpt_tos)[0]
+            ):
+                known.support_ids[found[0]] = names[found[0]]
         asked = [about for item in concerned if (about := known._may_open(uow.settings, item)) is not None]
         await known._read(uow, asked)
         return known
 
     async def _read(self, uow: UnitOfWork, asked: Sequence[tuple[int, str]]) -> None:
         if asked:
-            self.askers.update(await askers(uow, [account_id for account_id, _name in asked]))
+            unread = [account_id for account_id, _name in asked if account_id not in self.askers]
+            if unread:
+                self.askers.update(await askers(uow, unread))
             self.asked.update(await support_ids_for_askers(uow, asked, today(uow)))
             self.read.update((account_id, name_key(name)) for account_id, name in asked)
 
@@ -351,5 +363,9 @@ async def _decide(uow: UnitOfWork, known: Known, item: Assessed, message_id: str
         )
     except DomainError:
         return Taken("none", hint="inquiry.mail.refused")
+    if account.email == sender:
+        # Whether the acknowledgement may go to the asker: the parser process judged
+        # this very address already (``valid_recipient``, ~50 µs uncached per sender).
+        opening.asker_valid = item.sender_valid
     known.pending[message_id] = opening
     return Taken("opened", opening=opening)

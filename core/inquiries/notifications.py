@@ -17,7 +17,8 @@ post's thread (``core.delivery.post_for_staff`` keeps the order).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from datetime import date
+from typing import Any, Protocol
 
 from sqlalchemy import bindparam, select, update
 
@@ -44,6 +45,28 @@ EXCERPT = 1500
 LOOP_HEADER = "X-Madoguchi-Loop"
 
 
+class NewInquiry(Protocol):
+    """What the acknowledgement and the staff post read of an inquiry: an ``Inquiry``,
+    or the plain values ``storing.store`` just inserted (no ORM object per opening)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def subject(self) -> str: ...
+    @property
+    def product_family(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def asker_email(self) -> str: ...
+    @property
+    def locale(self) -> str: ...
+    @property
+    def due_on(self) -> date: ...
+    @property
+    def thread_id(self) -> str: ...
+
+
 _CC_ADDRESSES = Query(
     select(SupportIdCc.email)
     .where(SupportIdCc.support_id_id == bindparam("support_id_id"))
@@ -67,19 +90,30 @@ async def _cc_addresses(
     return [e for e in stored if e.lower() != asker and valid_recipient(uow.settings, e)]
 
 
+def may_acknowledge(uow: UnitOfWork, asker_email: str) -> bool:
+    """May the asker get an acknowledgement at all (an automatic mail to that address)?"""
+    return valid_recipient(uow.settings, asker_email)
+
+
 async def ack_cc_addresses(
-    uow: UnitOfWork, support_id_id: int | None, asker_email: str, stored: list[str] | None = None
+    uow: UnitOfWork,
+    support_id_id: int | None,
+    asker_email: str,
+    stored: list[str] | None = None,
+    *,
+    asker_valid: bool | None = None,
 ) -> list[str]:
     """The acknowledgement's Cc for an inquiry about to be opened (``ack_row``), read
     before anything is written so the opening's reads and writes do not interleave —
     or picked from ``stored``, the support ID's CC addresses as the caller read them;
-    none when the asker gets no acknowledgement."""
-    if not valid_recipient(uow.settings, asker_email):
+    none when the asker gets no acknowledgement (``asker_valid``: ``may_acknowledge``'s
+    verdict when the caller has it)."""
+    if not (may_acknowledge(uow, asker_email) if asker_valid is None else asker_valid):
         return []
     return await _cc_addresses(uow, support_id_id, asker_email, stored)
 
 
-def _base_context(uow: UnitOfWork, inquiry: Inquiry, support_id: str | None, name: str) -> dict[str, Any]:
+def _base_context(uow: UnitOfWork, inquiry: NewInquiry, support_id: str | None, name: str) -> dict[str, Any]:
     return {
         "inquiry": format_number(inquiry.id),
         "tag": subject_tag(inquiry.id),
@@ -110,7 +144,7 @@ def _headers(uow: UnitOfWork, ccs: list[str], references: list[str], parent: str
 
 def ack_row(
     uow: UnitOfWork,
-    inquiry: Inquiry,
+    inquiry: NewInquiry,
     ccs: list[str],
     *,
     support_id: str | None,
@@ -119,13 +153,15 @@ def ack_row(
     parent: str | None,
     files: Sequence[AttachmentInfo] = (),
     files_refused: dict[str, Any] | None = None,
+    asker_valid: bool | None = None,
 ) -> dict[str, Any] | None:
     """The acknowledgement's outbox row (``core.outbox.mail_values``; the caller inserts
     it): number, subject, due date, the names of the files kept or why a mail's files
     were not; Message-ID ``inquiry.thread_id``, Cc ``ccs`` (``ack_cc_addresses``); under
     the customer's mail when it was opened by mail (``parent``). Registration validated
-    the asker's address; one that is not valid for automatic mail gets none (None)."""
-    if not valid_recipient(uow.settings, inquiry.asker_email):
+    the asker's address; one that is not valid for automatic mail gets none (None;
+    ``asker_valid``: ``may_acknowledge``'s verdict when the caller has it)."""
+    if not (may_acknowledge(uow, inquiry.asker_email) if asker_valid is None else asker_valid):
         return None
     headers = _headers(uow, ccs, [], parent)
     headers.update(
@@ -208,7 +244,7 @@ def staff_channel(uow: UnitOfWork, product_family: str) -> str | None:
 
 def staff_post_row(
     uow: UnitOfWork,
-    inquiry: Inquiry,
+    inquiry: NewInquiry,
     *,
     support_id: str | None,
     company: str,

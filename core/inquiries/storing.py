@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, insert, select
@@ -56,7 +57,10 @@ class Opening:
     """A checked inquiry about to be stored (``store``): its asker, what it is about, the
     question. ``company``, ``cc_addresses``: the asker's company name and the support
     ID's CC addresses, when the caller read them already; ``previous``: the inquiry closed
-    too long ago that a follow-up opens this one for. ``opened``: set once stored."""
+    too long ago that a follow-up opens this one for. ``asker_valid``: whether an
+    automatic mail may go to the asker's address, when the caller knows it already (by
+    mail: the sender's verdict, ``Assessed.sender_valid``, assessed in the parser
+    process); None: asked here. ``opened``: set once stored."""
 
     actor: Actor
     account: Account
@@ -67,7 +71,27 @@ class Opening:
     previous: int | None = None
     company: str | None = None
     cc_addresses: list[str] | None = None
+    asker_valid: bool | None = None
     opened: Opened | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    """A new inquiry's columns as ``store`` inserted them (``notifications.NewInquiry``)."""
+
+    id: int
+    support_id_id: int | None
+    product_family: str
+    subject: str
+    status: str
+    asker_account_id: int
+    asker_email: str
+    locale: str
+    received_at: datetime
+    due_on: date
+    updated_at: datetime
+    previous_id: int | None
+    thread_id: str
 
 
 def _message_values(
@@ -179,6 +203,9 @@ class _Rows:
 
 _NEW_INQUIRY = _Rows(_INQUIRIES, _INQUIRY_COLUMNS, _INQUIRIES.c.id, _INQUIRIES.c.thread_id)
 _NEW_MESSAGE = _Rows(_MESSAGES, _MESSAGE_COLUMNS, _MESSAGES.c.id, _MESSAGES.c.inquiry_id)
+# Messages without files: their ids are not needed (on SQLite one ``executemany``, not a
+# statement per row for what RETURNING answers).
+_NEW_MESSAGE_BARE = _Rows(_MESSAGES, _MESSAGE_COLUMNS)
 _NEW_AUDIT = _Rows(_AUDIT, _AUDIT_COLUMNS)
 _NEW_OUTBOX = _Rows(_OUTBOX, _OUTBOX_COLUMNS)
 
@@ -219,12 +246,17 @@ async def _add_customer_messages(
     ]
     # A plain INSERT, not an ORM object: in the database at once (the mail intake's next
     # mail in the batch may answer it) for less CPU than a flush.
+    if not any(files for *_rest, files in messages):
+        await _NEW_MESSAGE_BARE.insert(uow, values)
+        return [[] for _m in messages]
     rows = await _NEW_MESSAGE.insert(uow, values)
     ids = {int(inquiry_id): int(message_row_id) for message_row_id, inquiry_id in rows}
     kept: list[list[AttachmentInfo]] = []
     for (actor, _account, number, _body, _m, files), row in zip(messages, values, strict=True):
-        message = InquiryMessage(id=ids[number], **row)
-        kept.append(await keep_attachments(uow, actor, message, files) if files else [])
+        # The message as an object only for its files (they name it): ~15 µs a mail.
+        kept.append(
+            await keep_attachments(uow, actor, InquiryMessage(id=ids[number], **row), files) if files else []
+        )
     return kept
 
 
@@ -252,8 +284,12 @@ async def store(uow: UnitOfWork, openings: Sequence[Opening]) -> list[Opened]:
             found = await uow.first(_COMPANY_NAME, company_id=o.account.company_id)
             company = str(found[0]) if found else ""
         companies.append(company)
+        if o.asker_valid is None:
+            o.asker_valid = notifications.may_acknowledge(uow, o.account.email)
         ccs.append(
-            await notifications.ack_cc_addresses(uow, o.support_id_id, o.account.email, o.cc_addresses)
+            await notifications.ack_cc_addresses(
+                uow, o.support_id_id, o.account.email, o.cc_addresses, asker_valid=o.asker_valid
+            )
         )
         values.append(
             {
@@ -274,8 +310,9 @@ async def store(uow: UnitOfWork, openings: Sequence[Opening]) -> list[Opened]:
     # Numbered in the rows' order; matched back by thread_id,
     # each inquiry's own new Message-ID.
     numbers = {str(t): int(n) for n, t in await _NEW_INQUIRY.insert(uow, values)}
-    # What the acknowledgements and the staff posts are made of (not added to the session).
-    inquiries = [Inquiry(id=numbers[v["thread_id"]], **v) for v in values]
+    # What the acknowledgements and the staff posts are made of: plain values, not ORM
+    # objects (~17 µs each to build, for nothing: they are never added to the session).
+    inquiries = [_Stored(id=numbers[v["thread_id"]], **v) for v in values]
     at_once = len(openings) == 1 and not openings[0].question.attachments and uow.dialect.name == "postgresql"
     kept: list[list[AttachmentInfo]] = [[]]
     if not at_once:
@@ -312,6 +349,7 @@ async def store(uow: UnitOfWork, openings: Sequence[Opening]) -> list[Opened]:
             parent=q.message_id,
             files=stored,
             files_refused=q.attachments_refused,
+            asker_valid=o.asker_valid,
         )
         post = notifications.staff_post_row(
             uow,
