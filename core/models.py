@@ -378,7 +378,8 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
 
-    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+    # Channel second: a claim of one channel reads only its rows (migration 0020).
+    __table_args__ = (Index("ix_outbox_due", "status", "channel", "next_attempt_at", "id"),)
 
 
 class AuditRecord(Base):
