@@ -21,7 +21,8 @@ transaction is background work (``core.uow(background=True)``): a request somebo
 waits on (an SMTP client, a Slack command) goes first. A commit that queues a row wakes
 the worker at once (``Core.on_outbox``); rows other processes queue are found by the
 poll. Without a staff channel the worker claims only mail: staff posts wait in the
-outbox until Slack is configured.
+outbox until Slack is configured, and the claim seeks the mail among them by the due
+index's channel column (migration 0020), so however many wait costs a claim nothing.
 """
 
 from __future__ import annotations
