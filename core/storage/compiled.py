@@ -164,9 +164,7 @@ def write_sqlite(raw: sqlite3.Connection, compiled: Compiled, rows: Sequence[dic
         return []
     returned: list[Row] = []
     for one in args:
-        returned.extend(
-            convert(found, compiled.result) for found in raw.execute(compiled.sql, one).fetchall()
-        )
+        returned.extend(converted(raw.execute(compiled.sql, one).fetchall(), compiled))
     return returned
 
 
@@ -178,15 +176,9 @@ def _filled(row: dict[str, Any], defaults: tuple[tuple[str, Any, bool], ...]) ->
     return row
 
 
-def convert(row: Sequence[Any], processors: tuple[Processor, ...]) -> Row:
-    return tuple(
-        value if p is None or value is None else p(value) for value, p in zip(row, processors, strict=True)
-    )
-
-
 def converted(rows: Sequence[Sequence[Any]], compiled: Compiled) -> list[Row]:
-    """``convert`` of each row with ``compiled``'s result processors, visiting only the
-    columns that have one (``convert`` looks at every column of every row)."""
+    """Each row with ``compiled``'s result processors applied, as SQLAlchemy's result
+    does (None stays None), visiting only the columns that have one."""
     processed = compiled.processed
     out: list[Row] = []
     for row in rows:

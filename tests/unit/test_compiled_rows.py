@@ -1,5 +1,5 @@
 """``converted`` (the storage fence's row conversion, core/storage/compiled.py) gives
-what ``convert`` gives, column for column, on SQLite and PostgreSQL's compilations;
+what applying every column's result processor gives, on SQLite and PostgreSQL's compilations;
 and the Slack door's ``esc`` escapes as the three replaces did."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from sqlalchemy import JSON, Boolean, Column, Date, DateTime, Integer, MetaData,
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bot import blocks as bk
-from core.storage.compiled import Query, convert, converted
+from core.storage.compiled import Processor, Query, Row, converted
 
 _T = Table(
     "t",
@@ -22,6 +22,13 @@ _T = Table(
     Column("flag", Boolean),
     Column("data", JSON),
 )
+
+
+def convert(row: tuple[object, ...], processors: tuple[Processor, ...]) -> Row:
+    """Every column through its processor, None left alone: what ``converted`` must equal."""
+    return tuple(
+        value if p is None or value is None else p(value) for value, p in zip(row, processors, strict=True)
+    )
 
 
 def test_converted_is_convert_row_for_row() -> None:
