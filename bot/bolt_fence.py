@@ -26,6 +26,20 @@ submission (docs/performance.md, "Inquiries at scale"):
   straight from the request (``context``, ``body``, ``ack``, ``next``…), the very
   values Bolt would pass, and leaves in the context the helpers Bolt's builder makes
   there (``say``, ``respond``…); any other name takes Bolt's own path.
+- **The request's context.** ``AsyncApp._init_context`` constructs a new
+  ``AsyncWebClient`` for every request (so a listener may change its token safely):
+  the constructor reads four proxy variables from the environment and formats the
+  user agent each time (~10 µs). ``init_context`` copies a client constructed once from
+  the same arguments and sets what differs per request (token, team, its own list of
+  retry handlers): the same attributes, a new object per request as before. The
+  environment's proxy is read once per process (when the first request needs the copy)
+  instead of on every request.
+- **The query string.** Slack posts to a URL without one; Bolt parses the empty
+  string with ``urllib.parse.parse_qs`` all the same. ``parse_query("")`` is ``{}``.
+- **The aiohttp response.** ``to_aiohttp_response`` is the aiohttp adapter's own with
+  the body encoded once (the adapter hands aiohttp a ``str``, which goes through
+  aiohttp's payload registry) and the charset dropped without a regular expression:
+  the same status, headers and bytes.
 
 ``install()`` is idempotent; with any other Bolt version it changes nothing (stock Bolt
 is correct, only slower) and logs why.
@@ -34,18 +48,27 @@ is correct, only slower) and logs why.
 from __future__ import annotations
 
 import binascii
+import copy
 import json
 import logging
+import re
 import urllib.parse
 from collections.abc import Callable
 from importlib.metadata import version
 from typing import Any
 
+from aiohttp import web
+from slack_bolt.adapter import aiohttp as bolt_aiohttp
+from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.kwargs_injection import async_utils
 from slack_bolt.listener import async_listener
 from slack_bolt.listener_matcher.async_builtins import AsyncBuiltinListenerMatcher
+from slack_bolt.logger import get_bolt_app_logger
 from slack_bolt.middleware import async_custom_middleware
 from slack_bolt.request import async_request
+from slack_bolt.request import internals as request_internals
+from slack_bolt.response import BoltResponse
+from slack_sdk.web.async_client import AsyncWebClient
 
 log = logging.getLogger("madoguchi.slack")
 
@@ -156,11 +179,99 @@ def required_kwargs(
 
 
 _stock_kwargs = async_utils.build_async_required_kwargs
+
+
+def parse_query(query: Any) -> Any:
+    """``slack_bolt.request.internals.parse_query`` (1.30); ``{}`` straight away for the
+    empty query string (``dict(parse_qs(""))``)."""
+    if query == "":
+        return {}
+    return _stock_parse_query(query)
+
+
+_stock_parse_query = request_internals.parse_query
+
+# Per app: (the app's client, a client constructed from the same arguments as Bolt's
+# per-request client, token and team left unset).
+_templates: dict[int, tuple[AsyncWebClient, AsyncWebClient]] = {}
+
+
+def _request_client(app: AsyncApp, token: str | None, team_id: str | None) -> AsyncWebClient:
+    """What ``AsyncApp._init_context`` (1.30) constructs: ``AsyncWebClient(token=token,
+    base_url=…, timeout=…, ssl=…, proxy=…, session=…, trust_env_in_session=…, headers=…,
+    team_id=team_id, logger=…, retry_handlers=<a copy of the app client's>)``."""
+    base = app._async_client
+    held = _templates.get(id(app))
+    if held is None or held[0] is not base:
+        template = AsyncWebClient(
+            token=None,
+            base_url=base.base_url,
+            timeout=base.timeout,
+            ssl=base.ssl,
+            proxy=base.proxy,
+            session=base.session,
+            trust_env_in_session=base.trust_env_in_session,
+            headers=base.headers,
+            team_id=None,
+            logger=base.logger,
+            retry_handlers=base.retry_handlers,
+        )
+        held = _templates[id(app)] = (base, template)
+    client = copy.copy(held[1])
+    # The constructor's own steps for the values that differ per request.
+    client.token = None if token is None else token.strip()
+    client.default_params = {} if team_id is None else {"team_id": team_id}
+    client.retry_handlers = base.retry_handlers.copy()
+    return client
+
+
+def init_context(self: AsyncApp, req: Any) -> None:
+    """``AsyncApp._init_context`` (1.30) with the per-request client from ``_request_client``."""
+    req.context["logger"] = get_bolt_app_logger(app_name=self.name, base_logger=self._base_logger)
+    req.context["token"] = self._token
+    req.context["client"] = _request_client(self, self._token, req.context.team_id)
+    req.context["listener_runner"] = self.listener_runner
+
+
+def _no_charset(content_type: str) -> str:
+    r"""``re.sub(r";\s*charset=utf-8", "", content_type)``: BoltResponse's two content
+    types and one without ``;`` need no regular expression; anything else takes it."""
+    if content_type == "application/json;charset=utf-8":
+        return "application/json"
+    if content_type == "text/plain;charset=utf-8":
+        return "text/plain"
+    if ";" not in content_type:
+        return content_type
+    return _CHARSET.sub("", content_type)
+
+
+_CHARSET = re.compile(r";\s*charset=utf-8")
+
+
+async def to_aiohttp_response(bolt_resp: BoltResponse) -> web.Response:
+    """``slack_bolt.adapter.aiohttp.to_aiohttp_response`` (1.30) with the body given to
+    aiohttp as UTF-8 bytes (what its ``StringPayload`` makes of the ``str``: the content
+    type carries no charset) and cookies handled only when there are some."""
+    if "set-cookie" in bolt_resp.headers:
+        return await _stock_to_aiohttp_response(bolt_resp)
+    content_type = bolt_resp.headers.pop(
+        "content-type",
+        ["application/json" if bolt_resp.body.startswith("{") else "text/plain"],
+    )[0]
+    return web.Response(
+        status=bolt_resp.status,
+        body=bolt_resp.body.encode("utf-8"),
+        headers=bolt_resp.first_headers_without_set_cookie(),
+        content_type=_no_charset(content_type),
+    )
+
+
+_stock_to_aiohttp_response = bolt_aiohttp.to_aiohttp_response
 _installed = False
 
 
 def install() -> None:
-    """Put the three equivalents in place (once per process)."""
+    """Put the equivalents in place (once per process)."""
     global _installed
     if _installed:
         return
@@ -182,3 +293,5 @@ def install() -> None:
     # imported the function by name).
     async_custom_middleware.build_async_required_kwargs = required_kwargs  # type: ignore[attr-defined]
     async_listener.build_async_required_kwargs = required_kwargs  # type: ignore[attr-defined]
+    async_request.parse_query = parse_query  # type: ignore[attr-defined]
+    AsyncApp._init_context = init_context  # type: ignore[method-assign]
