@@ -36,6 +36,14 @@ submission (docs/performance.md, "Inquiries at scale"):
   instead of on every request.
 - **The query string.** Slack posts to a URL without one; Bolt parses the empty
   string with ``urllib.parse.parse_qs`` all the same. ``parse_query("")`` is ``{}``.
+- **Dispatching.** ``dispatch`` is ``AsyncApp.async_dispatch`` with
+  ``AsyncioListenerRunner.run``'s ``process_before_response`` branch inlined, minus the
+  debug lines Bolt formats for every request whether its logger writes them or not
+  (a listener's name per listener tried, the response body on completion); a custom
+  middleware's function and a callable ``authorize`` are called with their arguments
+  built directly (``custom_middleware_process``, ``callable_authorize``) instead of
+  through Bolt's generic argument sets. With DEBUG logging, lazy listeners or without
+  ``process_before_response`` it is Bolt's own.
 - **The aiohttp response.** ``to_aiohttp_response`` is the aiohttp adapter's own with
   the body encoded once (the adapter hands aiohttp a ``str``, which goes through
   aiohttp's payload registry) and the charset dropped without a regular expression:
@@ -60,14 +68,23 @@ from typing import Any
 from aiohttp import web
 from slack_bolt.adapter import aiohttp as bolt_aiohttp
 from slack_bolt.app.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.authorization.async_authorize import AsyncCallableAuthorize
+from slack_bolt.error import BoltUnhandledRequestError
 from slack_bolt.kwargs_injection import async_utils
 from slack_bolt.listener import async_listener
 from slack_bolt.listener_matcher.async_builtins import AsyncBuiltinListenerMatcher
 from slack_bolt.logger import get_bolt_app_logger
+from slack_bolt.logger.messages import (
+    warning_unhandled_by_global_middleware as _warning_unhandled_by_global_middleware,
+)
 from slack_bolt.middleware import async_custom_middleware
+from slack_bolt.middleware.async_custom_middleware import AsyncCustomMiddleware
 from slack_bolt.request import async_request
 from slack_bolt.request import internals as request_internals
 from slack_bolt.response import BoltResponse
+from slack_bolt.util.utils import get_name_for_callable as _name_for_callable
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 log = logging.getLogger("madoguchi.slack")
@@ -267,6 +284,213 @@ async def to_aiohttp_response(bolt_resp: BoltResponse) -> web.Response:
 
 
 _stock_to_aiohttp_response = bolt_aiohttp.to_aiohttp_response
+
+
+def _direct_names(names: Any) -> bool:
+    """Whether ``required_kwargs`` builds every one of ``names`` itself (cached per list:
+    a middleware's and a listener's names never change)."""
+    known = _direct_lists.get(id(names))
+    if known is None or known[0] is not names:
+        ok = bool(names) and all(name in _DIRECT or name in _NEXT for name in names)
+        known = _direct_lists[id(names)] = (names, ok)
+    return known[1]
+
+
+_direct_lists: dict[int, tuple[Any, bool]] = {}
+
+
+async def custom_middleware_process(self: AsyncCustomMiddleware, *, req: Any, resp: Any, next: Any) -> Any:
+    """``AsyncCustomMiddleware.async_process`` (1.30): its function called with
+    ``build_async_required_kwargs``'s arguments, built as ``required_kwargs`` does."""
+    names = self.arg_names
+    if _direct_names(names):
+        context = req.context
+        context.client, context.ack, context.say, context.respond, context.complete, context.fail  # noqa: B018
+        logger = self.logger
+        return await self.func(
+            **{name: next if name in _NEXT else _DIRECT[name](logger, req, resp) for name in names}
+        )
+    return await _stock_custom_process(self, req=req, resp=resp, next=next)
+
+
+_stock_custom_process = AsyncCustomMiddleware.async_process
+
+# What ``AsyncCallableAuthorize.__call__`` (1.30) offers a function besides ``args``,
+# ``logger``, ``client`` and the context's own keys: its keyword arguments and the
+# context, which take precedence over a context key of the same name.
+_AUTHORIZE_DIRECT = frozenset(
+    (
+        "context",
+        "enterprise_id",
+        "team_id",
+        "user_id",
+        "actor_enterprise_id",
+        "actor_team_id",
+        "actor_user_id",
+    )
+)
+
+
+async def callable_authorize(
+    self: AsyncCallableAuthorize,
+    *,
+    context: Any,
+    enterprise_id: str | None,
+    team_id: str | None,
+    user_id: str | None,
+    actor_enterprise_id: str | None = None,
+    actor_team_id: str | None = None,
+    actor_user_id: str | None = None,
+) -> AuthorizeResult | None:
+    """``AsyncCallableAuthorize.__call__`` (1.30) for a function whose arguments are all
+    in ``_AUTHORIZE_DIRECT``: the same call and checks without building the rest (an
+    ``AsyncAuthorizeArgs``, a copy of the context)."""
+    names = self.arg_names
+    if not all(name in _AUTHORIZE_DIRECT for name in names):
+        return await _stock_authorize(
+            self,
+            context=context,
+            enterprise_id=enterprise_id,
+            team_id=team_id,
+            user_id=user_id,
+            actor_enterprise_id=actor_enterprise_id,
+            actor_team_id=actor_team_id,
+            actor_user_id=actor_user_id,
+        )
+    offered = {
+        "context": context,
+        "enterprise_id": enterprise_id,
+        "team_id": team_id,
+        "user_id": user_id,
+        "actor_enterprise_id": actor_enterprise_id,
+        "actor_team_id": actor_team_id,
+        "actor_user_id": actor_user_id,
+    }
+    try:
+        auth_result: AuthorizeResult | None = await self.func(**{name: offered[name] for name in names})
+        if auth_result is None:
+            return auth_result
+        if isinstance(auth_result, AuthorizeResult):
+            return auth_result
+        raise ValueError(f"Unexpected returned value from authorize function (type: {type(auth_result)})")
+    except SlackApiError as err:
+        self.logger.debug(
+            f"The stored bot token for enterprise_id: {enterprise_id} team_id: {team_id} "
+            f"is no longer valid. (response: {err.response})"
+        )
+        return None
+
+
+_stock_authorize = AsyncCallableAuthorize.__call__
+
+
+async def dispatch(self: AsyncApp, req: Any) -> BoltResponse:
+    """``AsyncApp.async_dispatch`` (1.30), its listener run as ``AsyncioListenerRunner.run``
+    runs it with ``process_before_response``, without the debug lines; Bolt's own for
+    anything else (see the module's docstring)."""
+    runner = self._async_listener_runner
+    framework_logger = self._framework_logger
+    if (
+        not runner.process_before_response
+        or req.lazy_only
+        or framework_logger.level <= logging.DEBUG
+        or framework_logger.isEnabledFor(logging.DEBUG)
+        or runner.logger.isEnabledFor(logging.DEBUG)
+    ):
+        return await _stock_dispatch(self, req)
+    self._init_context(req)
+
+    resp: BoltResponse | None = BoltResponse(status=200, body="")
+    middleware_state = {"next_called": False}
+
+    async def async_middleware_next() -> None:
+        middleware_state["next_called"] = True
+
+    try:
+        for middleware in self._async_middleware_list:
+            middleware_state["next_called"] = False
+            resp = await middleware.async_process(req=req, resp=resp, next=async_middleware_next)  # type: ignore[arg-type]
+            if not middleware_state["next_called"]:
+                if resp is None:
+                    resp = BoltResponse(status=404, body={"error": "no next() calls in middleware"})
+                    if self._raise_error_for_unhandled_request is True:
+                        try:
+                            raise BoltUnhandledRequestError(
+                                request=req,
+                                current_response=resp,
+                                last_global_middleware_name=middleware.name,
+                            )
+                        except BoltUnhandledRequestError as e:
+                            await runner.listener_error_handler.handle(error=e, request=req, response=resp)
+                        return resp
+                    framework_logger.warning(_warning_unhandled_by_global_middleware(middleware.name, req))
+                    return resp
+                return resp
+
+        for listener in self._async_listeners:
+            if await listener.async_matches(req=req, resp=resp):  # type: ignore[arg-type]
+                middleware_resp, next_was_not_called = await listener.run_async_middleware(req=req, resp=resp)  # type: ignore[arg-type]
+                if next_was_not_called:
+                    if middleware_resp is not None:
+                        return middleware_resp
+                    continue
+                if middleware_resp is not None:
+                    resp = middleware_resp
+                if listener.lazy_functions:
+                    listener_response = await runner.run(
+                        request=req,
+                        response=resp,  # type: ignore[arg-type]
+                        listener_name=_name_for_callable(listener.ack_function),
+                        listener=listener,
+                    )
+                else:
+                    listener_response = await _run_listener(runner, req, resp, listener)
+                if listener_response is not None:
+                    return listener_response
+
+        if resp is None:
+            resp = BoltResponse(status=404, body={"error": "unhandled request"})
+        if self._raise_error_for_unhandled_request is True:
+            try:
+                raise BoltUnhandledRequestError(request=req, current_response=resp)
+            except BoltUnhandledRequestError as e:
+                await runner.listener_error_handler.handle(error=e, request=req, response=resp)
+            return resp
+        return self._handle_unmatched_requests(req, resp)
+
+    except Exception as error:
+        resp = BoltResponse(status=500, body="")
+        await self._async_middleware_error_handler.handle(error=error, request=req, response=resp)
+        return resp
+
+
+async def _run_listener(runner: Any, request: Any, response: Any, listener: Any) -> BoltResponse | None:
+    """``AsyncioListenerRunner.run`` (1.30) with ``process_before_response``, for a request
+    that is not lazy-only and a listener without lazy functions, minus the debug line."""
+    ack = request.context.ack
+    try:
+        await runner.listener_start_handler.handle(request=request, response=response)
+        returned_value = await listener.run_ack_function(request=request, response=response)
+        if isinstance(returned_value, BoltResponse):
+            response = returned_value
+        if ack.response is None and listener.auto_acknowledgement:
+            await ack()
+    except Exception as e:
+        if response is None:
+            response = BoltResponse(status=500)
+        response.status = 500
+        await runner.listener_error_handler.handle(error=e, request=request, response=response)
+        ack.response = response
+    finally:
+        await runner.listener_completion_handler.handle(request=request, response=response)
+    if response is not None:
+        return response  # type: ignore[no-any-return]
+    if ack.response is not None:
+        return ack.response  # type: ignore[no-any-return]
+    return None
+
+
+_stock_dispatch = AsyncApp.async_dispatch
 _installed = False
 
 
@@ -295,3 +519,6 @@ def install() -> None:
     async_listener.build_async_required_kwargs = required_kwargs  # type: ignore[attr-defined]
     async_request.parse_query = parse_query  # type: ignore[attr-defined]
     AsyncApp._init_context = init_context  # type: ignore[method-assign]
+    AsyncApp.async_dispatch = dispatch  # type: ignore[method-assign]
+    AsyncCustomMiddleware.async_process = custom_middleware_process  # type: ignore[method-assign]
+    AsyncCallableAuthorize.__call__ = callable_authorize  # type: ignore[method-assign]
