@@ -56,7 +56,6 @@ is correct, only slower) and logs why.
 from __future__ import annotations
 
 import binascii
-import copy
 import json
 import logging
 import re
@@ -74,7 +73,7 @@ from slack_bolt.error import BoltUnhandledRequestError
 from slack_bolt.kwargs_injection import async_utils
 from slack_bolt.listener import async_listener
 from slack_bolt.listener_matcher.async_builtins import AsyncBuiltinListenerMatcher
-from slack_bolt.logger import get_bolt_app_logger
+from slack_bolt.logger import _configure_from_base_logger, _configure_from_root
 from slack_bolt.logger.messages import (
     warning_unhandled_by_global_middleware as _warning_unhandled_by_global_middleware,
 )
@@ -234,7 +233,8 @@ def _request_client(app: AsyncApp, token: str | None, team_id: str | None) -> As
             retry_handlers=base.retry_handlers,
         )
         held = _templates[id(app)] = (base, template)
-    client = copy.copy(held[1])
+    client = object.__new__(AsyncWebClient)  # copy.copy without its reduce protocol
+    client.__dict__.update(held[1].__dict__)
     # The constructor's own steps for the values that differ per request.
     client.token = None if token is None else token.strip()
     client.default_params = {} if team_id is None else {"team_id": team_id}
@@ -242,9 +242,27 @@ def _request_client(app: AsyncApp, token: str | None, team_id: str | None) -> As
     return client
 
 
+def _app_logger(name: str, base_logger: logging.Logger | None) -> logging.Logger:
+    """``slack_bolt.logger.get_bolt_app_logger(app_name=name, base_logger=…)`` (1.30):
+    the same logger, configured the same way on every call, without taking logging's
+    module lock each time to look it up (``logging.getLogger`` returns one object per
+    name for the life of the process)."""
+    logger = _app_loggers.get(name)
+    if logger is None:
+        logger = _app_loggers[name] = logging.getLogger(name)
+    if base_logger is not None:
+        _configure_from_base_logger(logger, base_logger)
+    else:
+        _configure_from_root(logger)
+    return logger
+
+
+_app_loggers: dict[str, logging.Logger] = {}
+
+
 def init_context(self: AsyncApp, req: Any) -> None:
     """``AsyncApp._init_context`` (1.30) with the per-request client from ``_request_client``."""
-    req.context["logger"] = get_bolt_app_logger(app_name=self.name, base_logger=self._base_logger)
+    req.context["logger"] = _app_logger(self.name, self._base_logger)
     req.context["token"] = self._token
     req.context["client"] = _request_client(self, self._token, req.context.team_id)
     req.context["listener_runner"] = self.listener_runner
@@ -287,16 +305,17 @@ _stock_to_aiohttp_response = bolt_aiohttp.to_aiohttp_response
 
 
 def _direct_names(names: Any) -> bool:
-    """Whether ``required_kwargs`` builds every one of ``names`` itself (cached per list:
-    a middleware's and a listener's names never change)."""
+    """Whether ``required_kwargs`` builds every one of ``names`` itself. Cached per list
+    (a middleware's and a listener's own) and its length: Bolt drops a method's ``self``
+    from that very list on the first call."""
     known = _direct_lists.get(id(names))
-    if known is None or known[0] is not names:
+    if known is None or known[0] is not names or known[1] != len(names):
         ok = bool(names) and all(name in _DIRECT or name in _NEXT for name in names)
-        known = _direct_lists[id(names)] = (names, ok)
-    return known[1]
+        known = _direct_lists[id(names)] = (names, len(names), ok)
+    return known[2]
 
 
-_direct_lists: dict[int, tuple[Any, bool]] = {}
+_direct_lists: dict[int, tuple[Any, int, bool]] = {}
 
 
 async def custom_middleware_process(self: AsyncCustomMiddleware, *, req: Any, resp: Any, next: Any) -> Any:

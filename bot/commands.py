@@ -38,16 +38,26 @@ def usage_blocks(command: str, sub: Sub, locale: str) -> Blocks:
 
 
 def route(subs: list[Sub], words: list[str]) -> tuple[Sub | None, list[str]]:
-    """The longest subcommand whose words start the text, and the remaining words."""
-    # The first of the longest that match, in one pass (sorting the list by length cost
-    # more than the rest of routing, on every command).
-    lowered = [w.lower() for w in words]
-    best: Sub | None = None
-    for sub in subs:
-        n = len(sub.words)
-        if (best is None or n > len(best.words)) and tuple(lowered[:n]) == sub.words:
-            best = sub
-    return (best, words[len(best.words) :]) if best is not None else (None, words)
+    """The longest subcommand whose words start the text, and the remaining words: the
+    first of the longest that match (one dictionary look-up per length, longest first,
+    in an index of ``subs`` built once; a command's list is fixed at start-up)."""
+    index = _indexes.get(id(subs))
+    if index is None or index[0] is not subs or index[1] != len(subs):
+        by_words: dict[tuple[str, ...], Sub] = {}
+        for sub in subs:
+            by_words.setdefault(sub.words, sub)
+        longest = max((len(sub.words) for sub in subs), default=0)
+        index = _indexes[id(subs)] = (subs, len(subs), by_words, longest)
+    by_words, longest = index[2], index[3]
+    lowered = tuple(w.lower() for w in words[:longest])
+    for n in range(len(lowered), -1, -1):
+        best = by_words.get(lowered[:n])
+        if best is not None:
+            return best, words[n:]
+    return None, words
+
+
+_indexes: dict[int, tuple[list[Sub], int, dict[tuple[str, ...], Sub], int]] = {}
 
 
 def arity_ok(sub: Sub, args: list[str]) -> bool:
