@@ -169,3 +169,91 @@ def test_install_builds_a_commands_arguments_through_the_fence() -> None:
     bolt_fence.install()
     assert async_custom_middleware.build_async_required_kwargs is bolt_fence.required_kwargs
     assert async_listener.build_async_required_kwargs is bolt_fence.required_kwargs
+
+
+def test_a_requests_client_has_the_attributes_bolt_gives_it() -> None:
+    """``init_context``'s per-request client: Bolt's constructor's attributes, and a new
+    object (with its own retry handlers) for each request."""
+    from slack_bolt.app.async_app import AsyncApp
+    from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    async def authorize(enterprise_id: str | None, team_id: str | None) -> None:
+        return None
+
+    base = AsyncWebClient(
+        base_url="http://127.0.0.1:9/api/",
+        retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=2)],
+        logger=logging.getLogger("test.web"),
+    )
+    app = AsyncApp(client=base, authorize=authorize, signing_secret="s", request_verification_enabled=False)
+    for token, team in [(None, None), ("xoxb-1 ", "T1"), ("xoxb-2", None)]:
+        theirs = AsyncWebClient(
+            token=token,
+            base_url=base.base_url,
+            timeout=base.timeout,
+            ssl=base.ssl,
+            proxy=base.proxy,
+            session=base.session,
+            trust_env_in_session=base.trust_env_in_session,
+            headers=base.headers,
+            team_id=team,
+            logger=base.logger,
+            retry_handlers=base.retry_handlers.copy(),
+        )
+        ours = bolt_fence._request_client(app, token, team)
+        again = bolt_fence._request_client(app, token, team)
+        assert type(ours) is AsyncWebClient
+        assert vars(ours) == vars(theirs)
+        assert ours is not again and ours.retry_handlers is not again.retry_handlers
+        assert ours.retry_handlers is not base.retry_handlers
+        assert ours.default_params is not again.default_params
+
+
+def test_an_empty_query_string_parses_as_bolt_parses_it() -> None:
+    from slack_bolt.request.internals import parse_query
+
+    for query in ["", None, "a=1&b=&a=2", {"a": "1"}, {"a": ["1", "2"]}]:
+        assert bolt_fence.parse_query(query) == parse_query(query)
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "headers"),
+    [
+        (200, {"text": "帳票 <b>", "blocks": [{"type": "section"}]}, None),
+        (200, "", None),
+        (200, "plain text", None),
+        (404, {"error": "unhandled request"}, None),
+        (500, "", {"X-Extra": "1"}),
+        (200, "{}", {"content-type": "application/json; charset=utf-8"}),
+        (200, "x", {"content-type": "text/html"}),
+        (200, "x", {"content-type": "text/html;charset=UTF-8"}),
+    ],
+)
+async def test_an_aiohttp_response_is_the_adapters(status: int, body: Any, headers: Any) -> None:
+    from slack_bolt.adapter.aiohttp import to_aiohttp_response
+    from slack_bolt.response import BoltResponse
+
+    async def made(convert: Any) -> Any:
+        try:
+            response = await convert(BoltResponse(status=status, body=body, headers=headers))
+        except ValueError as exc:  # aiohttp refuses a charset it finds in the content type
+            return "refused", str(exc)
+        payload = response.body
+        raw = payload if isinstance(payload, bytes) else payload._value
+        return response.status, list(response.headers.items()), response.content_type, response.charset, raw
+
+    assert await made(bolt_fence.to_aiohttp_response) == await made(to_aiohttp_response)
+
+
+def test_install_dispatches_through_the_fence() -> None:
+    from slack_bolt.app.async_app import AsyncApp
+    from slack_bolt.authorization.async_authorize import AsyncCallableAuthorize
+    from slack_bolt.middleware.async_custom_middleware import AsyncCustomMiddleware
+
+    bolt_fence.install()
+    assert AsyncApp.async_dispatch is bolt_fence.dispatch
+    assert AsyncApp._init_context is bolt_fence.init_context
+    assert AsyncCustomMiddleware.async_process is bolt_fence.custom_middleware_process
+    assert AsyncCallableAuthorize.__call__ is bolt_fence.callable_authorize
+    assert async_request.parse_query is bolt_fence.parse_query
