@@ -7,10 +7,12 @@ them from a snapshot). The order of a search is the SPEC's: articles whose title
 every word first, then the rest; newer first within each. It is computed as two groups
 (title; elsewhere), each read newest first and cut at the limit, so a search costs
 about the same for a word in ten articles and a word in ten thousand: on SQLite the
-index itself is ordered newest first (migration 0011's FTS rowid), on PostgreSQL the GIN
-index is asked for the matches of the newest months first, then of the years before
-them (migrations 0017 and 0019: month and year lexemes). The search is the one statement that differs by database (FTS5 MATCH vs
-``tsvector @@``).
+index itself is ordered newest first (the FTS rowid, migrations 0011 and 0021), each
+group a statement of its own and the second sent only when the titles do not fill the
+page; on PostgreSQL the GIN index is asked for the matches of the newest months first,
+then of the years before them (migrations 0017 and 0019: month and year lexemes), both
+groups in one statement. The search is the one answer that differs by database (FTS5
+MATCH vs ``tsvector @@``).
 """
 
 from __future__ import annotations
