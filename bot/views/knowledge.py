@@ -131,13 +131,18 @@ def _meta(code: str, family: str | None, updated_on: date, locale: str) -> bk.Mr
 
 
 def _hit_block(hit: Hit, locale: str) -> bk.Block:
+    """One result: title, meta line, snippet (its match bold), the show button — in one
+    f-string (a search renders ten)."""
+    none, label, meta = _repeated(locale)
     esc = bk.esc
     s = hit.snippet
-    text = esc(s.before) + (f"*{esc(s.match)}*" if s.match else "") + esc(s.after)
-    snippet = ("…" if s.cut_before else "") + text + ("…" if s.cut_after else "")
-    lines = f"*{esc(hit.title)}*\n{_meta(hit.code, hit.product_family, hit.updated_on, locale)}\n{snippet}"
-    block = bk.section(lines)
-    block["accessory"] = bk.button(_repeated(locale)[1], SHOW_ACTION, hit.code)
+    match = f"*{esc(s.match)}*" if s.match else ""
+    line = meta(code=hit.code, product=hit.product_family or none, updated_on=day(hit.updated_on, locale))
+    block = bk.section(
+        f"*{esc(hit.title)}*\n{line}\n"
+        f"{'…' if s.cut_before else ''}{esc(s.before)}{match}{esc(s.after)}{'…' if s.cut_after else ''}"
+    )
+    block["accessory"] = bk.button(label, SHOW_ACTION, hit.code)
     return block
 
 
