@@ -27,9 +27,9 @@ PACKAGES = ("core", "bot", "mail", "web", "madoguchi")
 DOORS = ("bot", "mail", "web")
 COMPOSITION_ROOT = "madoguchi"
 PROTOCOL_LIBRARIES = ("slack_bolt", "slack_sdk", "aiosmtpd", "aiosmtplib", "aiohttp")
-# The fences common to every helper's rules (docs: "Speed tricks touching a library's
-# internals live only in the existing fences"); bot/bolt_fence.py reads AsyncApp's own
-# attributes since it mirrors its dispatch.
+# Where a library's internals may be read, each naming the upstream version it mirrors:
+# the storage fence (SQLAlchemy's adapters), aiosmtpd's protocol, and bot/bolt_fence.py,
+# which mirrors AsyncApp's dispatch (slack-bolt 1.30) and so reads its attributes.
 FENCED = ("core/storage/", "mail/smtp_protocol.py", "bot/bolt_fence.py")
 # Public APIs spelled with one underscore so they cannot clash with field names:
 # SQLAlchemy's Row and namedtuples (_mapping, _asdict, _fields, _replace, _make, _t,
