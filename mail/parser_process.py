@@ -181,10 +181,11 @@ class ParserProcess:
 
 
 _idle: list[ParserProcess] = []
-# Calls waiting for a process that is in use (a parse for a rendering one, a render for
-# any): each is handed the next process given back, or None when that one was killed.
+# Calls waiting for a process in use (a parse for one a render holds or waits for, a
+# render for any): each is handed the next process given back, or None when that one
+# was killed.
 _waiting: deque[asyncio.Future[ParserProcess | None]] = deque()
-# Processes in use now, and how many of them are rendering.
+# Processes in use now; renders holding a process or waiting for one.
 _working = 0
 _rendering = 0
 
@@ -199,7 +200,8 @@ async def _idle_one() -> ParserProcess | None:
 
 
 async def _turn(timeout: float | None) -> ParserProcess | None:
-    """The next process given back (None: it was killed, or ``timeout`` passed)."""
+    """The next process given back; None when it was killed (or is dead), or when
+    ``timeout`` passed first."""
     turn: asyncio.Future[ParserProcess | None] = asyncio.get_running_loop().create_future()
     _waiting.append(turn)
     try:
@@ -241,9 +243,10 @@ async def parse_in_process(
 ) -> list[contact_window.Assessed]:
     """``parse_batch`` in a parser process, within ``timeout`` seconds.
 
-    A process of the idle ones, else the one rendering when it is done, else a new one
-    (``ParserUnavailable`` when none can start). Raises ``TimeoutError`` or
-    ``ParserDied`` when this call killed its process, and what ``parse_batch`` raised.
+    A process of the idle ones, else (while a render holds the parser or waits for it)
+    the next one given back, else a new one (``ParserUnavailable`` when none can start).
+    Raises ``TimeoutError`` or ``ParserDied`` when this call killed its process, and what
+    ``parse_batch`` raised.
     """
     global _working
     parser = await _idle_one()
@@ -271,21 +274,25 @@ async def render_in_process(settings: Settings, work: Work, payload: Any, timeou
 
     For the outbox's rendering (see the module's text): never starts a process."""
     global _working, _rendering
-    parser = await _idle_one()
-    if parser is None and _working:
-        parser = await _turn(RENDER_WAIT_SECONDS)
-    if parser is None:
-        return None
-    _working += 1
     _rendering += 1
-    kept: ParserProcess | None = None
     try:
-        done, value = await parser.call(settings, payload, timeout, work)
-        kept = parser
-    except (TimeoutError, ParserDied):
-        return None
+        parser = await _idle_one()
+        if parser is None and _working:
+            parser = await _turn(RENDER_WAIT_SECONDS)
+            if parser is None and _waiting:
+                await _give_back(None)  # a parse waiting behind us starts a process itself
+        if parser is None:
+            return None
+        _working += 1
+        kept: ParserProcess | None = None
+        try:
+            done, value = await parser.call(settings, payload, timeout, work)
+            kept = parser
+        except (TimeoutError, ParserDied):
+            return None
+        finally:
+            _working -= 1
+            await _give_back(kept)
+        return value if done else None
     finally:
-        _working -= 1
         _rendering -= 1
-        await _give_back(kept)
-    return value if done else None
