@@ -116,12 +116,14 @@ async def store_inbound_many(uow: UnitOfWork, items: list[tuple[bytes, str, list
     rows = []
     seen: set[str] = set()
     digests = []
+    size = 0
     for raw, mail_from, rcpt_tos in items:
         d = digest(raw)
         digests.append(d)
         if d in seen:
             continue
         seen.add(d)
+        size += len(raw)
         rows.append(
             {
                 "digest": d,
@@ -134,8 +136,8 @@ async def store_inbound_many(uow: UnitOfWork, items: list[tuple[bytes, str, list
                 "error": "",
             }
         )
-    if uow.dialect.name != "postgresql" and sum(len(row["raw"]) for row in rows) <= SMALL_GROUP_BYTES:
-        stored = {digest for (digest,) in await uow.write_many(_STORE_SMALL, rows)}
+    if uow.dialect.name != "postgresql" and size <= SMALL_GROUP_BYTES:
+        stored = {str(row[0]) for row in await uow.write_many(_STORE_SMALL, rows)}
     else:
         # Through SQLAlchemy, not ``UnitOfWork.write_many``: the rows hold whole messages
         # (up to the SIZE limit), and that path kept ~10 MB more alive at the peak of
