@@ -188,8 +188,10 @@ class RelayTransport(_Rendering):
 
     ``render_elsewhere`` (``madoguchi serve``): a batch's rows are rendered in one call
     to the parser process (``mail.parser_process.render_in_process``) while this loop
-    answers SMTP clients; rows with files (their bytes stay here), a small batch, and a
-    batch the parser has no time for are rendered here, when sent."""
+    answers SMTP clients, within the parse time limit (``MADOGUCHI_PARSE_TIMEOUT_SECONDS``);
+    rows with files (their bytes stay here), a small batch, and a batch the parser has no
+    time for are rendered here, when sent. Only with the templates of ``templates/`` (the
+    parser process has no others)."""
 
     def __init__(
         self,
@@ -203,7 +205,7 @@ class RelayTransport(_Rendering):
     ) -> None:
         super().__init__(settings, templates)
         self.relay = relay
-        self.render_elsewhere = render_elsewhere
+        self.render_elsewhere = render_elsewhere and templates is None
         self.pool = RelayPool(
             relay, connections or settings.relay_connections, limits or SessionLimits.from_settings(settings)
         )
