@@ -63,8 +63,9 @@ def outbox_worker(rt: Runtime) -> Component | None:
     staff = build_staff_channel(rt.core)
     if staff is None:
         log.info("outbox worker: Slack delivery off; staff posts wait in the outbox until it is configured")
-    # MADOGUCHI_RELAY_PROCESS: rendering and SMTP in a process of their own.
-    transport = build_transport(rt.settings, own_process=rt.settings.relay_process)
+    # MADOGUCHI_RELAY_PROCESS: rendering and SMTP in a process of their own; else the
+    # acknowledgements are rendered in the mail door's parser process when it has time.
+    transport = build_transport(rt.settings, own_process=rt.settings.relay_process, render_elsewhere=True)
     worker = OutboxWorker(rt.core, transport, staff=staff, metrics=rt.metrics, worker_id=rt.instance)
     log.info(
         "outbox worker delivers mail to %s, %d rows a batch",

@@ -9,6 +9,15 @@ call that overruns its limit kills the process, and the next call starts a fresh
 
 Processes are kept for reuse (``_idle``), one per caller in flight; each is started with
 an empty call, so a limit never counts the seconds a new process spends importing.
+
+The outbox renders its acknowledgements here too (``render_in_process``): a claimed
+batch's templates and MIME were a tenth of the service's CPU per mail on the event loop
+that answers every SMTP client, while this process sat idle a fifth of a burst
+(docs/performance.md). A render never starts a process of its own: it takes the parser
+when it is free or waits a moment for it (else it renders where it is), and a parse that
+finds the parser rendering waits for it rather than start a second one, so the two
+kinds of work take turns in one process and never compete with the service for both
+cores.
 """
 
 from __future__ import annotations
@@ -20,6 +29,8 @@ import os
 import signal
 import threading
 import time
+from collections import deque
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
@@ -29,9 +40,14 @@ from core.config import Settings
 from mail.parse import parse
 
 Record = tuple[bytes, str, list[str]]
+# What a process runs: a module-level function of the settings and the call's payload
+# (pickled by name): ``parse_batch``, or the outbox's ``mail.transport.render_batch``.
+Work = Callable[[Settings, Any], Any]
 # Starting a process (spawn, imports) may take this long, whatever the parse limit.
 START_SECONDS = 120.0
 MAX_IDLE = 4
+# A render waits at most this long for the parser to be free, then renders where it is.
+RENDER_WAIT_SECONDS = 0.25
 
 
 class ParserDied(Exception):
@@ -70,11 +86,11 @@ def _serve(conn: Connection, service_pid: int) -> None:
     watch_service(service_pid)
     while True:
         try:
-            settings, records = conn.recv()
+            work, settings, payload = conn.recv()
         except EOFError:  # the service closed its end: we are done
             return
         try:
-            reply: tuple[bool, Any] = (True, parse_batch(settings, records))
+            reply: tuple[bool, Any] = (True, work(settings, payload))
         except Exception as exc:
             reply = (False, exc)
         try:
@@ -118,9 +134,12 @@ class ParserProcess:
             raise ParserUnavailable(str(exc) or type(exc).__name__) from exc
         return parser
 
-    async def call(self, settings: Settings, records: list[Record], timeout: float) -> tuple[bool, Any]:
-        """Parse and assess ``records`` within ``timeout`` seconds: ``(True, assessed)``, or
-        ``(False, exception)`` when ``parse_batch`` raised (the process is fine).
+    async def call(
+        self, settings: Settings, records: Any, timeout: float, work: Work = parse_batch
+    ) -> tuple[bool, Any]:
+        """Parse and assess ``records`` (or run another ``work`` on them) within
+        ``timeout`` seconds: ``(True, assessed)``, or ``(False, exception)`` when
+        ``work`` raised (the process is fine).
 
         Raises ``TimeoutError`` (the process is killed) or ``ParserDied``. Cancelled, the
         process is killed too: what it is doing is unknown.
@@ -129,7 +148,7 @@ class ParserProcess:
         ok = False
         try:
             try:
-                await asyncio.to_thread(self.conn.send, (settings, records))
+                await asyncio.to_thread(self.conn.send, (work, settings, records))
             except OSError as exc:  # the process is gone and its end of the pipe with it
                 raise ParserDied(str(exc)) from exc
             readable: asyncio.Future[None] = loop.create_future()
@@ -162,6 +181,61 @@ class ParserProcess:
 
 
 _idle: list[ParserProcess] = []
+# Calls waiting for a process in use (a parse for one a render holds or waits for, a
+# render for any): each is handed the next process given back, or None when that one
+# was killed.
+_waiting: deque[asyncio.Future[ParserProcess | None]] = deque()
+# Processes in use now; renders holding a process or waiting for one.
+_working = 0
+_rendering = 0
+
+
+async def _idle_one() -> ParserProcess | None:
+    while _idle:
+        candidate = _idle.pop()
+        if candidate.alive():
+            return candidate
+        await candidate.kill()
+    return None
+
+
+async def _turn(timeout: float | None) -> ParserProcess | None:
+    """The next process given back; None when it was killed (or is dead), or when
+    ``timeout`` passed first."""
+    turn: asyncio.Future[ParserProcess | None] = asyncio.get_running_loop().create_future()
+    _waiting.append(turn)
+    try:
+        await asyncio.wait({turn}, timeout=timeout)
+    except asyncio.CancelledError:
+        if turn.done():
+            await _give_back(turn.result())  # handed over as we were cancelled: pass it on
+        raise
+    finally:
+        if not turn.done():
+            turn.cancel()
+            with contextlib.suppress(ValueError):
+                _waiting.remove(turn)
+    parser = None if turn.cancelled() else turn.result()
+    if parser is not None and not parser.alive():
+        await parser.kill()
+        return None
+    return parser
+
+
+async def _give_back(parser: ParserProcess | None) -> None:
+    """A call is done with ``parser`` (None: it killed it): to the first waiting call,
+    else among the idle."""
+    while _waiting:
+        turn = _waiting.popleft()
+        if not turn.done() and not turn.get_loop().is_closed():
+            turn.set_result(parser)
+            return
+    if parser is None:
+        return
+    if len(_idle) < MAX_IDLE:
+        _idle.append(parser)
+    else:
+        await parser.kill()
 
 
 async def parse_in_process(
@@ -169,24 +243,56 @@ async def parse_in_process(
 ) -> list[contact_window.Assessed]:
     """``parse_batch`` in a parser process, within ``timeout`` seconds.
 
-    A process of the idle ones, else a new one (``ParserUnavailable`` when none can
-    start). Raises ``TimeoutError`` or ``ParserDied`` when this call killed its process,
-    and what ``parse_batch`` raised.
+    A process of the idle ones, else (while a render holds the parser or waits for it)
+    the next one given back, else a new one (``ParserUnavailable`` when none can start).
+    Raises ``TimeoutError`` or ``ParserDied`` when this call killed its process, and what
+    ``parse_batch`` raised.
     """
-    parser = None
-    while _idle and parser is None:
-        candidate = _idle.pop()
-        if candidate.alive():
-            parser = candidate
-        else:
-            await candidate.kill()
+    global _working
+    parser = await _idle_one()
+    if parser is None and _rendering:
+        parser = await _turn(None)
     if parser is None:
         parser = await ParserProcess.start(settings)
-    done, value = await parser.call(settings, records, timeout)
-    if len(_idle) < MAX_IDLE:
-        _idle.append(parser)
-    else:
-        await parser.kill()
+    _working += 1
+    kept: ParserProcess | None = None
+    try:
+        done, value = await parser.call(settings, records, timeout)
+        kept = parser
+    finally:
+        _working -= 1
+        await _give_back(kept)
     if not done:
         raise value
     return list(value)
+
+
+async def render_in_process(settings: Settings, work: Work, payload: Any, timeout: float) -> Any | None:
+    """``work(settings, payload)`` in the parser process, within ``timeout`` seconds; None
+    when no parser process is free within ``RENDER_WAIT_SECONDS`` (or none runs at all),
+    or this call failed (the caller then does the work itself: nothing was lost).
+
+    For the outbox's rendering (see the module's text): never starts a process."""
+    global _working, _rendering
+    _rendering += 1
+    try:
+        parser = await _idle_one()
+        if parser is None and _working:
+            parser = await _turn(RENDER_WAIT_SECONDS)
+            if parser is None and _waiting:
+                await _give_back(None)  # a parse waiting behind us starts a process itself
+        if parser is None:
+            return None
+        _working += 1
+        kept: ParserProcess | None = None
+        try:
+            done, value = await parser.call(settings, payload, timeout, work)
+            kept = parser
+        except (TimeoutError, ParserDied):
+            return None
+        finally:
+            _working -= 1
+            await _give_back(kept)
+        return value if done else None
+    finally:
+        _rendering -= 1

@@ -24,6 +24,7 @@ from core.contact_window.addresses import SYSTEM_MAIL, format_number
 from core.contact_window.assessment import nul_free
 from core.models import InboundMail, Request
 from core.outbox import enqueue_slack
+from core.storage.compiled import Query
 from core.unit_of_work import UnitOfWork
 
 log = logging.getLogger("madoguchi.contact_window")
@@ -36,6 +37,11 @@ _STORE = {
     name: insert_of(_INBOUND).on_conflict_do_nothing(index_elements=["digest"]).returning(_INBOUND.c.digest)
     for name, insert_of in (("postgresql", _pg_insert), ("sqlite", _sqlite_insert))
 }
+# The same statement for ``UnitOfWork.write_many``: a group of small messages is written
+# without SQLAlchemy's execution machinery, which was most of a store's CPU on SQLite.
+_STORE_SMALL = Query(_STORE["sqlite"])
+# Up to this many bytes in a group: larger groups go through ``session.execute`` (below).
+SMALL_GROUP_BYTES = 256 * 1024
 # Pending mail, oldest first: at most ``limit`` mails, and only as many as fit in
 # ``budget`` bytes (the first always does: its running total is its own size). The
 # sizes come from ``length(raw)``, which neither SQLite nor PostgreSQL answers by
@@ -110,12 +116,14 @@ async def store_inbound_many(uow: UnitOfWork, items: list[tuple[bytes, str, list
     rows = []
     seen: set[str] = set()
     digests = []
+    size = 0
     for raw, mail_from, rcpt_tos in items:
         d = digest(raw)
         digests.append(d)
         if d in seen:
             continue
         seen.add(d)
+        size += len(raw)
         rows.append(
             {
                 "digest": d,
@@ -128,11 +136,14 @@ async def store_inbound_many(uow: UnitOfWork, items: list[tuple[bytes, str, list
                 "error": "",
             }
         )
-    statement = _STORE["postgresql" if uow.dialect.name == "postgresql" else "sqlite"]
-    # Through SQLAlchemy, not ``UnitOfWork.write_many``: the rows hold whole messages (up
-    # to the SIZE limit), and that path kept ~10 MB more alive at the peak of 100 × 10 MiB
-    # (bench.mail_memory 289 → 298–301 MB, docs/performance.md).
-    stored = set((await uow.session.execute(statement, rows)).scalars().all())
+    if uow.dialect.name != "postgresql" and size <= SMALL_GROUP_BYTES:
+        stored = {str(row[0]) for row in await uow.write_many(_STORE_SMALL, rows)}
+    else:
+        # Through SQLAlchemy, not ``UnitOfWork.write_many``: the rows hold whole messages
+        # (up to the SIZE limit), and that path kept ~10 MB more alive at the peak of
+        # 100 × 10 MiB (bench.mail_memory 289 → 298–301 MB, docs/performance.md).
+        statement = _STORE["postgresql" if uow.dialect.name == "postgresql" else "sqlite"]
+        stored = set((await uow.session.execute(statement, rows)).scalars().all())
     await uow.commit()
     fresh = []
     for d in digests:
