@@ -59,27 +59,6 @@ BOT_SCOPES = [
 MAX_BODY = 1024 * 1024
 
 
-def hmac_pads(key: bytes) -> tuple[Any, Any]:
-    """HMAC-SHA256 (RFC 2104) keyed once: SHA-256 having absorbed the key padded and
-    XOR-ed with 0x36 (inner) and 0x5C (outer), as ``hmac.HMAC`` keys itself."""
-    if len(key) > 64:
-        key = hashlib.sha256(key).digest()
-    key = key.ljust(64, b"\0")
-    return (
-        hashlib.sha256(bytes(b ^ 0x36 for b in key)),
-        hashlib.sha256(bytes(b ^ 0x5C for b in key)),
-    )
-
-
-def signature_hmac(pads: tuple[Any, Any], message: bytes) -> str:
-    """``hmac.new(key, message, hashlib.sha256).hexdigest()`` from ``hmac_pads(key)``:
-    copies of the two keyed hashes, no key schedule per message."""
-    inner, outer = pads[0].copy(), pads[1].copy()
-    inner.update(message)
-    outer.update(inner.digest())
-    return str(outer.hexdigest())
-
-
 class AfterAck:
     """Work a listener wants done once Slack has its answer (Web API calls, DMs)."""
 
@@ -118,7 +97,8 @@ class SlackDoor:
         self.metrics: Metrics = NoMetrics()
         self._bot_identity: AuthorizeResult | None = None
         self.verifier = SignatureVerifier(settings.slack_signing_secret or "unused-in-socket-mode")
-        self._signing_pads = hmac_pads(self.verifier.signing_secret.encode())
+        # Keyed once; each request hashes on a copy (hmac.HMAC.copy) instead of keying anew.
+        self._signing = hmac.new(self.verifier.signing_secret.encode(), digestmod=hashlib.sha256)
         self.client = AsyncWebClient(
             base_url=settings.slack_api_url,
             retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=2)],
@@ -272,8 +252,8 @@ class SlackDoor:
         ``SignatureVerifier.is_valid``'s rules (slack_sdk 3.x: the timestamp within five
         minutes of its clock, ``v0=`` + HMAC-SHA256 of ``v0:TIMESTAMP:BODY`` under the
         signing secret, compared in constant time) on the bytes as they came, with the
-        HMAC keyed once (``signature_hmac``): the verifier encodes the decoded body again
-        and keys a new ``hmac.HMAC`` object for every request."""
+        HMAC keyed once and copied: the verifier encodes the decoded body again and keys
+        a new ``hmac.HMAC`` object for every request."""
         timestamp = headers.get("X-Slack-Request-Timestamp", "")
         signature = headers.get("X-Slack-Signature", "")
         if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
@@ -286,7 +266,9 @@ class SlackDoor:
             return None
         if abs(self.verifier.clock.now() - int(timestamp)) > 60 * 5:
             return None
-        expected = "v0=" + signature_hmac(self._signing_pads, b"v0:" + timestamp.encode() + b":" + body)
+        digest = self._signing.copy()
+        digest.update(b"v0:" + timestamp.encode() + b":" + body)
+        expected = "v0=" + digest.hexdigest()
         return text if hmac.compare_digest(expected, signature) else None
 
     async def handle_events(self, request: web.Request) -> web.StreamResponse:

@@ -37,27 +37,25 @@ def usage_blocks(command: str, sub: Sub, locale: str) -> Blocks:
     return [bk.section(bk.say("slack.usage.prefix", locale, usage=usage))]
 
 
-def route(subs: list[Sub], words: list[str]) -> tuple[Sub | None, list[str]]:
-    """The longest subcommand whose words start the text, and the remaining words: the
-    first of the longest that match (one dictionary look-up per length, longest first,
-    in an index of ``subs`` built once; a command's list is fixed at start-up)."""
-    index = _indexes.get(id(subs))
-    if index is None or index[0] is not subs or index[1] != len(subs):
-        by_words: dict[tuple[str, ...], Sub] = {}
+class Router:
+    """A command's subcommands indexed by their words, built once at import (a command's
+    list is fixed): routing is one dictionary look-up per length, longest first, instead
+    of a scan of every subcommand on every command."""
+
+    def __init__(self, subs: list[Sub]) -> None:
+        self.by_words: dict[tuple[str, ...], Sub] = {}
         for sub in subs:
-            by_words.setdefault(sub.words, sub)
-        longest = max((len(sub.words) for sub in subs), default=0)
-        index = _indexes[id(subs)] = (subs, len(subs), by_words, longest)
-    by_words, longest = index[2], index[3]
-    lowered = tuple(w.lower() for w in words[:longest])
-    for n in range(len(lowered), -1, -1):
-        best = by_words.get(lowered[:n])
-        if best is not None:
-            return best, words[n:]
-    return None, words
+            self.by_words.setdefault(sub.words, sub)  # the first of equals, as listed
+        self.longest = max((len(sub.words) for sub in subs), default=0)
 
-
-_indexes: dict[int, tuple[list[Sub], int, dict[tuple[str, ...], Sub], int]] = {}
+    def route(self, words: list[str]) -> tuple[Sub | None, list[str]]:
+        """The longest subcommand whose words start the text, and the remaining words."""
+        lowered = tuple(w.lower() for w in words[: self.longest])
+        for n in range(len(lowered), -1, -1):
+            best = self.by_words.get(lowered[:n])
+            if best is not None:
+                return best, words[n:]
+        return None, words
 
 
 def arity_ok(sub: Sub, args: list[str]) -> bool:

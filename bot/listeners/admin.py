@@ -9,7 +9,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from bot import blocks as bk
-from bot.commands import Sub, arity_ok, mail_arg, route, usage_blocks
+from bot.commands import Router, Sub, arity_ok, mail_arg, usage_blocks
 from bot.subcommands import STAFF
 from bot.views.errors import error_text
 from bot.views.support_ids import key_label
@@ -264,6 +264,7 @@ SUBS = [
     Sub(("attempts",), "", 0, 0, _wrap(h_attempts)),
     *STAFF,
 ]
+ROUTER = Router(SUBS)
 
 
 def register(door: SlackDoor) -> None:
@@ -280,7 +281,7 @@ def register(door: SlackDoor) -> None:
         async with door.core.uow() as uow:
             who = await identify(door, uow, body, context, staff=True)
             context["who"] = who
-            sub, args = route(SUBS, words) if words else (SUBS[0], [])
+            sub, args = ROUTER.route(words) if words else (SUBS[0], [])
             try:
                 # The subcommand only, never its arguments (an email, a key, a search).
                 await staff.admit(uow, who.actor, " ".join(sub.words) if sub is not None else "unknown")

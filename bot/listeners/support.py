@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from bot import blocks as bk
-from bot.commands import Blocks, Sub, arity_ok, mail_arg, route, usage_blocks
+from bot.commands import Blocks, Router, Sub, arity_ok, mail_arg, usage_blocks
 from bot.subcommands import CUSTOMER
 from bot.views.registration import open_registration
 from bot.views.support_ids import key_label, support_id_detail, support_id_table
@@ -103,6 +103,7 @@ SUBS = [
     Sub(("agree",), "ID", 1, 1, h_agree, uses=(terms.declaration_for,)),
     *CUSTOMER,
 ]
+ROUTER = Router(SUBS)
 
 # What every answer reads besides its subcommand: who is asking, and the terms notice.
 EVERY_ANSWER = (accounts.slack_identity, terms.notice_for_account)
@@ -119,7 +120,7 @@ def register(door: SlackDoor) -> None:
         # and prose (a reply) keeps its line breaks.
         context["trigger_id"] = body.get("trigger_id")
         context["command_text"] = str(body.get("text") or "")
-        sub, args = route(SUBS, words) if words else (SUBS[0], [])
+        sub, args = ROUTER.route(words) if words else (SUBS[0], [])
         uses = sub.uses if sub is not None and arity_ok(sub, args) else ()
         async with open_for(door.core, *EVERY_ANSWER, *uses) as source:
             who = await identify(door, source, body, context)
