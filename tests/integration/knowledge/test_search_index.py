@@ -215,3 +215,21 @@ async def test_the_index_finds_what_reading_every_article_would(loaded: Core, wo
 
 def _neg(day: str) -> int:
     return -int(day.replace("-", ""))
+
+
+async def test_a_search_the_titles_cannot_fill_reads_the_other_index(loaded: Core) -> None:
+    """SQLite asks the other group only when the titles leave the page short: among the
+    queries above, those that reach it read articles_fts (at least one does)."""
+    if loaded.dialect.name != "sqlite":
+        pytest.skip("SQLite's search is two statements; PostgreSQL's is one (above)")
+    reached = 0
+    for words in QUERIES:
+        async with snapshot(loaded) as snap:
+            recording = Recording(snap)
+            await search.search(recording, HOLDER, words)  # type: ignore[arg-type]
+        searches = [(query, params) for query, params in recording.asked if "words" in params]
+        for other in searches[1:]:
+            plan = await _plans(loaded, [other])
+            assert any(line.startswith("SCAN articles_fts VIRTUAL TABLE") for line in plan), (words, plan)
+            reached += 1
+    assert reached, "no query reached the other group: choose one whose titles do not fill the page"
