@@ -5,9 +5,10 @@ addresses, and DATA read in chunks and spooled to disk when large.
 This is the one mail module that touches aiosmtpd's internals (``_getaddr``,
 ``_handle_client``, ``_reader``, ``_writer``, ``_decode_data``, ``_set_post_data_state``,
 ``_set_rset_state``, ``_create_envelope``, ``_cb_client_connected``,
-``_call_handler_hook``) and asyncio's (the stream reader's ``_limit``): the overrides
-mirror aiosmtpd **1.4.6** (pinned ``<1.5`` in pyproject.toml) and must keep answering
-exactly as it does. Two comparison tests keep it honest by running the stock ``SMTP``
+``_call_handler_hook``, ``_reset_timeout``, ``_timeout_handle``) and asyncio's (the
+stream reader's ``_limit``, the socket transport's ``max_size``): the overrides mirror
+aiosmtpd **1.4.6** (pinned ``<1.5`` in pyproject.toml) and must keep answering exactly
+as it does. Two comparison tests keep it honest by running the stock ``SMTP``
 and ``CappedSMTP`` on the same inputs, hypothesis-generated ones included:
 tests/unit/test_smtp_data.py (DATA: end, unstuffing, SIZE and line-length answers, in
 memory and spooled) and tests/unit/test_smtp_addresses.py (MAIL/RCPT paths). Before
@@ -44,7 +45,10 @@ _TOO_LONG = "421 4.4.2 Session lasted too long, closing; please reconnect"
 # asyncio lets it fill to twice that before it stops reading the socket: up to 2 MiB per
 # session, 200 MiB for a hundred. DATA is read in chunks of at most this, and a command
 # line over it is answered "500 Command line too long" as any line over 512 octets is.
-READ_LIMIT = 64 * 1024
+# Each socket read asks for at most this too (asyncio asks for 256 KiB): a session's
+# buffer then stays under three times it, ~10 MB for a hundred sessions in DATA where it
+# was up to 38 MB (bench.mail_memory).
+READ_LIMIT = 32 * 1024
 
 
 class SessionLimits(Protocol):
@@ -121,6 +125,13 @@ class CappedSMTP(SMTP):
         reader._limit = min(READ_LIMIT, self.line_length_limit)  # type: ignore[attr-defined]
         super()._cb_client_connected(reader, writer)
 
+    def _cap_reads(self, transport: Any) -> None:
+        """asyncio's selector transport reads ``max_size`` bytes at a time (a class
+        attribute, 256 KiB in Python 3.11); a session's own is READ_LIMIT. Other
+        transports (none here) keep theirs."""
+        if isinstance(getattr(transport, "max_size", None), int):
+            transport.max_size = min(transport.max_size, READ_LIMIT)
+
     def connection_made(self, transport: Any) -> None:
         if self.transport is None:  # the connection itself, not STARTTLS's second call
             limits = self.event_handler
@@ -131,6 +142,7 @@ class CappedSMTP(SMTP):
             limits.protocols.add(self)
             self._counted = True
             self._lifetime = self.loop.call_later(limits.session_seconds, self._end_of_life)
+            self._cap_reads(transport)
         super().connection_made(transport)
 
     def connection_lost(self, error: Exception | None) -> None:
@@ -251,10 +263,17 @@ class CappedSMTP(SMTP):
             if not spool.spooled:
                 self.envelope.content = self.envelope.original_content = spool.read()
             self._in_data_hook = True
+            # The idle timer is for a silent client, not for the store it waits on: a
+            # hundred 10 MiB messages arriving together wait their turns for the group
+            # commit, and the last ones' sessions were closed unanswered (the session's
+            # lifetime still bounds it).
+            if self._timeout_handle is not None:
+                self._timeout_handle.cancel()
             try:
                 status = await self._call_handler_hook("DATA")
             finally:
                 self._in_data_hook = False
+                self._reset_timeout()
             self._set_post_data_state()  # type: ignore[no-untyped-call]
             await self.push("250 OK" if status is MISSING else status)
         finally:
@@ -275,7 +294,13 @@ class CappedSMTP(SMTP):
             except asyncio.LimitOverrunError as exc:  # a long stretch without ".\r\n"
                 chunk = await self._reader.read(exc.consumed)
                 candidate = False
-            if data.take(chunk, candidate):
+            self._reset_timeout()  # aiosmtpd restarts it per command only: a slow 10 MiB DATA is not idle
+            ended = data.take(chunk, candidate)
+            # Let the chunk go before the next read waits: held across the await, it was
+            # up to 256 KiB per session, 25 MiB of the peak while 100 clients each sent
+            # 10 MiB (bench.mail_memory, tracemalloc).
+            del chunk
+            if ended:
                 return
 
     async def _handle_client(self) -> None:
