@@ -152,3 +152,38 @@ async def test_a_batch_of_large_mail_is_processed_before_the_next_is_read(
         "read ",
         "process S4",
     ]
+
+
+async def test_a_slow_data_and_a_slow_store_are_not_idle(domain: Core) -> None:
+    """aiosmtpd restarts its idle timer per command only: a DATA streaming longer than the
+    idle timeout, or waiting longer than it for its turn at the store (a hundred 10 MiB
+    messages at once), had its session closed unanswered. The timer now restarts with
+    every chunk read (at most ``READ_LIMIT`` bytes) and waits while the store runs."""
+    server = SMTPServer(domain, host="127.0.0.1", port=0, process=False, idle_timeout=0.3)
+    store_many = server.store.store_many
+
+    async def slow_store(items: list[tuple[bytes, str, list[str]]]) -> list[bool]:
+        await asyncio.sleep(0.6)
+        return await store_many(items)
+
+    server.store.store_many = slow_store  # type: ignore[method-assign]
+    await server.start()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        await reader.readline()
+        writer.write(f"HELO c\r\nMAIL FROM:<u@customer.example>\r\nRCPT TO:<{CONTACT}>\r\nDATA\r\n".encode())
+        for _ in range(4):
+            await reader.readline()
+        writer.write(b"Subject: slow\r\n\r\n")
+        for n in range(6):  # 1.2 s of DATA, a chunk's worth (READ_LIMIT) every 0.2 s
+            writer.write((b"x" * 998 + b"\r\n") * 40 + b"line %d\r\n" % n)
+            await writer.drain()
+            await asyncio.sleep(0.2)
+        writer.write(b".\r\n")
+        reply = await asyncio.wait_for(reader.readline(), 5)
+        writer.close()
+    finally:
+        await server.stop()
+    assert reply.startswith(b"250"), reply
+    [row] = await inbound_of(domain)
+    assert row.raw.endswith(b"line 5\r\n")
