@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import smtplib
+from typing import Any
 
 import pytest
 
 from core import contact_window
 from core.contact_window import intake
 from core.unit_of_work import Core
-from mail.inbound import InboundProcessor
+from mail.inbound import InboundProcessor, InboundStore
 from mail.smtp import SMTPServer
 from tests.integration.mail.conftest import CONTACT, inbound_of, make_mail, outbox_of, requests_of, send
 
@@ -80,10 +81,10 @@ async def test_storage_failure_answers_451_and_the_retry_makes_exactly_one_reque
     real = smtp.store.store_many
     failures = [RuntimeError("database is locked: /secret/path")]
 
-    async def flaky(items: list[tuple[bytes, str, list[str]]]) -> list[bool]:
+    async def flaky(items: list[tuple[bytes, str, list[str]]], committed: Any = None) -> list[bool]:
         if failures:
             raise failures.pop()
-        return await real(items)
+        return await real(items, committed)
 
     smtp.store.store_many = flaky  # type: ignore[method-assign]
     raw = make_mail()
@@ -295,3 +296,88 @@ async def test_a_null_reverse_path_with_parameters_is_the_null_path_too(
     ]
     [row] = await inbound_of(domain)
     assert row.mail_from == ""
+
+
+async def test_mail_arriving_during_a_commit_gets_its_own_transaction_on_postgresql_only(
+    domain: Core, smtp: SMTPServer
+) -> None:
+    """PostgreSQL: a commit is a wait for the server, and the next mail's transaction
+    starts meanwhile (its 250 does not wait for the first commit). SQLite: one writer, the
+    next mail waits for the commit in progress. Each 250 still only after its commit."""
+    real = smtp.store.store_many
+    first_in, release = asyncio.Event(), asyncio.Event()
+    groups: list[int] = []
+
+    async def first_held(items: list[tuple[bytes, str, list[str]]], committed: Any = None) -> list[bool]:
+        groups.append(len(items))
+        if len(groups) == 1:
+            first_in.set()
+            await release.wait()
+        return await real(items, committed)
+
+    smtp.store.store_many = first_held  # type: ignore[method-assign]
+    first = asyncio.create_task(send(smtp.port, make_mail(subject="first"), "a@customer.example"))
+    await asyncio.wait_for(first_in.wait(), 10)
+    second = asyncio.create_task(send(smtp.port, make_mail(subject="second"), "b@customer.example"))
+    if domain.single_writer:
+        assert smtp.store.flushers == 1
+        await asyncio.sleep(0.3)
+        assert not second.done()  # waits for the one writer
+        assert await inbound_of(domain) == []
+        release.set()
+    else:
+        assert smtp.store.flushers > 1
+        await asyncio.wait_for(second, 10)  # answered while the first commit still waits
+        assert not first.done()
+        assert [row.mail_from for row in await inbound_of(domain)] == ["b@customer.example"]
+        release.set()
+    await asyncio.wait_for(asyncio.gather(first, second), 10)
+    assert groups == [1, 1]
+    assert sorted(row.mail_from for row in await inbound_of(domain)) == [
+        "a@customer.example",
+        "b@customer.example",
+    ]
+
+
+async def test_the_same_bytes_in_two_transactions_at_once_are_stored_once(domain: Core) -> None:
+    """Two group commits in flight with the same message (a client retrying while its
+    first try is still being committed): one row, one ``250 … queued`` as new."""
+    store = InboundStore(domain, flushers=2)
+    raw = make_mail(subject="twice at once")
+    results = await asyncio.gather(
+        store.store(raw, "a@customer.example", [CONTACT]), store.store(raw, "a@customer.example", [CONTACT])
+    )
+    assert sorted(results) == [False, True]
+    assert len(await inbound_of(domain)) == 1
+
+
+async def test_the_250_goes_as_soon_as_the_commit_returns(domain: Core, smtp: SMTPServer) -> None:
+    """The mail is durable once its commit returned: the client's 250 does not wait for
+    the store's session to close (nor for the turn it keeps a moment longer)."""
+    closing = asyncio.Event()
+    core = smtp.store.core
+
+    class HeldOpen:
+        def __init__(self) -> None:
+            self.unit = core.uow()
+
+        async def __aenter__(self) -> Any:
+            return await self.unit.__aenter__()
+
+        async def __aexit__(self, *exc: Any) -> None:
+            await closing.wait()
+            await self.unit.__aexit__(*exc)
+
+    class Stores:
+        def uow(self, **kwargs: Any) -> Any:
+            return HeldOpen() if not kwargs else core.uow(**kwargs)
+
+    smtp.store.core = Stores()  # type: ignore[assignment]
+    raw = make_mail(subject="answered at commit")
+    try:
+        await asyncio.wait_for(send(smtp.port, raw), 10)  # 250 while the session is still open
+    finally:
+        closing.set()
+    await asyncio.sleep(0.1)
+    [row] = await inbound_of(domain)
+    assert row.raw == raw

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 from core.unit_of_work import Core
 from mail.smtp import SMTPServer
@@ -96,9 +97,9 @@ async def test_a_session_over_its_lifetime_mid_store_gets_its_250_then_421(domai
     server = SMTPServer(domain, host="127.0.0.1", port=0, process=False, session_seconds=0.5)
     real = server.store.store_many
 
-    async def slow(items: list[tuple[bytes, str, list[str]]]) -> list[bool]:
+    async def slow(items: list[tuple[bytes, str, list[str]]], committed: Any = None) -> list[bool]:
         await asyncio.sleep(1.0)  # the lifetime ends while the message is being committed
-        return await real(items)
+        return await real(items, committed)
 
     server.store.store_many = slow  # type: ignore[method-assign]
     await server.start()
