@@ -162,9 +162,9 @@ async def test_a_slow_data_and_a_slow_store_are_not_idle(domain: Core) -> None:
     server = SMTPServer(domain, host="127.0.0.1", port=0, process=False, idle_timeout=0.3)
     store_many = server.store.store_many
 
-    async def slow_store(items: list[tuple[bytes, str, list[str]]]) -> list[bool]:
+    async def slow_store(items: list[tuple[bytes, str, list[str]]], committed: Any = None) -> list[bool]:
         await asyncio.sleep(0.6)
-        return await store_many(items)
+        return await store_many(items, committed)
 
     server.store.store_many = slow_store  # type: ignore[method-assign]
     await server.start()
