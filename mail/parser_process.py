@@ -81,24 +81,37 @@ def watch_service(service_pid: int) -> None:
     threading.Thread(target=watch, name="madoguchi-child-watch", daemon=True).start()
 
 
+# A stored mail at least this large goes to the parser process as a pipe message of its
+# own; smaller ones travel pickled with their batch (one message for the whole batch).
+SEPARATE_BYTES = 256 * 1024
+
+
 def _send_call(conn: Connection, work: Work, settings: Settings, payload: Any) -> None:
-    """One call down the pipe. ``parse_batch``'s records go without their raw bytes, each
-    of which follows as a pipe message of its own (``send_bytes`` writes it from where it
-    is): pickled with the rest, a 10 MiB mail had a second 10 MiB copy in the service for
-    as long as it was being sent (bench.mail_memory)."""
+    """One call down the pipe. ``parse_batch``'s large records go without their raw
+    bytes, each of which follows as a pipe message of its own (``send_bytes`` writes it
+    from where it is): pickled with the rest, a 10 MiB mail had a second 10 MiB copy in
+    the service for as long as it was being sent (bench.mail_memory). Small mail keeps
+    one message per batch."""
+    large: list[int] = []
+    sent = payload
     if work is parse_batch:
-        conn.send((work, settings, [(None, *rest) for _raw, *rest in payload], len(payload)))
-        for raw, *_rest in payload:
-            conn.send_bytes(raw)
-        return
-    conn.send((work, settings, payload, 0))
+        large = [n for n, (raw, *_rest) in enumerate(payload) if len(raw) >= SEPARATE_BYTES]
+        if large:
+            apart = set(large)
+            sent = [(None, *rest) if n in apart else (raw, *rest) for n, (raw, *rest) in enumerate(payload)]
+    conn.send((work, settings, sent, large))
+    for n in large:
+        conn.send_bytes(payload[n][0])
 
 
 def _receive_call(conn: Connection) -> tuple[Work, Settings, Any]:
     """The other end of ``_send_call``."""
-    work, settings, payload, raws = conn.recv()
-    if raws:
-        payload = [(conn.recv_bytes(), *rest) for _none, *rest in payload]
+    work, settings, payload, large = conn.recv()
+    if large:
+        payload = list(payload)
+        for n in large:
+            _none, *rest = payload[n]
+            payload[n] = (conn.recv_bytes(), *rest)
     return work, settings, payload
 
 

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -54,3 +55,39 @@ def test_the_parser_process_ends_when_the_service_is_killed_outright(tmp_path: P
     if _alive(parser):  # do not leave it behind even when the test fails
         os.kill(parser, signal.SIGKILL)
         raise AssertionError("the parser process outlived the service")
+
+
+def test_a_batch_reaches_the_parser_whole_large_mail_apart_small_mail_pickled() -> None:
+    """A large stored mail crosses the pipe as a message of its own (no pickled copy in
+    the service), small ones with their batch; the parser sees every record as sent, in
+    order, bytes for bytes."""
+    from multiprocessing import Pipe
+
+    from core.config import Settings
+    from mail.parser_process import SEPARATE_BYTES, _receive_call, _send_call, parse_batch
+
+    settings = Settings(
+        DATABASE_URL="sqlite+aiosqlite:///unused.db", MADOGUCHI_SECRET_KEY="k", _env_file=None
+    )
+    records = [
+        (b"small one", "a@example.com", ["support@vendor.example"]),
+        (b"L" * SEPARATE_BYTES, "b@example.com", ["support@vendor.example"]),
+        (b"small two", "c@example.com", ["x@vendor.example", "y@vendor.example"]),
+        (os.urandom(3 * SEPARATE_BYTES), "d@example.com", ["support@vendor.example"]),
+    ]
+    ours, theirs = Pipe()
+    # The pipe holds less than a large mail: the sending side runs as the service runs it,
+    # on a thread of its own (``asyncio.to_thread``).
+    sending = threading.Thread(target=_send_call, args=(ours, parse_batch, settings, records))
+    sending.start()
+    work, got_settings, payload = _receive_call(theirs)
+    sending.join()
+    assert work is parse_batch
+    assert got_settings == settings
+    assert [tuple(record) for record in payload] == records
+    assert not theirs.poll(0)  # nothing left over in the pipe
+    # Any other call goes as one pickled message, untouched.
+    sending = threading.Thread(target=_send_call, args=(ours, len, settings, [b"x" * (2 * SEPARATE_BYTES)]))
+    sending.start()
+    assert _receive_call(theirs) == (len, settings, [b"x" * (2 * SEPARATE_BYTES)])
+    sending.join()
