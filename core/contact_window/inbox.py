@@ -142,6 +142,11 @@ async def store_inbound_many(uow: UnitOfWork, items: list[tuple[bytes, str, list
         # Through SQLAlchemy, not ``UnitOfWork.write_many``: the rows hold whole messages
         # (up to the SIZE limit), and that path kept ~10 MB more alive at the peak of
         # 100 × 10 MiB (bench.mail_memory 289 → 298–301 MB, docs/performance.md).
+        # One statement (SQLAlchemy's multi-row VALUES): on PostgreSQL it commits as it
+        # runs. Were the group ever split into several statements, a failure after the
+        # first would answer 451 to all: the client's retry finds the stored ones by
+        # digest, so nothing is stored twice.
+        await uow.each_statement_commits()
         statement = _STORE["postgresql" if uow.dialect.name == "postgresql" else "sqlite"]
         stored = set((await uow.session.execute(statement, rows)).scalars().all())
     await uow.commit()

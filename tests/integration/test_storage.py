@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from core import audit
 from core.actors import Actor
@@ -28,4 +28,27 @@ async def test_leaving_a_unit_of_work_without_commit_rolls_back(domain: Core) ->
         audit.record(uow, actor, "nothing")
     async with domain.uow() as uow:
         count = await uow.session.scalar(select(func.count()).select_from(AuditRecord))
+    assert count == 0
+
+
+async def test_a_unit_whose_statements_commit_as_they_run_keeps_them_without_commit(domain: Core) -> None:
+    """``each_statement_commits``: on PostgreSQL each statement commits as it runs (the
+    mail door's one-statement group commit, without BEGIN and COMMIT round trips), so
+    leaving without ``commit()`` keeps it; SQLite keeps its transaction, and rolls back."""
+    actor = Actor(kind="system", ref="cli", door="cli")
+    async with domain.uow() as uow:
+        await uow.each_statement_commits()
+        await uow.session.execute(insert(AuditRecord), [audit.values(uow, actor, "autocommitted")])
+    async with domain.uow() as uow:
+        count = await uow.session.scalar(
+            select(func.count()).select_from(AuditRecord).where(AuditRecord.action == "autocommitted")
+        )
+    assert count == (1 if domain.settings.database_url.startswith("postgresql") else 0)
+    # The connection went back to the pool in its usual mode: the next unit is a transaction.
+    async with domain.uow() as uow:
+        audit.record(uow, actor, "rolled back")
+    async with domain.uow() as uow:
+        count = await uow.session.scalar(
+            select(func.count()).select_from(AuditRecord).where(AuditRecord.action == "rolled back")
+        )
     assert count == 0
