@@ -114,9 +114,12 @@ class Snapshot:
 
     async def rows(self, query: Query, **params: Any) -> list[Row]:
         if self._raw is not None:
-            return run_sqlite(self._raw, query.compiled(self._core.dialect), params)
+            compiled = query.fenced(self._core.dialect, params)
+            if compiled is not None:
+                return run_sqlite(self._raw, compiled, params)
+            return run_sqlite(self._raw, query.compiled(self._core.dialect), params)  # raises why
         assert self._connection is not None, "use the snapshot inside `async with`"
-        if self._adapted is not None and (compiled := query.fenced(self.dialect)) is not None:
+        if self._adapted is not None and (compiled := query.fenced(self.dialect, params)) is not None:
             # PostgreSQL: on the asyncpg connection, outside any transaction — at READ
             # COMMITTED each statement sees its own snapshot in a transaction or not, and
             # BEGIN and ROLLBACK were two of a lookup's round trips (core.storage.postgres).

@@ -111,14 +111,16 @@ class UnitOfWork:
             # PostgreSQL: the statement on the asyncpg connection in this unit's
             # transaction, without SQLAlchemy's execution machinery either
             # (core.storage.postgres).
-            if (compiled := query.fenced(self.dialect)) is not None:
+            if (compiled := query.fenced(self.dialect, params)) is not None:
                 adapted = await self._adapter()
                 if adapted is not None:
                     return await run_asyncpg(adapted, self.dialect, compiled, params, begin=True)
         else:
             raw = await self.sqlite_connection()
             if raw is not None:
-                return run_sqlite(raw, query.compiled(self.dialect), params)
+                compiled = query.fenced(self.dialect, params)
+                if compiled is not None:
+                    return run_sqlite(raw, compiled, params)
         result = await self.session.execute(query.statement, params)
         if not query.returns_rows:
             return []

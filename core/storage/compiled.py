@@ -25,8 +25,12 @@ from sqlalchemy import Insert, Select, Update
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import InvalidRequestError
+from sqlalchemy.sql.compiler import SQLCompiler
 
 Row = tuple[Any, ...]
+# Shapes of one statement with list parameters kept at once (``Query.shaped``): a batch's
+# lists have a few dozen lengths; a statement meeting many more starts its cache again.
+SHAPES_KEPT = 256
 Processor = Callable[[Any], Any] | None
 
 
@@ -49,6 +53,11 @@ class Query:
         self.returns_rows = bool(statement.exported_columns)
         self._compiled: dict[tuple[str, tuple[str, ...]], Compiled] = {}
         self._unfenced: set[str] = set()
+        # A statement with list parameters (``IN``): SQLAlchemy's compiled form per
+        # database, and one ``Compiled`` per shape (the lists' lengths), made when first
+        # asked for (``shaped``).
+        self._lists: dict[str, tuple[SQLCompiler, tuple[str, ...]]] = {}
+        self._shapes: dict[tuple[str, tuple[int, ...]], Compiled] = {}
 
     def compiled(self, dialect: Dialect, columns: tuple[str, ...] = ()) -> Compiled:
         key = (dialect.name, columns)
@@ -57,17 +66,69 @@ class Query:
             found = self._compiled[key] = compile_statement(self.statement, dialect, columns)
         return found
 
-    def fenced(self, dialect: Dialect) -> Compiled | None:
+    def fenced(self, dialect: Dialect, params: dict[str, Any] | None = None) -> Compiled | None:
         """``compiled``, or None when it cannot run outside SQLAlchemy's execution (a
-        list parameter; a result type whose processor depends on the column type the
-        driver reports, such as a numeric on asyncpg): SQLAlchemy's path runs it then."""
+        result type whose processor depends on the column type the driver reports, such
+        as a numeric on asyncpg): SQLAlchemy's path runs it then. A statement with list
+        parameters is compiled for the lengths of the lists in ``params`` (``shaped``):
+        pass what it will run with (``arguments`` spreads the lists' items)."""
         if dialect.name in self._unfenced:
             return None
+        if dialect.name in self._lists:
+            return self.shaped(dialect, params) if params is not None else None
         try:
             return self.compiled(dialect)
+        except _ListParameters:
+            try:
+                compiled = self.statement.compile(dialect=dialect)
+                lists = tuple(name for name, bind in compiled.binds.items() if bind.expanding)
+                if compiled.positiontup is None:
+                    raise ValueError(f"{dialect.name}: a query needs a positional paramstyle")
+            except (ValueError, TypeError, InvalidRequestError):
+                self._unfenced.add(dialect.name)
+                return None
+            self._lists[dialect.name] = (compiled, lists)
+            return self.shaped(dialect, params) if params is not None else None
         except (ValueError, TypeError, InvalidRequestError):
             self._unfenced.add(dialect.name)
             return None
+
+    def shaped(self, dialect: Dialect, params: dict[str, Any]) -> Compiled | None:
+        """The statement with each list parameter written out for its length in
+        ``params`` (``IN (?, ?, ?)``; an empty list as SQLAlchemy writes one), as
+        SQLAlchemy's own ``construct_expanded_state`` shapes it at every execution —
+        here once per shape. None when the statement takes no lists."""
+        found = self._lists.get(dialect.name)
+        if found is None:
+            return None
+        compiled, lists = found
+        key = (dialect.name, tuple(len(params[name]) for name in lists))
+        shape = self._shapes.get(key)
+        if shape is None:
+            if len(self._shapes) >= SHAPES_KEPT:  # lists of every length: start again
+                self._shapes.clear()
+            dummy: dict[str, Any] = {name: None for name in compiled.binds}
+            dummy.update({name: [None] * length for name, length in zip(lists, key[1], strict=True)})
+            state = compiled.construct_expanded_state(dummy)
+            assert state.positiontup is not None
+            binds = compiled.binds
+            names = tuple(state.positiontup)
+            bind = tuple(
+                state.processors.get(name, binds[name].type.dialect_impl(dialect).bind_processor(dialect))
+                if name in binds
+                else state.processors.get(name)
+                for name in names
+            )
+            # Values written into the statement (``channel == 'mail'``) by their names.
+            constants = tuple(
+                (name, binds[name].effective_value, False)
+                for name in names
+                if name in binds and not binds[name].required and not binds[name].expanding
+            )
+            expansion = tuple((name, tuple(state.parameter_expansion.get(name, ()))) for name in lists)
+            result = _result_processors(self.statement, dialect)
+            shape = self._shapes[key] = Compiled(state.statement, names, bind, result, constants, expansion)
+        return shape
 
 
 @dataclass(frozen=True)
@@ -80,6 +141,9 @@ class Compiled:
     # defaults, a value or a callable called per row) and the values written into the
     # statement itself (``.values(state="processed")``), by name.
     defaults: tuple[tuple[str, Any, bool], ...] = ()
+    # A shape of a statement with list parameters (``Query.shaped``): each list's name and
+    # the names its items are bound as.
+    expansion: tuple[tuple[str, tuple[str, ...]], ...] = ()
     # The result's columns that have a processor, by position: what ``converted`` applies
     # (a search hit's row has seven columns and one processor, a date).
     processed: tuple[tuple[int, Callable[[Any], Any]], ...] = field(init=False, repr=False, compare=False)
@@ -103,16 +167,26 @@ def compile_statement(statement: Statement, dialect: Dialect, columns: tuple[str
     for name in compiled.positiontup:
         param = binds[name]
         if param.expanding:
-            raise ValueError("a snapshot query cannot take a list parameter (IN): join instead")
+            raise _ListParameters(
+                f"{name}: a list parameter; run it as Query.fenced(dialect, params) shapes it"
+            )
         if isinstance(statement, Insert) and param.key not in columns and param.key in statement.table.c:
             defaults.append(_default(statement, param.key))
         elif not param.required and param.key not in columns:  # a value in the statement
             defaults.append((param.key, param.effective_value, False))
         names.append(param.key)
         bind.append(param.type.dialect_impl(dialect).bind_processor(dialect))
-    selected = statement.selected_columns if isinstance(statement, Select) else statement.exported_columns
-    result = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None) for column in selected)
+    result = _result_processors(statement, dialect)
     return Compiled(compiled.string, tuple(names), tuple(bind), result, tuple(defaults))
+
+
+class _ListParameters(ValueError):
+    """The statement takes a list parameter: compiled per shape (``Query.shaped``)."""
+
+
+def _result_processors(statement: Statement, dialect: Dialect) -> tuple[Processor, ...]:
+    selected = statement.selected_columns if isinstance(statement, Select) else statement.exported_columns
+    return tuple(column.type.dialect_impl(dialect).result_processor(dialect, None) for column in selected)
 
 
 def _default(statement: Insert, name: str) -> tuple[str, Any, bool]:
@@ -129,6 +203,10 @@ def _default(statement: Insert, name: str) -> tuple[str, Any, bool]:
 def arguments(compiled: Compiled, params: dict[str, Any]) -> list[Any]:
     """The statement's positional parameters of ``params``, as SQLAlchemy's bind
     processors make them (defaults filled in)."""
+    if compiled.expansion:
+        params = dict(params)
+        for name, names in compiled.expansion:
+            params.update(zip(names, params[name], strict=True))
     if compiled.defaults:
         params = _filled(params, compiled.defaults)
     return [

@@ -104,6 +104,47 @@ def test_a_list_parameter_is_refused_when_compiled() -> None:
         query.compiled(sqlite.dialect())
 
 
+CONTRACTS_IN = Query(
+    select(Contract.number, Contract.ends_on, Contract.requires_terms)
+    .where(
+        Contract.number.in_(bindparam("numbers", expanding=True)),
+        Contract.ends_on >= bindparam("on"),
+        Contract.requires_terms.in_(bindparam("terms", expanding=True)),
+        Contract.number != "K-9",  # a value written into the statement, beside the lists
+    )
+    .order_by(Contract.number)
+)
+
+
+@pytest.mark.parametrize(
+    ("numbers", "terms", "expected"),
+    [
+        ([], [True, False], []),
+        (["K-1"], [True], ["K-1"]),
+        (["K-3", "K-2", "K-1", "K-9"], [False, True], ["K-1", "K-3"]),
+        (["K-3", "K-1"], [], []),
+        (["K-3", "K-1", "K-3"], [False], ["K-3"]),
+    ],
+)
+async def test_list_parameters_answer_as_sqlalchemy_answers_for_every_length(
+    domain: Core, numbers: list[str], terms: list[bool], expected: list[str]
+) -> None:
+    """A statement with ``IN`` lists runs outside SQLAlchemy's execution, shaped once per
+    length of its lists (``Query.shaped``): empty lists, repeats, a constant beside them,
+    in a unit of work and in a snapshot, with the types SQLAlchemy gives."""
+    await _world(domain)
+    params = {"numbers": numbers, "terms": terms, "on": date(2026, 11, 26)}
+    assert CONTRACTS_IN.fenced(domain.dialect, params) is not None
+    async with domain.uow() as uow:
+        fenced = await uow.rows(CONTRACTS_IN, **params)
+        by_sqlalchemy = [tuple(row) for row in await uow.session.execute(CONTRACTS_IN.statement, params)]
+    async with snapshot(domain) as snap:
+        in_snapshot = await snap.rows(CONTRACTS_IN, **params)
+    assert fenced == by_sqlalchemy == in_snapshot
+    assert [row[0] for row in fenced] == expected
+    assert all(type(ends_on) is date and type(terms) is bool for _n, ends_on, terms in fenced)
+
+
 NEW_COMPANY = Query(
     insert(Company)
     .values(code=bindparam("code"), name="新会社", name_norm="新会社")
