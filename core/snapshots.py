@@ -114,10 +114,9 @@ class Snapshot:
 
     async def rows(self, query: Query, **params: Any) -> list[Row]:
         if self._raw is not None:
-            compiled = query.fenced(self._core.dialect, params)
-            if compiled is not None:
-                return run_sqlite(self._raw, compiled, params)
-            return run_sqlite(self._raw, query.compiled(self._core.dialect), params)  # raises why
+            # Not fenced: ``compiled`` raises, saying why.
+            runnable = query.fenced(self._core.dialect, params) or query.compiled(self._core.dialect)
+            return run_sqlite(self._raw, runnable, params)
         assert self._connection is not None, "use the snapshot inside `async with`"
         if self._adapted is not None and (compiled := query.fenced(self.dialect, params)) is not None:
             # PostgreSQL: on the asyncpg connection, outside any transaction — at READ

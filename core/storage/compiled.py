@@ -74,24 +74,17 @@ class Query:
         pass what it will run with (``arguments`` spreads the lists' items)."""
         if dialect.name in self._unfenced:
             return None
-        if dialect.name in self._lists:
-            return self.shaped(dialect, params) if params is not None else None
         try:
-            return self.compiled(dialect)
-        except _ListParameters:
-            try:
-                compiled = self.statement.compile(dialect=dialect)
-                lists = tuple(name for name, bind in compiled.binds.items() if bind.expanding)
-                if compiled.positiontup is None:
-                    raise ValueError(f"{dialect.name}: a query needs a positional paramstyle")
-            except (ValueError, TypeError, InvalidRequestError):
-                self._unfenced.add(dialect.name)
-                return None
+            if dialect.name not in self._lists:
+                return self.compiled(dialect)
+        except _ListParameters:  # compiled above, so it compiles: shaped per call below
+            compiled = self.statement.compile(dialect=dialect)
+            lists = tuple(name for name, bind in compiled.binds.items() if bind.expanding)
             self._lists[dialect.name] = (compiled, lists)
-            return self.shaped(dialect, params) if params is not None else None
         except (ValueError, TypeError, InvalidRequestError):
             self._unfenced.add(dialect.name)
             return None
+        return self.shaped(dialect, params) if params is not None else None
 
     def shaped(self, dialect: Dialect, params: dict[str, Any]) -> Compiled | None:
         """The statement with each list parameter written out for its length in
@@ -113,12 +106,7 @@ class Query:
             assert state.positiontup is not None
             binds = compiled.binds
             names = tuple(state.positiontup)
-            bind = tuple(
-                state.processors.get(name, binds[name].type.dialect_impl(dialect).bind_processor(dialect))
-                if name in binds
-                else state.processors.get(name)
-                for name in names
-            )
+            bind = tuple(state.processors.get(name) for name in names)
             # Values written into the statement (``channel == 'mail'``) by their names.
             constants = tuple(
                 (name, binds[name].effective_value, False)
