@@ -19,6 +19,7 @@ snapshots read beside the writer on connections of their own (``ReaderConnection
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 import sqlite3
 import threading
@@ -158,6 +159,11 @@ class Checkpointer:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._watchers: dict[str, int] = {}
+        # Files of engines gone, not yet counted off: an engine's finalizer runs inside the
+        # garbage collector, in whichever thread's allocation started it, maybe one that
+        # holds ``_lock`` (this thread's, in ``_checkpoint``): it only appends here, which
+        # needs no lock, and whoever next holds the lock counts them off.
+        self._gone: collections.deque[str] = collections.deque()
         self._connections: dict[str, sqlite3.Connection] = {}
         self._thread: threading.Thread | None = None
         self.checkpointing = threading.Lock()
@@ -166,15 +172,24 @@ class Checkpointer:
     def watch(self, engine: AsyncEngine, path: str) -> None:
         path = str(Path(path).resolve())
         with self._lock:
+            self._count_off_gone()
             self._watchers[path] = self._watchers.get(path, 0) + 1
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="sqlite-checkpoints", daemon=True)
                 self._thread.start()
         # Until the engine is gone; the thread closes its connection to a file nobody uses.
-        weakref.finalize(engine.sync_engine, self._unwatch, path)
+        weakref.finalize(engine.sync_engine, self._gone.append, path)
 
-    def _unwatch(self, path: str) -> None:
+    def watching(self) -> list[str]:
+        """The files some engine still uses."""
         with self._lock:
+            self._count_off_gone()
+            return list(self._watchers)
+
+    def _count_off_gone(self) -> None:
+        """With ``_lock`` held: the engines gone since, counted off their files."""
+        while self._gone:
+            path = self._gone.popleft()
             left = self._watchers.get(path, 0) - 1
             if left > 0:
                 self._watchers[path] = left
@@ -186,8 +201,7 @@ class Checkpointer:
             self._checkpoint()
 
     def _checkpoint(self) -> None:
-        with self._lock:
-            paths = list(self._watchers)
+        paths = self.watching()
         for gone in set(self._connections) - set(paths):
             self._connections.pop(gone).close()
         for path in paths:
