@@ -13,7 +13,10 @@
    of 製品Aファミリ (the fullest visibility condition): two-character words, words of
    three or more characters, and two-word queries; p50 / p99 in ms. Then the same
    searches through the core alone (``search.search`` on a snapshot, 16 at a time),
-   which is the part the number of articles can change.
+   which is the part the number of articles can change. Both databases are loaded
+   first and measured in ``--rounds`` rounds, the order alternating, each round a share
+   of ``--requests``; p50 / p99 over all rounds' samples (the machine's speed drifts
+   within minutes: one database measured after the other let the drift into the ratio).
 3. Writes its section of docs/performance.md (between the knowledge markers).
 
 PostgreSQL: TEST_DATABASE_URL (or --postgres URL) names a server; the bench creates and
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import os
@@ -33,6 +37,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -194,46 +199,71 @@ async def _core_latencies(core: Core, words: tuple[str, ...], requests: int) -> 
 
 
 async def _measure(
-    core: Core, requests: int, door_settings: dict[str, Any]
-) -> dict[str, tuple[float, float]]:
-    """Door latencies against the door serving in its own process (bench/door_process.py),
-    with its CPU per request; then the core's."""
-    out: dict[str, tuple[float, float]] = {}
+    core: Core, requests: int, door_settings: dict[str, Any], into: dict[str, list[float]]
+) -> None:
+    """One round: door latencies against the door serving in its own process
+    (bench/door_process.py), with its CPU (``[seconds, requests]``); then the core's.
+    Added to ``into``, kind by kind."""
     async with DoorProcess(door_settings, now=NOW) as door:
         await _latencies(door.events_url, articlegen.TWO_CHAR, 64)  # warm-up
         for kind, words in KINDS.items():
             cpu = await door.cpu_seconds()
-            timings = await _latencies(door.events_url, words, requests)
-            out[kind] = (statistics.median(timings), _p(timings, 0.99))
-            out[f"{kind} (door CPU)"] = ((await door.cpu_seconds() - cpu) / requests * 1000, 0.0)
+            into.setdefault(kind, []).extend(await _latencies(door.events_url, words, requests))
+            used = into.setdefault(f"{kind} (door CPU)", [0.0, 0.0])
+            used[0] += await door.cpu_seconds() - cpu
+            used[1] += requests
     await _core_latencies(core, articlegen.TWO_CHAR, 64)  # warm-up
     for kind, words in KINDS.items():
-        timings = await _core_latencies(core, words, requests)
-        out[f"{kind} (core)"] = (statistics.median(timings), _p(timings, 0.99))
+        into.setdefault(f"{kind} (core)", []).extend(await _core_latencies(core, words, requests))
+
+
+def _summary(samples: dict[str, list[float]]) -> dict[str, tuple[float, float]]:
+    """kind → (p50, p99) in ms over every round's samples; door CPU → (ms a request, 0)."""
+    out: dict[str, tuple[float, float]] = {}
+    for kind, values in samples.items():
+        if kind.endswith("(door CPU)"):
+            out[kind] = (values[0] / values[1] * 1000, 0.0)
+        else:
+            out[kind] = (statistics.median(values), _p(values, 0.99))
     return out
 
 
-async def _one(url: str, path: Path, count: int, requests: int, database: str) -> Result:
-    result = Result(database, count)
-    with tempfile.TemporaryDirectory() as var:
-        engine = create_engine(url)
+@contextlib.asynccontextmanager
+async def _loaded(
+    database: str, admin: str, path: Path, result: Result
+) -> AsyncIterator[tuple[Core, dict[str, Any]]]:
+    """A fresh database holding ``path``'s articles (import and re-import timed into
+    ``result``) and the bench's reader; dropped on the way out."""
+    with tempfile.TemporaryDirectory() as tmp:
+        name = None
+        if database == "sqlite":
+            url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
+        else:
+            name = f"madoguchi_kb_{uuid.uuid4().hex[:10]}"
+            await _postgres_db(admin, f'CREATE DATABASE "{name}"')
+            url = make_url(admin).set(database=name).render_as_string(hide_password=False)
         try:
-            await upgrade(engine)
-            core = Core(session_factory(engine), _settings(url, Path(var)), FrozenClock(NOW))
-            began = time.perf_counter()
-            async with core.uow() as uow:
-                await importing.import_file(uow, SYSTEM_CLI, path)
-            result.import_s = time.perf_counter() - began
-            began = time.perf_counter()
-            async with core.uow() as uow:
-                again = await importing.import_file(uow, SYSTEM_CLI, path)
-            result.reimport_s = time.perf_counter() - began
-            result.reimport_changed = again.changed
-            await _seed_reader(core)
-            result.latency = await _measure(core, requests, _settings_kwargs(url, Path(var)))
+            var = Path(tmp) / "var"
+            engine = create_engine(url)
+            try:
+                await upgrade(engine)
+                core = Core(session_factory(engine), _settings(url, var), FrozenClock(NOW))
+                began = time.perf_counter()
+                async with core.uow() as uow:
+                    await importing.import_file(uow, SYSTEM_CLI, path)
+                result.import_s = time.perf_counter() - began
+                began = time.perf_counter()
+                async with core.uow() as uow:
+                    again = await importing.import_file(uow, SYSTEM_CLI, path)
+                result.reimport_s = time.perf_counter() - began
+                result.reimport_changed = again.changed
+                await _seed_reader(core)
+                yield core, _settings_kwargs(url, var)
+            finally:
+                await engine.dispose()
         finally:
-            await engine.dispose()
-    return result
+            if name is not None:
+                await _postgres_db(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def _postgres_db(admin: str, sql: str) -> None:
@@ -253,33 +283,37 @@ async def _postgres_db(admin: str, sql: str) -> None:
         await conn.close()
 
 
-async def run(database: str, admin: str, count: int, requests: int) -> list[Result]:
+async def run(database: str, admin: str, count: int, requests: int, rounds: int) -> list[Result]:
+    """Both databases loaded side by side, then measured round by round, the order
+    alternating (near-empty, big; big, near-empty; …): the machine's speed drifts by tens
+    of per cent within minutes (docs/performance.md), and measuring one database after
+    the other let that drift into the ratio, either way."""
     OUT.mkdir(parents=True, exist_ok=True)
-    results = []
-    for n in (count, NEAR_EMPTY):
-        path = OUT / f"articles-{n}.json"
-        if not path.exists():
-            articlegen.write(path, n)
-        if database == "sqlite":
-            with tempfile.TemporaryDirectory() as tmp:
-                url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
-                results.append(await _one(url, path, n, requests, database))
-        else:
-            name = f"madoguchi_kb_{uuid.uuid4().hex[:10]}"
-            await _postgres_db(admin, f'CREATE DATABASE "{name}"')
-            try:
-                url = make_url(admin).set(database=name).render_as_string(hide_password=False)
-                results.append(await _one(url, path, n, requests, database))
-            finally:
-                await _postgres_db(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        r = results[-1]
-        print(
-            f"{database} {n:>7} articles: import {r.import_s:.1f} s, again {r.reimport_s:.1f} s "
-            f"(changed: {r.reimport_changed})"
-        )
-        for kind, (p50, p99) in r.latency.items():
+    sizes = (count, NEAR_EMPTY)
+    results = {n: Result(database, n) for n in sizes}
+    samples: dict[int, dict[str, list[float]]] = {n: {} for n in sizes}
+    async with contextlib.AsyncExitStack() as stack:
+        loaded = {}
+        for n in sizes:
+            path = OUT / f"articles-{n}.json"
+            if not path.exists():
+                articlegen.write(path, n)
+            loaded[n] = await stack.enter_async_context(_loaded(database, admin, path, results[n]))
+            r = results[n]
+            print(
+                f"{database} {n:>7} articles: import {r.import_s:.1f} s, again {r.reimport_s:.1f} s "
+                f"(changed: {r.reimport_changed})"
+            )
+        for round_ in range(rounds):
+            for n in sizes[:: -1 if round_ % 2 == 0 else 1]:
+                core, door_settings = loaded[n]
+                await _measure(core, max(1, requests // rounds), door_settings, samples[n])
+    for n in sizes:
+        results[n].latency = _summary(samples[n])
+        print(f"{database} {n:>7} articles, {rounds} rounds:")
+        for kind, (p50, p99) in results[n].latency.items():
             print(f"    {kind:<14} p50 {p50:6.2f} ms  p99 {p99:6.2f} ms")
-    return results
+    return [results[n] for n in sizes]
 
 
 def table(results: list[Result]) -> str:
@@ -339,14 +373,15 @@ async def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--articles", type=int, default=100_000)
-    parser.add_argument("--requests", type=int, default=800, help="per kind of query")
+    parser.add_argument("--requests", type=int, default=800, help="per kind of query, all rounds")
+    parser.add_argument("--rounds", type=int, default=4, help="alternating rounds per database")
     parser.add_argument("--postgres", default=os.environ.get("TEST_DATABASE_URL", ""))
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
-    results = await run("sqlite", "", args.articles, args.requests)
+    results = await run("sqlite", "", args.articles, args.requests, args.rounds)
     if args.postgres and not args.no_postgres:
-        results += await run("postgresql", args.postgres, args.articles, args.requests)
+        results += await run("postgresql", args.postgres, args.articles, args.requests, args.rounds)
     text = table(results)
     print(text)
     if not args.no_write:
