@@ -172,7 +172,6 @@ class Checkpointer:
     def watch(self, engine: AsyncEngine, path: str) -> None:
         path = str(Path(path).resolve())
         with self._lock:
-            self._count_off_gone()
             self._watchers[path] = self._watchers.get(path, 0) + 1
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="sqlite-checkpoints", daemon=True)
